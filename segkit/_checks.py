@@ -43,8 +43,10 @@ def check_scalar(
         ok = isinstance(value, typ)
         if typ is float or (isinstance(typ, tuple) and float in typ):
             ok = ok or (isinstance(value, int | np.integer) and not isinstance(value, bool))
-        if isinstance(value, bool) and typ is not bool and not (
-            isinstance(typ, tuple) and bool in typ
+        if (
+            isinstance(value, bool)
+            and typ is not bool
+            and not (isinstance(typ, tuple) and bool in typ)
         ):
             ok = False
         if not ok:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,8 @@ ROOT = PACKAGE_DIR.parent
 DATA_DIR = ROOT / "data"
 PARAMS_DIR = ROOT / "notebooks" / "params"
 NOTEBOOKS_DIR = ROOT / "notebooks"
-REPORTS_DIR = ROOT / "reports"
+# SEGKIT_REPORTS_DIR moves interactive and test runs elsewhere (the tests use a temp dir).
+REPORTS_DIR = Path(os.environ.get("SEGKIT_REPORTS_DIR", ROOT / "reports"))
 
 STAGES = ("explore", "cluster", "profile", "clv", "abtest")
 
@@ -183,7 +186,9 @@ def _check_values(p: dict, where: str) -> None:
                 f"{where}: data.calibration_end == {d['calibration_end']!r}, must be before "
                 f"data.observation_end == {d['observation_end']!r}."
             )
-    if d["source"] == "files" and not any(d[t] for t in ("transactions", "customers", "experiment")):
+    if d["source"] == "files" and not any(
+        d[t] for t in ("transactions", "customers", "experiment")
+    ):
         raise SegkitError(
             f"{where}: data.source == 'files' needs at least one of data.transactions, "
             "data.customers, data.experiment"
@@ -239,8 +244,12 @@ def load_params(
         except yaml.YAMLError as exc:
             raise SegkitError(f"{path}: not valid YAML: {exc}") from None
         if not isinstance(given, dict):
-            raise SegkitError(f"{path}: expected a mapping of parameters, found {type(given).__name__}")
-    items = overrides.items() if isinstance(overrides, dict) else map(parse_override, overrides or [])
+            raise SegkitError(
+                f"{path}: expected a mapping of parameters, found {type(given).__name__}"
+            )
+    items = (
+        overrides.items() if isinstance(overrides, dict) else map(parse_override, overrides or [])
+    )
     for key, value in items:
         _set_dotted(given, key.split(".") if isinstance(key, str) else key, value)
     _walk_validate(given, DEFAULTS, (), where)
@@ -312,10 +321,13 @@ class Run:
         resolved = load_params(params, overrides)
         folder = Path(run_dir) if run_dir else REPORTS_DIR / f"lab-{resolved['name']}"
         run = cls(folder, resolved)
-        run.artifacts.mkdir(parents=True, exist_ok=True)
         params_file = run.folder / "params.yaml"
-        if not params_file.exists():
-            params_file.write_text(yaml.safe_dump(resolved, sort_keys=False))
+        if params_file.exists() and yaml.safe_load(params_file.read_text()) != resolved:
+            # Artifacts of other parameters would be silently reused: they are derived
+            # data, so clear them and rebuild rather than mix two parameter sets.
+            shutil.rmtree(run.artifacts, ignore_errors=True)
+        run.artifacts.mkdir(parents=True, exist_ok=True)
+        params_file.write_text(yaml.safe_dump(resolved, sort_keys=False))
         return run
 
     @property
@@ -349,6 +361,12 @@ class Run:
             raise SegkitError(f"artifact {name!r}: unknown extension; use .parquet, .csv or .json")
         tmp.replace(path)
         return path
+
+    def save_findings(self, stage: str, findings: list[str], status: str = "ok") -> Path:
+        """Record a stage's plain-language findings (first = the index page's one-liner)."""
+        return self.save(
+            f"findings_{stage}.json", {"stage": stage, "status": status, "findings": list(findings)}
+        )
 
     def load(self, name: str) -> Any:
         """Read artifact ``name``; if absent, run the stage that writes it, then read it."""
@@ -390,6 +408,7 @@ class Skipped:
 
     def __init__(self, stage: str, reason: str):
         self.stage, self.reason = stage, reason
+        self.findings = [f"Skipped: {reason}"]
 
     def __repr__(self) -> str:
         return f"Stage {self.stage!r} skipped: {self.reason}"
