@@ -41,7 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "name": "demo",  # run name: the run folder is reports/<name>/
     "seed": 42,  # seed of every random step
     "data": {
-        "source": "demo",  # demo | cdnow | online_retail | hillstrom | files
+        "source": "demo",  # demo (the synthetic retailer) | files (the table specs below)
         "demo": {  # the synthetic retailer (source: demo)
             "n_customers": 4000,
             "start": "2023-01-01",
@@ -105,7 +105,7 @@ _FREE = {
 }
 
 _CHOICES = {
-    ("data", "source"): {"demo", "cdnow", "online_retail", "hillstrom", "files"},
+    ("data", "source"): {"demo", "files"},
     ("data", "time_unit"): {"D", "W"},
     ("cluster", "method"): {"kmeans", "gmm", "kprototypes", "rfm"},
     ("abtest", "correction"): {"holm", "fdr_bh", "bonferroni", "none"},
