@@ -109,12 +109,16 @@ def monthly_summary(transactions, con=None) -> pd.DataFrame:
         GROUP BY 1 ORDER BY 1""").df()
 
 
-def cohort_retention(transactions, max_months: int = 12, con=None) -> pd.DataFrame:
+def cohort_retention(
+    transactions, max_months: int = 12, observation_end=None, con=None
+) -> pd.DataFrame:
     """Share of each first-purchase-month cohort buying again k months later.
 
     Rows: cohort month (``YYYY-MM``); columns: months since the first purchase, 0 to
     ``max_months``; values: share of the cohort's customers who bought in that month
-    (month 0 is 1.0 by definition). A column ``size`` holds the cohort size.
+    (month 0 is 1.0 by definition). A column ``size`` holds the cohort size. Months not
+    fully observed (after ``observation_end``, or the month it cuts short) are NaN, not
+    zero, so the last diagonal does not look like a collapse.
     """
     check_scalar(max_months, "max_months", int, ge=1)
     con = con or duckdb.connect()
@@ -133,8 +137,12 @@ def cohort_retention(transactions, max_months: int = 12, con=None) -> pd.DataFra
     wide = wide.reindex(columns=range(max_months + 1), fill_value=0)
     size = wide[0]
     out = wide.div(size, axis=0)
-    # Months that lie after the observation end are unknown, not zero.
+    # Months that lie after the observation end are unknown, not zero; a month the
+    # observation end cuts short is incomplete and left out too.
     last = pd.Period(long["cohort"].max(), "M")
+    if observation_end is not None:
+        end = pd.Timestamp(observation_end)
+        last = pd.Period(end, "M") - (0 if end.is_month_end else 1)
     for cohort in out.index:
         open_months = (last - pd.Period(cohort, "M")).n
         out.loc[cohort, [k for k in out.columns if k > open_months]] = np.nan
@@ -333,7 +341,7 @@ def run_stage(run: Run) -> Exploration:
             )
             run.save("calibration.parquet", cal)
         monthly = monthly_summary(str(tx_path), con=con)
-        cohorts = cohort_retention(str(tx_path), con=con)
+        cohorts = cohort_retention(str(tx_path), observation_end=obs_end, con=con)
         concentration = revenue_concentration(customers)
         order_key = "order_id" if "order_id" in tx.columns else "customer_id, timestamp"
         first, last, n_tx, n_orders, revenue = tx.aggregate(
