@@ -15,7 +15,7 @@ Submodules, one per pipeline stage plus shared helpers:
 """
 
 from segkit._checks import SegkitError
-from segkit.config import Run, load_params
+from segkit.config import Run, Skipped, load_params, show_findings
 
 __version__ = "0.1.0"
-__all__ = ["Run", "SegkitError", "load_params", "__version__"]
+__all__ = ["Run", "SegkitError", "Skipped", "load_params", "show_findings", "__version__"]

@@ -415,3 +415,18 @@ class Skipped:
 
     def _repr_markdown_(self) -> str:
         return f"**This stage was skipped.** {self.reason}"
+
+
+def show_findings(result: Any, title: str = "Findings"):
+    """The findings of a stage result as Markdown (the first one in bold), for a notebook.
+
+    ``result`` is what a stage's ``run_stage`` returned (anything with ``findings``).
+    """
+    from IPython.display import Markdown
+
+    findings = list(getattr(result, "findings", []) or [])
+    if not findings:
+        return Markdown(f"### {title}\n\n_No findings recorded._")
+    head, *rest = findings
+    lines = [f"### {title}", "", f"**{head}**", ""] + [f"- {f}" for f in rest]
+    return Markdown("\n".join(lines))
