@@ -44,6 +44,16 @@ KEY_FEATURES = {
 }
 
 
+def distribution_features(customers: pd.DataFrame, max_features: int = 6) -> dict[str, bool]:
+    """Features to plot: the key ones present, else numeric attributes; log scale if skewed."""
+    present = {c: log for c, log in KEY_FEATURES.items() if c in customers.columns}
+    if present:
+        return present
+    num = customers.select_dtypes("number")
+    num = num.loc[:, num.nunique() > 2].iloc[:, :max_features]
+    return {c: bool(num[c].min() > 0 and num[c].skew() > 2) for c in num.columns}
+
+
 class Exploration(NamedTuple):
     """What the ``01_explore`` notebook shows."""
 
