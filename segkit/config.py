@@ -147,7 +147,11 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if "=" not in text:
         raise SegkitError(f"--set {text!r}: expected key=value, e.g. cluster.k=5")
     key, raw = text.split("=", 1)
-    return key.strip().split("."), yaml.safe_load(raw)
+    try:
+        value = yaml.safe_load(raw)
+    except (yaml.YAMLError, ValueError):  # e.g. '2024-13-01' looks like a date but is not
+        value = raw
+    return key.strip().split("."), value
 
 
 def _set_dotted(params: dict, keys: list[str], value: Any) -> None:

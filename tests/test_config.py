@@ -1,0 +1,84 @@
+"""Parameters are validated before any kernel starts; run folders keep what they should."""
+
+import pandas as pd
+import pytest
+import yaml
+
+from segkit import Run, load_params, show_findings
+from segkit._checks import SegkitError
+from segkit.config import DEFAULTS, parse_override
+
+
+@pytest.mark.parametrize("name", ["demo", "online_retail", "cdnow", "hillstrom"])
+def test_bundled_parameter_sets_are_valid(name):
+    p = load_params(name)
+    assert p["name"] == name
+    assert set(p) == set(DEFAULTS)
+
+
+@pytest.mark.parametrize(
+    "overrides, match",
+    [
+        (["cluster.kk=3"], r"unknown parameter 'cluster.kk'; accepted here: \['categorical'"),
+        (["colour=red"], r"unknown parameter 'colour'"),
+        (["cluster.k=three"], r"cluster.k == 'three', must be of type int"),
+        (["cluster.method=dbscan"], r"cluster.method == 'dbscan', must be one of"),
+        (["cluster.k_min=5", "cluster.k_max=4"], r"cluster.k_max == 4, must be >= 5"),
+        (["clv.margin=1.5"], r"clv.margin == 1.5, must be <= 1"),
+        (["data.time_unit=M"], r"data.time_unit == 'M', must be one of \['D', 'W'\]"),
+        (["data.calibration_end=2024-13-01"], r"data.calibration_end == '2024-13-01'"),
+        (["clv.models=[bgnbd, weibull]"], r"clv.models has \['weibull'\]; accepted"),
+        (["abtest.alpha=0"], r"abtest.alpha == 0, must be > 0"),
+        (["data.source=files"], r"data.source == 'files' needs at least one of"),
+    ],
+)
+def test_bad_parameters_are_clear_errors(overrides, match):
+    with pytest.raises(SegkitError, match=match):
+        load_params("demo", overrides)
+
+
+def test_overrides_parse_yaml_values():
+    assert parse_override("cluster.k=5") == (["cluster", "k"], 5)
+    assert parse_override("clv.models=[bgnbd]") == (["clv", "models"], ["bgnbd"])
+    with pytest.raises(SegkitError, match="expected key=value"):
+        parse_override("cluster.k")
+    assert load_params("demo", {"cluster.k": 4})["cluster"]["k"] == 4
+
+
+def test_unknown_parameter_set_lists_the_bundled_ones():
+    with pytest.raises(SegkitError, match=r"parameter set 'nope' not found; bundled sets are \["):
+        load_params("nope")
+
+
+def test_yaml_that_is_not_a_mapping(tmp_path):
+    f = tmp_path / "p.yaml"
+    f.write_text("- 1\n- 2\n")
+    with pytest.raises(SegkitError, match="expected a mapping of parameters, found list"):
+        load_params(f)
+
+
+def test_run_folder_clears_artifacts_when_parameters_change(tmp_path):
+    run = Run.open("cdnow", tmp_path / "r")
+    run.save("x.csv", pd.DataFrame({"a": [1]}))
+    assert Run.open("cdnow", tmp_path / "r").has("x.csv")  # same parameters: kept
+    run2 = Run.open("cdnow", tmp_path / "r", overrides=["seed=7"])
+    assert not run2.has("x.csv")  # other parameters: derived data cleared
+    assert yaml.safe_load((tmp_path / "r" / "params.yaml").read_text())["seed"] == 7
+
+
+def test_run_load_rebuilds_a_missing_artifact_through_its_stage(tmp_path):
+    run = Run.open("cdnow", tmp_path / "r")
+    customers = run.load("customers")  # runs segkit.explore
+    assert len(customers) == 2357 and run.has("data_quality.json")
+    with pytest.raises(SegkitError, match=r"artifact 'nothing' not found"):
+        run.load("nothing")
+    with pytest.raises(SegkitError, match=r"unknown extension"):
+        run.save("x.txt", "text")
+
+
+def test_show_findings_markdown():
+    class R:
+        findings = ["Headline.", "Detail one.", "Detail two."]
+
+    md = show_findings(R()).data
+    assert "**Headline.**" in md and "- Detail two." in md
