@@ -129,6 +129,104 @@ def plot_concentration(concentration: dict, ax=None):
 
 # ---------------------------------------------------------------- clustering and profiling
 
+# profiling (segkit.profile)
+
+
+def plot_index_heatmap(index: pd.DataFrame, ax=None):
+    """Heatmap of ``profile.index_table`` (segment × feature, 100 = population average)."""
+    from segkit.profile import feature_label
+
+    ax = _ax(ax, figsize=(max(6, 0.9 * index.shape[1] + 3), 0.6 * len(index) + 2))
+    shown = index.rename(columns=feature_label)
+    sns.heatmap(
+        np.log2(shown.clip(lower=1) / 100),  # symmetric colours: 50 and 200 equally far
+        annot=shown.round(0),
+        fmt=".0f",
+        cmap="RdBu_r",
+        center=0,
+        vmin=-2,
+        vmax=2,
+        cbar_kws={"label": "log2(index / 100)"},
+        ax=ax,
+    )
+    ax.set_title("Segment profiles: index (100 = average customer)")
+    ax.set_xlabel("feature")
+    ax.set_ylabel("segment")
+    return ax
+
+
+def plot_snake(standardized: pd.DataFrame, ax=None):
+    """Snake plot: standardized segment means (z, in population standard deviations)."""
+    from segkit.profile import feature_label
+
+    ax = _ax(ax, figsize=(max(6, 0.8 * standardized.shape[1] + 2), 4))
+    x = np.arange(standardized.shape[1])
+    for name, row in standardized.iterrows():
+        ax.plot(x, row.to_numpy(), marker="o", label=str(name))
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xticks(x, [feature_label(c) for c in standardized.columns], rotation=45, ha="right")
+    ax.set_title("Snake plot: standardized means per segment")
+    ax.set_xlabel("feature")
+    ax.set_ylabel("segment mean (standard deviations from average)")
+    ax.legend(title="segment", fontsize="small")
+    return ax
+
+
+def plot_category_mix(categories: pd.DataFrame, attribute: str, ax=None):
+    """Stacked bars: share of each value of ``attribute`` per segment (``category_mix``)."""
+    ax = _ax(ax)
+    sub = categories[categories["attribute"] == attribute]
+    if sub.empty:
+        raise ValueError(f"attribute == {attribute!r} not in categories")
+    wide = sub.pivot_table(index="segment_name", columns="value", values="share", sort=False) * 100
+    wide.plot.barh(stacked=True, ax=ax, width=0.8)
+    ax.set_title(f"{attribute.replace('_', ' ')} by segment")
+    ax.set_xlabel("share of segment (%)")
+    ax.set_ylabel("segment")
+    ax.legend(title=attribute, fontsize="small", loc="lower right")
+    return ax
+
+
+def plot_segment_shares(profiles: pd.DataFrame, ax=None):
+    """Bars of each segment's share of customers (and of revenue when known), in %."""
+    ax = _ax(ax)
+    cols = [c for c in ("share_customers", "share_revenue") if c in profiles.columns]
+    long = profiles.melt(
+        id_vars="segment_name", value_vars=cols, var_name="share", value_name="pct"
+    )
+    long["pct"] = long["pct"] * 100
+    long["share"] = long["share"].map({"share_customers": "customers", "share_revenue": "revenue"})
+    sns.barplot(data=long.dropna(), y="segment_name", x="pct", hue="share", orient="h", ax=ax)
+    ax.set_title("Segment size and revenue share")
+    ax.set_xlabel("share (%)")
+    ax.set_ylabel("segment")
+    return ax
+
+
+def plot_migration(migration: pd.DataFrame, ax=None):
+    """Heatmap of ``profile.migration``: row shares (%) with customer counts annotated."""
+    ax = _ax(ax, figsize=(7, 5))
+    order_from = list(dict.fromkeys(migration["from_segment"]))
+    order_to = list(dict.fromkeys(migration["to_segment"]))
+    share = migration.pivot(index="from_segment", columns="to_segment", values="row_share")
+    count = migration.pivot(index="from_segment", columns="to_segment", values="customers")
+    share = share.reindex(index=order_from, columns=order_to) * 100
+    count = count.reindex(index=order_from, columns=order_to)
+    sns.heatmap(
+        share,
+        annot=count.fillna(0).astype(int),
+        fmt="d",
+        cmap="Blues",
+        vmin=0,
+        vmax=100,
+        cbar_kws={"label": "share of the earlier segment (%)"},
+        ax=ax,
+    )
+    ax.set_title("Segment migration: customers from earlier run (rows) to this run (columns)")
+    ax.set_xlabel("segment in this run")
+    ax.set_ylabel("segment in earlier run")
+    return ax
+
 
 # ---------------------------------------------------------------- CLV
 

@@ -14,11 +14,14 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from segkit._checks import SegkitError, check_columns, check_not_empty
+from segkit._checks import SegkitError, check_columns, check_not_empty, check_scalar
+from segkit.config import Run, Skipped
 
 # Feature name -> (plain label, unit phrase placed after a value). "days ago" features read
 # "last purchase ≤ 30 days ago"; the others "orders ≥ 5".
@@ -270,3 +273,512 @@ def segment_names(
         names[s] = name
         taken.add(name)
     return {s: names[s] for s in segments}
+
+
+# ----------------------------------------------------------------------- profiles
+
+SUPPRESSED = 0  # segment number of the "other/suppressed" row
+
+
+def _labels_frame(customers: pd.DataFrame, segments: pd.Series | pd.DataFrame) -> pd.Series:
+    return _aligned(customers, segments, "segments")
+
+
+def profile(
+    customers: pd.DataFrame,
+    segments: pd.Series | pd.DataFrame,
+    min_segment_size: int = 20,
+    *,
+    names: dict[int, str] | None = None,
+    revenue_col: str = "revenue",
+) -> pd.DataFrame:
+    """One row per segment: size, shares, mean/median/index/z of every numeric feature.
+
+    Parameters
+    ----------
+    customers : one row per customer with ``customer_id`` and features/attributes.
+    segments : frame with ``customer_id`` and ``segment`` (every id must be a customer),
+        or one segment per row of ``customers``.
+    min_segment_size : segments with fewer customers are not profiled in detail: they are
+        pooled into one row (``segment == 0``, "other (suppressed)") holding only their
+        count and share of customers (privacy: no aggregate of a handful of people).
+    names : segment number -> name; derived with :func:`segment_names` when None.
+    revenue_col : column summed for ``share_revenue`` (skipped when absent).
+
+    Returns
+    -------
+    DataFrame with ``segment, segment_name, n, share_customers[, share_revenue]`` and, per
+    numeric feature ``f``: ``mean_f, median_f, index_f`` (segment mean / population mean
+    × 100; NaN when the population mean is not positive), ``z_f`` (standardized mean), and
+    per categorical attribute value ``pct_<attr>=<value>`` (share of the segment).
+    """
+    check_scalar(min_segment_size, "min_segment_size", int, ge=1)
+    seg = _labels_frame(customers, segments)
+    names = names if names is not None else segment_names(customers, seg)
+    num, cat = _numeric_cols(customers), _categorical_cols(customers)
+    sizes = seg.value_counts().sort_index()
+    shown = [int(s) for s in sizes.index if sizes[s] >= min_segment_size]
+    small = [int(s) for s in sizes.index if sizes[s] < min_segment_size]
+    keep = seg.isin(shown)
+    x = customers.loc[keep, num]
+    g = x.groupby(seg[keep])
+    out = pd.DataFrame({"segment": shown})
+    out["segment_name"] = [names.get(s, f"Segment {s}") for s in shown]
+    out["n"] = sizes.loc[shown].to_numpy()
+    out["share_customers"] = out["n"] / len(customers)
+    has_rev = revenue_col in customers.columns
+    if has_rev:
+        total = customers[revenue_col].sum()
+        rev = customers.loc[keep, revenue_col].groupby(seg[keep]).sum()
+        out["share_revenue"] = (rev.loc[shown] / total).to_numpy() if total else np.nan
+    pop_mean, pop_std = customers[num].mean(), customers[num].std()
+    means, medians = g.mean().loc[shown], g.median().loc[shown]
+    cols: dict[str, Any] = {}
+    for c in num:
+        cols[f"mean_{c}"] = means[c].to_numpy()
+        cols[f"median_{c}"] = medians[c].to_numpy()
+    for c in num:
+        m = pop_mean[c]
+        cols[f"index_{c}"] = (means[c] / m * 100).to_numpy() if m > 0 else np.nan
+    for c in num:
+        sd = pop_std[c]
+        cols[f"z_{c}"] = ((means[c] - pop_mean[c]) / sd).to_numpy() if sd > 0 else 0.0
+    for c in cat:
+        mix = pd.crosstab(seg[keep], customers.loc[keep, c].astype("string"), normalize="index")
+        for v in mix.columns:
+            cols[f"pct_{c}={v}"] = mix[v].reindex(shown).fillna(0.0).to_numpy()
+    out = pd.concat([out, pd.DataFrame(cols, index=out.index)], axis=1)
+    if small:
+        n_small = int(sizes.loc[small].sum())
+        row = {
+            "segment": SUPPRESSED,
+            "segment_name": f"other ({len(small)} segments under {min_segment_size} customers, "
+            "suppressed)",
+            "n": n_small,
+            "share_customers": n_small / len(customers),
+        }
+        out = pd.concat([out, pd.DataFrame([row])], ignore_index=True)
+    return out
+
+
+def _profiled(profiles: pd.DataFrame) -> pd.DataFrame:
+    check_columns(profiles, ["segment", "segment_name"], "profiles")
+    return profiles[profiles["segment"] != SUPPRESSED]
+
+
+def index_table(profiles: pd.DataFrame, prefix: str = "index_") -> pd.DataFrame:
+    """Segment × feature table of indexes (100 = population average) from :func:`profile`.
+
+    Rows are segment names (suppressed segments excluded), columns feature names.
+    ``prefix="z_"`` gives the standardized means used by the snake plot instead.
+    """
+    p = _profiled(profiles)
+    cols = [c for c in p.columns if c.startswith(prefix)]
+    if not cols:
+        raise SegkitError(f"profiles has no {prefix}* columns; columns are {list(p.columns)}")
+    t = p.set_index("segment_name")[cols]
+    t.columns = [c[len(prefix) :] for c in cols]
+    return t.dropna(axis=1, how="all")
+
+
+def category_mix(profiles: pd.DataFrame) -> pd.DataFrame:
+    """Long table ``segment_name, attribute, value, share`` of the categorical attributes."""
+    p = _profiled(profiles)
+    cols = [c for c in p.columns if c.startswith("pct_")]
+    long = p.melt(id_vars="segment_name", value_vars=cols, var_name="key", value_name="share")
+    parts = long["key"].str[4:].str.split("=", n=1, expand=True) if cols else None
+    long["attribute"] = parts[0] if cols else pd.Series(dtype="string")
+    long["value"] = parts[1] if cols else pd.Series(dtype="string")
+    return long[["segment_name", "attribute", "value", "share"]]
+
+
+# -------------------------------------------------------------------------- rules
+
+# BTYD columns say what orders/days_since_last/tenure_days/aov say, in harder words.
+_BTYD_TWINS = {"frequency": "orders", "recency": "days_since_last", "T": "tenure_days"}
+
+
+def _tree_inputs(customers: pd.DataFrame) -> pd.DataFrame:
+    num = [
+        c
+        for c in _numeric_cols(customers)
+        if customers[c].notna().all()  # rules on imputed values would read wrong
+        and not (c in _BTYD_TWINS and _BTYD_TWINS[c] in customers.columns)
+        and not (c == "monetary" and "aov" in customers.columns)
+    ]
+    x = customers[num].astype("float64")
+    cat = _categorical_cols(customers)
+    if cat:
+        dummies = pd.get_dummies(customers[cat].astype("string"), prefix_sep="=", dtype="float64")
+        x = pd.concat([x, dummies], axis=1)
+    return x
+
+
+def _fmt(v: float) -> str:
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
+
+
+def _condition(feature: str, op: str, t: float, integer: bool) -> str:
+    if "=" in feature:  # one-hot column "attr=value": <= 0.5 means "not"
+        attr, value = feature.split("=", 1)
+        return f"{feature_label(attr)} is {'not ' if op == '<=' else ''}{value}"
+    label, unit = _LABELS.get(feature, (feature_label(feature), ""))
+    if _SHARE.match(feature):
+        return f"{label} {'≤' if op == '<=' else '>'} {t:.0%}"
+    if integer:
+        text = f"≤ {np.floor(t):,.0f}" if op == "<=" else f"≥ {np.floor(t) + 1:,.0f}"
+    else:
+        text = f"{'≤' if op == '<=' else '>'} {_fmt(t)}"
+    return f"{label} {text}" + (f" {unit}" if unit else "")
+
+
+class Rules(NamedTuple):
+    """Surrogate-tree description of the segments."""
+
+    rules: pd.DataFrame  # segment, segment_name, rule, customers, precision, recall, coverage
+    fidelity: float  # accuracy of the tree against the segments (all customers)
+    tree: Any  # the fitted sklearn DecisionTreeClassifier
+    features: list[str]
+
+
+def describe_rules(
+    customers: pd.DataFrame,
+    labels: pd.Series | pd.DataFrame,
+    depth: int = 3,
+    *,
+    seed: int = 0,
+    names: dict[int, str] | None = None,
+) -> Rules:
+    """Plain-English rules per segment from a shallow surrogate decision tree.
+
+    A ``DecisionTreeClassifier(max_depth=depth, random_state=seed)`` is fitted to predict the
+    segment from the customer features (numeric features without missing values, plus
+    one-hot categorical attributes); each leaf becomes a rule for the segment it predicts,
+    its conditions merged per feature ("orders ≥ 5 and last purchase ≤ 30 days ago").
+
+    Returns
+    -------
+    Rules with a table of one row per leaf rule: ``precision`` (share of the customers the
+    rule covers that are in the segment), ``recall`` (share of the segment the rule covers),
+    ``coverage`` (share of all customers the rule covers); and ``fidelity``, the accuracy of
+    the tree's segment against the true one. A segment no leaf predicts gets one row with
+    rule "(no simple rule at this depth)".
+    """
+    from sklearn.tree import DecisionTreeClassifier
+
+    check_scalar(depth, "depth", int, ge=1, le=10)
+    seg = _aligned(customers, labels, "labels")
+    names = names if names is not None else segment_names(customers, seg)
+    x = _tree_inputs(customers)
+    if x.shape[1] == 0:
+        raise SegkitError(
+            "customers has no usable features for rules (numeric without missing values or "
+            f"categorical); columns are {list(customers.columns)}"
+        )
+    y = seg.to_numpy()
+    tree = DecisionTreeClassifier(max_depth=depth, random_state=seed, min_samples_leaf=5)
+    tree.fit(x.to_numpy(), y)
+    pred = tree.predict(x.to_numpy())
+    leaf_of = tree.apply(x.to_numpy())
+    integer = {c: bool(np.all(np.mod(x[c].to_numpy(), 1) == 0)) for c in x.columns}
+    t = tree.tree_
+    paths: dict[int, list[tuple[str, str, float]]] = {}
+
+    def walk(node: int, conds: list[tuple[str, str, float]]) -> None:
+        if t.children_left[node] == -1:
+            paths[node] = conds
+            return
+        f, thr = x.columns[t.feature[node]], float(t.threshold[node])
+        walk(t.children_left[node], [*conds, (f, "<=", thr)])
+        walk(t.children_right[node], [*conds, (f, ">", thr)])
+
+    walk(0, [])
+    sizes = pd.Series(y).value_counts()
+    rows = []
+    for leaf, conds in paths.items():
+        members = leaf_of == leaf
+        target = int(tree.classes_[np.argmax(t.value[leaf][0])])
+        merged: dict[tuple[str, str], float] = {}
+        for f, op, thr in conds:  # keep the tightest bound per feature and direction
+            key = (f, op)
+            merged[key] = (
+                min(merged.get(key, thr), thr) if op == "<=" else max(merged.get(key, thr), thr)
+            )
+        words = [_condition(f, op, thr, integer[f]) for (f, op), thr in merged.items()]
+        rows.append(
+            {
+                "segment": target,
+                "rule": " and ".join(words) if words else "all customers",
+                "customers": int(members.sum()),
+                "precision": float((y[members] == target).mean()),
+                "recall": float((y[members] == target).sum() / sizes[target]),
+                "coverage": float(members.mean()),
+            }
+        )
+    table = pd.DataFrame(rows)
+    for s in sorted(set(sizes.index) - set(table["segment"])):
+        table.loc[len(table)] = {
+            "segment": s,
+            "rule": "(no simple rule at this depth)",
+            "customers": 0,
+            "precision": np.nan,
+            "recall": 0.0,
+            "coverage": 0.0,
+        }
+    table = table.sort_values(["segment", "recall"], ascending=[True, False], ignore_index=True)
+    table.insert(1, "segment_name", table["segment"].map(lambda s: names.get(int(s), str(s))))
+    return Rules(table, float((pred == y).mean()), tree, list(x.columns))
+
+
+# ------------------------------------------------------------------------ actions
+
+_VALUE_COLS = ("clv_per_customer", "mean_clv", "clv_mean", "value_per_customer", "clv")
+
+
+def suggest_actions(
+    profiles: pd.DataFrame, clv_segments: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """A short suggested action per segment, with the reason, from its indexes.
+
+    Recency (``index_days_since_last``), frequency (``index_orders`` or
+    ``index_frequency``), money (``index_revenue``/``index_monetary``/``index_aov``) and
+    tenure (``index_tenure_days``), 100 = population average:
+
+    - recent (≤ 80), frequent and high-spending (≥ 120 both): **retain and reward**;
+    - lapsed (≥ 130) but frequent or high-spending (≥ 100): **win back**;
+    - lapsed and low on both: **leave alone / low-cost**;
+    - recent with short tenure (≤ 60) and few orders: **nurture new**;
+    - otherwise: **develop / cross-sell**.
+
+    With ``clv_segments`` (``segment`` plus a value-per-customer column such as
+    ``clv_per_customer``), a lapsed low segment whose value index is ≥ 150 is moved to win
+    back and a win-back segment whose value index is < 50 to leave alone.
+    """
+    p = _profiled(profiles)
+
+    def idx(*cols: str) -> pd.Series:
+        for c in cols:
+            if f"index_{c}" in p.columns:
+                return p[f"index_{c}"].astype("float64")
+        return pd.Series(np.nan, index=p.index)
+
+    r, f = idx("days_since_last"), idx("orders", "frequency")
+    m, ten = idx("revenue", "monetary", "aov"), idx("tenure_days")
+    value = pd.Series(np.nan, index=p.index)
+    if clv_segments is not None:
+        check_columns(clv_segments, ["segment"], "clv_segments")
+        vcol = next((c for c in _VALUE_COLS if c in clv_segments.columns), None)
+        if vcol is None:
+            raise SegkitError(
+                f"clv_segments has no value column (one of {list(_VALUE_COLS)}); "
+                f"columns are {list(clv_segments.columns)}"
+            )
+        v = p["segment"].map(clv_segments.set_index("segment")[vcol])
+        pop = np.average(v.dropna(), weights=p.loc[v.notna(), "n"]) if v.notna().any() else 0
+        value = v / pop * 100 if pop > 0 else value
+    rows = []
+    for i in p.index:
+        ri, fi, mi, ti, vi = r[i], f[i], m[i], ten[i], value[i]
+        if np.isnan(ri) and np.isnan(fi) and np.isnan(mi):
+            action = "test and learn"
+            reason = "no purchase history to go by; compare offers with an A/B test"
+        elif ri <= 80 and fi >= 120 and mi >= 120:
+            action = "retain and reward"
+            reason = (
+                f"buys recently (recency index {ri:.0f}), often ({fi:.0f}) and a lot ({mi:.0f})"
+            )
+        elif ri >= 130 and (fi >= 100 or mi >= 100):
+            action = "win back"
+            reason = f"valuable (frequency {fi:.0f}, spend {mi:.0f}) but lapsed (recency {ri:.0f})"
+        elif ri >= 130:
+            action = "leave alone / low-cost"
+            reason = f"lapsed (recency {ri:.0f}) with low frequency ({fi:.0f}) and spend ({mi:.0f})"
+        elif ri <= 100 and ti <= 60 and fi < 100:
+            action = "nurture new"
+            reason = f"recent first purchases (tenure index {ti:.0f}), few orders ({fi:.0f})"
+        else:
+            action = "develop / cross-sell"
+            reason = (
+                f"active (recency {ri:.0f}) with room to grow (frequency {fi:.0f}, spend {mi:.0f})"
+            )
+        if not np.isnan(vi):
+            if action == "leave alone / low-cost" and vi >= 150:
+                action, reason = (
+                    "win back",
+                    reason + f"; but expected value is high (index {vi:.0f})",
+                )
+            elif action == "win back" and vi < 50:
+                action = "leave alone / low-cost"
+                reason += f"; but expected value is low (index {vi:.0f})"
+            else:
+                reason += f"; expected value index {vi:.0f}"
+        rows.append(
+            {
+                "segment": int(p.at[i, "segment"]),
+                "segment_name": p.at[i, "segment_name"],
+                "action": action,
+                "reason": reason,
+                "value_index": vi,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------- migration
+
+
+def migration(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
+    """Transition matrix of customers between two segmentations, in long form.
+
+    Parameters
+    ----------
+    before, after : frames with ``customer_id`` and ``segment`` (e.g. last month's and this
+        month's ``segments.parquet``).
+
+    Returns
+    -------
+    DataFrame ``from_segment, to_segment, customers, row_share`` over every pair of a
+    ``before`` segment (or "new": customers only in ``after``) and an ``after`` segment (or
+    "gone": customers only in ``before``); segments as strings; ``row_share`` = customers /
+    all customers of ``from_segment``. The pair new -> gone is left out.
+    """
+    for name, df in (("before", before), ("after", after)):
+        check_columns(df, ["customer_id", "segment"], name)
+        if df["customer_id"].duplicated().any():
+            dup = df.loc[df["customer_id"].duplicated(), "customer_id"].head(3).tolist()
+            raise SegkitError(f"{name} has duplicated customer_id values, e.g. {dup}")
+    b = before.set_index("customer_id")["segment"].astype("int64").astype("string")
+    a = after.set_index("customer_id")["segment"].astype("int64").astype("string")
+    both = pd.concat([b.rename("from"), a.rename("to")], axis=1)
+    both["from"] = both["from"].fillna("new")
+    both["to"] = both["to"].fillna("gone")
+    order = lambda s: sorted(s, key=int)  # noqa: E731
+    froms = order(b.unique()) + ["new"]
+    tos = order(a.unique()) + ["gone"]
+    counts = pd.crosstab(both["from"], both["to"]).reindex(index=froms, columns=tos, fill_value=0)
+    long = counts.stack().rename("customers").reset_index()
+    long.columns = ["from_segment", "to_segment", "customers"]
+    long = long[~((long["from_segment"] == "new") & (long["to_segment"] == "gone"))]
+    totals = long.groupby("from_segment")["customers"].transform("sum")
+    long["row_share"] = np.where(totals > 0, long["customers"] / totals.where(totals > 0, 1), 0.0)
+    long["customers"] = long["customers"].astype("int64")
+    return long.reset_index(drop=True)
+
+
+# -------------------------------------------------------------------------- stage
+
+
+class Profiles(NamedTuple):
+    """What the 03_profile notebook shows."""
+
+    profiles: pd.DataFrame
+    index: pd.DataFrame  # segment name × feature, 100 = average
+    standardized: pd.DataFrame  # segment name × feature, z of the segment mean
+    categories: pd.DataFrame  # segment_name, attribute, value, share
+    rules: pd.DataFrame
+    fidelity: float
+    actions: pd.DataFrame
+    names: dict[int, str]
+    migration: pd.DataFrame | None
+    findings: list[str]
+
+
+def _headline(p: pd.DataFrame) -> str:
+    q = _profiled(p)
+    if "share_revenue" in q.columns and q["share_revenue"].notna().any():
+        top = q.loc[q["share_revenue"].idxmax()]
+        return (
+            f"'{top['segment_name']}': {top['share_customers']:.0%} of customers, "
+            f"{top['share_revenue']:.0%} of revenue"
+        )
+    top = q.loc[q["n"].idxmax()]
+    return (
+        f"'{top['segment_name']}' is the largest segment: {top['share_customers']:.0%} of customers"
+    )
+
+
+def run_stage(run: Run) -> Profiles | Skipped:
+    """Profile the segments of ``run``: writes profiles.csv, index_table.csv, rules.csv,
+    actions.csv, segment_names.json, migration.csv (when ``profile.compare_run`` is set)
+    and the findings."""
+    params = run.params["profile"]
+    customers = run.load("customers")
+    segments = run.load("segments")
+    if segments is None or len(segments) == 0:
+        reason = "there are no segments to profile"
+        run.save_findings("profile", [f"Skipped: {reason}"], status="skipped")
+        return Skipped("profile", reason)
+    seg = _aligned(customers, segments, "segments")
+    overrides = run.params["cluster"].get("names") or {}
+    if "segment_name" in segments.columns:
+        given = segments.drop_duplicates("segment").set_index("segment")["segment_name"]
+        names = {int(k): str(v) for k, v in given.items()}
+        names.update({int(k): str(v) for k, v in overrides.items()})
+    else:
+        names = segment_names(customers, seg, overrides)
+    prof = profile(customers, seg, params["min_segment_size"], names=names)
+    idx = index_table(prof)
+    rules = describe_rules(customers, seg, params["tree_depth"], seed=run.seed, names=names)
+    shown = rules.rules["segment"].isin(_profiled(prof)["segment"])  # privacy: no small ones
+    rules = rules._replace(rules=rules.rules[shown].reset_index(drop=True))
+    clv = run.load("clv_segments") if run.has("clv_segments") else None
+    actions = suggest_actions(prof, clv)
+    mig = None
+    if params.get("compare_run"):
+        old = Path(params["compare_run"]) / "artifacts" / "segments.parquet"
+        if not old.exists():
+            raise SegkitError(f"profile.compare_run == {params['compare_run']!r}: no {old}")
+        mig = migration(pd.read_parquet(old), segments)
+    run.save("profiles.csv", prof)
+    run.save("index_table.csv", idx.reset_index())
+    run.save("rules.csv", rules.rules)
+    run.save("actions.csv", actions)
+    run.save("segment_names.json", {str(k): v for k, v in names.items()})
+    if mig is not None:
+        run.save("migration.csv", mig)
+    findings = [_headline(prof)]
+    q = _profiled(prof)
+    for _, row in q.iterrows():
+        act = actions.loc[actions["segment"] == row["segment"], "action"].iloc[0]
+        rev = (
+            f", {row['share_revenue']:.0%} of revenue"
+            if "share_revenue" in q.columns and pd.notna(row.get("share_revenue"))
+            else ""
+        )
+        findings.append(
+            f"Segment {row['segment']} '{row['segment_name']}': {row['n']:,} customers "
+            f"({row['share_customers']:.0%}){rev}; suggested action: {act}."
+        )
+    findings.append(
+        f"Simple rules (a decision tree {params['tree_depth']} questions deep) put "
+        f"{rules.fidelity:.0%} of customers in their own segment."
+    )
+    if (prof["segment"] == SUPPRESSED).any():
+        n = int(prof.loc[prof["segment"] == SUPPRESSED, "n"].iloc[0])
+        findings.append(
+            f"{n:,} customers in segments smaller than {params['min_segment_size']} are not "
+            "profiled in detail, to protect their privacy."
+        )
+    if mig is not None:
+        stay = mig[mig["from_segment"] == mig["to_segment"]]["customers"].sum()
+        old_n = mig[mig["from_segment"] != "new"]["customers"].sum()
+        new = mig[mig["from_segment"] == "new"]["customers"].sum()
+        gone = mig[mig["to_segment"] == "gone"]["customers"].sum()
+        findings.append(
+            f"Since the earlier run, {stay / old_n:.0%} of customers stayed in the same segment "
+            f"number; {new:,} customers are new and {gone:,} are gone."
+        )
+    run.save_findings("profile", findings)
+    std = index_table(prof, prefix="z_")
+    return Profiles(
+        prof,
+        idx,
+        std,
+        category_mix(prof),
+        rules.rules,
+        rules.fidelity,
+        actions,
+        names,
+        mig,
+        findings,
+    )

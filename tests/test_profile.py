@@ -7,7 +7,16 @@ import pandas as pd
 import pytest
 
 from segkit._checks import SegkitError
-from segkit.profile import feature_label, segment_names
+from segkit.profile import (
+    category_mix,
+    describe_rules,
+    feature_label,
+    index_table,
+    migration,
+    profile,
+    segment_names,
+    suggest_actions,
+)
 
 
 def _rfm_frame() -> tuple[pd.DataFrame, pd.Series]:
@@ -90,3 +99,317 @@ def test_labels_frame_with_unknown_ids_raises():
         segment_names(df, pd.Series([1, 2, 3]))
     with pytest.raises(SegkitError, match="customers is missing column 'customer_id'"):
         segment_names(df.drop(columns="customer_id"), np.ones(12))
+
+
+# ----------------------------------------------------------------------- profile
+
+
+def _small() -> tuple[pd.DataFrame, pd.DataFrame]:
+    customers = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d", "e", "f"],
+            "revenue": [10.0, 20, 30, 100, 200, 40],
+            "channel": ["web", "web", "store", "store", "store", "web"],
+        }
+    )
+    segments = pd.DataFrame(
+        {"customer_id": ["f", "e", "d", "c", "b", "a"], "segment": [3, 2, 2, 1, 1, 1]}
+    )
+    return customers, segments
+
+
+def test_profile_hand_built():
+    customers, segments = _small()
+    p = profile(customers, segments, min_segment_size=2, names={1: "one", 2: "two", 3: "three"})
+    assert p["segment"].tolist() == [1, 2, 0]
+    assert p["segment_name"].tolist()[:2] == ["one", "two"]
+    assert p["n"].tolist() == [3, 2, 1]
+    assert p["share_customers"].tolist() == pytest.approx([0.5, 1 / 3, 1 / 6])
+    # revenue 60 and 300 of 400; the suppressed row shows only its count
+    assert p["share_revenue"].tolist()[:2] == pytest.approx([0.15, 0.75])
+    assert np.isnan(p["share_revenue"].iloc[2])
+    assert p["mean_revenue"].tolist()[:2] == pytest.approx([20.0, 150.0])
+    assert p["median_revenue"].tolist()[:2] == pytest.approx([20.0, 150.0])
+    # population mean 400 / 6: indexes 20 / 66.67 = 30 and 150 / 66.67 = 225
+    assert p["index_revenue"].tolist()[:2] == pytest.approx([30.0, 225.0])
+    assert p["pct_channel=web"].tolist()[:2] == pytest.approx([2 / 3, 0.0])
+    suppressed = p.iloc[2]
+    assert "suppressed" in suppressed["segment_name"]
+    assert suppressed.drop(["segment", "segment_name", "n", "share_customers"]).isna().all()
+    idx = index_table(p)
+    assert list(idx.index) == ["one", "two"]
+    assert idx["revenue"].tolist() == pytest.approx([30.0, 225.0])
+    mix = category_mix(p)
+    row = mix[(mix["segment_name"] == "one") & (mix["value"] == "store")]
+    assert row["share"].iloc[0] == pytest.approx(1 / 3)
+
+
+def test_profile_does_not_mutate_input():
+    customers, segments = _small()
+    before = customers.copy()
+    profile(customers, segments, min_segment_size=1)
+    pd.testing.assert_frame_equal(customers, before)
+
+
+def test_profile_without_suppression_has_no_other_row():
+    customers, segments = _small()
+    p = profile(customers, segments, min_segment_size=1)
+    assert p["segment"].tolist() == [1, 2, 3]
+
+
+def test_profile_bad_input():
+    customers, segments = _small()
+    with pytest.raises(SegkitError, match="min_segment_size == 0, must be >= 1"):
+        profile(customers, segments, min_segment_size=0)
+    bad = pd.concat([segments, pd.DataFrame({"customer_id": ["zz"], "segment": [1]})])
+    with pytest.raises(SegkitError, match=r"segments has 1 customer_id values not in customers"):
+        profile(customers, bad)
+    with pytest.raises(SegkitError, match="segments is missing column 'segment'"):
+        profile(customers, segments.rename(columns={"segment": "cluster"}))
+    with pytest.raises(SegkitError, match="segments: 1 customers have no segment"):
+        profile(customers, segments.iloc[1:])
+    with pytest.raises(SegkitError, match="segments has duplicated customer_id values"):
+        profile(customers, pd.concat([segments, segments.iloc[:1]]))
+    with pytest.raises(SegkitError, match="segment values must be integers, found e.g. 'x'"):
+        profile(customers, segments.assign(segment="x"))
+    with pytest.raises(SegkitError, match="customers has no rows"):
+        profile(customers.iloc[:0], segments.iloc[:0])
+    with pytest.raises(SegkitError, match=r"profiles has no index_\* columns"):
+        index_table(pd.DataFrame({"segment": [1], "segment_name": ["x"]}))
+
+
+# ------------------------------------------------------------------------- rules
+
+
+def _rule_frame() -> tuple[pd.DataFrame, pd.Series]:
+    """Segment 1 is exactly 'orders >= 5 and days_since_last <= 30'; 10 customers per cell."""
+    orders = [5] * 10 + [5] * 10 + [4] * 10 + [4] * 10
+    days = [30] * 10 + [31] * 10 + [30] * 10 + [31] * 10
+    df = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(40)],
+            "orders": orders,
+            "days_since_last": days,
+        }
+    )
+    return df, pd.Series([1] * 10 + [2] * 30)
+
+
+def test_rules_recover_the_hand_built_rule():
+    df, seg = _rule_frame()
+    r = describe_rules(df, seg, depth=2)
+    assert r.fidelity == 1.0
+    one = r.rules[r.rules["segment"] == 1]
+    assert len(one) == 1
+    assert set(one["rule"].iloc[0].split(" and ")) == {"orders ≥ 5", "last purchase ≤ 30 days ago"}
+    assert one[["customers", "precision", "recall", "coverage"]].iloc[0].tolist() == [
+        10,
+        1.0,
+        1.0,
+        0.25,
+    ]
+    two = r.rules[r.rules["segment"] == 2]
+    assert two["recall"].sum() == pytest.approx(1.0)
+    assert (two["precision"] == 1.0).all()
+
+
+def test_rules_shares_and_categories_in_words():
+    df = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(20)],
+            "share_channel_web": [0.2] * 10 + [0.8] * 10,
+            "zip": ["rural"] * 10 + ["urban"] * 10,
+        }
+    )
+    seg = pd.Series([1] * 10 + [2] * 10)
+    r = describe_rules(df, seg, depth=1)
+    assert r.fidelity == 1.0
+    assert r.rules["rule"].tolist() in (
+        ["share of web purchases ≤ 50%", "share of web purchases > 50%"],
+        ["zip is rural", "zip is not rural"],
+        ["zip is not urban", "zip is urban"],
+    )
+
+
+def test_rules_fidelity_below_one_when_tree_too_shallow():
+    df = pd.DataFrame(
+        {"customer_id": [f"c{i}" for i in range(30)], "orders": [1] * 10 + [5] * 10 + [9] * 10}
+    )
+    seg = pd.Series([1] * 10 + [2] * 10 + [3] * 10)
+    r = describe_rules(df, seg, depth=1)
+    # one split, two leaves, three segments: 20 of 30 customers right at best
+    assert r.fidelity == pytest.approx(2 / 3)
+    assert (r.rules["rule"] == "(no simple rule at this depth)").sum() == 1
+
+
+def test_rules_bad_input():
+    df, seg = _rule_frame()
+    with pytest.raises(SegkitError, match="depth == 0, must be >= 1"):
+        describe_rules(df, seg, depth=0)
+    with pytest.raises(SegkitError, match="customers has no usable features for rules"):
+        describe_rules(df[["customer_id"]], seg)
+
+
+# ----------------------------------------------------------------------- actions
+
+
+def _index_profiles() -> pd.DataFrame:
+    """Indexes chosen to fall in each branch of suggest_actions (thresholds in its docstring)."""
+    return pd.DataFrame(
+        {
+            "segment": [1, 2, 3, 4, 5, 0],
+            "segment_name": ["champs", "lapsed big", "lapsed small", "newbies", "middle", "other"],
+            "n": [100, 100, 100, 100, 100, 5],
+            "index_days_since_last": [40.0, 200, 220, 50, 90, np.nan],
+            "index_orders": [250.0, 130, 30, 40, 90, np.nan],
+            "index_revenue": [300.0, 150, 20, 30, 80, np.nan],
+            "index_tenure_days": [120.0, 130, 110, 20, 100, np.nan],
+        }
+    )
+
+
+def test_actions_follow_indexes():
+    a = suggest_actions(_index_profiles())
+    assert a["segment"].tolist() == [1, 2, 3, 4, 5]  # the suppressed row gets none
+    assert a["action"].tolist() == [
+        "retain and reward",
+        "win back",
+        "leave alone / low-cost",
+        "nurture new",
+        "develop / cross-sell",
+    ]
+    assert a["reason"].iloc[0] == "buys recently (recency index 40), often (250) and a lot (300)"
+
+
+def test_actions_use_clv_value():
+    # value per customer 10, 1, 40, 10, 10 with n = 100 each: mean 14.2 ->
+    # indexes 70, 7, 282, 70, 70: lapsed big (win back) has low value -> leave alone;
+    # lapsed small has high value -> win back.
+    clv = pd.DataFrame({"segment": [1, 2, 3, 4, 5], "clv_per_customer": [10.0, 1, 40, 10, 10]})
+    a = suggest_actions(_index_profiles(), clv)
+    assert a["action"].tolist()[1:3] == ["leave alone / low-cost", "win back"]
+    assert a["value_index"].tolist() == pytest.approx([x / 14.2 * 100 for x in (10, 1, 40, 10, 10)])
+    with pytest.raises(SegkitError, match="clv_segments has no value column"):
+        suggest_actions(_index_profiles(), clv.rename(columns={"clv_per_customer": "x"}))
+
+
+def test_actions_without_purchase_history():
+    p = pd.DataFrame({"segment": [1], "segment_name": ["x"], "n": [50], "index_history": [120.0]})
+    assert suggest_actions(p)["action"].tolist() == ["test and learn"]
+
+
+# --------------------------------------------------------------------- migration
+
+
+def test_migration_hand_built():
+    before = pd.DataFrame({"customer_id": ["a", "b", "c", "d", "e"], "segment": [1, 1, 2, 2, 2]})
+    after = pd.DataFrame(
+        {"customer_id": ["a", "b", "c", "d", "x", "y"], "segment": [1, 2, 2, 2, 1, 1]}
+    )
+    # a: 1->1, b: 1->2, c,d: 2->2, e: 2->gone, x,y: new->1
+    expected = pd.DataFrame(
+        {
+            "from_segment": ["1", "1", "1", "2", "2", "2", "new", "new"],
+            "to_segment": ["1", "2", "gone", "1", "2", "gone", "1", "2"],
+            "customers": [1, 1, 0, 0, 2, 1, 2, 0],
+            "row_share": [0.5, 0.5, 0.0, 0.0, 2 / 3, 1 / 3, 1.0, 0.0],
+        }
+    )
+    got = migration(before, after)
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+
+
+def test_migration_bad_input():
+    ok = pd.DataFrame({"customer_id": ["a"], "segment": [1]})
+    with pytest.raises(SegkitError, match="before is missing column 'segment'"):
+        migration(ok.rename(columns={"segment": "s"}), ok)
+    with pytest.raises(SegkitError, match=r"after has duplicated customer_id values, e.g. \['a'\]"):
+        migration(ok, pd.concat([ok, ok]))
+
+
+# ------------------------------------------------------------------------- plots
+
+
+def test_profile_plots_on_agg():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from segkit import plots
+
+    customers, segments = _small()
+    p = profile(customers, segments, min_segment_size=1, names={1: "one", 2: "two", 3: "three"})
+    ax = plots.plot_index_heatmap(index_table(p))
+    assert "100 = average" in ax.get_title()
+    assert [t.get_text() for t in ax.texts] == ["30", "225", "60"]  # 40 / 66.67 = 60
+    ax = plots.plot_snake(index_table(p, prefix="z_"))
+    assert len(ax.get_lines()) == 3 + 1  # one per segment plus the zero line
+    assert "standard deviations" in ax.get_ylabel()
+    ax = plots.plot_category_mix(category_mix(p), "channel")
+    assert ax.get_xlabel() == "share of segment (%)" and "channel" in ax.get_title()
+    ax = plots.plot_segment_shares(p)
+    # customers 3, 2, 1 of 6; revenue 60, 300, 40 of 400 (in %)
+    widths = sorted(round(b.get_width()) for b in ax.patches if b.get_width() > 0)
+    assert widths == [10, 15, 17, 33, 50, 75]
+    before = pd.DataFrame({"customer_id": ["a", "b"], "segment": [1, 2]})
+    after = pd.DataFrame({"customer_id": ["a", "c"], "segment": [2, 1]})
+    ax = plots.plot_migration(migration(before, after))
+    assert ax.get_ylabel() == "segment in earlier run"
+    assert sorted(t.get_text() for t in ax.texts) == ["0", "0", "0", "0", "0", "1", "1", "1"]
+    plt.close("all")
+
+
+# ------------------------------------------------------------------------- stage
+
+
+def test_run_stage_writes_artifacts(tmp_path):
+    from segkit.config import Run
+    from segkit.profile import run_stage
+
+    df, seg = _rule_frame()
+    df = df.assign(revenue=np.where(seg == 1, 100.0, 10.0))
+    segments = pd.DataFrame({"customer_id": df["customer_id"], "segment": seg})
+    old = tmp_path / "old"
+    (old / "artifacts").mkdir(parents=True)
+    segments.assign(segment=2).to_parquet(old / "artifacts" / "segments.parquet")
+    run = Run.open(
+        {"name": "t", "profile": {"compare_run": str(old), "tree_depth": 2, "min_segment_size": 5}},
+        run_dir=tmp_path / "run",
+        overrides={"cluster.names": {1: "Best"}},
+    )
+    run.save("customers.parquet", df)
+    run.save("segments.parquet", segments)
+    res = run_stage(run)
+    for name in (
+        "profiles.csv",
+        "index_table.csv",
+        "rules.csv",
+        "actions.csv",
+        "segment_names.json",
+        "migration.csv",
+        "findings_profile.json",
+    ):
+        assert (run.artifacts / name).exists(), name
+    assert res.names[1] == "Best"
+    # segment 1: 10 of 40 customers, 1000 of 1300 revenue
+    assert res.findings[0] == "'Best': 25% of customers, 77% of revenue"
+    assert res.fidelity == 1.0
+    # everyone was in segment 2 before: 10 moved to 1, 30 stayed
+    m = res.migration.set_index(["from_segment", "to_segment"])["customers"]
+    assert m[("2", "1")] == 10 and m[("2", "2")] == 30
+    assert "75% of customers stayed" in res.findings[-1]
+
+
+def test_run_stage_missing_compare_run(tmp_path):
+    from segkit.config import Run
+    from segkit.profile import run_stage
+
+    df, seg = _rule_frame()
+    run = Run.open(
+        {"name": "t", "profile": {"compare_run": str(tmp_path / "nope")}}, run_dir=tmp_path / "r"
+    )
+    run.save("customers.parquet", df)
+    run.save("segments.parquet", pd.DataFrame({"customer_id": df["customer_id"], "segment": seg}))
+    with pytest.raises(SegkitError, match="profile.compare_run == .*nope"):
+        run_stage(run)
