@@ -432,6 +432,18 @@ def _condition(feature: str, op: str, t: float, integer: bool) -> str:
     return f"{label} {text}" + (f" {unit}" if unit else "")
 
 
+def _between(feature: str, lo: float, hi: float, integer: bool) -> str:
+    """``lo < x <= hi`` in words: "last purchase 30-39 days ago", "aov > 20 and ≤ 50"."""
+    label, unit = _LABELS.get(feature, (feature_label(feature), ""))
+    if _SHARE.match(feature):
+        return f"{label} > {lo:.0%} and ≤ {hi:.0%}"
+    if integer:
+        a, b = np.floor(lo) + 1, np.floor(hi)
+        text = f"{a:,.0f}" if a == b else f"{a:,.0f}-{b:,.0f}"
+        return f"{label} {text}" + (f" {unit}" if unit else "")
+    return f"{label} > {_fmt(lo)} and ≤ {_fmt(hi)}" + (f" {unit}" if unit else "")
+
+
 class Rules(NamedTuple):
     """Surrogate-tree description of the segments."""
 
@@ -504,7 +516,17 @@ def describe_rules(
             merged[key] = (
                 min(merged.get(key, thr), thr) if op == "<=" else max(merged.get(key, thr), thr)
             )
-        words = [_condition(f, op, thr, integer[f]) for (f, op), thr in merged.items()]
+        words = []
+        for f in dict.fromkeys(f for f, _ in merged):
+            lo, hi = merged.get((f, ">")), merged.get((f, "<="))
+            if lo is not None and hi is not None and "=" not in f:
+                words.append(_between(f, lo, hi, integer[f]))
+            else:
+                words += [
+                    _condition(f, op, merged[(f, op)], integer[f])
+                    for op in (">", "<=")
+                    if (f, op) in merged
+                ]
         rows.append(
             {
                 "segment": target,

@@ -413,3 +413,24 @@ def test_run_stage_missing_compare_run(tmp_path):
     run.save("segments.parquet", pd.DataFrame({"customer_id": df["customer_id"], "segment": seg}))
     with pytest.raises(SegkitError, match="profile.compare_run == .*nope"):
         run_stage(run)
+
+
+def test_rules_merge_two_bounds_into_a_range():
+    # midpoints 3 and 7 split 1 | 5 | 9; the middle segment reads as one range
+    df = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(30)],
+            "orders": [1] * 10 + [5] * 10 + [9] * 10,
+            "days_since_last": [10] * 10 + [50] * 10 + [90] * 10,
+        }
+    )
+    r = describe_rules(df[["customer_id", "orders"]], pd.Series([1] * 10 + [2] * 10 + [3] * 10), 2)
+    assert r.rules["rule"].tolist() == ["orders ≤ 3", "orders 4-7", "orders ≥ 8"]
+    r = describe_rules(
+        df[["customer_id", "days_since_last"]], pd.Series([1] * 10 + [2] * 10 + [3] * 10), 2
+    )
+    assert r.rules["rule"].tolist() == [
+        "last purchase ≤ 30 days ago",
+        "last purchase 31-70 days ago",
+        "last purchase ≥ 71 days ago",
+    ]
