@@ -180,7 +180,11 @@ def _traits(customers: pd.DataFrame, seg: pd.Series) -> dict[int, list[tuple[flo
             lift = share.iloc[0] / pop[top]
             if share.iloc[0] >= 0.5 and lift >= 1.2:
                 text = str(top)
-                word = text.lower() if text.replace(" ", "").isalpha() else f"{c} {text}"
+                word = (
+                    text.lower()
+                    if text.replace(" ", "").isalpha()
+                    else f"{feature_label(c)} {text}"
+                )
                 traits.append((min(lift - 1, 1.0) * 0.5, "category", word))
         traits.sort(key=lambda t: -t[0])
         out[int(s)] = traits
@@ -444,6 +448,36 @@ def _between(feature: str, lo: float, hi: float, integer: bool) -> str:
     return f"{label} > {_fmt(lo)} and ≤ {_fmt(hi)}" + (f" {unit}" if unit else "")
 
 
+def _merge_conditions(
+    merged: dict[tuple[str, str], float], integer: dict[str, bool], binary: dict[str, bool]
+) -> list[str]:
+    """Path conditions in words: one phrase per feature or categorical attribute."""
+    words: list[str] = []
+    cats: dict[str, tuple[list[str], list[str]]] = {}
+    for f in dict.fromkeys(f for f, _ in merged):
+        lo, hi = merged.get((f, ">")), merged.get((f, "<="))
+        if "=" in f:  # one-hot "attr=value": > 0.5 is "is value", <= 0.5 "is not value"
+            attr, value = f.split("=", 1)
+            pos, neg = cats.setdefault(attr, ([], []))
+            (pos if lo is not None else neg).append(value)
+        elif binary[f] and not _SHARE.match(f):
+            words.append(f"{feature_label(f)} = {1 if lo is not None else 0}")
+        elif lo is not None and hi is not None:
+            words.append(_between(f, lo, hi, integer[f]))
+        else:
+            op = ">" if lo is not None else "<="
+            words.append(_condition(f, op, merged[(f, op)], integer[f]))
+    for attr, (pos, neg) in cats.items():
+        label = feature_label(attr)
+        if pos:  # "is X" implies every "is not Y" on the same attribute
+            words.append(f"{label} is {pos[0]}")
+        elif len(neg) == 1:
+            words.append(f"{label} is not {neg[0]}")
+        else:
+            words.append(f"{label} is neither {', '.join(neg[:-1])} nor {neg[-1]}")
+    return words
+
+
 class Rules(NamedTuple):
     """Surrogate-tree description of the segments."""
 
@@ -493,6 +527,7 @@ def describe_rules(
     pred = tree.predict(x.to_numpy())
     leaf_of = tree.apply(x.to_numpy())
     integer = {c: bool(np.all(np.mod(x[c].to_numpy(), 1) == 0)) for c in x.columns}
+    binary = {c: bool(x[c].isin([0, 1]).all()) for c in x.columns}
     t = tree.tree_
     paths: dict[int, list[tuple[str, str, float]]] = {}
 
@@ -516,17 +551,7 @@ def describe_rules(
             merged[key] = (
                 min(merged.get(key, thr), thr) if op == "<=" else max(merged.get(key, thr), thr)
             )
-        words = []
-        for f in dict.fromkeys(f for f, _ in merged):
-            lo, hi = merged.get((f, ">")), merged.get((f, "<="))
-            if lo is not None and hi is not None and "=" not in f:
-                words.append(_between(f, lo, hi, integer[f]))
-            else:
-                words += [
-                    _condition(f, op, merged[(f, op)], integer[f])
-                    for op in (">", "<=")
-                    if (f, op) in merged
-                ]
+        words = _merge_conditions(merged, integer, binary)
         rows.append(
             {
                 "segment": target,

@@ -434,3 +434,30 @@ def test_rules_merge_two_bounds_into_a_range():
         "last purchase 31-70 days ago",
         "last purchase ≥ 71 days ago",
     ]
+
+
+def test_rules_categorical_and_binary_in_words():
+    df = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(30)],
+            "channel": ["a"] * 10 + ["b"] * 10 + ["c"] * 10,
+        }
+    )
+    seg = pd.Series([1] * 10 + [2] * 10 + [3] * 10)
+    r = describe_rules(df, seg, 2)
+    assert r.fidelity == 1.0
+    rules = dict(zip(r.rules["segment"], r.rules["rule"], strict=True))
+    # the tree asks two yes/no questions; whichever value it asks about first, each
+    # segment is described by one phrase about channel, never "is not a and is b"
+    for s, v in ((1, "a"), (2, "b"), (3, "c")):
+        others = [o for o in "abc" if o != v]
+        assert rules[s] in (
+            f"channel is {v}",
+            f"channel is neither {others[0]} nor {others[1]}",
+            f"channel is neither {others[1]} nor {others[0]}",
+        )
+    flags = pd.DataFrame(
+        {"customer_id": [f"c{i}" for i in range(20)], "newbie": [0] * 10 + [1] * 10}
+    )
+    r = describe_rules(flags, pd.Series([1] * 10 + [2] * 10), 1)
+    assert r.rules["rule"].tolist() == ["newbie = 0", "newbie = 1"]
