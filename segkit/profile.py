@@ -792,9 +792,17 @@ def run_stage(run: Run) -> Profiles | Skipped:
             if "share_revenue" in q.columns and pd.notna(row.get("share_revenue"))
             else ""
         )
+        seg_rules = rules.rules[rules.rules["segment"] == row["segment"]]
+        best = seg_rules.iloc[0] if len(seg_rules) and seg_rules["customers"].iloc[0] else None
+        typical = (
+            f" Typically: {best['rule']} ({best['recall']:.0%} of the segment match this, "
+            f"{best['precision']:.0%} of those who match are in it)."
+            if best is not None
+            else ""
+        )
         findings.append(
             f"Segment {row['segment']} '{row['segment_name']}': {row['n']:,} customers "
-            f"({row['share_customers']:.0%}){rev}; suggested action: {act}."
+            f"({row['share_customers']:.0%}){rev}; suggested action: {act}.{typical}"
         )
     findings.append(
         f"Simple rules (a decision tree {params['tree_depth']} questions deep) put "
