@@ -10,96 +10,11 @@ from segkit._checks import SegkitError
 from segkit.profile import (
     category_mix,
     describe_rules,
-    feature_label,
     index_table,
     migration,
     profile,
-    segment_names,
     suggest_actions,
 )
-
-
-def _rfm_frame() -> tuple[pd.DataFrame, pd.Series]:
-    """Three clear groups of 4: recent/frequent/high, lapsed/one-time/low, middle."""
-    df = pd.DataFrame(
-        {
-            "customer_id": [f"c{i}" for i in range(12)],
-            "days_since_last": [2, 5, 8, 10, 300, 320, 350, 400, 60, 70, 80, 90],
-            "orders": [12, 15, 9, 20, 1, 1, 1, 1, 3, 4, 3, 4],
-            "revenue": [900.0, 1200, 800, 1500, 10, 15, 12, 20, 100, 120, 90, 110],
-        }
-    )
-    return df, pd.Series([1] * 4 + [2] * 4 + [3] * 4)
-
-
-def test_names_from_rfm_profile():
-    df, seg = _rfm_frame()
-    assert segment_names(df, seg) == {
-        1: "Recent frequent high spenders",
-        2: "Lapsed one-time buyers",
-        3: "Average customers",
-    }
-
-
-def test_names_from_attributes_only():
-    df = pd.DataFrame(
-        {
-            "customer_id": [f"c{i}" for i in range(8)],
-            "zip": ["Urban"] * 4 + ["Rural"] * 4,
-            "channel": ["Web"] * 4 + ["Phone"] * 4,
-        }
-    )
-    names = segment_names(df, pd.Series([1] * 4 + [2] * 4))
-    assert names == {1: "Urban web customers", 2: "Rural phone customers"}
-
-
-def test_names_are_unique_when_profiles_repeat():
-    df, _ = _rfm_frame()
-    seg = pd.Series([1, 2] * 6)  # two interleaved, equally mixed segments
-    names = segment_names(df, seg)
-    assert len(set(names.values())) == 2
-    assert names == {1: "Average customers (1)", 2: "Average customers (2)"}
-
-
-def test_overrides_win_and_accept_string_keys():
-    df, seg = _rfm_frame()
-    names = segment_names(
-        df, seg, overrides={"2": "Gone quiet", 3: "Recent frequent high spenders"}
-    )
-    assert names[2] == "Gone quiet"
-    assert names[3] == "Recent frequent high spenders"
-    assert names[1] == "Recent frequent high spenders (1)"
-
-
-def test_override_of_unknown_segment_raises():
-    df, seg = _rfm_frame()
-    with pytest.raises(SegkitError, match=r"overrides names segment 7, segments are \[1, 2, 3\]"):
-        segment_names(df, seg, overrides={7: "x"})
-    with pytest.raises(SegkitError, match="overrides key 'vip' must be a segment number"):
-        segment_names(df, seg, overrides={"vip": "x"})
-    with pytest.raises(SegkitError, match="overrides has repeated names"):
-        segment_names(df, seg, overrides={1: "x", 2: "x"})
-
-
-def test_feature_labels():
-    assert feature_label("days_since_last") == "last purchase"
-    assert feature_label("share_channel_web") == "share of web purchases"
-    assert feature_label("share_country_united_kingdom") == "share of purchases from united kingdom"
-    assert feature_label("history_segment") == "history segment"
-
-
-def test_labels_frame_with_unknown_ids_raises():
-    df, _ = _rfm_frame()
-    labels = pd.DataFrame({"customer_id": ["c0", "zz9"], "segment": [1, 2]})
-    with pytest.raises(
-        SegkitError, match=r"labels has 1 customer_id values not in customers, e.g. \['zz9'\]"
-    ):
-        segment_names(df, labels)
-    with pytest.raises(SegkitError, match="labels has 3 values, must have one per customer"):
-        segment_names(df, pd.Series([1, 2, 3]))
-    with pytest.raises(SegkitError, match="customers is missing column 'customer_id'"):
-        segment_names(df.drop(columns="customer_id"), np.ones(12))
-
 
 # ----------------------------------------------------------------------- profile
 
