@@ -376,3 +376,25 @@ def test_rules_categorical_and_binary_in_words():
     )
     r = describe_rules(flags, pd.Series([1] * 10 + [2] * 10), 1)
     assert r.rules["rule"].tolist() == ["newbie = 0", "newbie = 1"]
+
+
+def test_run_stage_suppresses_small_segments(tmp_path):
+    from segkit.config import Run
+    from segkit.profile import run_stage
+
+    df, seg = _rule_frame()  # segment 1 has 10 customers, segment 2 has 30
+    run = Run.open({"name": "t"}, run_dir=tmp_path / "r")  # profile.min_segment_size = 20
+    run.save("customers.parquet", df)
+    run.save("segments.parquet", pd.DataFrame({"customer_id": df["customer_id"], "segment": seg}))
+    res = run_stage(run)
+    assert res.profiles["segment"].tolist() == [2, 0]
+    assert res.findings[0] == f"'{res.names[2]}' is the largest segment: 75% of customers"
+    assert res.profiles["n"].tolist() == [30, 10]
+    assert res.rules["segment"].unique().tolist() == [2]  # no rule describes the small one
+    assert res.actions["segment"].tolist() == [2]
+    assert list(res.index.index) == [res.names[2]]
+    assert res.findings[-1] == (
+        "10 customers in segments smaller than 20 are not profiled in detail, "
+        "to protect their privacy."
+    )
+    assert res.migration is None and not (run.artifacts / "migration.csv").exists()
