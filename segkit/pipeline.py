@@ -1,0 +1,341 @@
+"""Runs: the stage notebooks executed with papermill into a run folder with HTML reports.
+
+:func:`run` validates the parameters before any kernel starts, builds the run in a
+temporary sibling folder (``reports/.<name>.tmp-*``), executes each stage notebook there
+with papermill (from Python, not its CLI), exports one self-contained HTML report per
+stage with the code hidden, writes ``manifest.json`` and ``index.html``, and only then
+swaps the folder into ``reports/<name>/``. A failed run never replaces the previous good
+run folder: it is left as ``reports/<name>.failed/``. :func:`batch` runs a grid of
+parameter sets, two at a time by default.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import datetime as dt
+import html
+import importlib.metadata as md
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import yaml
+
+from segkit import config, io
+from segkit._checks import SegkitError
+
+#: Stage -> notebook file. Stages whose notebook is absent are reported as not available.
+NOTEBOOKS = {
+    "explore": "01_explore.ipynb",
+    "cluster": "02_cluster.ipynb",
+    "profile": "03_profile.ipynb",
+    "clv": "04_clv.ipynb",
+    "abtest": "05_abtest.ipynb",
+}
+#: A stage needs these earlier stages to have succeeded.
+NEEDS = {
+    "explore": (),
+    "cluster": ("explore",),
+    "profile": ("cluster",),
+    "clv": ("explore",),
+    "abtest": ("explore",),
+}
+PACKAGES = (
+    "segkit duckdb pandas numpy scipy scikit-learn statsmodels seaborn matplotlib "
+    "papermill nbconvert nbformat kmodes pyarrow"
+).split()
+# Any <script src="http..."> or <link href="http..."> makes a report need the network.
+_EXTERNAL = re.compile(r"<(script|link)\b[^>]*(src|href)=\"https?://[^\"]*\"[^>]*>(\s*</script>)?")
+_PRINT_CSS = """<style>
+@media print { .jp-Cell, img { break-inside: avoid; } body { background: white; } }
+body { max-width: 1100px; margin: auto; }
+</style>"""
+
+
+class StageResult(NamedTuple):
+    stage: str
+    status: str  # ok | failed | skipped
+    seconds: float
+    error: str | None
+    headline: str
+
+
+class RunResult(NamedTuple):
+    name: str
+    folder: Path
+    ok: bool
+    stages: list[StageResult]
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for p in PACKAGES:
+        try:
+            out[p] = md.version(p)
+        except md.PackageNotFoundError:
+            out[p] = "not installed"
+    return out
+
+
+def _git() -> dict:
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(config.ROOT), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = bool(
+            subprocess.run(
+                ["git", "-C", str(config.ROOT), "status", "--porcelain", "--untracked-files=no"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+        )
+        return {"commit": commit, "dirty": dirty}
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "dirty": None}
+
+
+def _inputs(params: dict) -> dict[str, str]:
+    d = params["data"]
+    out = {}
+    for name in ("transactions", "customers", "experiment"):
+        spec = d[name]
+        if spec:
+            path = io.resolve_path(spec["path"] if isinstance(spec, dict) else spec)
+            out[name] = {"path": str(spec["path"] if isinstance(spec, dict) else spec)}
+            out[name]["sha256"] = io.sha256(path) if path.is_file() else "missing"
+    if d["source"] == "demo":
+        out["demo"] = {"generator": "segkit.datasets.make_retailer", **d["demo"]}
+    return out
+
+
+def export_html(nb_path: Path, html_path: Path, title: str) -> Path:
+    """Self-contained HTML of an executed notebook: no code, no network resources."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(nb_path, as_version=4)
+    exporter = HTMLExporter(
+        template_name="lab",
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        embed_images=True,
+    )
+    exporter.mathjax_url = ""
+    exporter.require_js_url = ""
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    body = _EXTERNAL.sub("", body).replace("</head>", _PRINT_CSS + "</head>", 1)
+    tmp = html_path.with_name(html_path.name + ".tmp")
+    tmp.write_text(body, encoding="utf-8")
+    tmp.replace(html_path)
+    return html_path
+
+
+def _failing_cell(nb_path: Path) -> str | None:
+    import nbformat
+
+    if not nb_path.exists():
+        return None
+    nb = nbformat.read(nb_path, as_version=4)
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                return f"cell {i}: {out.get('ename')}: {out.get('evalue')}"
+    return None
+
+
+def _run_stage(stage: str, folder: Path, notebooks_dir: Path) -> StageResult:
+    import papermill as pm
+
+    src = notebooks_dir / NOTEBOOKS[stage]
+    out_nb = folder / NOTEBOOKS[stage]
+    t0 = time.perf_counter()
+    error = None
+    try:
+        pm.execute_notebook(
+            str(src),
+            str(out_nb),
+            parameters={"params": str(folder / "params.yaml"), "run_dir": str(folder)},
+            kernel_name="python3",
+            cwd=str(notebooks_dir),
+            progress_bar=False,
+            request_save_on_cell_execute=False,
+            log_output=False,
+        )
+    except Exception as exc:  # papermill raises PapermillExecutionError with the cell
+        error = _failing_cell(out_nb) or f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+    if out_nb.exists():
+        export_html(out_nb, folder / NOTEBOOKS[stage].replace(".ipynb", ".html"), stage)
+    headline = ""
+    findings = folder / "artifacts" / f"findings_{stage}.json"
+    if findings.exists() and error is None:
+        rec = yaml.safe_load(findings.read_text())
+        headline = (rec.get("findings") or [""])[0]
+        status = rec.get("status", "ok")
+    else:
+        status = "failed" if error else "ok"
+    return StageResult(stage, status, round(time.perf_counter() - t0, 2), error, headline)
+
+
+def _index(name: str, results: list[StageResult]) -> str:
+    rows = []
+    for r in results:
+        report = NOTEBOOKS[r.stage].replace(".ipynb", ".html")
+        link = f'<a href="{report}">{r.stage}</a>' if r.status != "skipped" else r.stage
+        text = r.headline or r.error or ""
+        rows.append(
+            f"<tr><td>{link}</td><td class='{r.status}'>{r.status}</td>"
+            f"<td>{r.seconds:.1f} s</td><td>{html.escape(text)}</td></tr>"
+        )
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>segkit run {name}</title>
+<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}
+td,th{{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:left}}
+.failed{{color:#b00}}.skipped{{color:#888}}.ok{{color:#070}}</style></head><body>
+<h1>segkit run: {html.escape(name)}</h1>
+<table><tr><th>stage</th><th>status</th><th>time</th><th>finding</th></tr>
+{"".join(rows)}</table>
+<p>Parameters: <a href="params.yaml">params.yaml</a>; provenance: <a href="manifest.json">manifest.json</a>.</p>
+</body></html>"""
+
+
+def run(
+    params: str | Path | dict = "demo",
+    overrides: list[str] | dict | None = None,
+    run_dir: str | Path | None = None,
+    stages: list[str] | None = None,
+    progress: bool = True,
+    notebooks_dir: Path | None = None,
+) -> RunResult:
+    """Execute the stages of one parameter set into ``reports/<name>/`` (or ``run_dir``)."""
+    resolved = config.load_params(params, overrides)  # before any kernel starts
+    stages = list(stages or config.STAGES)
+    for s in stages:
+        if s not in config.STAGES:
+            raise SegkitError(f"--stages: unknown stage {s!r}; stages are {list(config.STAGES)}")
+    notebooks_dir = Path(notebooks_dir or config.NOTEBOOKS_DIR)
+    final = Path(run_dir) if run_dir else config.REPORTS_DIR / resolved["name"]
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    (tmp / "params.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
+    results: list[StageResult] = []
+    started = time.perf_counter()
+    for stage in config.STAGES:
+        if stage not in stages:
+            continue
+        bad = [
+            n for n in NEEDS[stage] if any(r.stage == n and r.status == "failed" for r in results)
+        ]
+        if not (notebooks_dir / NOTEBOOKS[stage]).exists():
+            results.append(
+                StageResult(stage, "skipped", 0.0, None, "No notebook for this stage yet.")
+            )
+        elif bad:
+            results.append(
+                StageResult(stage, "skipped", 0.0, None, f"Needs {bad[0]}, which failed.")
+            )
+        else:
+            if progress:
+                print(f"[{resolved['name']}] {stage} …", file=sys.stderr, flush=True)
+            results.append(_run_stage(stage, tmp, notebooks_dir))
+            if progress:
+                r = results[-1]
+                print(
+                    f"[{resolved['name']}] {stage}: {r.status} in {r.seconds:.1f} s"
+                    + (f" ({r.error})" if r.error else ""),
+                    file=sys.stderr,
+                    flush=True,
+                )
+    ok = all(r.status != "failed" for r in results)
+    manifest = {
+        "name": resolved["name"],
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "seed": resolved["seed"],
+        "parameters": resolved,
+        "inputs": _inputs(resolved),
+        "packages": _versions(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "git": _git(),
+        "ok": ok,
+        "seconds": round(time.perf_counter() - started, 2),
+        "stages": {r.stage: r._asdict() for r in results},
+    }
+    config.write_json(tmp / "manifest.json", manifest)
+    (tmp / "index.html").write_text(_index(resolved["name"], results), encoding="utf-8")
+    target = final if ok else final.with_name(final.name + ".failed")
+    backup = target.with_name(target.name + ".old")
+    if target.exists():
+        target.rename(backup)
+    tmp.rename(target)
+    shutil.rmtree(backup, ignore_errors=True)
+    return RunResult(resolved["name"], target, ok, results)
+
+
+def _batch_point(args: tuple) -> tuple[str, bool, str]:
+    params, overrides, run_dir = args
+    try:
+        r = run(params, overrides, run_dir, progress=False)
+        return str(r.folder), r.ok, ""
+    except Exception as exc:  # one bad point must not stop the others
+        return str(run_dir), False, f"{type(exc).__name__}: {exc}"
+
+
+def batch(grid: str | Path, workers: int = 2, progress: bool = True) -> list[tuple[str, bool, str]]:
+    """Run every point of a grid file; one run folder each and an index of all runs.
+
+    The grid is YAML: ``{name: bundled, runs: [{params: cdnow, set: {cluster.k: 4},
+    name: cdnow-k4}, ...]}``; ``set`` and ``name`` are optional.
+    """
+    from tqdm import tqdm
+
+    path = Path(grid)
+    if not path.is_file():
+        raise SegkitError(f"batch grid {str(path)!r} does not exist")
+    spec = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(spec, dict) or not isinstance(spec.get("runs"), list) or not spec["runs"]:
+        raise SegkitError(f"{path}: expected a mapping with a non-empty list 'runs'")
+    name = spec.get("name", path.stem)
+    folder = config.REPORTS_DIR / name
+    points = []
+    for i, p in enumerate(spec["runs"]):
+        if not isinstance(p, dict) or "params" not in p:
+            raise SegkitError(f"{path}: runs[{i}] needs 'params' (a set name or YAML path)")
+        resolved = config.load_params(p["params"], p.get("set"))  # validate all up front
+        points.append((p["params"], p.get("set"), folder / p.get("name", resolved["name"])))
+    folder.mkdir(parents=True, exist_ok=True)
+    results = []
+    with cf.ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = [pool.submit(_batch_point, a) for a in points]
+        for f in tqdm(
+            cf.as_completed(futures),
+            total=len(futures),
+            disable=not progress,
+            desc=f"batch {name}",
+            unit="run",
+        ):
+            results.append(f.result())
+    results.sort()
+    rows = "".join(
+        f"<tr><td><a href='{Path(f).name}/index.html'>{Path(f).name}</a></td>"
+        f"<td class='{'ok' if ok else 'failed'}'>{'ok' if ok else 'failed'}</td>"
+        f"<td>{html.escape(err)}</td></tr>"
+        for f, ok, err in results
+    )
+    (folder / "index.html").write_text(
+        f"<!doctype html><html><head><meta charset='utf-8'><title>segkit batch {name}</title>"
+        "<style>body{font-family:sans-serif;max-width:900px;margin:2em auto}"
+        "td{padding:.3em .8em}.failed{color:#b00}.ok{color:#070}</style></head><body>"
+        f"<h1>segkit batch: {html.escape(name)}</h1><table>{rows}</table></body></html>",
+        encoding="utf-8",
+    )
+    return results

@@ -1,0 +1,86 @@
+"""End to end: `segkit run` and `segkit batch` write run folders that keep their promises."""
+
+import json
+import re
+
+import pytest
+
+from segkit import cli, config, pipeline
+
+
+@pytest.fixture(scope="module")
+def cdnow_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("runs") / "cdnow"
+    code = cli.main(["run", "--params", "cdnow", "--run-dir", str(folder), "--quiet"])
+    assert code == 0
+    return folder
+
+
+def test_run_folder_has_manifest_reports_and_index(cdnow_run):
+    m = json.loads((cdnow_run / "manifest.json").read_text())
+    assert m["ok"] and m["seed"] == 42
+    assert m["stages"]["explore"]["status"] == "ok"
+    assert m["inputs"]["transactions"]["sha256"] == config_sha("data/cdnow_sample.txt.gz")
+    assert m["packages"]["pandas"] and m["python"]
+    index = (cdnow_run / "index.html").read_text()
+    assert '<a href="01_explore.html">explore</a>' in index and "2,357 customers" in index
+
+
+def config_sha(path):
+    from segkit import io
+
+    return io.sha256(config.ROOT / path)
+
+
+def test_html_report_is_offline_code_free_and_small(cdnow_run):
+    text = (cdnow_run / "01_explore.html").read_text()
+    assert not re.search(r"<(script|link)\b[^>]*(src|href)=\"https?://", text)
+    assert "explore.run_stage(run)" not in text  # code hidden
+    assert "2,357 customers placed" in text  # findings shown
+    assert (cdnow_run / "01_explore.html").stat().st_size < 2_000_000
+
+
+def test_failed_run_keeps_the_previous_good_folder(cdnow_run, tmp_path):
+    folder = tmp_path / "r"
+    assert pipeline.run("cdnow", run_dir=folder, stages=["explore"], progress=False).ok
+    bad = pipeline.run(
+        "cdnow",
+        ["data.transactions.path=tests/bad_inputs/header_only.csv"],
+        folder,
+        stages=["explore"],
+        progress=False,
+    )
+    assert not bad.ok and bad.folder.name == "r.failed"
+    m = json.loads((bad.folder / "manifest.json").read_text())
+    assert "SegkitError: transactions (tests/bad_inputs/header_only.csv)" in m["stages"]["explore"]["error"]
+    assert json.loads((folder / "manifest.json").read_text())["ok"]  # good run kept
+    assert (bad.folder / "01_explore.html").exists()  # the error is visible in the report
+
+
+def test_bad_parameters_fail_before_any_kernel(capsys):
+    assert cli.main(["run", "--params", "cdnow", "--set", "cluster.k=two"]) == 2
+    assert "cluster.k == 'two', must be of type int" in capsys.readouterr().err
+    assert cli.main(["run", "--stages", "explore,nope"]) == 2
+
+
+def test_batch_with_a_bad_point_runs_the_others(tmp_path, monkeypatch):
+    monkeypatch.setattr(config, "REPORTS_DIR", tmp_path)
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(
+        "name: g\nruns:\n  - params: cdnow\n"
+        "  - params: cdnow\n    name: broken\n"
+        "    set: {data.transactions.path: tests/bad_inputs/empty.csv}\n"
+    )
+    assert cli.main(["batch", str(grid), "--workers", "1"]) == 1
+    assert json.loads((tmp_path / "g" / "cdnow" / "manifest.json").read_text())["ok"]
+    assert (tmp_path / "g" / "broken.failed" / "manifest.json").exists()
+    assert "broken" in (tmp_path / "g" / "index.html").read_text()
+
+
+def test_notebook_parameters_are_readable():
+    import papermill as pm
+
+    nb = config.NOTEBOOKS_DIR / "01_explore.ipynb"
+    got = pm.inspect_notebook(str(nb))
+    assert got["params"]["default"] == '"demo"' and got["params"]["inferred_type_name"] == "str"
+    assert set(got) == {"params", "run_dir"}
