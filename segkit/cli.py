@@ -1,4 +1,4 @@
-"""The ``segkit`` command: ``run``, ``batch``, ``params``.
+"""The ``segkit`` command: ``run``, ``batch``, ``notebooks``, ``params``.
 
 Exit codes: 0 all good, 1 a stage (or a batch point) failed, 2 unusable input or parameters.
 """
@@ -31,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     b = sub.add_parser("batch", help="run a grid of parameter sets")
     b.add_argument("grid", help="grid YAML: {name: ..., runs: [{params: ..., set: {...}}]}")
     b.add_argument("--workers", type=int, default=2)
+    sub.add_parser("notebooks", help="re-execute the committed notebooks (nbval outputs)")
     p = sub.add_parser("params", help="show resolved, validated parameters")
     p.add_argument("name", nargs="?", default="demo")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
@@ -46,6 +47,11 @@ def main(argv: list[str] | None = None) -> int:
             print(yaml.safe_dump(load_params(args.name, args.set), sort_keys=False), end="")
             return 0
         from segkit import pipeline
+
+        if args.command == "notebooks":
+            for path in pipeline.refresh_notebooks():
+                print(f"refreshed {path}")
+            return 0
 
         if args.command == "run":
             stages = args.stages.split(",") if args.stages else None

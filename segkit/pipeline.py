@@ -339,3 +339,30 @@ def batch(grid: str | Path, workers: int = 2, progress: bool = True) -> list[tup
         encoding="utf-8",
     )
     return results
+
+
+def refresh_notebooks(notebooks_dir: Path | None = None) -> list[Path]:
+    """Re-execute the committed stage notebooks in place with their default parameters.
+
+    Their outputs are what ``pytest --nbval`` compares against; execution timing metadata
+    is dropped so that a rerun with the same results leaves the files unchanged.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebooks_dir = Path(notebooks_dir or config.NOTEBOOKS_DIR)
+    done = []
+    for name in NOTEBOOKS.values():
+        path = notebooks_dir / name
+        if not path.exists():
+            continue
+        nb = nbformat.read(path, as_version=4)
+        NotebookClient(
+            nb, kernel_name="python3", resources={"metadata": {"path": str(notebooks_dir)}}
+        ).execute()
+        for cell in nb.cells:
+            cell.metadata.pop("execution", None)
+        nb.metadata.pop("widgets", None)
+        nbformat.write(nb, path)
+        done.append(path)
+    return done

@@ -4,4 +4,3 @@ import os
 import tempfile
 
 os.environ.setdefault("SEGKIT_REPORTS_DIR", tempfile.mkdtemp(prefix="segkit-test-reports-"))
-os.environ.setdefault("MPLBACKEND", "Agg")

@@ -1,0 +1,180 @@
+"""Bundled data and the synthetic retailer of the demo run.
+
+:func:`make_retailer` draws customers from latent segments that differ in purchase rate,
+drop-out, spend, channel and category mix and in their attributes; purchases follow the
+BG/NBD process and spend the Gamma-Gamma model exactly (so the CLV stage can be checked),
+and a randomized three-arm campaign has effects that differ by segment (so the A/B stage
+can be checked). It returns the ground truth with the data. Everything is drawn from one
+``numpy.random.default_rng(seed)``: the same seed gives the same frames.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from segkit._checks import check_scalar
+
+#: The latent segments: share, BG/NBD (r, alpha per day, a, b), Gamma-Gamma (p, q, v),
+#: favourite category and channel, mean age, and campaign response.
+# fmt: off
+SEGMENTS = pd.DataFrame(
+    [
+        # name, share, r, alpha, a, b, p, q, v, category, channel, age
+        ("Loyal regulars", 0.25, 3.0, 60.0, 2.0, 40.0, 4.0, 6.0, 75.0, "grocery", "app", 34),
+        ("Big-ticket occasional", 0.20, 2.0, 180.0, 2.0, 16.0, 4.0, 6.0, 312.5, "electronics", "store", 48),  # noqa: E501
+        ("Bargain hunters", 0.30, 3.0, 90.0, 2.0, 12.0, 4.0, 6.0, 25.0, "fashion", "web", 22),
+        ("Lapsed one-timers", 0.25, 1.0, 400.0, 3.0, 3.0, 4.0, 6.0, 43.75, "home", "web", 62),
+    ],
+    columns=["name", "share", "r", "alpha", "a", "b", "p", "q", "v", "category", "channel", "age"],
+)
+# fmt: on
+CATEGORIES = ["grocery", "electronics", "fashion", "home"]
+CHANNELS = ["app", "store", "web"]
+REGIONS = ["North", "South", "East", "West"]
+ARMS = ["control", "discount", "content"]
+#: Campaign truth per segment (rows as SEGMENTS): visit and conversion probability by arm.
+_VISIT = np.array([[0.30, 0.34, 0.42], [0.15, 0.18, 0.16], [0.20, 0.32, 0.21], [0.05, 0.05, 0.05]])
+_CONVERT = np.array(
+    [[0.10, 0.11, 0.16], [0.04, 0.06, 0.04], [0.05, 0.12, 0.05], [0.01, 0.01, 0.01]]
+)
+
+
+class Truth(NamedTuple):
+    segments: pd.DataFrame  # customer_id, true_segment (1..k), true_segment_name
+    params: pd.DataFrame  # per segment: share, r, alpha (per day), a, b, p, q, v
+    effects: pd.DataFrame  # segment, arm, metric, control_value, treatment_value, abs_effect
+
+
+class Retailer(NamedTuple):
+    transactions: pd.DataFrame
+    customers: pd.DataFrame
+    experiment: pd.DataFrame
+    truth: Truth
+
+
+def _mix(rng, favourite: np.ndarray, values: list[str], weight: float = 0.75) -> np.ndarray:
+    """The favourite value with probability ``weight``, else any value uniformly."""
+    other = np.asarray(values)[rng.integers(0, len(values), len(favourite))]
+    return np.where(rng.random(len(favourite)) < weight, favourite, other)
+
+
+def make_retailer(
+    n_customers: int = 4000,
+    start: str = "2023-01-01",
+    end: str = "2024-12-31",
+    seed: int = 42,
+) -> Retailer:
+    """A seeded synthetic retailer with its ground truth.
+
+    Each customer joins on a uniform day in the first 60 % of the window and buys at once;
+    then purchases arrive as a Poisson process of rate ``lambda ~ Gamma(r, alpha)`` per
+    day and after each repeat purchase the customer drops out with ``p ~ Beta(a, b)``
+    (BG/NBD). Each purchase is worth ``z ~ Gamma(p, nu)`` with ``nu ~ Gamma(q, v)`` per
+    customer (Gamma-Gamma). The campaign is randomized after ``end`` in equal thirds.
+
+    >>> shop = make_retailer(200, seed=1)
+    >>> sorted(shop.experiment["arm"].unique())
+    ['content', 'control', 'discount']
+    """
+    check_scalar(n_customers, "n_customers", int, ge=50)
+    check_scalar(seed, "seed", int, ge=0)
+    rng = np.random.default_rng(seed)
+    t_start, t_end = pd.Timestamp(start), pd.Timestamp(end)
+    window = (t_end - t_start).days + 1
+    seg = rng.choice(len(SEGMENTS), n_customers, p=SEGMENTS["share"].to_numpy())
+    s = SEGMENTS.iloc[seg].reset_index(drop=True)
+    ids = np.array([f"C{i + 1:06d}" for i in range(n_customers)])
+    lam = rng.gamma(s["r"], 1 / s["alpha"])
+    p_drop = rng.beta(s["a"], s["b"])
+    nu = rng.gamma(s["q"], 1 / s["v"])
+    t = rng.uniform(0, 0.6 * window, n_customers)
+    rows_c, rows_t = [np.arange(n_customers)], [t.copy()]
+    alive = np.ones(n_customers, bool)
+    while alive.any():
+        t = t + rng.exponential(1 / lam)
+        alive &= t < window
+        idx = np.flatnonzero(alive)
+        rows_c.append(idx)
+        rows_t.append(t[idx])
+        alive[idx[rng.random(len(idx)) < p_drop[idx]]] = False
+    cust = np.concatenate(rows_c)
+    day = np.concatenate(rows_t)
+    order = np.lexsort((day, cust))
+    cust, day = cust[order], day[order]
+    n = len(cust)
+    amount = np.round(rng.gamma(s["p"].to_numpy()[cust], 1 / nu[cust]), 2) + 0.01
+    ts = t_start + pd.to_timedelta(np.floor(day), unit="D")
+    ts = ts + pd.to_timedelta(rng.integers(8 * 3600, 22 * 3600, n), unit="s")
+    tx = pd.DataFrame(
+        {
+            "customer_id": ids[cust],
+            "order_id": [f"O{i + 1:08d}" for i in range(n)],
+            "timestamp": ts.astype("datetime64[us]"),
+            "amount": amount,
+            "quantity": rng.integers(1, 4, n),
+            "category": _mix(rng, s["category"].to_numpy()[cust], CATEGORIES),
+            "channel": _mix(rng, s["channel"].to_numpy()[cust], CHANNELS),
+        }
+    )
+    region_p = np.full((len(SEGMENTS), len(REGIONS)), 0.1)
+    region_p[np.arange(len(SEGMENTS)), np.arange(len(SEGMENTS)) % len(REGIONS)] = 0.7
+    region = np.array([rng.choice(REGIONS, p=region_p[k]) for k in seg])
+    customers = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "age": np.clip(np.round(rng.normal(s["age"], 6)), 18, 95).astype(int),
+            "gender": rng.choice(["female", "male"], n_customers),
+            "region": region,
+            "income_band": np.where(
+                s["v"].to_numpy() > 100,
+                "high",
+                np.where(rng.random(n_customers) < 0.5, "low", "mid"),
+            ),
+        }
+    )
+    recent = tx[tx["timestamp"] > t_end - pd.Timedelta(days=90)]
+    pre = recent.groupby("customer_id")["amount"].sum().reindex(ids, fill_value=0.0)
+    arm = rng.permutation(np.arange(n_customers) % len(ARMS))
+    visit = rng.random(n_customers) < _VISIT[seg, arm]
+    convert = visit & (rng.random(n_customers) < _CONVERT[seg, arm] / _VISIT[seg, arm])
+    mean_spend = (s["p"] * s["v"] / (s["q"] - 1)).to_numpy()
+    spend = np.where(convert, np.round(rng.gamma(4.0, mean_spend / 4.0), 2), 0.0)
+    experiment = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "arm": np.asarray(ARMS)[arm],
+            "visit": visit.astype(int),
+            "conversion": convert.astype(int),
+            "spend": spend,
+            "pre_spend": pre.to_numpy().round(2),
+        }
+    )
+    truth = Truth(
+        segments=pd.DataFrame(
+            {"customer_id": ids, "true_segment": seg + 1, "true_segment_name": s["name"]}
+        ),
+        params=SEGMENTS.drop(columns=["category", "channel", "age"]).assign(
+            segment=np.arange(1, len(SEGMENTS) + 1)
+        ),
+        effects=_effects(mean_spend),
+    )
+    return Retailer(tx, customers, experiment, truth)
+
+
+def _effects(mean_spend: np.ndarray) -> pd.DataFrame:
+    rows = []
+    for k in range(len(SEGMENTS)):
+        for a in (1, 2):
+            for metric, table, scale in (
+                ("visit", _VISIT, 1.0),
+                ("conversion", _CONVERT, 1.0),
+                ("spend", _CONVERT, mean_spend[k]),
+            ):
+                c, t = table[k, 0] * scale, table[k, a] * scale
+                rows.append((k + 1, ARMS[a], metric, c, t, t - c))
+    return pd.DataFrame(
+        rows, columns=["segment", "arm", "metric", "control_value", "treatment_value", "abs_effect"]
+    )

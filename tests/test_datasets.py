@@ -1,0 +1,71 @@
+"""The synthetic retailer: seeded, well-formed, and its data agree with its truth."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import special
+
+from segkit import datasets
+from segkit._checks import SegkitError
+
+
+@pytest.fixture(scope="module")
+def shop():
+    return datasets.make_retailer(6000, seed=3)
+
+
+def test_same_seed_same_frames_other_seed_other_frames(shop):
+    again = datasets.make_retailer(6000, seed=3)
+    pd.testing.assert_frame_equal(shop.transactions, again.transactions)
+    pd.testing.assert_frame_equal(shop.experiment, again.experiment)
+    other = datasets.make_retailer(6000, seed=4)
+    assert not shop.transactions["amount"].equals(other.transactions["amount"])
+
+
+def test_well_formed(shop):
+    tx = shop.transactions
+    assert (tx["amount"] > 0).all()
+    assert tx["timestamp"].between("2023-01-01", "2025-01-01").all()
+    assert tx["order_id"].is_unique
+    assert set(tx["customer_id"]) == set(shop.customers["customer_id"])
+    counts = shop.experiment["arm"].value_counts()
+    assert counts.max() - counts.min() <= 1  # equal thirds
+    with pytest.raises(SegkitError, match="n_customers == 10, must be >= 50"):
+        datasets.make_retailer(10)
+
+
+def bgnbd_expected_repeats(r, alpha, a, b, t):
+    """E[X(t)] of the BG/NBD model (Fader, Hardie & Lee 2005, eq. 9), written independently."""
+    z = t / (alpha + t)
+    return (
+        (a + b - 1)
+        / (a - 1)
+        * (1 - (alpha / (alpha + t)) ** r * special.hyp2f1(r, b, a + b - 1, z))
+    )
+
+
+def test_repeat_purchases_match_the_bgnbd_expectation(shop):
+    """Per segment, mean repeat purchases over each customer's window vs E[X(T)]."""
+    tx, truth = shop.transactions, shop.truth
+    first = tx.groupby("customer_id")["timestamp"].min().dt.normalize()
+    T = (pd.Timestamp("2025-01-01") - first).dt.days.astype(float)
+    repeats = tx.groupby("customer_id").size() - 1
+    seg = truth.segments.set_index("customer_id")["true_segment"]
+    for _, p in truth.params.iterrows():
+        ids = seg.index[seg == p["segment"]]
+        want = bgnbd_expected_repeats(p["r"], p["alpha"], p["a"], p["b"], T[ids].to_numpy())
+        got = repeats[ids].to_numpy()
+        se = got.std() / np.sqrt(len(got))
+        assert abs(got.mean() - want.mean()) < 4 * se + 0.05, p["name"]
+
+
+def test_campaign_data_agree_with_true_effects(shop):
+    exp = shop.experiment.merge(shop.truth.segments, on="customer_id")
+    eff = shop.truth.effects
+    for (segment, arm), g in exp[exp["arm"] != "control"].groupby(["true_segment", "arm"]):
+        want = eff[(eff.segment == segment) & (eff.arm == arm) & (eff.metric == "conversion")]
+        p = want["treatment_value"].item()
+        se = np.sqrt(p * (1 - p) / len(g))
+        assert abs(g["conversion"].mean() - p) < 4 * se + 1e-9
+    assert (exp["conversion"] <= exp["visit"]).all()
+    assert (exp.loc[exp["conversion"] == 0, "spend"] == 0).all()
