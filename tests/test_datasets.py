@@ -69,3 +69,16 @@ def test_campaign_data_agree_with_true_effects(shop):
         assert abs(g["conversion"].mean() - p) < 4 * se + 1e-9
     assert (exp["conversion"] <= exp["visit"]).all()
     assert (exp.loc[exp["conversion"] == 0, "spend"] == 0).all()
+
+
+def test_bundled_files_match_their_recorded_checksums():
+    import re
+
+    from segkit import io
+    from segkit.config import DATA_DIR
+
+    text = (DATA_DIR / "SOURCES.md").read_text()
+    found = re.findall(r"`([\w.]+)` \(([0-9a-f]{64})", text)
+    assert len(found) == 4
+    for name, digest in found:
+        assert io.sha256(DATA_DIR / name) == digest, name
