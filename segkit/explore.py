@@ -335,6 +335,9 @@ def run_stage(run: Run) -> Exploration:
     used = {n: (_pseudo(t.used, salt) if d["pseudonymize"] else t.used) for n, t in tables.items()}
     _write(_rejects(con, tables), run.artifacts / "rejects.parquet")
     quality = {n: t.quality for n, t in tables.items()}
+    if d["source"] == "demo":  # generated inside the run folder: record it relative to it
+        for n, q in quality.items():
+            q["file"] = f"artifacts/inputs/{n}.parquet"
 
     customers = None
     monthly = cohorts = concentration = None
@@ -349,7 +352,7 @@ def run_stage(run: Run) -> Exploration:
             cal = features.calibration_holdout(
                 str(tx_path), parse_date(d["calibration_end"]), obs_end, d["time_unit"], con=con
             )
-            run.save("calibration.parquet", cal)
+            run.save("calibration.parquet", cal.round(9))
         monthly = monthly_summary(str(tx_path), con=con)
         cohorts = cohort_retention(str(tx_path), observation_end=obs_end, con=con)
         concentration = revenue_concentration(customers)
@@ -360,7 +363,7 @@ def run_stage(run: Run) -> Exploration:
         summary.update(
             transactions=int(n_tx),
             orders=int(n_orders),
-            revenue=float(revenue),
+            revenue=round(float(revenue), 6),
             first_date=pd.Timestamp(first).date().isoformat(),
             last_date=pd.Timestamp(last).date().isoformat(),
             observation_end=obs_end.date().isoformat(),
@@ -393,6 +396,10 @@ def run_stage(run: Run) -> Exploration:
             "add data.transactions or data.customers"
         )
     customers = customers.sort_values("customer_id", kind="stable").reset_index(drop=True)
+    # DuckDB sums floats in parallel, so the last bits depend on thread timing: round to
+    # 1e-9 so that the same inputs give byte-identical tables.
+    floats = customers.select_dtypes("float").columns
+    customers[floats] = customers[floats].round(9)
     summary["customers"] = int(len(customers))
     run.save("customers.parquet", customers)
     run.save("data_quality.json", {**quality, "summary": summary})
