@@ -52,7 +52,10 @@ def test_failed_run_keeps_the_previous_good_folder(cdnow_run, tmp_path):
     )
     assert not bad.ok and bad.folder.name == "r.failed"
     m = json.loads((bad.folder / "manifest.json").read_text())
-    assert "SegkitError: transactions (tests/bad_inputs/header_only.csv)" in m["stages"]["explore"]["error"]
+    assert (
+        "SegkitError: transactions (tests/bad_inputs/header_only.csv)"
+        in m["stages"]["explore"]["error"]
+    )
     assert json.loads((folder / "manifest.json").read_text())["ok"]  # good run kept
     assert (bad.folder / "01_explore.html").exists()  # the error is visible in the report
 
