@@ -129,6 +129,31 @@ def plot_concentration(concentration: dict, ax=None):
 
 # ---------------------------------------------------------------- clustering and profiling
 
+
+def plot_k_selection(k_selection: pd.DataFrame, k: int, axes=None):
+    """Silhouette, Davies-Bouldin and the least stable segment's Jaccard by k; ``k`` marked.
+
+    Returns the array of three Axes.
+    """
+    if axes is None:
+        _, axes = plt.subplots(1, 3, figsize=(12, 3.5))
+    labels = {
+        "silhouette": "silhouette (higher is better)",
+        "davies_bouldin": "Davies-Bouldin (lower is better)",
+        "min_stability": "least stable segment, Jaccard",
+    }
+    for ax, (col, label) in zip(axes, labels.items(), strict=True):
+        ax.plot(k_selection["k"], k_selection[col], marker="o")
+        ax.axvline(k, color="grey", linestyle="--", label=f"chosen k = {k}")
+        ax.set_xlabel("number of segments k")
+        ax.set_ylabel(label)
+        ax.set_title(label.split(" (")[0].split(",")[0].capitalize() + " by k")
+    axes[2].axhline(0.75, color="#55A868", linestyle=":", label="stable (0.75)")
+    axes[2].legend(loc="lower left")
+    axes[0].figure.tight_layout()
+    return axes
+
+
 # profiling (segkit.profile)
 
 

@@ -66,3 +66,20 @@ def test_fixed_k_and_bad_input(tmp_path):
         segment.run_stage(run_on(tmp_path / "n", customers, k_max=50))
     with pytest.raises(SegkitError, match=r"cluster.method == 'rfm' is not available yet"):
         segment.run_stage(run_on(tmp_path / "m", customers, method="rfm"))
+
+
+def test_k_selection_plot_marks_the_chosen_k():
+    from segkit import plots
+
+    table = pd.DataFrame(
+        {
+            "k": [2, 3, 4],
+            "silhouette": [0.3, 0.5, 0.4],
+            "davies_bouldin": [1.2, 0.8, 1.0],
+            "min_stability": [0.9, 0.95, 0.6],
+        }
+    )
+    axes = plots.plot_k_selection(table, 3)
+    assert [ax.get_xlabel() for ax in axes] == ["number of segments k"] * 3
+    assert axes[1].get_ylabel() == "Davies-Bouldin (lower is better)"
+    assert axes[0].lines[1].get_xdata()[0] == 3  # the vertical line at the chosen k
