@@ -16,6 +16,7 @@ from sklearn.cluster import KMeans
 from sklearn.preprocessing import StandardScaler
 
 from segkit import features, io
+from segkit.config import load_params
 from segkit.profile import describe_rules, profile, segment_names, suggest_actions
 
 
@@ -71,22 +72,9 @@ def report(title: str, customers: pd.DataFrame, seg: pd.Series) -> list[str]:
 def main() -> None:
     con = io.connect()
     out = ["# profile_quality", ""]
-    ol = io.load_transactions(
-        {
-            "path": "data/online_retail.parquet",
-            "columns": {
-                "customer_id": "CustomerID",
-                "timestamp": "InvoiceDate",
-                "quantity": "Quantity",
-                "unit_price": "UnitPrice",
-                "order_id": "InvoiceNo",
-                "product": "StockCode",
-                "country": "Country",
-            },
-            "cancel_prefix": "C",
-        },
-        con=con,
-    )
+    # the bundled parameter set holds the table spec: one source of truth
+    spec = load_params("online_retail")["data"]["transactions"]
+    ol = io.load_transactions(spec, con=con)
     cust = features.customer_features(ol.used.df(), time_unit="D")
     seg = kmeans_segments(cust, ["days_since_last", "orders", "revenue"], k=4)
     out += report("UCI Online Retail (4,338 customers), k-means k=4 on log RFM", cust, seg)
