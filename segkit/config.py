@@ -288,12 +288,18 @@ ARTIFACT_STAGE = {
     "experiment": "explore",
     "rejects": "explore",
     "data_quality": "explore",
+    "calibration": "explore",
     "segments": "cluster",
     "k_selection": "cluster",
     "segmenter": "cluster",
     "profiles": "profile",
+    "actions_with_value": "clv",
     "clv": "clv",
     "clv_params": "clv",
+    "clv_segments": "clv",
+    "clv_holdout": "clv",
+    "clv_models": "clv",
+    "clv_tracking": "clv",
     "ab_effects": "abtest",
 }
 

@@ -44,8 +44,8 @@ NEEDS = {
     "explore": (),
     "cluster": ("explore",),
     "profile": ("cluster",),
-    "clv": ("explore",),
-    "abtest": ("explore",),
+    "clv": ("explore", "cluster"),
+    "abtest": ("explore", "cluster"),
 }
 PACKAGES = (
     "segkit duckdb pandas numpy scipy scikit-learn statsmodels seaborn matplotlib "

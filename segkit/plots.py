@@ -255,5 +255,161 @@ def plot_migration(migration: pd.DataFrame, ax=None):
 
 # ---------------------------------------------------------------- CLV
 
+_MODEL_LABELS = {"bgnbd": "BG/NBD", "pareto_nbd": "Pareto/NBD", "mbgnbd": "MBG/NBD"}
+
+
+def plot_holdout_by_frequency(holdout: pd.DataFrame, ax=None):
+    """Actual vs predicted holdout purchases per customer by calibration frequency
+    (``clv.holdout_by_frequency``), as figure 4 of Fader, Hardie & Lee (2005)."""
+    ax = _ax(ax)
+    h = holdout[holdout["calibration_frequency"] != "total"]
+    models = [c for c in h.columns if c in _MODEL_LABELS]
+    ax.plot(h["calibration_frequency"], h["actual"], "k-o", label="actual")
+    for m in models:
+        ax.plot(h["calibration_frequency"], h[m], "--s", label=_MODEL_LABELS[m])
+    ax.set_title("Holdout check: purchases per customer by calibration frequency")
+    ax.set_xlabel("repeat purchases in the calibration period")
+    ax.set_ylabel("mean repeat purchases in the holdout")
+    ax.legend()
+    return ax
+
+
+def plot_tracking(tracking: pd.DataFrame, cumulative: bool = False, ax=None):
+    """Weekly (or cumulative) repeat purchases of the calibration cohort, actual vs expected,
+    with the end of the calibration period marked (``clv.tracking``)."""
+    ax = _ax(ax, figsize=(8, 4))
+    models = [c for c in tracking.columns if c in _MODEL_LABELS]
+    if "complete" in tracking:
+        tracking = tracking[tracking["complete"]]
+    f = (lambda s: s.cumsum()) if cumulative else (lambda s: s)
+    ax.plot(tracking["week"], f(tracking["actual"]), "k-", label="actual")
+    for m in models:
+        ax.plot(tracking["week"], f(tracking[m]), "--", label=_MODEL_LABELS[m])
+    cal = tracking.loc[tracking["period"] == "calibration", "week"]
+    if len(cal) and len(cal) < len(tracking):
+        ax.axvline(cal.max() + 0.5, color="grey", ls=":", label="end of calibration")
+    what = "Cumulative" if cumulative else "Weekly"
+    ax.set_title(f"{what} repeat purchases: actual vs expected")
+    ax.set_xlabel("week since the first purchase in the data")
+    ax.set_ylabel("repeat purchases" + (" (cumulative)" if cumulative else " per week"))
+    ax.legend()
+    return ax
+
+
+def _history_grid(fit, T: float, max_frequency: int, n: int = 30):
+    x = np.arange(0, max_frequency + 1)
+    tx = np.linspace(0, T, n)
+    X, TX = np.meshgrid(x, tx)
+    return x, tx, X, TX
+
+
+def plot_frequency_recency(
+    fit,
+    T: float,
+    horizon: float,
+    max_frequency: int = 20,
+    unit="weeks",
+    ax=None,
+    horizon_label: str | None = None,
+):
+    """Expected purchases in the next ``horizon`` units for a customer observed for ``T``
+    units, by frequency (x axis) and recency (y axis)."""
+    ax = _ax(ax, figsize=(7, 5))
+    x, tx, X, TX = _history_grid(fit, T, max_frequency)
+    Z = fit.expected(horizon, X.ravel(), TX.ravel(), np.full(X.size, T)).reshape(X.shape)
+    Z[(X > 0) & (TX == 0)] = np.nan  # repeat buyers have recency > 0
+    m = ax.pcolormesh(x, tx, Z, shading="nearest", cmap="viridis")
+    when = horizon_label or f"{horizon:.0f} {unit}"
+    plt.colorbar(m, ax=ax, label=f"expected purchases in the next {when}")
+    ax.set_title(f"Expected purchases, next {when}\n(customers first seen {T:.0f} {unit} ago)")
+    ax.set_xlabel("repeat purchases (frequency)")
+    ax.set_ylabel(f"time of last purchase since the first ({unit})")
+    return ax
+
+
+def plot_p_alive_matrix(fit, T: float, max_frequency: int = 20, unit="weeks", ax=None):
+    """Probability that a customer is still active, by frequency and recency."""
+    ax = _ax(ax, figsize=(7, 5))
+    x, tx, X, TX = _history_grid(fit, T, max_frequency)
+    Z = fit.p_alive(X.ravel(), TX.ravel(), np.full(X.size, T)).reshape(X.shape)
+    Z[(X > 0) & (TX == 0)] = np.nan
+    m = ax.pcolormesh(x, tx, Z, shading="nearest", cmap="RdYlGn", vmin=0, vmax=1)
+    plt.colorbar(m, ax=ax, label="probability alive")
+    ax.set_title(f"Probability still a customer\n(customers first seen {T:.0f} {unit} ago)")
+    ax.set_xlabel("repeat purchases (frequency)")
+    ax.set_ylabel(f"time of last purchase since the first ({unit})")
+    return ax
+
+
+def plot_p_alive_history(fit, purchases, T: float, unit="weeks", ax=None):
+    """How one customer's probability alive evolves: it jumps to 1 (BG/NBD) or up at each
+    purchase and decays in between. ``purchases`` are purchase times (the first at 0)."""
+    ax = _ax(ax, figsize=(8, 3.5))
+    times = np.sort(np.asarray(purchases, float))
+    grid = np.union1d(np.linspace(0, T, 300), times)
+    n_before = np.searchsorted(times, grid, side="right") - 1
+    last = times[np.maximum(n_before, 0)]
+    pa = fit.p_alive(n_before, last, grid)
+    ax.plot(grid, pa, "-", color="C0", label="probability alive")
+    for t in times:
+        ax.axvline(t, color="grey", lw=0.6, ls="--")
+    ax.set_ylim(0, 1.05)
+    ax.set_title("Probability alive over one customer's history (dashed: purchases)")
+    ax.set_xlabel(f"time since the first purchase ({unit})")
+    ax.set_ylabel("probability alive")
+    return ax
+
+
+def plot_clv_by_segment(clv: pd.DataFrame, ax=None, min_size: int = 20):
+    """Distribution of CLV per customer by segment (box plots on a log scale); segments
+    smaller than ``min_size`` are left out (privacy)."""
+    ax = _ax(ax, figsize=(8, 4))
+    label = "segment_name" if "segment_name" in clv else "segment"
+    floor = 1.0  # below one currency unit of value, customers are shown at 1
+    d = clv.assign(clv=clv["clv"].clip(lower=floor))
+    sizes = d[label].value_counts()
+    d = d[d[label].isin(sizes[sizes >= min_size].index)]
+    order = d.groupby(label)["clv"].median().sort_values(ascending=False).index
+    sns.boxplot(
+        data=d,
+        y=label,
+        x="clv",
+        order=order,
+        orient="h",
+        showfliers=False,
+        whis=(5, 95),
+        ax=ax,
+        color="C0",
+    )
+    ax.set_xscale("log")
+    ax.set_title("CLV per customer by segment (box: middle half; whiskers: 5th-95th pct)")
+    ax.set_xlabel(
+        f"CLV over the horizon (margin, discounted; log scale; below {floor:g} shown at {floor:g})"
+    )
+    ax.set_ylabel("segment")
+    return ax
+
+
+def plot_segment_value(segments: pd.DataFrame, ax=None):
+    """Each segment's share of customers next to its share of expected value (%)."""
+    ax = _ax(ax)
+    label = "segment_name" if "segment_name" in segments else "segment"
+    s = segments[~segments.get("suppressed", False)]
+    long = s.melt(
+        id_vars=label,
+        value_vars=["share_of_customers", "share_of_value"],
+        var_name="share",
+        value_name="pct",
+    )
+    long["pct"] *= 100
+    long["share"] = long["share"].map(
+        {"share_of_customers": "customers", "share_of_value": "expected value (CLV)"}
+    )
+    sns.barplot(data=long, y=label, x="pct", hue="share", orient="h", ax=ax)
+    ax.set_title("Share of customers and of expected value by segment")
+    ax.set_xlabel("share (%)")
+    ax.set_ylabel("segment")
+    return ax
+
 
 # ---------------------------------------------------------------- A/B evaluation

@@ -534,8 +534,9 @@ def run_stage(run: Run) -> Profiles | Skipped:
     rules = describe_rules(customers, seg, params["tree_depth"], seed=run.seed, names=names)
     shown = rules.rules["segment"].isin(_profiled(prof)["segment"])  # privacy: no small ones
     rules = rules._replace(rules=rules.rules[shown].reset_index(drop=True))
-    clv = run.load("clv_segments") if run.has("clv_segments") else None
-    actions = suggest_actions(prof, clv)
+    # from the profile alone: the CLV stage (later) revisits them with each segment's value,
+    # so this stage's output never depends on whether a CLV run happened in the folder
+    actions = suggest_actions(prof)
     mig = None
     if params.get("compare_run"):
         old = Path(params["compare_run"]) / "artifacts" / "segments.parquet"
