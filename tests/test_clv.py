@@ -389,3 +389,17 @@ def test_small_segments_are_not_detailed():
     assert out.loc[2, "suppressed"] and np.isnan(out.loc[2, "clv_per_customer"])
     assert out.loc[2, "customers"] == 5
     assert not out.loc[1, "suppressed"]
+
+
+@pytest.mark.parametrize("model", ["bgnbd", "mbgnbd"])
+def test_summed_fast_path_equals_per_history_sums(model):
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 9, 500).astype(float)
+    tx = np.where(x > 0, rng.uniform(1, 30, 500), 0.0)
+    h = clv.compress(x, tx, tx + rng.uniform(0, 20, 500))
+    spec = clv.MODELS[model]
+    theta = np.array([0.7, 5.0, 1.3, 2.5])
+    ll, g = spec.loglik(theta, h, grad=True)
+    tot, gt = spec.total(theta, h, {"x": clv._Unique(h.x)})
+    assert tot == pytest.approx(h.weight @ ll, rel=1e-12)
+    np.testing.assert_allclose(gt, h.weight @ g, rtol=1e-10)
