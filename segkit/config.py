@@ -88,6 +88,7 @@ DEFAULTS: dict[str, Any] = {
         "cost_per_contact": 0.1,  # cost of one contact, same currency as the value metric
         "value_metric": None,  # metric whose lift is money (for ROI); None = none
         "min_n": 100,  # fewest customers per arm for a segment to be evaluated
+        "target_lift": 0.1,  # relative lift the test should detect (power, planning)
     },
 }
 
@@ -180,6 +181,8 @@ def _check_values(p: dict, where: str) -> None:
     check_scalar(p["abtest"]["alpha"], f"{where}: abtest.alpha", float, gt=0, lt=1)
     check_scalar(p["abtest"]["power"], f"{where}: abtest.power", float, gt=0, lt=1)
     check_scalar(p["abtest"]["cost_per_contact"], f"{where}: abtest.cost_per_contact", float, ge=0)
+    check_scalar(p["abtest"]["target_lift"], f"{where}: abtest.target_lift", float, gt=0)
+    check_scalar(p["abtest"]["min_n"], f"{where}: abtest.min_n", int, ge=2)
     check_scalar(d["demo"]["n_customers"], f"{where}: data.demo.n_customers", int, ge=50)
     for key in ("observation_end", "calibration_end"):
         if d[key] is not None:
@@ -301,6 +304,10 @@ ARTIFACT_STAGE = {
     "clv_models": "clv",
     "clv_tracking": "clv",
     "ab_effects": "abtest",
+    "ab_recommendations": "abtest",
+    "ab_value": "abtest",
+    "ab_srm": "abtest",
+    "ab_heterogeneity": "abtest",
 }
 
 

@@ -159,7 +159,9 @@ def make_retailer(
         params=SEGMENTS.drop(columns=["category", "channel", "age"]).assign(
             segment=np.arange(1, len(SEGMENTS) + 1)
         ),
-        effects=_effects(mean_spend),
+        # per segment, not per customer: indexing the customer array by segment number
+        # gave the first customers' values (caught by the A/B coverage benchmark)
+        effects=_effects((SEGMENTS["p"] * SEGMENTS["v"] / (SEGMENTS["q"] - 1)).to_numpy()),
     )
     return Retailer(tx, customers, experiment, truth)
 

@@ -413,3 +413,78 @@ def plot_segment_value(segments: pd.DataFrame, ax=None):
 
 
 # ---------------------------------------------------------------- A/B evaluation
+
+
+def plot_forest(effects: pd.DataFrame, metric: str, segment_col: str, ax=None, labels=None):
+    """Forest plot: the lift of each campaign over control with its 95 % interval, overall
+    and per segment of ``segment_col`` (``abtest`` effects table)."""
+    e = effects[(effects["metric"] == metric) & effects["evaluated"]]
+    e = e[e["segment_col"].isin(["all", segment_col])]
+    arms = sorted(e["arm"].unique())
+    segs = ["all"] + sorted(s for s in e["segment"].unique() if s != "all")
+    ax = _ax(ax, figsize=(8, 0.6 * len(segs) * max(len(arms), 1) + 1.2))
+    kind = e["kind"].iloc[0] if len(e) else "mean"
+    scale = 100 if kind == "proportion" else 1
+    y = 0
+    ticks, names = [], []
+    for s in segs:
+        for j, arm in enumerate(arms):
+            r = e[(e["segment"] == s) & (e["arm"] == arm)]
+            if r.empty:
+                continue
+            r = r.iloc[0]
+            ax.errorbar(
+                r["abs_lift"] * scale,
+                y,
+                xerr=[
+                    [(r["abs_lift"] - r["abs_ci_low"]) * scale],
+                    [(r["abs_ci_high"] - r["abs_lift"]) * scale],
+                ],
+                fmt="o" if s != "all" else "D",
+                color=f"C{j}",
+                capsize=3,
+                label=arm if s == "all" else None,
+            )
+            ticks.append(y)
+            label = (labels or {}).get(str(s), str(s))
+            names.append(f"{label} · {arm}" if len(arms) > 1 else label)
+            y -= 1
+        y -= 0.5
+    ax.axvline(0, color="grey", lw=1)
+    ax.set_yticks(ticks, names)
+    unit = " (percentage points)" if kind == "proportion" else ""
+    ax.set_xlabel(f"lift in {metric} over control{unit}, 95% interval")
+    ax.set_title(f"Lift in {metric} by {segment_col} (diamond: all customers)")
+    ax.legend(loc="best", fontsize=8)
+    return ax
+
+
+def plot_roi(value: pd.DataFrame, segment_col: str, ax=None, labels=None):
+    """Profit per contact (lift × margin − cost) by segment and campaign, with intervals."""
+    v = value[value["segment_col"] == segment_col].copy()
+    v["label"] = [(labels or {}).get(str(s), str(s)) for s in v["segment"]]
+    ax = _ax(ax, figsize=(8, 0.5 * len(v) + 1.5))
+    arms = sorted(v["arm"].unique())
+    segs = list(dict.fromkeys(v["label"]))
+    h = 0.8 / max(len(arms), 1)
+    for j, arm in enumerate(arms):
+        r = v[v["arm"] == arm].set_index("label").reindex(segs)
+        pos = np.arange(len(segs)) + j * h
+        ax.barh(pos, r["profit_per_contact"], height=h, color=f"C{j}", label=arm)
+        ax.errorbar(
+            r["profit_per_contact"],
+            pos,
+            xerr=[
+                r["profit_per_contact"] - r["profit_per_contact_ci_low"],
+                r["profit_per_contact_ci_high"] - r["profit_per_contact"],
+            ],
+            fmt="none",
+            color="black",
+            capsize=2,
+        )
+    ax.set_yticks(np.arange(len(segs)) + h * (len(arms) - 1) / 2, segs)
+    ax.axvline(0, color="grey", lw=1)
+    ax.set_xlabel("profit per contact (lift × margin − cost), 95% interval")
+    ax.set_title(f"Is the campaign worth its cost? Profit per contact by {segment_col}")
+    ax.legend(fontsize=8)
+    return ax

@@ -82,3 +82,13 @@ def test_bundled_files_match_their_recorded_checksums():
     assert len(found) == 4
     for name, digest in found:
         assert io.sha256(DATA_DIR / name) == digest, name
+
+
+def test_true_spend_effect_is_conversion_effect_times_segment_mean_spend():
+    shop = datasets.make_retailer(200, seed=3)
+    eff = shop.truth.effects.set_index(["segment", "arm", "metric"])["abs_effect"]
+    params = shop.truth.params.set_index("segment")
+    for k in params.index:
+        mean_spend = params.loc[k, "p"] * params.loc[k, "v"] / (params.loc[k, "q"] - 1)
+        for arm in ("discount", "content"):
+            assert eff[(k, arm, "spend")] == pytest.approx(eff[(k, arm, "conversion")] * mean_spend)

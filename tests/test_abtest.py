@@ -1,0 +1,298 @@
+"""A/B evaluation: every number cross-checked against statsmodels/scipy computed
+independently from the raw rows (Hillstrom e-mail experiment), plus planning, coverage of
+the synthetic retailer's true effects, and bad input."""
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from statsmodels.stats.meta_analysis import combine_effects
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.power import NormalIndPower
+from statsmodels.stats.proportion import (
+    confint_proportions_2indep,
+    proportion_effectsize,
+    proportions_ztest,
+)
+from statsmodels.stats.weightstats import CompareMeans
+
+from segkit import abtest, datasets
+from segkit._checks import SegkitError
+from segkit.config import DEFAULTS
+
+CONTROL, MENS, WOMENS = "No E-Mail", "Mens E-Mail", "Womens E-Mail"
+METRICS = [
+    {"name": "visit", "kind": "proportion", "col": "visit"},
+    {"name": "conversion", "kind": "proportion", "col": "conversion"},
+    {"name": "spend", "kind": "mean", "col": "spend"},
+    {"name": "spend_cuped", "kind": "mean", "col": "spend", "covariate": "history"},
+    {"name": "spend_per_visit", "kind": "ratio", "num": "spend", "den": "visit"},
+]
+
+
+@pytest.fixture(scope="module")
+def hill():
+    df = pd.read_csv("data/hillstrom.csv.gz")
+    return df.rename(columns={"segment": "arm"})
+
+
+def params(**kw):
+    return {**DEFAULTS["abtest"], "control": CONTROL, "metrics": METRICS, **kw}
+
+
+@pytest.fixture(scope="module")
+def result(hill):
+    con = duckdb.connect()
+    con.register("h", hill)
+    return abtest.evaluate(con, "h", params(), ["newbie", "zip_code"])
+
+
+def row(res, metric, arm, col="all", seg="all"):
+    e = res.effects
+    r = e[(e.metric == metric) & (e.arm == arm) & (e.segment_col == col) & (e.segment == seg)]
+    assert len(r) == 1
+    return r.iloc[0]
+
+
+@pytest.mark.parametrize("arm", [MENS, WOMENS])
+@pytest.mark.parametrize("metric", ["visit", "conversion"])
+@pytest.mark.parametrize("col, seg", [("all", "all"), ("zip_code", "Urban"), ("newbie", "1")])
+def test_proportions_match_statsmodels(hill, result, arm, metric, col, seg):
+    d = hill if col == "all" else hill[hill[col].astype(str) == seg]
+    c, t = d[d.arm == CONTROL][metric], d[d.arm == arm][metric]
+    r = row(result, metric, arm, col, seg)
+    count, nobs = [t.sum(), c.sum()], [len(t), len(c)]
+    assert r["p_value"] == pytest.approx(proportions_ztest(count, nobs)[1], rel=1e-9)
+    low, high = confint_proportions_2indep(count[0], nobs[0], count[1], nobs[1], method="wald")
+    assert (r["abs_ci_low"], r["abs_ci_high"]) == pytest.approx((low, high), rel=1e-9)
+    assert r["abs_lift"] == pytest.approx(t.mean() - c.mean(), rel=1e-12)
+    assert (r["n_control"], r["n_treatment"]) == (len(c), len(t))
+
+
+@pytest.mark.parametrize("arm", [MENS, WOMENS])
+@pytest.mark.parametrize("col, seg", [("all", "all"), ("zip_code", "Rural")])
+def test_welch_means_match_scipy_and_statsmodels(hill, result, arm, col, seg):
+    d = hill if col == "all" else hill[hill[col].astype(str) == seg]
+    c, t = d[d.arm == CONTROL]["spend"], d[d.arm == arm]["spend"]
+    r = row(result, "spend", arm, col, seg)
+    assert r["p_value"] == pytest.approx(stats.ttest_ind(t, c, equal_var=False).pvalue, rel=1e-7)
+    low, high = CompareMeans.from_data(t, c).tconfint_diff(usevar="unequal")
+    assert (r["abs_ci_low"], r["abs_ci_high"]) == pytest.approx((low, high), rel=1e-7)
+
+
+@pytest.mark.parametrize("arm", [MENS, WOMENS])
+def test_cuped_matches_adjusted_welch(hill, result, arm):
+    """CUPED (Deng et al. 2013) written from the rows: theta = cov(x, y) / var(x) pooled
+    over all arms of the segment, then Welch on the adjusted outcome."""
+    x, y = hill["history"], hill["spend"]
+    theta = np.cov(x, y)[0, 1] / x.var()
+    adj = y - theta * (x - x.mean())
+    c, t = adj[hill.arm == CONTROL], adj[hill.arm == arm]
+    r = row(result, "spend_cuped", arm)
+    assert r["abs_lift"] == pytest.approx(t.mean() - c.mean(), rel=1e-9)
+    assert r["p_value"] == pytest.approx(stats.ttest_ind(t, c, equal_var=False).pvalue, rel=1e-6)
+    assert r["variance_reduction"] == pytest.approx(1 - adj.var() / y.var(), rel=1e-6)
+
+
+@pytest.mark.parametrize("arm", [MENS, WOMENS])
+def test_ratio_delta_method_from_rows(hill, result, arm):
+    def ratio(d):
+        n, m = d["spend"].to_numpy(), d["visit"].to_numpy()
+        r = n.sum() / m.sum()
+        v = np.var(n - r * m, ddof=1) / (len(d) * m.mean() ** 2)  # linearization
+        return r, v
+
+    rc, vc = ratio(hill[hill.arm == CONTROL])
+    rt, vt = ratio(hill[hill.arm == arm])
+    r = row(result, "spend_per_visit", arm)
+    assert r["abs_lift"] == pytest.approx(rt - rc, rel=1e-9)
+    se = np.sqrt(vc + vt)
+    assert r["abs_ci_high"] - r["abs_lift"] == pytest.approx(1.959964 * se, rel=1e-5)
+    assert r["p_value"] == pytest.approx(2 * stats.norm.sf(abs(rt - rc) / se), rel=1e-6)
+
+
+def test_relative_lift_is_ratio_of_means(result):
+    r = row(result, "visit", MENS)
+    assert r["rel_lift"] == pytest.approx(r["mean_treatment"] / r["mean_control"] - 1)
+    assert r["rel_ci_low"] < r["rel_lift"] < r["rel_ci_high"]
+
+
+def test_corrections_match_statsmodels(hill):
+    con = duckdb.connect()
+    con.register("h", hill)
+    for method in ("holm", "fdr_bh"):
+        res = abtest.evaluate(con, "h", params(correction=method), ["zip_code"])
+        fam = res.effects[(res.effects.segment_col == "zip_code") & (res.effects.metric == "visit")]
+        want = multipletests(fam["p_value"], method=method)[1]
+        np.testing.assert_allclose(fam["p_adjusted"], want, rtol=1e-12)
+
+
+def test_heterogeneity_matches_statsmodels_meta_analysis(result):
+    e = result.effects
+    seg = e[(e.segment_col == "zip_code") & (e.metric == "visit") & (e.arm == WOMENS)]
+    se = (seg["abs_ci_high"] - seg["abs_ci_low"]) / (2 * stats.norm.ppf(0.975))
+    q = combine_effects(seg["abs_lift"].to_numpy(), (se**2).to_numpy()).q
+    h = result.heterogeneity.set_index(["segment_col", "metric", "arm"])
+    assert h.loc[("zip_code", "visit", WOMENS), "q"] == pytest.approx(q, rel=1e-9)
+
+
+def test_srm_matches_scipy_chisquare(hill, result):
+    counts = hill["arm"].value_counts().sort_index()
+    want = stats.chisquare(counts).pvalue
+    got = result.srm[(result.srm.segment_col == "all")].iloc[0]
+    assert got["p_value"] == pytest.approx(want, rel=1e-9)
+    assert not result.srm["mismatch"].any()  # Hillstrom was randomized
+
+
+def test_hillstrom_overall_lifts_are_the_known_ones(result):
+    """MineThatData (Hillstrom 2008): visit 10.6% without e-mail, 18.3% Mens, 15.1% Womens;
+    spend $0.65, $1.42, $1.08 per customer."""
+    assert row(result, "visit", MENS)["mean_control"] == pytest.approx(0.1062, abs=5e-4)
+    assert row(result, "visit", MENS)["mean_treatment"] == pytest.approx(0.1828, abs=5e-4)
+    assert row(result, "visit", WOMENS)["mean_treatment"] == pytest.approx(0.1514, abs=5e-4)
+    assert row(result, "spend", MENS)["mean_treatment"] == pytest.approx(1.42, abs=5e-3)
+
+
+# ---------------------------------------------------------------- planning
+
+
+def test_sample_size_5_to_6_percent():
+    """Pooled-variance formula (Fleiss, Levin & Paik 2003): 8,158 per arm; statsmodels'
+    NormalIndPower with Cohen's h (arcsine) gives 8,143: within 0.2 %."""
+    n = abtest.sample_size_proportions(0.05, 0.06, 0.05, 0.8)
+    assert n == 8158
+    h = proportion_effectsize(0.06, 0.05)
+    other = NormalIndPower().solve_power(effect_size=h, alpha=0.05, power=0.8)
+    assert abs(n - other) / other < 0.005
+
+
+def test_mde_inverts_sample_size():
+    n = abtest.sample_size_means(delta=2.0, sd=10.0)
+    assert abtest.mde_mean(10.0, n) <= 2.0 < abtest.mde_mean(10.0, n - 5)
+    p = abtest.mde_proportion(0.05, 8158)
+    assert 0.009 < p < 0.0105
+
+
+# ---------------------------------------------------------------- coverage on the demo
+
+
+def test_demo_true_effects_are_covered():
+    """By true segment, over seeds: the 95 % intervals cover the generator's effects."""
+    hits = total = 0
+    for seed in range(6):
+        shop = datasets.make_retailer(6000, seed=seed)
+        d = shop.experiment.merge(shop.truth.segments, on="customer_id")
+        con = duckdb.connect()
+        con.register("d", d)
+        p = {**DEFAULTS["abtest"], "control": "control", "min_n": 20}
+        p["metrics"] = [
+            {"name": "visit", "kind": "proportion", "col": "visit"},
+            {"name": "conversion", "kind": "proportion", "col": "conversion"},
+            {"name": "spend", "kind": "mean", "col": "spend"},
+        ]
+        res = abtest.evaluate(con, "d", p, ["true_segment"])
+        e = res.effects[res.effects.segment_col == "true_segment"].copy()
+        e["segment"] = e["segment"].astype(int)
+        m = e.merge(shop.truth.effects, on=["segment", "arm", "metric"])
+        assert len(m) == 24
+        hits += ((m["abs_ci_low"] <= m["abs_effect"]) & (m["abs_effect"] <= m["abs_ci_high"])).sum()
+        total += len(m)
+    assert 0.88 <= hits / total <= 1.0, hits / total  # 144 intervals at 95 %
+
+
+# ---------------------------------------------------------------- bad input
+
+
+@pytest.fixture()
+def small():
+    rng = np.random.default_rng(0)
+    n = 600
+    return pd.DataFrame(
+        {
+            "customer_id": np.arange(n),
+            "arm": np.where(np.arange(n) % 2, "treat", "control"),
+            "conv": rng.integers(0, 2, n).astype(float),
+            "spend": rng.gamma(2, 5, n),
+            "seg": "only",
+        }
+    )
+
+
+def run_on(df, **kw):
+    con = duckdb.connect()
+    con.register("d", df)
+    p = {**DEFAULTS["abtest"], "control": "control", **kw}
+    return abtest.evaluate(con, "d", p, kw.pop("segment_cols", ["seg"]))
+
+
+def test_unknown_control(small):
+    with pytest.raises(
+        SegkitError,
+        match=r"abtest.control == 'ctrl' is not an arm; arms are \['control', 'treat'\]",
+    ):
+        run_on(small, control="ctrl")
+
+
+def test_arm_without_outcomes(small):
+    small.loc[small.arm == "treat", "spend"] = np.nan
+    with pytest.raises(SegkitError, match="arm 'treat' has no rows with a value of 'spend'"):
+        run_on(small)
+
+
+def test_non_binary_proportion(small):
+    small.loc[3, "conv"] = 2.0
+    with pytest.raises(
+        SegkitError, match=r"'conv' .* values other than 0/1: \(row, value\) \[\(3, 2.0\)\]"
+    ):
+        run_on(small, metrics=[{"name": "conv", "kind": "proportion", "col": "conv"}])
+
+
+def test_missing_outcomes_are_left_out_and_counted(small):
+    small.loc[:9, "spend"] = np.nan
+    res = run_on(small)
+    r = res.effects[(res.effects.metric == "spend") & (res.effects.segment_col == "all")].iloc[0]
+    assert r["n_control"] + r["n_treatment"] == 590
+    assert any("10 rows have no value for spend" in f for f in res.findings)
+
+
+def test_single_segment_is_documented(small):
+    res = run_on(small)
+    assert (res.heterogeneity["note"] == "one segment: nothing to compare").all()
+    seg = res.effects[res.effects.segment_col == "seg"]
+    overall = res.effects[res.effects.segment_col == "all"]
+    np.testing.assert_allclose(seg["abs_lift"], overall["abs_lift"])
+
+
+def test_small_segments_are_not_evaluated(small):
+    small["seg"] = np.where(np.arange(len(small)) < 50, "tiny", "big")
+    res = run_on(small, min_n=100)
+    tiny = res.effects[res.effects.segment == "tiny"]
+    assert not tiny["evaluated"].any() and tiny["p_value"].isna().all()
+
+
+def test_a_single_arm_is_an_error(small):
+    with pytest.raises(SegkitError, match="needs two or more"):
+        run_on(small[small.arm == "control"])
+
+
+def test_stage_writes_the_contract(tmp_path):
+    from segkit.config import Run
+
+    run = Run.open(
+        "demo",
+        tmp_path / "run",
+        {"data.demo.n_customers": 1500, "cluster.n_bootstrap": 3, "cluster.k_max": 5},
+    )
+    res = abtest.run_stage(run)
+    e = pd.read_csv(run.path("ab_effects.csv"))
+    need = (
+        "metric, arm, control, segment, n_control, n_treatment, mean_control, mean_treatment, "
+        "abs_lift, abs_ci_low, abs_ci_high, rel_lift, rel_ci_low, rel_ci_high, p_value, p_adjusted"
+    ).split(", ")
+    assert set(need) <= set(e.columns)
+    assert (e.loc[e.segment_col == "all", "segment"] == "all").all()
+    assert set(e["arm"]) == {"discount", "content"} and set(e["control"]) == {"control"}
+    recs = pd.read_csv(run.path("ab_recommendations.csv"))
+    assert set(recs["action"]) <= {"send", "test further", "leave alone"}
+    assert res.findings
