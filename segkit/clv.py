@@ -604,19 +604,21 @@ def _fit(model, h, n: int, alpha: float = 0.05) -> Fit:
         H = _hessian_from_gradient(lambda zz: nll_grad(zz)[1] * total_w, z)
     else:
         H = _hessian(lambda zz: nll(zz) * total_w, z)
-    try:
-        cov = np.linalg.inv(H)
-        ok = np.all(np.linalg.eigvalsh(H) > 0)
-    except np.linalg.LinAlgError:
-        ok = False
-    if not ok:
+    if not np.all(np.isfinite(H)):
         raise SegkitError(
-            f"{label}: the likelihood is flat in some direction at the estimate (the observed "
-            f"information is not positive definite) on {n:,} customers; the data cannot "
-            "identify the model. Drop it from clv.models or use more data."
+            f"{label}: the likelihood could not be evaluated around the estimate on {n:,} "
+            "customers; the data cannot identify the model. Drop it from clv.models."
         )
+    # The optimizer converged, but the likelihood may be (numerically) flat in a direction,
+    # e.g. drop-out when almost nobody drops out. Rather than fail the stage, floor the
+    # curvature there: those parameters get enormous standard errors and are reported as
+    # weakly identified (Fit.weak), which the findings spell out.
+    w, V = np.linalg.eigh((H + H.T) / 2)
+    floor = 1e-10 * max(np.abs(w).max(), 1.0)
+    cov = (V / np.maximum(w, floor)) @ V.T
     theta = np.exp(z)
     se_log = np.sqrt(np.diag(cov))
+    se_log = np.minimum(se_log, 300.0)  # keeps exp() finite for unidentified parameters
     zq = stats.norm.ppf(1 - alpha / 2)
     names = spec.names
     return Fit(
