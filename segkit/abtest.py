@@ -537,41 +537,37 @@ def evaluate(
     segment_sizes: dict[str, pd.Series] | None = None,
     margin: float = 0.3,
     labels: dict[str, dict] | None = None,
+    exclude: list[str] | tuple = (),
 ) -> ABResult:
     """Evaluate the experiment in DuckDB ``relation`` (columns: arm, outcomes, covariates,
-    segment columns) with the ``abtest`` parameters ``params``."""
+    segment columns) with the ``abtest`` parameters ``params``. ``exclude``: joined
+    columns that are not outcomes (customer attributes used as covariates)."""
     cols = [r[0] for r in con.execute(f"DESCRIBE {relation}").fetchall()]
     check_columns(pd.DataFrame(columns=cols), ["arm"], "experiment")
-    arm_counts = dict(
-        con.execute(
-            f"SELECT CAST(arm AS VARCHAR), count(*) FROM {relation} GROUP BY 1 ORDER BY 1"
-        ).fetchall()
-    )
-    arms = sorted(arm_counts)
-    if len(arms) < 2:
-        raise SegkitError(
-            f"experiment has {len(arms)} arm(s) {arms}; an A/B test needs two or more"
-        )
-    control = _control(arms, params["control"])
     dtypes = dict(con.execute(f"SELECT * FROM {relation} LIMIT 0").df().dtypes)
     numeric = [
         c
         for c in cols
         if c not in ("customer_id", "arm") and pd.api.types.is_numeric_dtype(dtypes[c])
     ]
-    binary = set()
-    for c in numeric:
-        lo, hi, nonbin = con.execute(
-            f'SELECT min("{c}"), max("{c}"), count(*) FILTER (WHERE "{c}" NOT IN (0, 1)) FROM {relation}'
-        ).fetchall()[0]
-        if nonbin == 0:
-            binary.add(c)
+    # one scan: rows per arm, and per numeric column its non-missing and non-0/1 values
+    aggs = "".join(f', count("{c}"), count(*) FILTER (WHERE "{c}" NOT IN (0, 1))' for c in numeric)
+    per_arm = con.execute(
+        f"SELECT CAST(arm AS VARCHAR), count(*){aggs} FROM {relation} GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    arm_counts = {r[0]: int(r[1]) for r in per_arm}
+    present = {c: {r[0]: r[2 + 2 * i] for r in per_arm} for i, c in enumerate(numeric)}
+    binary = {c for i, c in enumerate(numeric) if sum(r[3 + 2 * i] for r in per_arm) == 0}
+    arms = sorted(arm_counts)
+    if len(arms) < 2:
+        raise SegkitError(
+            f"experiment has {len(arms)} arm(s) {arms}; an A/B test needs two or more"
+        )
+    control = _control(arms, params["control"])
     if params["metrics"]:
         metrics = _check_metrics(params["metrics"], cols)
     else:
-        exp_cols = [
-            c for c in cols if c not in segment_cols and c not in (params.get("_attrs") or [])
-        ]
+        exp_cols = [c for c in cols if c not in segment_cols and c not in exclude]
         metrics = infer_metrics(exp_cols, dtypes, binary)
     if not metrics:
         raise SegkitError(f"experiment has no numeric outcome column; columns are {cols}")
@@ -587,28 +583,24 @@ def evaluate(
             )
         need = [m["num"], m["den"]] if m["kind"] == "ratio" else [m["col"]]
         for col in need:
-            per_arm = dict(
-                con.execute(
-                    f'SELECT CAST(arm AS VARCHAR), count("{col}") FROM {relation} GROUP BY 1'
-                ).fetchall()
-            )
-            empty = [a for a in arms if per_arm.get(a, 0) == 0]
+            empty = [a for a in arms if present.get(col, {}).get(a, 0) == 0]
             if empty:
                 raise SegkitError(
                     f"experiment: arm {empty[0]!r} has no rows with a value of {col!r} "
                     f"(metric {m['name']!r}); arms and rows: {arm_counts}"
                 )
-    missing = {}
-    for m in metrics:
-        need = (
-            [m["num"], m["den"]]
-            if m["kind"] == "ratio"
-            else [m["col"]] + ([m["covariate"]] if m.get("covariate") else [])
-        )
-        cond = " OR ".join(f'"{c}" IS NULL' for c in need)
-        k = con.execute(f"SELECT count(*) FROM {relation} WHERE {cond}").fetchall()[0][0]
-        if k:
-            missing[m["name"]] = int(k)
+
+    def needed(m: dict) -> list[str]:
+        if m["kind"] == "ratio":
+            return [m["num"], m["den"]]
+        return [m["col"]] + ([m["covariate"]] if m.get("covariate") else [])
+
+    nulls = ", ".join(
+        "count(*) FILTER (WHERE " + " OR ".join(f'"{c}" IS NULL' for c in needed(m)) + ")"
+        for m in metrics
+    )
+    counts = con.execute(f"SELECT {nulls} FROM {relation}").fetchall()[0]
+    missing = {m["name"]: int(k) for m, k in zip(metrics, counts, strict=True) if k}
 
     kw = dict(
         alpha=params["alpha"],
@@ -782,33 +774,23 @@ def run_stage(run: Run) -> ABResult | Skipped:
             customers, [c for c in want_attrs], "customers (abtest.segment_cols / covariate)"
         )
         attrs = list(dict.fromkeys(want_attrs))
-        con.register("attr_df", customers[["customer_id", *attrs]])
-        joins.append("LEFT JOIN attr_df c USING (customer_id)")
+        attr_df = customers[["customer_id", *attrs]].copy()
         for c in seg_cols:
             if c in attrs:
-                col = customers[c]
+                col = attr_df[c]  # 0.0/1.0 flags are segments 0/1, not "0.0"/"1.0"
                 if pd.api.types.is_float_dtype(col) and (col.dropna() % 1 == 0).all():
-                    col = col.astype("Int64")
-                sizes[c] = col.astype(str).value_counts()
-
-    def attr_sql(c: str) -> str:  # 0.0/1.0 flags read as 0/1, not "0.0"/"1.0"
-        col = customers[c]
-        if pd.api.types.is_float_dtype(col) and (col.dropna() % 1 == 0).all():
-            return f'CAST(c."{c}" AS BIGINT) AS "{c}"'
-        return f'c."{c}"'
+                    attr_df[c] = col.astype("Int64")
+                sizes[c] = attr_df[c].astype(str).value_counts()
+        con.register("attr_df", attr_df)
+        joins.append("LEFT JOIN attr_df c USING (customer_id)")
 
     sel = (
         ["e.*"]
         + [f"s.{c}" for c in ("segment", "segment_name") if c in seg_cols]
-        + [attr_sql(c) if c in seg_cols else f'c."{c}"' for c in attrs]
+        + [f'c."{c}"' for c in attrs]
     )
     con.execute(f"CREATE VIEW x AS SELECT {', '.join(sel)} FROM e {' '.join(joins)}")
-    for c in seg_cols:
-        n = con.execute(f'SELECT count(DISTINCT "{c}") FROM x').fetchall()[0][0]
-        if n == 1:
-            pass  # documented: one segment gives the per-segment table but no Q test
-    params = {**p, "_attrs": attrs}
-    res = evaluate(con, "x", params, seg_cols, sizes, run.params["clv"]["margin"], labels)
+    res = evaluate(con, "x", p, seg_cols, sizes, run.params["clv"]["margin"], labels, exclude=attrs)
     con.close()
     run.save("ab_effects.csv", res.effects)
     run.save("ab_heterogeneity.csv", res.heterogeneity)

@@ -105,21 +105,21 @@ def check_summary(
             )
 
 
-def compress(frequency, recency, T) -> Histories:
-    """Group customers by identical (frequency, recency, T); the fit works on the groups."""
-    df = pd.DataFrame(
-        {
-            "x": np.asarray(frequency, float),
-            "tx": np.asarray(recency, float),
-            "T": np.asarray(T, float),
-        }
-    )
-    codes = df.groupby(["x", "tx", "T"], sort=True).ngroup().to_numpy()
-    counts = np.bincount(codes)
+def _distinct(*columns, sort: bool = True):
+    """Distinct rows of ``columns``: (the distinct values of each column, each row's group
+    number, the size of each group). One pandas grouping, shared by every compression."""
+    df = pd.DataFrame({i: np.asarray(c, float) for i, c in enumerate(columns)})
+    codes = df.groupby(list(df.columns), sort=sort).ngroup().to_numpy()
+    counts = np.bincount(codes, minlength=codes.max() + 1 if len(codes) else 0)
     first = np.zeros(len(counts), dtype=np.int64)
     first[codes[::-1]] = np.arange(len(codes))[::-1]
-    u = df.to_numpy()[first]
-    return Histories(u[:, 0], u[:, 1], u[:, 2], counts.astype(float), codes)
+    return tuple(df[i].to_numpy()[first] for i in df.columns), codes, counts
+
+
+def compress(frequency, recency, T) -> Histories:
+    """Group customers by identical (frequency, recency, T); the fit works on the groups."""
+    (x, tx, t), codes, counts = _distinct(frequency, recency, T)
+    return Histories(x, tx, t, counts.astype(float), codes)
 
 
 # ----------------------------------------------------------------------------- models
@@ -134,11 +134,7 @@ def _log1mexp(d: np.ndarray) -> np.ndarray:
 
 def _pairs(h: Histories):
     """Distinct (x, t_x) and (x, T) pairs of ``h`` with each history's index into them."""
-    out = []
-    for t in (h.tx, h.T):
-        u, idx = np.unique(np.column_stack([h.x, t]), axis=0, return_inverse=True)
-        out.append((u[:, 0], u[:, 1], idx.ravel()))
-    return out
+    return [_pair_index(h.x, t) for t in (h.tx, h.T)]
 
 
 class _Unique:
@@ -698,10 +694,8 @@ def _months_in_units(time_unit: str) -> float:
 
 def _pair_index(x, T):
     """Distinct (x, T) pairs and each row's index into them."""
-    codes = pd.DataFrame({"x": x, "T": T}).groupby(["x", "T"], sort=False).ngroup().to_numpy()
-    first = np.zeros(codes.max() + 1 if len(codes) else 0, dtype=np.int64)
-    first[codes[::-1]] = np.arange(len(codes))[::-1]
-    return np.asarray(x, float)[first], np.asarray(T, float)[first], codes
+    (px, pT), codes, _ = _distinct(x, T, sort=False)
+    return px, pT, codes
 
 
 def discounted_purchases(
@@ -737,6 +731,24 @@ def discounted_purchases(
     return total[idx] * spec.p_alive(theta, x, tx, T)
 
 
+def _delta_var(f, fit: Fit, base=None, eps: float = 1e-4) -> np.ndarray:
+    """Per-row variance of log f(θ) from the covariance of the log-parameters (delta
+    method); the gradient by forward differences from ``base = f(θ)`` when given, else
+    central differences."""
+    z = np.log(fit.theta)
+    grads = []
+    for i in range(len(z)):
+        dz = np.zeros_like(z)
+        dz[i] = eps
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if base is not None:
+                grads.append((np.log(f(np.exp(z + dz))) - np.log(base)) / eps)
+            else:
+                grads.append((np.log(f(np.exp(z + dz))) - np.log(f(np.exp(z - dz)))) / (2 * eps))
+    G = np.column_stack(grads)
+    return np.einsum("ij,jk,ik->i", G, fit.cov_log, G)
+
+
 def predict(
     purchases: Fit,
     spend: Fit | None,
@@ -759,7 +771,6 @@ def predict(
     check_scalar(margin, "clv.margin", float, gt=0, le=1)
     check_summary(summary["frequency"], summary["recency"], summary["T"])
     h = compress(summary["frequency"], summary["recency"], summary["T"])
-    spec = purchases.spec
     months = horizon_months * _months_in_units(time_unit)
     u_alive = purchases.p_alive(h.x, h.tx, h.T)
     u_exp = purchases.expected(months, h.x, h.tx, h.T)
@@ -767,28 +778,15 @@ def predict(
     u_disc = discounted_purchases(
         purchases, h.x, h.tx, h.T, horizon_months, discount_rate, time_unit, pairs=pairs
     )
-    # delta method on log(discounted purchases) w.r.t. the log-parameters
-    z = np.log(purchases.theta)
-    eps = 1e-4
-    grads = []
-    for i in range(len(z)):  # forward differences: half the cost, ample for an interval
-        dz = np.zeros_like(z)
-        dz[i] = eps
-        up = discounted_purchases(
-            purchases,
-            h.x,
-            h.tx,
-            h.T,
-            horizon_months,
-            discount_rate,
-            time_unit,
-            np.exp(z + dz),
-            pairs=pairs,
-        )
-        with np.errstate(divide="ignore", invalid="ignore"):
-            grads.append((np.log(up) - np.log(u_disc)) / eps)
-    G = np.column_stack(grads)
-    var_p = np.einsum("ij,jk,ik->i", G, purchases.cov_log, G)
+    # delta method on log(discounted purchases) w.r.t. the log-parameters; forward
+    # differences (half the cost on the hot path, ample for an interval)
+    var_p = _delta_var(
+        lambda th: discounted_purchases(
+            purchases, h.x, h.tx, h.T, horizon_months, discount_rate, time_unit, th, pairs=pairs
+        ),
+        purchases,
+        base=u_disc,
+    )
     inv = h.inverse
     out = pd.DataFrame(index=summary.index)
     if "customer_id" in summary:
@@ -802,16 +800,7 @@ def predict(
         x = summary["frequency"].to_numpy(float)
         mx = summary["monetary"].to_numpy(float)
         es = spend.expected_spend(x, mx)
-        zs = np.log(spend.theta)
-        gs = []
-        for i in range(len(zs)):
-            dz = np.zeros_like(zs)
-            dz[i] = eps
-            up = spend.spec.expected_spend(np.exp(zs + dz), x, mx)
-            dn = spend.spec.expected_spend(np.exp(zs - dz), x, mx)
-            gs.append((np.log(up) - np.log(dn)) / (2 * eps))
-        Gs = np.column_stack(gs)
-        var = var + np.einsum("ij,jk,ik->i", Gs, spend.cov_log, Gs)
+        var = var + _delta_var(lambda th: spend.spec.expected_spend(th, x, mx), spend)
         out["expected_spend"] = es
         out["clv"] = margin * disc * es
         zq = stats.norm.ppf(1 - alpha / 2)
@@ -819,28 +808,36 @@ def predict(
         out["clv_low"] = out["clv"] * np.exp(-zq * sd)
         out["clv_high"] = out["clv"] * np.exp(zq * sd)
     out["discounted_purchases"] = disc
-    _ = spec  # the model label is in clv_params.json
     return out
 
 
 # ----------------------------------------------------------------------------- holdout
 
 
-def holdout_by_frequency(cal: pd.DataFrame, fits: dict[str, Fit], censor: int = 7) -> pd.DataFrame:
+def holdout_predictions(cal: pd.DataFrame, fits: dict[str, Fit]) -> pd.DataFrame:
+    """Each model's expected holdout purchases per customer (one column per model)."""
+    check_columns(
+        cal, ["frequency", "recency", "T", "frequency_holdout", "duration_holdout"], "calibration"
+    )
+    t = cal["duration_holdout"].to_numpy()
+    return pd.DataFrame(
+        {n: f.expected(t, cal["frequency"], cal["recency"], cal["T"]) for n, f in fits.items()},
+        index=cal.index,
+    )
+
+
+def holdout_by_frequency(
+    cal: pd.DataFrame, fits: dict[str, Fit], censor: int = 7, pred: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Actual vs predicted holdout purchases per customer, by calibration frequency.
 
     ``cal`` is ``features.calibration_holdout`` output. One row per frequency 0..censor-1
     and ``censor+`` (as in Fader, Hardie & Lee 2005, figure 4), plus a ``total`` row with
-    sums over all customers.
+    sums over all customers. ``pred``: :func:`holdout_predictions`, if already computed.
     """
-    check_columns(
-        cal, ["frequency", "recency", "T", "frequency_holdout", "duration_holdout"], "calibration"
-    )
+    pred = holdout_predictions(cal, fits) if pred is None else pred
     df = pd.DataFrame({"frequency": cal["frequency"], "actual": cal["frequency_holdout"]})
-    for name, f in fits.items():
-        df[name] = f.expected(
-            cal["duration_holdout"].to_numpy(), cal["frequency"], cal["recency"], cal["T"]
-        )
+    df[list(fits)] = pred[list(fits)]
     df["group"] = np.where(df["frequency"] >= censor, f"{censor}+", df["frequency"].astype(str))
     order = [str(i) for i in range(censor)] + [f"{censor}+"]
     g = df.groupby("group")
@@ -852,15 +849,16 @@ def holdout_by_frequency(cal: pd.DataFrame, fits: dict[str, Fit], censor: int = 
     return out.reset_index()
 
 
-def holdout_errors(cal: pd.DataFrame, fits: dict[str, Fit]) -> pd.DataFrame:
+def holdout_errors(
+    cal: pd.DataFrame, fits: dict[str, Fit], pred: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Per model: total predicted vs actual holdout purchases, MAE and RMSE per customer,
     log-likelihood, AIC and BIC of the calibration fit."""
+    preds = holdout_predictions(cal, fits) if pred is None else pred
     rows = []
     actual = cal["frequency_holdout"].to_numpy(float)
     for name, f in fits.items():
-        pred = f.expected(
-            cal["duration_holdout"].to_numpy(), cal["frequency"], cal["recency"], cal["T"]
-        )
+        pred = preds[name].to_numpy()
         rows.append(
             {
                 "model": MODELS[name].label,
@@ -1020,8 +1018,9 @@ def run_stage(run: Run) -> CLVResult | Skipped:
         cal = run.load("calibration")
         for m in purchase_models:
             cal_fits[m] = fit_purchases(m, cal["frequency"], cal["recency"], cal["T"])
-        holdout = holdout_by_frequency(cal, cal_fits)
-        errors = holdout_errors(cal, cal_fits)
+        per_customer = holdout_predictions(cal, cal_fits)
+        holdout = holdout_by_frequency(cal, cal_fits, pred=per_customer)
+        errors = holdout_errors(cal, cal_fits, pred=per_customer)
         obs_end = run.load("data_quality")["summary"]["observation_end"]
         con = io.connect(temp_dir=run.artifacts / ".duckdb_tmp")
         track = tracking(

@@ -11,24 +11,17 @@ from scipy.special import gammaln
 
 from segkit import clv, features, io
 from segkit._checks import SegkitError
-from segkit.config import Run
+from segkit.config import Run, load_params
 
 
 @pytest.fixture(scope="module")
 def cdnow_cal():
-    t = io.load_transactions(
-        {
-            "path": "data/cdnow_sample.txt.gz",
-            "format": "whitespace",
-            "header": False,
-            "names": ["customer_id", "cohort", "date", "cds", "amount"],
-            "columns": {"customer_id": "customer_id", "timestamp": "date", "amount": "amount"},
-            "date_formats": ["%Y%m%d"],
-            "dedupe": False,
-            "allow_zero_amount": True,
-        }
+    """The CDNOW calibration summary, read with the bundled parameter set's table spec."""
+    d = load_params("cdnow")["data"]
+    t = io.load_transactions(d["transactions"])
+    return features.calibration_holdout(
+        t.used.df(), d["calibration_end"], d["observation_end"], d["time_unit"]
     )
-    return features.calibration_holdout(t.used.df(), "1997-09-30", "1998-06-30", "W")
 
 
 def sig3(x):
@@ -324,8 +317,6 @@ def test_zero_horizon_is_a_clear_error(cdnow_cal):
 
 
 def test_zero_horizon_parameter_is_refused_before_any_kernel():
-    from segkit.config import load_params
-
     with pytest.raises(SegkitError, match="clv.horizon_months == 0, must be > 0"):
         load_params("demo", ["clv.horizon_months=0"])
 
