@@ -635,7 +635,7 @@ def evaluate(
             2,
             "label",
             [
-                names.get((c, str(g)), str(g))
+                names.get((c, str(g)), f"{c} = {g}")
                 for c, g in zip(recs["segment_col"], recs["segment"], strict=True)
             ],
         )
