@@ -1,4 +1,4 @@
-"""The ``segkit`` command: ``run``, ``batch``, ``notebooks``, ``params``.
+"""The ``segkit`` command: ``run``, ``batch``, ``score``, ``notebooks``, ``params``.
 
 Exit codes: 0 all good, 1 a stage (or a batch point) failed, 2 unusable input or parameters.
 """
@@ -31,6 +31,16 @@ def _parser() -> argparse.ArgumentParser:
     b = sub.add_parser("batch", help="run a grid of parameter sets")
     b.add_argument("grid", help="grid YAML: {name: ..., runs: [{params: ..., set: {...}}]}")
     b.add_argument("--workers", type=int, default=2)
+    s = sub.add_parser(
+        "score",
+        help="assign new customers to the segments of an earlier run",
+        description="Assign each customer of a table (Parquet or CSV with customer_id and the "
+        "segmenter's feature columns, e.g. artifacts/customers.parquet of a newer run) to the "
+        "segments of RUN. Customers outside the fitted ranges are flagged and left unassigned.",
+    )
+    s.add_argument("run", help="run folder (reports/<name>/) or a segmenter.joblib file")
+    s.add_argument("customers", help="customer table to score (.parquet, .csv, .csv.gz)")
+    s.add_argument("--out", default=None, help="output CSV (default: <customers>.segments.csv)")
     sub.add_parser("notebooks", help="re-execute the committed notebooks (nbval outputs)")
     p = sub.add_parser("params", help="show resolved, validated parameters")
     p.add_argument("name", nargs="?", default="demo")
@@ -45,6 +55,18 @@ def main(argv: list[str] | None = None) -> int:
             from segkit.config import load_params
 
             print(yaml.safe_dump(load_params(args.name, args.set), sort_keys=False), end="")
+            return 0
+        if args.command == "score":
+            from segkit.segment import score_file
+
+            out, scored = score_file(args.run, args.customers, args.out)
+            flagged = int(scored["segment"].isna().sum())
+            counts = scored["segment"].value_counts().sort_index()
+            for seg, n in counts.items():
+                name = scored.loc[scored["segment"] == seg, "segment_name"].iloc[0]
+                print(f"segment {seg} {name}: {n:,}")
+            print(f"flagged, not assigned (outside the fitted range): {flagged:,}")
+            print(f"wrote {out} ({len(scored):,} customers)")
             return 0
         from segkit import pipeline
 

@@ -63,6 +63,8 @@ DEFAULTS: dict[str, Any] = {
         "k_min": 3,
         "k_max": 10,
         "n_bootstrap": 20,  # resamples for the stability (Jaccard) of each k
+        "gap_references": 10,  # reference data sets for the gap statistic (0 = no gap)
+        "gamma": None,  # kprototypes: weight of one categorical mismatch; None = Huang's rule
         "sample_size": 20000,  # fit on a sample of this many customers, assign everyone
         "min_segment_size": 20,  # smallest segment a k may produce to be recommended
         "names": {},  # segment number -> name, overriding the derived names
@@ -172,6 +174,9 @@ def _check_values(p: dict, where: str) -> None:
     if c["k"] != 0:
         check_scalar(c["k"], f"{where}: cluster.k", int, ge=2)
     check_scalar(c["n_bootstrap"], f"{where}: cluster.n_bootstrap", int, ge=0)
+    check_scalar(c["gap_references"], f"{where}: cluster.gap_references", int, ge=0)
+    if c["gamma"] is not None:
+        check_scalar(c["gamma"], f"{where}: cluster.gamma", float, gt=0)
     check_scalar(c["sample_size"], f"{where}: cluster.sample_size", int, ge=100)
     check_scalar(c["min_segment_size"], f"{where}: cluster.min_segment_size", int, ge=1)
     check_scalar(p["profile"]["min_segment_size"], f"{where}: profile.min_segment_size", int, ge=1)

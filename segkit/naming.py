@@ -33,6 +33,8 @@ _RECENCY = ("days_since_last",)
 _FREQUENCY = ("orders", "frequency")
 _MONETARY = ("revenue", "monetary", "aov")
 _EXCLUDE = {"customer_id", "segment", "segment_name"}
+#: Categorical values that only make sense next to their attribute's name.
+_LEVEL_WORDS = {"low", "mid", "medium", "middle", "high", "none", "yes", "no", "true", "false"}
 
 
 def feature_label(name: str) -> str:
@@ -153,7 +155,17 @@ def _traits(customers: pd.DataFrame, seg: pd.Series) -> dict[int, list[tuple[flo
                 values = customers[c].dropna().unique()
                 binary = len(values) <= 2 and set(values) <= {0, 1}
                 label = feature_label(c)
-                if binary:
+                share = _SHARE.match(c)
+                if share:  # "from United Kingdom", "mostly web", "little grocery"
+                    kind, value = share.group(1), share.group(2).replace("_", " ")
+                    value = value.title() if kind == "country" else value
+                    if value.lower() == "other":
+                        value = {"country": "other countries"}.get(kind, f"other {kind}")
+                    if kind == "country":
+                        phrase = f"from {value}" if hi else f"not from {value}"
+                    else:
+                        phrase = f"mostly {value}" if hi else f"little {value}"
+                elif binary:
                     phrase = label if hi else f"no {label}"
                 else:
                     phrase = f"{'high' if hi else 'low'} {label}"
@@ -167,11 +179,12 @@ def _traits(customers: pd.DataFrame, seg: pd.Series) -> dict[int, list[tuple[flo
             lift = share.iloc[0] / pop[top]
             if share.iloc[0] >= 0.5 and lift >= 1.2:
                 text = str(top)
-                word = (
-                    text.lower()
-                    if text.replace(" ", "").isalpha()
-                    else f"{feature_label(c)} {text}"
-                )
+                if text.lower() in _LEVEL_WORDS:  # "low income", not a bare "low"
+                    word = f"{text.lower()} {feature_label(c)}"
+                elif text.replace(" ", "").isalpha():
+                    word = text.lower()
+                else:
+                    word = f"{feature_label(c)} {text}"
                 traits.append((min(lift - 1, 1.0) * 0.5, "category", word))
         traits.sort(key=lambda t: -t[0])
         out[int(s)] = traits

@@ -131,27 +131,95 @@ def plot_concentration(concentration: dict, ax=None):
 
 
 def plot_k_selection(k_selection: pd.DataFrame, k: int, axes=None):
-    """Silhouette, Davies-Bouldin and the least stable segment's Jaccard by k; ``k`` marked.
+    """The evidence for the number of segments, one panel per measure, ``k`` marked.
 
-    Returns the array of three Axes.
+    Panels: silhouette, Calinski-Harabasz, Davies-Bouldin, the gap statistic (± its
+    standard error, when computed), BIC (mixtures only) and stability (mean and least
+    stable segment's Jaccard, with the 0.6 and 0.75 lines). Inadmissible k (a segment too
+    small or unstable) are drawn hollow. Returns the array of Axes.
     """
+    panels = [
+        ("silhouette", "silhouette (higher is better)"),
+        ("calinski_harabasz", "Calinski-Harabasz (higher is better)"),
+        ("davies_bouldin", "Davies-Bouldin (lower is better)"),
+        ("gap", "gap statistic (first peak)"),
+        ("bic", "BIC (lower is better)"),
+        ("min_stability", "stability, Jaccard"),
+    ]
+    panels = [(c, lab) for c, lab in panels if c in k_selection and k_selection[c].notna().any()]
     if axes is None:
-        _, axes = plt.subplots(1, 3, figsize=(12, 3.5))
-    labels = {
-        "silhouette": "silhouette (higher is better)",
-        "davies_bouldin": "Davies-Bouldin (lower is better)",
-        "min_stability": "least stable segment, Jaccard",
-    }
-    for ax, (col, label) in zip(axes, labels.items(), strict=True):
-        ax.plot(k_selection["k"], k_selection[col], marker="o")
-        ax.axvline(k, color="grey", linestyle="--", label=f"chosen k = {k}")
+        ncol = 3
+        nrow = -(-len(panels) // ncol)
+        _, grid = plt.subplots(nrow, ncol, figsize=(12, 3.3 * nrow), squeeze=False)
+        for ax in grid.ravel()[len(panels) :]:
+            ax.remove()
+        axes = grid.ravel()[: len(panels)]
+    ks = k_selection["k"].to_numpy()
+    ok = k_selection.get("admissible", pd.Series(True, index=k_selection.index)).to_numpy(bool)
+    for ax, (col, label) in zip(axes, panels, strict=True):
+        y = k_selection[col].to_numpy(float)
+        if col == "gap" and "gap_se" in k_selection:
+            ax.errorbar(ks, y, yerr=k_selection["gap_se"], marker="o", capsize=3)
+        else:
+            ax.plot(
+                ks, y, marker="o", label="least stable segment" if col == "min_stability" else None
+            )
+        ax.scatter(ks[~ok], y[~ok], s=60, facecolors="white", edgecolors="C0", zorder=3)
+        if col == "min_stability":
+            if "stability" in k_selection:
+                ax.plot(
+                    ks,
+                    k_selection["stability"],
+                    marker=".",
+                    ls=":",
+                    color="C1",
+                    label="mean over segments",
+                )
+            ax.axhline(0.75, color="#55A868", linestyle=":", label="stable (0.75)")
+            ax.axhline(0.6, color="#C44E52", linestyle=":", label="unstable (0.6)")
+            ax.set_ylim(0, 1.05)
+            ax.legend(loc="lower left", fontsize="small")
+        ax.axvline(k, color="grey", linestyle="--")
         ax.set_xlabel("number of segments k")
         ax.set_ylabel(label)
         ax.set_title(label.split(" (")[0].split(",")[0].capitalize() + " by k")
-    axes[2].axhline(0.75, color="#55A868", linestyle=":", label="stable (0.75)")
-    axes[2].legend(loc="lower left")
+    axes[0].figure.suptitle(
+        f"Choosing the number of segments (dashed: k = {k}; hollow: not admissible)", y=1.0
+    )
     axes[0].figure.tight_layout()
     return axes
+
+
+def plot_rfm_grid(segments: pd.DataFrame, ax=None):
+    """Customers in each cell of recency score by combined frequency-money score, with the
+    RFM segment names (``segment.RFM_GRID``) written in the cells."""
+    from segkit.segment import RFM_GRID
+
+    ax = _ax(ax, figsize=(9, 5.5))
+    fm = (segments["f_score"].astype(int) + segments["m_score"].astype(int)) // 2
+    counts = pd.crosstab(segments["r_score"].astype(int), fm).reindex(
+        index=range(5, 0, -1), columns=range(1, 6), fill_value=0
+    )
+    share = counts / max(counts.to_numpy().sum(), 1)
+    labels = np.array(
+        [
+            [f"{RFM_GRID[r - 1][f - 1]}\n{share.loc[r, f]:.1%}" for f in range(1, 6)]
+            for r in range(5, 0, -1)
+        ]
+    )
+    sns.heatmap(
+        share * 100,
+        annot=labels,
+        fmt="",
+        cmap="Blues",
+        cbar_kws={"label": "% of customers"},
+        annot_kws={"fontsize": 8},
+        ax=ax,
+    )
+    ax.set_title("RFM map: share of customers by recency and frequency-money score")
+    ax.set_xlabel("FM score = (F + M) // 2 (5 = most orders and revenue)")
+    ax.set_ylabel("R score (5 = most recent)")
+    return ax
 
 
 # profiling (segkit.profile)
