@@ -94,16 +94,20 @@ def main() -> None:
         t_stage = time.perf_counter() - t1
     ari = adjusted_rand_score(truth, res.segments["segment"])
     print(f"# bench_segment: {args.customers:,} customers x 8 features")
-    print(f"- machine: {platform.machine()}, {platform.processor() or 'cpu'}, python "
-          f"{platform.python_version()}")
+    print(
+        f"- machine: {platform.machine()}, {platform.processor() or 'cpu'}, python "
+        f"{platform.python_version()}"
+    )
     print(f"- sample {args.sample:,}, bootstrap {args.bootstrap}, gap references 10, k = 2..10")
     print(f"- data generation {t_gen:.1f} s (not counted)")
     prev = t1
     for k, t in sorted(stamps.items()):
         print(f"  - k = {k}: {t - prev:.1f} s (fits, indices, {args.bootstrap} resamples)")
         prev = t
-    print(f"- whole stage (sweep + gap + final fit + assign everyone + RFM + names + save): "
-          f"{t_stage:.1f} s")
+    print(
+        f"- whole stage (sweep + gap + final fit + assign everyone + RFM + names + save): "
+        f"{t_stage:.1f} s"
+    )
     print(f"- peak RSS {peak_rss_mb():,.0f} MB (after building the table: {rss_data:,.0f} MB)")
     print(f"- recommended k = {res.k} (truth 4); ARI vs truth {ari:.3f}")
     print()

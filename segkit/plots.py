@@ -182,7 +182,8 @@ def plot_k_selection(k_selection: pd.DataFrame, k: int, axes=None):
         ax.axvline(k, color="grey", linestyle="--")
         ax.set_xlabel("number of segments k")
         ax.set_ylabel(label)
-        ax.set_title(label.split(" (")[0].split(",")[0].capitalize() + " by k")
+        title = label.split(" (")[0].split(",")[0]
+        ax.set_title(title[0].upper() + title[1:] + " by k")
     axes[0].figure.suptitle(
         f"Choosing the number of segments (dashed: k = {k}; hollow: not admissible)", y=1.0
     )

@@ -92,3 +92,23 @@ def test_true_spend_effect_is_conversion_effect_times_segment_mean_spend():
         mean_spend = params.loc[k, "p"] * params.loc[k, "v"] / (params.loc[k, "q"] - 1)
         for arm in ("discount", "content"):
             assert eff[(k, arm, "spend")] == pytest.approx(eff[(k, arm, "conversion")] * mean_spend)
+
+
+@pytest.mark.parametrize(
+    ("loader", "inputs", "rows_in"),
+    [
+        ("load_cdnow", {"transactions"}, 6_919),
+        ("load_online_retail", {"transactions"}, 541_909),
+        ("load_hillstrom", {"customers", "experiment"}, 64_000),
+    ],
+)
+def test_bundled_loaders_reconcile(loader, inputs, rows_in):
+    """Each bundled set loads through its parameter set; used + rejected = rows read."""
+    b = getattr(datasets, loader)()
+    assert set(b.tables) == inputs
+    for kind in inputs:
+        q = b.quality[kind]
+        assert q["rows_in"] == rows_in
+        assert len(b.tables[kind]) == q["rows_used"]
+        assert len(b.tables[kind]) + len(b.rejects[kind]) == rows_in
+        assert sum(q["rejected"].values()) == len(b.rejects[kind])
