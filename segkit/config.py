@@ -73,6 +73,7 @@ DEFAULTS: dict[str, Any] = {
         "min_segment_size": 20,  # segments smaller than this are not profiled in detail
         "tree_depth": 3,  # depth of the surrogate tree that describes segments
         "compare_run": None,  # run folder of an earlier run for the migration matrix
+        "compare_date": None,  # "YYYY-MM-DD": migration from the segments as of that date
     },
     "clv": {
         "models": ["bgnbd", "pareto_nbd", "gamma_gamma"],
@@ -180,6 +181,8 @@ def _check_values(p: dict, where: str) -> None:
     check_scalar(c["sample_size"], f"{where}: cluster.sample_size", int, ge=100)
     check_scalar(c["min_segment_size"], f"{where}: cluster.min_segment_size", int, ge=1)
     check_scalar(p["profile"]["min_segment_size"], f"{where}: profile.min_segment_size", int, ge=1)
+    if p["profile"]["compare_date"] is not None:
+        parse_date(p["profile"]["compare_date"], f"{where}: profile.compare_date")
     check_scalar(p["clv"]["horizon_months"], f"{where}: clv.horizon_months", int, gt=0)
     check_scalar(p["clv"]["margin"], f"{where}: clv.margin", float, gt=0, le=1)
     check_scalar(p["clv"]["discount_rate"], f"{where}: clv.discount_rate", float, ge=0, lt=1)

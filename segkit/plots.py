@@ -277,7 +277,7 @@ def plot_category_mix(categories: pd.DataFrame, attribute: str, ax=None):
     ax.set_title(f"{attribute.replace('_', ' ')} by segment")
     ax.set_xlabel("share of segment (%)")
     ax.set_ylabel("segment")
-    ax.legend(title=attribute, fontsize="small", loc="lower right")
+    ax.legend(title=attribute, fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
     return ax
 
 
@@ -297,8 +297,11 @@ def plot_segment_shares(profiles: pd.DataFrame, ax=None):
     return ax
 
 
-def plot_migration(migration: pd.DataFrame, ax=None):
-    """Heatmap of ``profile.migration``: row shares (%) with customer counts annotated."""
+def plot_migration(migration: pd.DataFrame, ax=None, before: str = "earlier run"):
+    """Heatmap of ``profile.migration``: row shares (%) with customer counts annotated.
+
+    ``before`` names the earlier segmentation in the labels ("earlier run", "2024-06-30").
+    """
     ax = _ax(ax, figsize=(7, 5))
     order_from = list(dict.fromkeys(migration["from_segment"]))
     order_to = list(dict.fromkeys(migration["to_segment"]))
@@ -316,9 +319,9 @@ def plot_migration(migration: pd.DataFrame, ax=None):
         cbar_kws={"label": "share of the earlier segment (%)"},
         ax=ax,
     )
-    ax.set_title("Segment migration: customers from earlier run (rows) to this run (columns)")
+    ax.set_title(f"Segment migration: customers from {before} (rows) to this run (columns)")
     ax.set_xlabel("segment in this run")
-    ax.set_ylabel("segment in earlier run")
+    ax.set_ylabel(f"segment in {before}")
     return ax
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from segkit._checks import SegkitError, check_columns, check_scalar
-from segkit.config import Run, Skipped
+from segkit.config import Run, Skipped, parse_date
 from segkit.naming import (
     _LABELS,
     _SHARE,
@@ -510,6 +510,49 @@ def _headline(p: pd.DataFrame) -> str:
     )
 
 
+def segments_at(run: Run, date) -> tuple[pd.DataFrame, int]:
+    """Each customer's segment as of an earlier ``date``, for the migration matrix.
+
+    The customer features are rebuilt from the run's transactions up to ``date`` (the
+    whole day), customer attributes joined on, and assigned by the run's fitted segmenter.
+    Returns (customer_id, segment) and the number of customers whose features on ``date``
+    were outside the fitted range (counted in their nearest segment, not dropped).
+    Customers whose first purchase came after ``date`` are absent ("new" in the matrix).
+    """
+    from segkit import features, io
+    from segkit.segment import Segmenter
+
+    when = parse_date(date, "profile.compare_date")
+    if not run.has("transactions.parquet"):
+        raise SegkitError(
+            "profile.compare_date needs a transaction log to rebuild the customers' "
+            "features at that date; this run has none (use profile.compare_run instead)"
+        )
+    now = run.load("customers")
+    tx = run.path("transactions.parquet")
+    con = io.connect(temp_dir=run.artifacts / ".duckdb_tmp")
+    first = pd.Timestamp(
+        con.sql(f"SELECT min(timestamp) FROM read_parquet('{tx.as_posix()}')").fetchall()[0][0]
+    ).normalize()
+    if when < first:
+        raise SegkitError(
+            f"profile.compare_date == {when.date()} is before the first transaction "
+            f"({first.date()}): no customer existed yet"
+        )
+    earlier = features.customer_features(str(tx), when, run.params["data"]["time_unit"], con=con)
+    attrs = [c for c in now.columns if c not in earlier.columns]
+    earlier = earlier.merge(now[["customer_id", *attrs]], on="customer_id", how="left")
+    seg = Segmenter.load(run.folder)
+    for col in seg.numeric:  # a share column for a category first bought later
+        if col not in earlier.columns:
+            earlier[col] = 0.0
+    scored = seg.score(earlier, where=f"customers on {when.date()}")
+    before = pd.DataFrame(
+        {"customer_id": scored["customer_id"], "segment": scored["nearest_segment"].astype(int)}
+    )
+    return before, int(scored["segment"].isna().sum())
+
+
 def run_stage(run: Run) -> Profiles | Skipped:
     """Profile the segments of ``run``: writes profiles.csv, index_table.csv, rules.csv,
     actions.csv, segment_names.json, migration.csv (when ``profile.compare_run`` is set)
@@ -537,12 +580,16 @@ def run_stage(run: Run) -> Profiles | Skipped:
     # from the profile alone: the CLV stage (later) revisits them with each segment's value,
     # so this stage's output never depends on whether a CLV run happened in the folder
     actions = suggest_actions(prof)
-    mig = None
+    mig, since, flagged = None, "the earlier run", 0
     if params.get("compare_run"):
         old = Path(params["compare_run"]) / "artifacts" / "segments.parquet"
         if not old.exists():
             raise SegkitError(f"profile.compare_run == {params['compare_run']!r}: no {old}")
         mig = migration(pd.read_parquet(old), segments)
+    elif params.get("compare_date"):
+        before, flagged = segments_at(run, params["compare_date"])
+        mig = migration(before, segments)
+        since = str(parse_date(params["compare_date"]).date())
     run.save("profiles.csv", prof)
     run.save("index_table.csv", idx.reset_index())
     run.save("rules.csv", rules.rules)
@@ -587,8 +634,14 @@ def run_stage(run: Run) -> Profiles | Skipped:
         new = mig[mig["from_segment"] == "new"]["customers"].sum()
         gone = mig[mig["to_segment"] == "gone"]["customers"].sum()
         findings.append(
-            f"Since the earlier run, {stay / old_n:.0%} of customers stayed in the same segment "
+            f"Since {since}, {stay / old_n:.0%} of customers stayed in the same segment "
             f"number; {new:,} customers are new and {gone:,} are gone."
+            + (
+                f" {flagged:,} customers' features on {since} lay outside the range the "
+                f"segmenter was fitted on; they are counted in their nearest segment."
+                if flagged
+                else ""
+            )
         )
     run.save_findings("profile", findings)
     std = index_table(prof, prefix="z_")

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from segkit import Run
 from segkit._checks import SegkitError
 from segkit.profile import (
     category_mix,
@@ -398,3 +399,27 @@ def test_run_stage_suppresses_small_segments(tmp_path):
         "to protect their privacy."
     )
     assert res.migration is None and not (run.artifacts / "migration.csv").exists()
+
+
+def test_migration_since_an_earlier_date(tmp_path):
+    """profile.compare_date: segments as of that date, rebuilt from the transactions."""
+    from segkit import profile as prof
+
+    params = {
+        "name": "t",
+        "data": {"source": "demo", "demo": {"n_customers": 400}},
+        "cluster": {"k_min": 3, "k_max": 5, "n_bootstrap": 3, "gap_references": 2},
+        "profile": {"compare_date": "2023-06-30"},
+    }
+    run = Run.open(params, tmp_path / "r")
+    res = prof.run_stage(run)
+    mig = res.migration
+    tx = run.load("transactions")
+    first = tx.groupby("customer_id")["timestamp"].min()
+    late = int((first.dt.normalize() > pd.Timestamp("2023-06-30")).sum())
+    assert mig.loc[mig["from_segment"] == "new", "customers"].sum() == late
+    assert mig["customers"].sum() == tx["customer_id"].nunique()
+    assert mig.loc[mig["to_segment"] == "gone", "customers"].sum() == 0
+    assert any(f.startswith("Since 2023-06-30,") for f in res.findings)
+    with pytest.raises(SegkitError, match=r"compare_date == 2020-01-01 is before the first"):
+        prof.segments_at(run, "2020-01-01")
