@@ -87,3 +87,46 @@ def test_notebook_parameters_are_readable():
     got = pm.inspect_notebook(str(nb))
     assert got["params"]["default"] == '"demo"' and got["params"]["inferred_type_name"] == "str"
     assert set(got) == {"params", "run_dir"}
+
+
+def _kernel_children() -> list[int]:
+    """Pids of ipykernel processes started by this test process (Linux /proc)."""
+    import os
+    from pathlib import Path
+
+    out = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (proc / "stat").read_text().split()
+            cmd = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat[3]) == os.getpid() and b"ipykernel" in cmd:
+            out.append(int(proc.name))
+    return out
+
+
+def test_later_stages_run_in_prestarted_kernels(cdnow_run):
+    """Each stage's time splits into its cells and the rest (kernel, papermill, HTML); the
+    kernels of later stages were started during the stage before."""
+    stages = json.loads((cdnow_run / "manifest.json").read_text())["stages"]
+    assert stages["explore"]["kernel"] == "cold"
+    assert {stages[s]["kernel"] for s in ("cluster", "profile", "clv", "abtest")} == {"prestarted"}
+    for s in stages.values():
+        assert s["cells_seconds"] > 0 and s["overhead_seconds"] >= 0
+        assert s["cells_seconds"] + s["overhead_seconds"] == pytest.approx(s["seconds"], abs=0.02)
+    assert not _kernel_children()  # every kernel shut down
+
+
+def test_failed_stage_shuts_the_prestarted_kernel_down(tmp_path):
+    bad = pipeline.run(
+        "cdnow",
+        ["data.transactions.path=tests/bad_inputs/header_only.csv"],
+        tmp_path / "r",
+        progress=False,
+    )
+    assert not bad.ok
+    # everything downstream is skipped, also stages whose upstream was skipped for it
+    assert [r.status for r in bad.stages] == ["failed"] + ["skipped"] * 4
+    assert bad.stages[2].headline == "Needs cluster, which was skipped."
+    assert not _kernel_children()
