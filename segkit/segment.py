@@ -424,6 +424,19 @@ def jaccard_stability(X, labels, factory, k, seed, n_boot) -> np.ndarray:
     return scores.mean(axis=0)
 
 
+def indices(Z: np.ndarray, labels: np.ndarray, probe: np.ndarray) -> dict[str, float]:
+    """Silhouette (on the rows ``probe``: it is quadratic), Calinski-Harabasz and
+    Davies-Bouldin of ``labels`` in the space ``Z``; NaN where only one segment shows."""
+    one = len(np.unique(labels)) < 2
+    return {
+        "silhouette": np.nan
+        if len(np.unique(labels[probe])) < 2
+        else silhouette_score(Z[probe], labels[probe]),
+        "calinski_harabasz": np.nan if one else calinski_harabasz_score(Z, labels),
+        "davies_bouldin": np.nan if one else davies_bouldin_score(Z, labels),
+    }
+
+
 _INDICES = {  # index -> (column, better)
     "silhouette": ("silhouette", "max"),
     "Calinski-Harabasz": ("calinski_harabasz", "max"),
@@ -471,15 +484,10 @@ def select_k(
         )
         stab += [{"k": k, "segment_label": c, "jaccard": j} for c, j in enumerate(jac)]
         probe_labels[k] = labels[probe]
-        distinct = len(np.unique(labels)) > 1
         rows.append(
             {
                 "k": k,
-                "silhouette": silhouette_score(Z[probe], labels[probe])
-                if len(np.unique(labels[probe])) > 1
-                else np.nan,
-                "calinski_harabasz": calinski_harabasz_score(Z, labels) if distinct else np.nan,
-                "davies_bouldin": davies_bouldin_score(Z, labels) if distinct else np.nan,
+                **indices(Z, labels, probe),
                 "bic": model.bic(X) if hasattr(model, "bic") else np.nan,
                 "stability": float(np.mean(jac)),
                 "min_stability": float(np.min(jac)),
@@ -917,16 +925,11 @@ def run_stage(run: Run, progress=None) -> Clustering:
         dense = np.searchsorted(present, raw)
         Z = X_all
         probe = rng.choice(n, min(n, 4000), replace=False)
-        two = len(present) > 1
         table = pd.DataFrame(
             [
                 {
                     "k": k,
-                    "silhouette": silhouette_score(Z[probe], dense[probe])
-                    if len(np.unique(dense[probe])) > 1
-                    else np.nan,
-                    "calinski_harabasz": calinski_harabasz_score(Z, dense) if two else np.nan,
-                    "davies_bouldin": davies_bouldin_score(Z, dense) if two else np.nan,
+                    **indices(Z, dense, probe),
                     "gap": np.nan,
                     "gap_se": np.nan,
                     "bic": np.nan,

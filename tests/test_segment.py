@@ -71,6 +71,12 @@ def run_on(tmp_path, customers, **cluster):
     return run
 
 
+def run_mixed(tmp_path, c):
+    """The mixed-data path: k-prototypes on log history and the channel."""
+    params = {"method": "kprototypes", "features": ["history"], "categorical": ["channel"]}
+    return segment.run_stage(run_on(tmp_path, c.drop(columns="truth"), **params))
+
+
 # ------------------------------------------------------------------ the stage end to end
 
 
@@ -261,15 +267,7 @@ def test_kprototypes_without_categories_is_kmeans():
 
 def test_mixed_data_path_end_to_end(tmp_path):
     c = mixed()
-    res = segment.run_stage(
-        run_on(
-            tmp_path,
-            c.drop(columns="truth"),
-            method="kprototypes",
-            features=["history"],
-            categorical=["channel"],
-        )
-    )
+    res = run_mixed(tmp_path, c)
     assert res.method == "kprototypes" and res.k == 3
     assert adjusted_rand_score(c["truth"], res.segments["segment"]) > 0.9
     assert res.rfm is None  # no transaction features, no RFM view
@@ -346,15 +344,7 @@ def test_segmenter_scores_and_flags(tmp_path):
 
 def test_unseen_category_is_flagged(tmp_path):
     c = mixed()
-    segment.run_stage(
-        run_on(
-            tmp_path,
-            c.drop(columns="truth"),
-            method="kprototypes",
-            features=["history"],
-            categorical=["channel"],
-        )
-    )
+    run_mixed(tmp_path, c)
     new = c.head(3).copy()
     new.loc[0, "channel"] = "fax"
     out = Segmenter.load(tmp_path / "run").score(new)
