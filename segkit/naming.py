@@ -178,7 +178,7 @@ def _traits(customers: pd.DataFrame, seg: pd.Series) -> dict[int, list[tuple[flo
             top = share.index[0]
             lift = share.iloc[0] / pop[top]
             if share.iloc[0] >= 0.5 and lift >= 1.2:
-                text = str(top)
+                text = re.sub(r"^\d+\)\s*", "", str(top))  # "1) $0 - $100" -> "$0 - $100"
                 if text.lower() in _LEVEL_WORDS:  # "low income", not a bare "low"
                     word = f"{text.lower()} {feature_label(c)}"
                 elif text.replace(" ", "").isalpha():

@@ -464,7 +464,8 @@ def select_k(
     Every index votes for its best k among the *admissible* ones: every segment has at
     least ``min_size`` customers (counted over ``X_all``, everyone) and is stable (mean
     Jaccard >= 0.75; if no k qualifies, >= 0.6; then size alone). The k with most votes
-    is recommended; a tie goes to the better silhouette.
+    is recommended; a tie goes to the more stable k (least stable segment's Jaccard, to two
+    decimals), then to the better silhouette.
 
     Returns (table: one row per k with silhouette, calinski_harabasz, davies_bouldin, gap,
     gap_se, bic, stability, min_stability, min_size, admissible, votes, recommended;
@@ -528,7 +529,9 @@ def select_k(
     table["votes"] = table["k"].map(lambda k: ", ".join(votes[int(k)]))
     n_votes = table["k"].map(lambda k: len(votes[int(k)])).where(mask, -1)
     top = table[n_votes == n_votes.max()]
-    best = int(top.loc[top["silhouette"].fillna(-1).idxmax(), "k"])
+    # a tie goes to the most stable k (its least stable segment), then the best silhouette
+    key = top["min_stability"].fillna(0).round(2) * 10 + top["silhouette"].fillna(-1)
+    best = int(top.loc[key.idxmax(), "k"])
     table["recommended"] = table["k"] == best
     return table, pd.DataFrame(stab)
 
