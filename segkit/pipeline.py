@@ -2,8 +2,9 @@
 
 :func:`run` validates the parameters before any kernel starts, builds the run in a
 temporary sibling folder (``reports/.<name>.tmp-*``), executes each stage notebook there
-with papermill (from Python, not its CLI), exports one self-contained HTML report per
-stage with the code hidden, writes ``manifest.json`` and ``index.html``, and only then
+with papermill (from Python, not its CLI) in a kernel started ahead of time (see
+:class:`_Prestarted`), exports one self-contained HTML report per stage with the code
+hidden (in a background thread, while the next stage runs), writes ``manifest.json`` and ``index.html``, and only then
 swaps the folder into ``reports/<name>/``. A failed run never replaces the previous good
 run folder: it is left as ``reports/<name>.failed/``. :func:`batch` runs a grid of
 parameter sets, two at a time by default.
@@ -66,9 +67,14 @@ class StageResult(NamedTuple):
     error: str | None
     headline: str
     cells_seconds: float = 0.0  # time spent executing the notebook's cells
-    overhead_seconds: float = 0.0  # the rest: kernel hand-over, papermill, HTML export
+    overhead_seconds: float = 0.0  # the rest: kernel start or hand-over, papermill
     kernel: str = ""  # "prestarted" (started during the previous stage) or "cold"
     blocked: bool = False  # skipped because a stage it needs failed
+    export_seconds: float = 0.0  # HTML export, run in the background during the next stage
+
+
+#: One background thread exports the HTML of finished stages (nbconvert is pure Python).
+_EXPORTER = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="segkit-export")
 
 
 class _Prestarted:
@@ -78,17 +84,20 @@ class _Prestarted:
     papermill run pays that before its first cell. segkit starts the next stage's kernel
     (and imports matplotlib, pandas and the stage's module in it, silently) while the
     current stage runs, then hands it to papermill (``km=``), which runs the notebook in it
-    as usual. Any failure here falls back to papermill's own cold start.
+    as usual. The first stage's kernel starts as soon as the parameters are validated,
+    while this process imports papermill. The time a stage still waits for its kernel
+    counts as its overhead. Any failure here falls back to papermill's own cold start.
     ``SEGKIT_PRESTART=0`` turns it off.
     """
 
-    def __init__(self, stage: str, cwd: Path):
+    def __init__(self, stage: str, cwd: Path, imports: bool = True):
         import threading
 
         import zmq
         from jupyter_client import KernelManager
 
         self.stage = stage
+        self.imports = imports
         self.ok = False
         # its own zmq context, not the process-wide singleton: a batch worker forked from a
         # process that already used the singleton would inherit it broken and hang
@@ -107,6 +116,9 @@ class _Prestarted:
         kc.start_channels()
         try:
             kc.wait_for_ready(timeout=60)
+            if not self.imports:
+                self.ok = True
+                return
             reply = kc.execute_interactive(
                 f"import matplotlib.pyplot, pandas, segkit, segkit.plots, segkit.{module}",
                 silent=True,
@@ -247,7 +259,17 @@ def _cells_seconds(nb_path: Path) -> float:
     )
 
 
-def _run_stage(stage: str, folder: Path, notebooks_dir: Path, km=None) -> StageResult:
+def _export_timed(out_nb: Path, html_path: Path, stage: str) -> float:
+    t0 = time.perf_counter()
+    export_html(out_nb, html_path, stage)
+    return round(time.perf_counter() - t0, 2)
+
+
+def _run_stage(
+    stage: str, folder: Path, notebooks_dir: Path, km=None, exports: list | None = None
+) -> StageResult:
+    """Execute one stage notebook; export its HTML (in the background when ``exports``
+    is a list: the future is appended to it, and the next stage need not wait)."""
     import papermill as pm
 
     src = notebooks_dir / NOTEBOOKS[stage]
@@ -272,7 +294,11 @@ def _run_stage(stage: str, folder: Path, notebooks_dir: Path, km=None) -> StageR
         if km is not None:  # papermill does not own a kernel it was handed
             _shutdown(km)
     if out_nb.exists():
-        export_html(out_nb, folder / NOTEBOOKS[stage].replace(".ipynb", ".html"), stage)
+        html_path = folder / NOTEBOOKS[stage].replace(".ipynb", ".html")
+        if exports is None:
+            _export_timed(out_nb, html_path, stage)
+        else:
+            exports.append((stage, _EXPORTER.submit(_export_timed, out_nb, html_path, stage)))
     headline = ""
     findings = folder / "artifacts" / f"findings_{stage}.json"
     if findings.exists() and error is None:
@@ -342,7 +368,11 @@ def run(
     started = time.perf_counter()
     planned = [s for s in config.STAGES if s in stages and (notebooks_dir / NOTEBOOKS[s]).exists()]
     prestart = os.environ.get("SEGKIT_PRESTART", "1") != "0"
-    warm: _Prestarted | None = None
+    # the first stage's kernel starts now too, while this process imports papermill & co.
+    # (without the imports: with nothing to overlap them, they would only move out of the
+    # first cell into the wait)
+    warm = _Prestarted(planned[0], notebooks_dir, imports=False) if prestart and planned else None
+    exports: list = []
     try:
         for stage in config.STAGES:
             if stage not in stages:
@@ -366,9 +396,10 @@ def run(
                     )
                 )
                 continue
-            km = None
+            km, waited = None, time.perf_counter()
             if warm is not None and warm.stage == stage:
-                km, warm = warm.take(), None
+                km, warm = warm.take(), None  # waiting for it counts as this stage's overhead
+            waited = time.perf_counter() - waited
             if warm is not None:  # started for a stage that did not come next
                 warm.shutdown()
                 warm = None
@@ -377,7 +408,13 @@ def run(
                 warm = _Prestarted(later[0], notebooks_dir)
             if progress:
                 print(f"[{resolved['name']}] {stage} …", file=sys.stderr, flush=True)
-            results.append(_run_stage(stage, tmp, notebooks_dir, km))
+            r = _run_stage(stage, tmp, notebooks_dir, km, exports)
+            results.append(
+                r._replace(
+                    seconds=round(r.seconds + waited, 2),
+                    overhead_seconds=round(r.overhead_seconds + waited, 2),
+                )
+            )
             if progress:
                 r = results[-1]
                 print(
@@ -389,6 +426,8 @@ def run(
     finally:
         if warm is not None:  # the next stage was skipped or the run was interrupted
             warm.shutdown()
+        done = {stage: future.result() for stage, future in exports}  # re-raises a failure
+    results[:] = [r._replace(export_seconds=done.get(r.stage, 0.0)) for r in results]
     ok = all(r.status != "failed" for r in results)
     manifest = {
         "name": resolved["name"],
