@@ -10,6 +10,7 @@ can be checked). It returns the ground truth with the data. Everything is drawn 
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import NamedTuple
 
@@ -275,17 +276,16 @@ def write_retailer(
     paths = {n: folder / f"{n}.parquet" for n in names}
     writers: dict[str, pq.ParquetWriter] = {}
     n_tx = done = 0
-    bounds = list(range(0, n_customers, chunk_customers))
     bar = tqdm(total=n_customers, disable=not progress, unit="customer", desc="write_retailer")
     try:
-        for i, lo in enumerate(bounds):
-            size = min(chunk_customers, n_customers - lo)
-            if size < 50:  # make_retailer needs 50: fold a small tail into this chunk
+        for i in itertools.count():
+            if done >= n_customers:
                 break
-            if n_customers - lo - size < 50:
-                size = n_customers - lo
+            size = min(chunk_customers, n_customers - done)
+            if n_customers - done - size < 50:  # make_retailer needs 50: fold a small tail in
+                size = n_customers - done
             sub_seed = int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
-            shop = make_retailer(size, start, end, sub_seed, id_offset=lo, order_offset=n_tx)
+            shop = make_retailer(size, start, end, sub_seed, id_offset=done, order_offset=n_tx)
             frames = (shop.transactions, shop.customers, shop.experiment, shop.truth.segments)
             for name, frame in zip(names, frames, strict=True):
                 table = pa.Table.from_pandas(frame, preserve_index=False)
@@ -295,8 +295,6 @@ def write_retailer(
             n_tx += len(shop.transactions)
             done += size
             bar.update(size)
-            if done >= n_customers:
-                break
     finally:
         for w in writers.values():
             w.close()

@@ -510,7 +510,7 @@ def _headline(p: pd.DataFrame) -> str:
     )
 
 
-def segments_at(run: Run, date) -> tuple[pd.DataFrame, int]:
+def segments_at(run: Run, date, customers: pd.DataFrame | None = None) -> tuple[pd.DataFrame, int]:
     """Each customer's segment as of an earlier ``date``, for the migration matrix.
 
     The customer features are rebuilt from the run's transactions up to ``date`` (the
@@ -518,6 +518,7 @@ def segments_at(run: Run, date) -> tuple[pd.DataFrame, int]:
     Returns (customer_id, segment) and the number of customers whose features on ``date``
     were outside the fitted range (counted in their nearest segment, not dropped).
     Customers whose first purchase came after ``date`` are absent ("new" in the matrix).
+    ``customers``: the run's customer table when the caller has it already loaded.
     """
     from segkit import features, io
     from segkit.segment import Segmenter
@@ -528,7 +529,7 @@ def segments_at(run: Run, date) -> tuple[pd.DataFrame, int]:
             "profile.compare_date needs a transaction log to rebuild the customers' "
             "features at that date; this run has none (use profile.compare_run instead)"
         )
-    now = run.load("customers")
+    now = run.load("customers") if customers is None else customers
     tx = run.path("transactions.parquet")
     con = io.connect(temp_dir=run.artifacts / ".duckdb_tmp")
     first = pd.Timestamp(
@@ -587,7 +588,7 @@ def run_stage(run: Run) -> Profiles | Skipped:
             raise SegkitError(f"profile.compare_run == {params['compare_run']!r}: no {old}")
         mig = migration(pd.read_parquet(old), segments)
     elif params.get("compare_date"):
-        before, flagged = segments_at(run, params["compare_date"])
+        before, flagged = segments_at(run, params["compare_date"], customers)
         mig = migration(before, segments)
         since = str(parse_date(params["compare_date"]).date())
     run.save("profiles.csv", prof)

@@ -372,17 +372,19 @@ def gap_statistic(
     layout: tuple[int, list[int]],
     n_refs: int,
     seed: int,
+    Z: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Gap(k) = E*[log W_k] - log W_k with its standard error s_k (Tibshirani et al. 2001).
 
-    ``labels[k]`` are the found segments of the rows of ``X``; ``factory(k, seed)`` fits
-    the same method on ``n_refs`` reference data sets. Returns k, gap, gap_se.
+    ``labels[k]`` are the found segments of the rows of ``X``; ``Z`` is ``X`` in the
+    method's metric space (``X`` itself unless k-prototypes); ``factory(k, seed)`` fits the
+    same method on ``n_refs`` reference data sets. Returns k, gap, gap_se.
     """
     n_num, blocks = layout
     rng = np.random.default_rng(seed)
     ks = sorted(labels)
-    probe = factory(ks[0], seed).fit(X)
-    log_w = np.array([np.log(within_ss(_space(probe, X), labels[k])) for k in ks])
+    Z = X if Z is None else Z
+    log_w = np.array([np.log(within_ss(Z, labels[k])) for k in ks])
     ref = np.zeros((n_refs, len(ks)))
     for b in range(n_refs):
         R = _reference(X, n_num, blocks, rng)
@@ -475,10 +477,10 @@ def select_k(
     rng = np.random.default_rng(seed)
     probe = rng.choice(len(X), min(len(X), 4000), replace=False)
     rows, stab, probe_labels = [], [], {}
+    Z = _space(factory(k_min, seed), X)  # the metric space is the method's, not k's
     for k in range(k_min, k_max + 1):
         model = factory(k, seed).fit(X)
         labels = model.predict(X)
-        Z = _space(model, X)
         sizes = np.bincount(model.predict(X_all), minlength=k)
         jac = (
             jaccard_stability(X, labels, factory, k, seed, n_boot) if n_boot else np.full(k, np.nan)
@@ -499,7 +501,7 @@ def select_k(
             progress(k)
     table = pd.DataFrame(rows)
     if n_refs:
-        gap = gap_statistic(X[probe], probe_labels, factory, layout, n_refs, seed)
+        gap = gap_statistic(X[probe], probe_labels, factory, layout, n_refs, seed, Z[probe])
         table = table.merge(gap, on="k")
     else:
         table["gap"], table["gap_se"] = np.nan, np.nan
@@ -924,7 +926,7 @@ def run_stage(run: Run, progress=None) -> Clustering:
         model = scorer
         raw = scorer.labels_
         present = np.unique(raw)
-        k = rec = len(present)
+        k = len(present)
         dense = np.searchsorted(present, raw)
         Z = X_all
         probe = rng.choice(n, min(n, 4000), replace=False)
