@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from segkit import abtest, datasets  # noqa: E402
-from segkit.config import DEFAULTS  # noqa: E402
+from segkit.core.params import DEFAULTS  # noqa: E402
 
 
 def write_rows(path: Path, n: int, seed: int = 0) -> None:

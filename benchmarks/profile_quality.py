@@ -16,7 +16,7 @@ from sklearn.cluster import KMeans
 from sklearn.preprocessing import StandardScaler
 
 from segkit import features, io
-from segkit.config import load_params
+from segkit.core.params import load_params
 from segkit.profile import describe_rules, profile, segment_names, suggest_actions
 
 

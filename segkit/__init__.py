@@ -1,21 +1,34 @@
 """segkit: reproducible customer segmentation ("cluster marketing") in Jupyter.
 
-Submodules, one per pipeline stage plus shared helpers:
+The package is built in layers, lowest first; each imports only from the layers below it
+(``tests/test_layers.py`` keeps it so):
 
-- :mod:`segkit.io` — load and validate transactions, customers and experiments (rejects kept).
-- :mod:`segkit.features` — customer features from the transaction log in DuckDB (BTYD summary).
-- :mod:`segkit.explore` — data-quality summary, cohorts, concentration (stage 01).
-- :mod:`segkit.segment` — clustering, choice of k, stability, RFM scores (stage 02).
-- :mod:`segkit.profile` — segment profiles, index table, rules, names, migration (stage 03).
-- :mod:`segkit.clv` — BG/NBD, Pareto/NBD, Gamma-Gamma maximum-likelihood CLV (stage 04).
-- :mod:`segkit.abtest` — A/B evaluation overall and per segment, with money (stage 05).
-- :mod:`segkit.config` — parameters and run folders; :mod:`segkit.pipeline` — papermill
-  runs, manifest, HTML reports; :mod:`segkit.cli` — the ``segkit`` command;
-  :mod:`segkit.datasets` — bundled data and the synthetic retailer; :mod:`segkit.plots`.
+1. core (:mod:`segkit.core`): errors and checks, the parameter schema, SQL quoting, paths.
+2. library, pure functions by concern, knowing nothing of runs or notebooks:
+   :mod:`segkit.io` (load and clean, with rejects), :mod:`segkit.features` (customer
+   features in DuckDB), :mod:`segkit.explore` (quality, cohorts, concentration),
+   :mod:`segkit.segment` (clustering, choice of k, RFM, the segmenter), :mod:`segkit.naming`
+   and :mod:`segkit.profile` (profiles, rules, names, actions), :mod:`segkit.clv`
+   (BG/NBD, Pareto/NBD, Gamma-Gamma), :mod:`segkit.abtest` (A/B statistics and money),
+   :mod:`segkit.datasets` (bundled and synthetic data).
+3. stages (:mod:`segkit.stages`): one module per stage, ``run(run) -> result``; the
+   :class:`Run` folder; the stage registry; :mod:`segkit.plots`.
+4. :mod:`segkit.pipeline` (papermill, kernels, HTML, manifest) and :mod:`segkit.cli`.
 """
 
-from segkit._checks import SegkitError
-from segkit.config import Run, Skipped, load_params, show_findings
+from segkit.core.errors import SegkitError
+from segkit.core.params import DEFAULTS, load_params
+from segkit.stages import STAGES, Run, Skipped, Stage, show_findings
 
 __version__ = "0.1.0"
-__all__ = ["Run", "SegkitError", "Skipped", "load_params", "show_findings", "__version__"]
+__all__ = [
+    "DEFAULTS",
+    "STAGES",
+    "Run",
+    "SegkitError",
+    "Skipped",
+    "Stage",
+    "load_params",
+    "show_findings",
+    "__version__",
+]

@@ -30,8 +30,8 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from segkit._checks import SegkitError, check_columns, check_scalar
-from segkit.config import Run, Skipped
+from segkit.core.checks import SegkitError, check_columns, check_scalar
+from segkit.stages.run import Run, Skipped
 
 KINDS = ("proportion", "mean", "ratio")
 EFFECT_COLUMNS = [

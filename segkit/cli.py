@@ -10,7 +10,7 @@ import sys
 
 import yaml
 
-from segkit._checks import SegkitError
+from segkit.core.errors import SegkitError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "params":
-            from segkit.config import load_params
+            from segkit.core.params import load_params
 
             print(yaml.safe_dump(load_params(args.name, args.set), sort_keys=False), end="")
             return 0

@@ -44,8 +44,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
-from segkit._checks import SegkitError, check_columns, check_scalar, show_rows
-from segkit.config import Run, Skipped
+from segkit.core.checks import SegkitError, check_columns, check_scalar, show_rows
+from segkit.stages.run import Run, Skipped
 
 #: Days per time unit of the BTYD summary.
 UNIT_DAYS = {"D": 1.0, "W": 7.0}

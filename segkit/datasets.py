@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from segkit._checks import check_scalar
+from segkit.core.checks import check_scalar
 
 #: The latent segments: share, BG/NBD (r, alpha per day, a, b), Gamma-Gamma (p, q, v),
 #: favourite category and channel, mean age, and campaign response.
@@ -205,7 +205,7 @@ def load_bundled(name: str) -> Bundled:
     """Load and clean bundled set ``name`` (cdnow, online_retail, hillstrom) exactly as its
     parameter set ``notebooks/params/<name>.yaml`` tells the exploration stage to."""
     from segkit import io
-    from segkit.config import load_params
+    from segkit.core.params import load_params
 
     d = load_params(name)["data"]
     if d["source"] != "files":

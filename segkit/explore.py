@@ -30,8 +30,9 @@ import numpy as np
 import pandas as pd
 
 from segkit import features, io
-from segkit._checks import SegkitError, check_columns, check_scalar
-from segkit.config import Run, parse_date
+from segkit.core.checks import SegkitError, check_columns, check_scalar
+from segkit.core.params import parse_date
+from segkit.stages.run import Run
 
 #: Key features shown in the distributions, with whether a log scale suits them.
 KEY_FEATURES = {

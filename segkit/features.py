@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from segkit._checks import SegkitError, check_scalar
+from segkit.core.checks import SegkitError, check_scalar
 
 _UNITS = {"D": 1.0, "W": 7.0}
 

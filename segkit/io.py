@@ -1,7 +1,7 @@
 """Load and validate the three kinds of input, keeping every row accounted for.
 
 Inputs (any subset, each described by a *table spec* in the parameters, see
-:data:`TABLE_DEFAULTS`):
+:data:`segkit.core.params.TABLE_DEFAULTS`):
 
 - **transactions**: customer id, timestamp, amount (or quantity × unit price); optional order
   id, quantity, unit price, product, category, channel, country;
@@ -17,53 +17,16 @@ Used rows and rejects are written side by side and their counts reconcile exactl
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import duckdb
 import pandas as pd
 
-from segkit._checks import SegkitError, check_scalar
-from segkit.config import ROOT
-
-#: Keys of a table spec and their defaults.
-TABLE_DEFAULTS: dict[str, Any] = {
-    "path": None,  # file path; relative paths are relative to the repo root
-    "format": "auto",  # auto | csv | parquet | excel | whitespace
-    "sep": "auto",  # CSV delimiter; auto = sniffed
-    "header": True,  # first line holds column names
-    "names": None,  # column names when header is false
-    "encoding": "auto",  # auto = utf-8, falling back to latin-1 (recorded)
-    "sheet": 0,  # Excel sheet
-    "columns": {},  # segkit role -> column name in the file (see ROLES)
-    "date_formats": None,  # strptime formats tried in order; None = ISO then common ones
-    "dayfirst": True,  # for ambiguous dates like 01/02/2011 in the default formats
-    "cancel_prefix": None,  # order ids starting with this are cancellations (e.g. "C")
-    "dedupe": True,  # exact duplicate rows are rejected (first kept)
-    "allow_zero_amount": False,  # keep zero-value purchases (free items still count as visits)
-    "attributes": None,  # customers: attribute columns to keep; None = all others
-    "outcomes": None,  # experiment: outcome columns; None = all numeric others
-    "covariates": None,  # experiment: pre-period covariates
-    "id_from_row": False,  # no id column: ids are the file's row numbers ("R000001")
-}
-
-ROLES = {
-    "transactions": (
-        "customer_id",
-        "timestamp",
-        "amount",
-        "quantity",
-        "unit_price",
-        "order_id",
-        "product",
-        "category",
-        "channel",
-        "country",
-    ),
-    "customers": ("customer_id",),
-    "experiment": ("customer_id", "arm"),
-}
+from segkit.core.checks import SegkitError, check_scalar
+from segkit.core import params
+from segkit.core.files import sha256
+from segkit.core.params import ROLES, TABLE_DEFAULTS
 
 #: Cleaning rules in the order they are applied; a row is rejected for the first it fails.
 REASONS = {
@@ -116,49 +79,13 @@ def connect(memory_limit: str | None = None, temp_dir: str | Path | None = None)
 
 
 def table_spec(spec: dict | str | Path | None, name: str) -> dict | None:
-    """Fill a table spec with defaults; a bare path is ``{"path": path}``. Unknown keys raise."""
-    if spec is None:
-        return None
-    if isinstance(spec, str | Path):
-        spec = {"path": str(spec)}
-    unknown = set(spec) - set(TABLE_DEFAULTS)
-    if unknown:
-        raise SegkitError(
-            f"data.{name}: unknown key(s) {sorted(unknown)}; accepted: {sorted(TABLE_DEFAULTS)}"
-        )
-    out = {**TABLE_DEFAULTS, **spec}
-    if not out["path"]:
-        raise SegkitError(f"data.{name}.path is empty; give the file to read")
-    bad_roles = set(out["columns"] or {}) - set(ROLES[name])
-    if bad_roles:
-        raise SegkitError(
-            f"data.{name}.columns has unknown role(s) {sorted(bad_roles)}; "
-            f"roles are {list(ROLES[name])}"
-        )
-    check_scalar(
-        out["format"],
-        f"data.{name}.format",
-        str,
-        in_={"auto", "csv", "parquet", "excel", "whitespace"},
-    )
-    return out
+    """Fill a table spec with defaults (see :func:`segkit.core.params.table_spec`)."""
+    return params.table_spec(spec, name)
 
 
 def resolve_path(path: str | Path) -> Path:
-    """An input path: absolute as given, else relative to the repo root."""
-    p = Path(path).expanduser()
-    if not p.is_absolute():
-        p = ROOT / p
-    return p
-
-
-def sha256(path: str | Path) -> str:
-    """sha256 of a file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """An input path; relative paths (from Python, not a parameter file) against the cwd."""
+    return Path(path).expanduser().resolve()
 
 
 def _format_of(path: Path, fmt: str) -> str:

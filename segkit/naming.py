@@ -11,7 +11,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from segkit._checks import SegkitError, check_columns, check_not_empty
+from segkit.core.checks import SegkitError, check_columns, check_not_empty
 
 # Feature name -> (plain label, unit phrase placed after a value). "days ago" features read
 # "last purchase ≤ 30 days ago"; the others "orders ≥ 5".

@@ -29,25 +29,17 @@ from typing import NamedTuple
 
 import yaml
 
-from segkit import config, io
-from segkit._checks import SegkitError
+from segkit import io
+from segkit.core import paths
+from segkit.core.files import write_json
+from segkit.core.params import load_params
+from segkit.stages.registry import NAMES, STAGES
+from segkit.core.errors import SegkitError
 
-#: Stage -> notebook file. Stages whose notebook is absent are reported as not available.
-NOTEBOOKS = {
-    "explore": "01_explore.ipynb",
-    "cluster": "02_cluster.ipynb",
-    "profile": "03_profile.ipynb",
-    "clv": "04_clv.ipynb",
-    "abtest": "05_abtest.ipynb",
-}
+#: Stage -> notebook file.
+NOTEBOOKS = {s.name: s.notebook for s in STAGES}
 #: A stage needs these earlier stages to have succeeded.
-NEEDS = {
-    "explore": (),
-    "cluster": ("explore",),
-    "profile": ("cluster",),
-    "clv": ("explore", "cluster"),
-    "abtest": ("explore", "cluster"),
-}
+NEEDS = {s.name: s.needs for s in STAGES}
 PACKAGES = (
     "segkit duckdb pandas numpy scipy scikit-learn statsmodels seaborn matplotlib "
     "papermill nbconvert nbformat kmodes pyarrow"
@@ -111,7 +103,7 @@ class _Prestarted:
         self.thread.start()
 
     def _warm(self) -> None:
-        module = {"cluster": "segment"}.get(self.stage, self.stage)
+        module = f"stages.{self.stage}"
         kc = self.km.blocking_client()
         kc.start_channels()
         try:
@@ -167,16 +159,18 @@ def _versions() -> dict[str, str]:
 
 
 def _git() -> dict:
+    if paths.SOURCE_ROOT is None:
+        return {"commit": None, "dirty": None}
     try:
         commit = subprocess.run(
-            ["git", "-C", str(config.ROOT), "rev-parse", "HEAD"],
+            ["git", "-C", str(paths.SOURCE_ROOT), "rev-parse", "HEAD"],
             capture_output=True,
             text=True,
             check=True,
         ).stdout.strip()
         dirty = bool(
             subprocess.run(
-                ["git", "-C", str(config.ROOT), "status", "--porcelain", "--untracked-files=no"],
+                ["git", "-C", str(paths.SOURCE_ROOT), "status", "--porcelain", "--untracked-files=no"],
                 capture_output=True,
                 text=True,
                 check=True,
@@ -354,19 +348,19 @@ def run(
     notebooks_dir: Path | None = None,
 ) -> RunResult:
     """Execute the stages of one parameter set into ``reports/<name>/`` (or ``run_dir``)."""
-    resolved = config.load_params(params, overrides)  # before any kernel starts
-    stages = list(stages or config.STAGES)
+    resolved = load_params(params, overrides)  # before any kernel starts
+    stages = list(stages or NAMES)
     for s in stages:
-        if s not in config.STAGES:
-            raise SegkitError(f"--stages: unknown stage {s!r}; stages are {list(config.STAGES)}")
-    notebooks_dir = Path(notebooks_dir or config.NOTEBOOKS_DIR)
-    final = Path(run_dir) if run_dir else config.REPORTS_DIR / resolved["name"]
+        if s not in NAMES:
+            raise SegkitError(f"--stages: unknown stage {s!r}; stages are {list(NAMES)}")
+    notebooks_dir = Path(notebooks_dir or paths.notebooks_dir())
+    final = Path(run_dir) if run_dir else paths.reports_dir() / resolved["name"]
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
     (tmp / "params.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
     results: list[StageResult] = []
     started = time.perf_counter()
-    planned = [s for s in config.STAGES if s in stages and (notebooks_dir / NOTEBOOKS[s]).exists()]
+    planned = [s for s in NAMES if s in stages and (notebooks_dir / NOTEBOOKS[s]).exists()]
     prestart = os.environ.get("SEGKIT_PRESTART", "1") != "0"
     # the first stage's kernel starts now too, while this process imports papermill & co.
     # (without the imports: with nothing to overlap them, they would only move out of the
@@ -374,7 +368,7 @@ def run(
     warm = _Prestarted(planned[0], notebooks_dir, imports=False) if prestart and planned else None
     exports: list = []
     try:
-        for stage in config.STAGES:
+        for stage in NAMES:
             if stage not in stages:
                 continue
             # a stage whose upstream failed (or was skipped for that reason) is skipped too
@@ -443,7 +437,7 @@ def run(
         "seconds": round(time.perf_counter() - started, 2),
         "stages": {r.stage: r._asdict() for r in results},
     }
-    config.write_json(tmp / "manifest.json", manifest)
+    write_json(tmp / "manifest.json", manifest)
     (tmp / "index.html").write_text(_index(resolved["name"], results), encoding="utf-8")
     target = final if ok else final.with_name(final.name + ".failed")
     backup = target.with_name(target.name + ".old")
@@ -478,12 +472,12 @@ def batch(grid: str | Path, workers: int = 2, progress: bool = True) -> list[tup
     if not isinstance(spec, dict) or not isinstance(spec.get("runs"), list) or not spec["runs"]:
         raise SegkitError(f"{path}: expected a mapping with a non-empty list 'runs'")
     name = spec.get("name", path.stem)
-    folder = config.REPORTS_DIR / name
+    folder = paths.reports_dir() / name
     points = []
     for i, p in enumerate(spec["runs"]):
         if not isinstance(p, dict) or "params" not in p:
             raise SegkitError(f"{path}: runs[{i}] needs 'params' (a set name or YAML path)")
-        resolved = config.load_params(p["params"], p.get("set"))  # validate all up front
+        resolved = load_params(p["params"], p.get("set"))  # validate all up front
         points.append((p["params"], p.get("set"), folder / p.get("name", resolved["name"])))
     folder.mkdir(parents=True, exist_ok=True)
     # Each run's kernel inherits this: without it, two runs' OpenMP thread pools (k-means)
@@ -531,7 +525,7 @@ def refresh_notebooks(notebooks_dir: Path | None = None) -> list[Path]:
     import nbformat
     from nbclient import NotebookClient
 
-    notebooks_dir = Path(notebooks_dir or config.NOTEBOOKS_DIR)
+    notebooks_dir = Path(notebooks_dir or paths.notebooks_dir())
     done = []
     for name in NOTEBOOKS.values():
         path = notebooks_dir / name

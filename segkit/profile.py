@@ -8,7 +8,7 @@
   precision, recall and coverage per rule and the tree's fidelity to the segments.
 - :func:`suggest_actions`: retain, develop, win back, nurture or leave alone, with the reason.
 - :func:`migration`: transition matrix between two segmentations (incl. new/gone customers).
-- :func:`run_stage`: the "profile" stage of a :class:`~segkit.config.Run`.
+- :func:`run_stage`: the "profile" stage of a :class:`~segkit.stages.run.Run`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from segkit._checks import SegkitError, check_columns, check_scalar
-from segkit.config import Run, Skipped, parse_date
+from segkit.core.checks import SegkitError, check_columns, check_scalar
+from segkit.core.params import parse_date
+from segkit.stages.run import Run, Skipped
 from segkit.naming import (
     _LABELS,
     _SHARE,

@@ -42,8 +42,8 @@ from sklearn.mixture import GaussianMixture
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, RobustScaler
 
-from segkit._checks import SegkitError, check_columns
-from segkit.config import Run
+from segkit.core.checks import SegkitError, check_columns
+from segkit.stages.run import Run
 from segkit.naming import segment_names
 
 #: Default numeric features for transaction data (money and counts are log-transformed).

@@ -18,8 +18,8 @@ from statsmodels.stats.proportion import (
 from statsmodels.stats.weightstats import CompareMeans
 
 from segkit import abtest, datasets
-from segkit._checks import SegkitError
-from segkit.config import DEFAULTS
+from segkit.core.errors import SegkitError
+from segkit.core.params import DEFAULTS
 
 CONTROL, MENS, WOMENS = "No E-Mail", "Mens E-Mail", "Womens E-Mail"
 METRICS = [
@@ -277,7 +277,7 @@ def test_a_single_arm_is_an_error(small):
 
 
 def test_stage_writes_the_contract(tmp_path):
-    from segkit.config import Run
+    from segkit.stages.run import Run
 
     run = Run.open(
         "demo",

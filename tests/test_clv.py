@@ -10,8 +10,9 @@ from scipy import integrate, optimize, stats
 from scipy.special import gammaln
 
 from segkit import clv, features, io
-from segkit._checks import SegkitError
-from segkit.config import Run, load_params
+from segkit.core.errors import SegkitError
+from segkit.core.params import load_params
+from segkit.stages.run import Run
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import pytest
 from scipy import special
 
 from segkit import datasets
-from segkit._checks import SegkitError
+from segkit.core.errors import SegkitError
 
 
 @pytest.fixture(scope="module")
@@ -75,13 +75,13 @@ def test_bundled_files_match_their_recorded_checksums():
     import re
 
     from segkit import io
-    from segkit.config import DATA_DIR
+    from segkit.core.paths import data_dir
 
-    text = (DATA_DIR / "SOURCES.md").read_text()
+    text = (data_dir() / "SOURCES.md").read_text()
     found = re.findall(r"`([\w.]+)` \(([0-9a-f]{64})", text)
     assert len(found) == 4
     for name, digest in found:
-        assert io.sha256(DATA_DIR / name) == digest, name
+        assert io.sha256(data_dir() / name) == digest, name
 
 
 def test_true_spend_effect_is_conversion_effect_times_segment_mean_spend():

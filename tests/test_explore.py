@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from segkit import Run, explore, plots
-from segkit._checks import SegkitError
+from segkit.core.errors import SegkitError
 
 
 def tx_frame():

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from segkit import features, io
-from segkit._checks import SegkitError
+from segkit.core.errors import SegkitError
 
 
 def random_log(seed=0, n=300):

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segkit._checks import SegkitError
+from segkit.core.errors import SegkitError
 from segkit.naming import feature_label, segment_names
 
 

@@ -5,7 +5,8 @@ import re
 
 import pytest
 
-from segkit import cli, config, pipeline
+from segkit import cli, pipeline
+from segkit.core import paths
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,7 @@ def test_run_folder_has_manifest_reports_and_index(cdnow_run):
 def config_sha(path):
     from segkit import io
 
-    return io.sha256(config.ROOT / path)
+    return io.sha256(paths.SOURCE_ROOT / path)
 
 
 def test_html_report_is_offline_code_free_and_small(cdnow_run):
@@ -83,7 +84,7 @@ def test_batch_with_a_bad_point_runs_the_others(tmp_path, monkeypatch):
 def test_notebook_parameters_are_readable():
     import papermill as pm
 
-    nb = config.NOTEBOOKS_DIR / "01_explore.ipynb"
+    nb = paths.notebooks_dir() / "01_explore.ipynb"
     got = pm.inspect_notebook(str(nb))
     assert got["params"]["default"] == '"demo"' and got["params"]["inferred_type_name"] == "str"
     assert set(got) == {"params", "run_dir"}

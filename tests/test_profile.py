@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from segkit import Run
-from segkit._checks import SegkitError
+from segkit.core.errors import SegkitError
 from segkit.profile import (
     category_mix,
     describe_rules,
@@ -280,7 +280,7 @@ def test_profile_plots_on_agg():
 
 
 def test_run_stage_writes_artifacts(tmp_path):
-    from segkit.config import Run
+    from segkit.stages.run import Run
     from segkit.profile import run_stage
 
     df, seg = _rule_frame()
@@ -318,7 +318,7 @@ def test_run_stage_writes_artifacts(tmp_path):
 
 
 def test_run_stage_missing_compare_run(tmp_path):
-    from segkit.config import Run
+    from segkit.stages.run import Run
     from segkit.profile import run_stage
 
     df, seg = _rule_frame()
@@ -380,7 +380,7 @@ def test_rules_categorical_and_binary_in_words():
 
 
 def test_run_stage_suppresses_small_segments(tmp_path):
-    from segkit.config import Run
+    from segkit.stages.run import Run
     from segkit.profile import run_stage
 
     df, seg = _rule_frame()  # segment 1 has 10 customers, segment 2 has 30

@@ -15,7 +15,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
 from segkit import Run, segment
-from segkit._checks import SegkitError
+from segkit.core.errors import SegkitError
 from segkit.segment import RFM_GRID, RFM_SEGMENTS, KPrototypes, RFMScorer, Segmenter
 
 

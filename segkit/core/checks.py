@@ -14,9 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-
-class SegkitError(ValueError):
-    """Input or parameters that segkit cannot use; the message says what to change."""
+from segkit.core.errors import SegkitError
 
 
 def check_scalar(
@@ -37,7 +35,7 @@ def check_scalar(
     >>> check_scalar(0.0, "alpha", float, gt=0)
     Traceback (most recent call last):
     ...
-    segkit._checks.SegkitError: alpha == 0.0, must be > 0.
+    segkit.core.errors.SegkitError: alpha == 0.0, must be > 0.
     """
     if typ is not None:
         ok = isinstance(value, typ)

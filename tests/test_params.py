@@ -5,8 +5,8 @@ import pytest
 import yaml
 
 from segkit import Run, load_params, show_findings
-from segkit._checks import SegkitError
-from segkit.config import DEFAULTS, parse_override
+from segkit.core.errors import SegkitError
+from segkit.core.params import DEFAULTS, parse_override
 
 
 @pytest.mark.parametrize("name", ["demo", "online_retail", "cdnow", "hillstrom"])
@@ -19,15 +19,24 @@ def test_bundled_parameter_sets_are_valid(name):
 @pytest.mark.parametrize(
     "overrides, match",
     [
-        (["cluster.kk=3"], r"unknown parameter 'cluster.kk'; accepted here: \['categorical'"),
+        (["cluster.kk=3"], r"--set cluster.kk=3: unknown parameter 'cluster.kk'; did you mean 'cluster.k'"),
         (["colour=red"], r"unknown parameter 'colour'"),
-        (["cluster.k=three"], r"cluster.k == 'three', must be of type int"),
+        (["cluster.k=three"], r"^--set cluster.k=three: cluster.k == 'three', must be of type int"),
         (["cluster.method=dbscan"], r"cluster.method == 'dbscan', must be one of"),
         (["cluster.k_min=5", "cluster.k_max=4"], r"cluster.k_max == 4, must be >= 5"),
         (["clv.margin=1.5"], r"clv.margin == 1.5, must be <= 1"),
         (["data.time_unit=M"], r"data.time_unit == 'M', must be one of \['D', 'W'\]"),
         (["data.calibration_end=2024-13-01"], r"data.calibration_end == '2024-13-01'"),
-        (["clv.models=[bgnbd, weibull]"], r"clv.models has \['weibull'\]; accepted"),
+        (["clv.models=[bgnbd, weibull]"], r"clv.models: unknown model 'weibull'.*Accepted"),
+        (["clv.models=[bgnbd, paretonbd]"], r"did you mean 'pareto_nbd'"),
+        (["abtest.metrics=[{kind: nope, col: x}]"], r"abtest.metrics\[0\].kind == 'nope', must be one"),
+        (["abtest.metrics=[{kind: ratio, num: x}]"], r"abtest.metrics\[0\] \(ratio\) needs \['num', 'den'\]"),
+        (["abtest.metrics=[{kind: mean, column: x}]"], r"unknown key 'column'; did you mean 'col'"),
+        (["data.transactions={path: x.csv, colums: {}}"], r"unknown key 'data.transactions.colums'; did you mean 'data.transactions.columns'"),
+        (["data.transactions={path: x.csv, columns: {customer: id}}"], r"unknown column role in data.transactions.columns 'customer'; did you mean 'customer_id'"),
+        (["data.customers={path: x.csv, format: xls}"], r"data.customers.format == 'xls', must be one of"),
+        (["cluster.features=revenue"], r"cluster.features == 'revenue', must be a list of column names"),
+        (["cluster.k_max=1"], r"^--set cluster.k_max=1: cluster.k_max == 1, must be >= 3"),
         (["abtest.alpha=0"], r"abtest.alpha == 0, must be > 0"),
         (["data.source=files"], r"data.source == 'files' needs at least one of"),
     ],
@@ -46,7 +55,7 @@ def test_overrides_parse_yaml_values():
 
 
 def test_unknown_parameter_set_lists_the_bundled_ones():
-    with pytest.raises(SegkitError, match=r"parameter set 'nope' not found; bundled sets are \["):
+    with pytest.raises(SegkitError, match=r"parameter set 'nope' not found: not a file, nor a bundled set; bundled sets are \["):
         load_params("nope")
 
 
@@ -82,3 +91,27 @@ def test_show_findings_markdown():
 
     md = show_findings(R()).data
     assert "**Headline.**" in md and "- Detail two." in md
+
+
+def test_a_grid_is_not_a_parameter_set():
+    with pytest.raises(SegkitError, match=r"is a batch grid .*segkit batch"):
+        load_params("bundled")
+
+
+def test_relative_paths_resolve_against_the_parameter_file(tmp_path, monkeypatch):
+    (tmp_path / "proj" / "data").mkdir(parents=True)
+    f = tmp_path / "proj" / "params.yaml"
+    f.write_text("data:\n  source: files\n  customers: {path: data/c.csv}\n")
+    monkeypatch.chdir(tmp_path)  # elsewhere: the file's folder still counts
+    p = load_params(f)
+    assert p["data"]["customers"]["path"] == str(tmp_path / "proj" / "data" / "c.csv")
+    # an override's relative path is relative to where the command runs
+    p = load_params(f, ["data.customers.path=other.csv"])
+    assert p["data"]["customers"]["path"] == str(tmp_path / "other.csv")
+
+
+def test_bundled_sets_tell_grids_from_parameter_sets():
+    from segkit.core.params import bundled_sets
+
+    sets = bundled_sets()
+    assert sets["bundled"] == "grid" and sets["demo"] == "parameter set"

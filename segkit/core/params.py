@@ -1,0 +1,509 @@
+"""The parameter schema: every parameter, table spec key and metric spec, declared once.
+
+A *parameter set* is a YAML file (the bundled ones: ``segkit params --list``) laid over
+:data:`DEFAULTS`. :func:`load_params` reads one, applies ``key.sub=value`` overrides and
+validates everything before any kernel starts: an unknown name (with "did you mean …"), a
+wrong type, an impossible value, an unknown table-spec key, column role, metric kind or
+model name is a :class:`~segkit.core.errors.SegkitError` that says what is accepted.
+Relative file paths in a parameter file are made absolute against that file's folder.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import difflib
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from segkit.core import paths
+from segkit.core.checks import check_scalar
+from segkit.core.errors import SegkitError
+
+#: Segments smaller than this are not recommended (cluster) nor detailed (profile, CLV).
+MIN_SEGMENT_SIZE = 20
+#: Bootstrap Jaccard at or above this: a stable segment; below UNSTABLE: it falls apart
+#: (Hennig's clusterboot cut-offs).
+STABLE, UNSTABLE = 0.75, 0.6
+#: Days per time unit of the BTYD summaries and the CLV models.
+UNIT_DAYS = {"D": 1.0, "W": 7.0}
+#: Purchase and spend models of the CLV stage.
+CLV_MODELS = ("bgnbd", "pareto_nbd", "mbgnbd", "gamma_gamma")
+#: Metric kinds of the A/B stage.
+METRIC_KINDS = ("proportion", "mean", "ratio")
+METRIC_KEYS = ("name", "kind", "col", "num", "den", "covariate")
+TABLE_NAMES = ("transactions", "customers", "experiment")
+
+#: Every parameter with its default. A value of ``None`` means "not given".
+DEFAULTS: dict[str, Any] = {
+    "name": "demo",  # run name: the run folder is reports/<name>/
+    "seed": 42,  # seed of every random step
+    "data": {
+        "source": "demo",  # demo (the synthetic retailer) | files (the table specs below)
+        "demo": {  # the synthetic retailer (source: demo)
+            "n_customers": 4000,
+            "start": "2023-01-01",
+            "end": "2024-12-31",
+        },
+        "transactions": None,  # table spec: {path, columns, ...}; see io.TABLE_DEFAULTS
+        "customers": None,  # customer attribute table spec
+        "experiment": None,  # experiment table spec
+        "observation_end": None,  # "YYYY-MM-DD"; None = last transaction date
+        "calibration_end": None,  # "YYYY-MM-DD" split for the CLV holdout; None = none
+        "time_unit": "D",  # D (days) or W (weeks) for recency, T and CLV
+        "pseudonymize": False,  # replace customer ids by salted hashes in artifacts
+    },
+    "cluster": {
+        "method": "kmeans",  # kmeans | gmm | kprototypes | rfm
+        "features": None,  # numeric features to cluster on; None = the default set
+        "categorical": None,  # categorical attributes (kprototypes / one-hot)
+        "k": 0,  # number of segments; 0 = the recommended one
+        "k_min": 3,
+        "k_max": 10,
+        "n_bootstrap": 20,  # resamples for the stability (Jaccard) of each k
+        "gap_references": 10,  # reference data sets for the gap statistic (0 = no gap)
+        "gamma": None,  # kprototypes: weight of one categorical mismatch; None = Huang's rule
+        "sample_size": 20000,  # fit on a sample of this many customers, assign everyone
+        "min_segment_size": MIN_SEGMENT_SIZE,  # smallest segment a k may produce to be recommended
+        "names": {},  # segment number -> name, overriding the derived names
+    },
+    "profile": {
+        "min_segment_size": MIN_SEGMENT_SIZE,  # segments smaller than this are not profiled in detail
+        "tree_depth": 3,  # depth of the surrogate tree that describes segments
+        "compare_run": None,  # run folder of an earlier run for the migration matrix
+        "compare_date": None,  # "YYYY-MM-DD": migration from the segments as of that date
+    },
+    "clv": {
+        "models": ["bgnbd", "pareto_nbd", "gamma_gamma"],
+        "horizon_months": 12,  # CLV horizon
+        "margin": 0.3,  # profit margin applied to revenue
+        "discount_rate": 0.1,  # annual discount rate
+    },
+    "abtest": {
+        "control": None,  # name of the control arm; None = the arm named like control/none
+        "metrics": None,  # list of {name, kind: proportion|mean|ratio, col | num+den, covariate}
+        "segment_cols": ["segment"],  # columns to break effects down by
+        "correction": "holm",  # holm | fdr_bh: multiple testing across segments
+        "alpha": 0.05,
+        "power": 0.8,
+        "cost_per_contact": 0.1,  # cost of one contact, same currency as the value metric
+        "value_metric": None,  # metric whose lift is money (for ROI); None = none
+        "min_n": 100,  # fewest customers per arm for a segment to be evaluated
+        "target_lift": 0.1,  # relative lift the test should detect (power, planning)
+    },
+}
+
+#: Keys whose value is a free-form mapping or list (not checked key by key).
+_FREE = {
+    ("data", "transactions"),
+    ("data", "customers"),
+    ("data", "experiment"),
+    ("cluster", "names"),
+    ("cluster", "features"),
+    ("cluster", "categorical"),
+    ("clv", "models"),
+    ("abtest", "metrics"),
+    ("abtest", "segment_cols"),
+}
+
+_CHOICES = {
+    ("data", "source"): {"demo", "files"},
+    ("data", "time_unit"): {"D", "W"},
+    ("cluster", "method"): {"kmeans", "gmm", "kprototypes", "rfm"},
+    ("abtest", "correction"): {"holm", "fdr_bh", "bonferroni", "none"},
+}
+
+
+#: Keys of a table spec and their defaults.
+TABLE_DEFAULTS: dict[str, Any] = {
+    "path": None,  # file path; relative paths are relative to the parameter file's folder
+    "format": "auto",  # auto | csv | parquet | excel | whitespace
+    "sep": "auto",  # CSV delimiter; auto = sniffed
+    "header": True,  # first line holds column names
+    "names": None,  # column names when header is false
+    "encoding": "auto",  # auto = utf-8, falling back to latin-1 (recorded)
+    "sheet": 0,  # Excel sheet
+    "columns": {},  # segkit role -> column name in the file (see ROLES)
+    "date_formats": None,  # strptime formats tried in order; None = ISO then common ones
+    "dayfirst": True,  # for ambiguous dates like 01/02/2011 in the default formats
+    "cancel_prefix": None,  # order ids starting with this are cancellations (e.g. "C")
+    "dedupe": True,  # exact duplicate rows are rejected (first kept)
+    "allow_zero_amount": False,  # keep zero-value purchases (free items still count as visits)
+    "attributes": None,  # customers: attribute columns to keep; None = all others
+    "outcomes": None,  # experiment: outcome columns; None = all numeric others
+    "covariates": None,  # experiment: pre-period covariates
+    "id_from_row": False,  # no id column: ids are the file's row numbers ("R000001")
+}
+
+ROLES = {
+    "transactions": (
+        "customer_id",
+        "timestamp",
+        "amount",
+        "quantity",
+        "unit_price",
+        "order_id",
+        "product",
+        "category",
+        "channel",
+        "country",
+    ),
+    "customers": ("customer_id",),
+    "experiment": ("customer_id", "arm"),
+}
+
+TABLE_FORMATS = ("auto", "csv", "parquet", "excel", "whitespace")
+
+#: Keys whose value is a free-form mapping or list, checked by their own rule below.
+_FREE = {
+    ("data", "transactions"),
+    ("data", "customers"),
+    ("data", "experiment"),
+    ("cluster", "names"),
+    ("cluster", "features"),
+    ("cluster", "categorical"),
+    ("clv", "models"),
+    ("abtest", "metrics"),
+    ("abtest", "segment_cols"),
+}
+
+_CHOICES = {
+    ("data", "source"): {"demo", "files"},
+    ("data", "time_unit"): set(UNIT_DAYS),
+    ("cluster", "method"): {"kmeans", "gmm", "kprototypes", "rfm"},
+    ("abtest", "correction"): {"holm", "fdr_bh", "bonferroni", "none"},
+}
+
+
+def _unknown(where: str, what: str, key: str, accepted: Any) -> SegkitError:
+    close = difflib.get_close_matches(str(key), [str(a) for a in accepted], n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return SegkitError(f"{where}: unknown {what} {key!r}{hint} Accepted: {sorted(accepted)}")
+
+
+def _walk_validate(given: dict, defaults: dict, path: tuple[str, ...], where: str) -> None:
+    for key, value in given.items():
+        here = (*path, key)
+        dotted = ".".join(here)
+        if key not in defaults:
+            raise _unknown(where, "parameter", dotted, [".".join((*path, k)) for k in defaults])
+        default = defaults[key]
+        if here in _FREE or value is None:
+            continue
+        if isinstance(default, dict) and default:
+            if not isinstance(value, dict):
+                raise SegkitError(f"{where}: {dotted} == {value!r}, must be a mapping.")
+            _walk_validate(value, default, here, where)
+        elif default is not None and not isinstance(default, dict):
+            typ = float if isinstance(default, float) else type(default)
+            check_scalar(value, f"{where}: {dotted}", typ, in_=_CHOICES.get(here))
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and out[key]:
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Parse ``cluster.k=5`` into (["cluster", "k"], 5); the value is read as YAML.
+
+    >>> parse_override("cluster.k=5")
+    (['cluster', 'k'], 5)
+    """
+    if "=" not in text:
+        raise SegkitError(f"--set {text!r}: expected key=value, e.g. cluster.k=5")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw)
+    except (yaml.YAMLError, ValueError):  # e.g. '2024-13-01' looks like a date but is not
+        value = raw
+    return key.strip().split("."), value
+
+
+def _set_dotted(params: dict, keys: list[str], value: Any) -> None:
+    node = params
+    for k in keys[:-1]:
+        node = node.setdefault(k, {})
+        if not isinstance(node, dict):
+            raise SegkitError(f"--set {'.'.join(keys)}: {k!r} is not a section")
+    node[keys[-1]] = value
+
+
+def table_spec(spec: dict | str | Path | None, name: str, where: str = "parameters") -> dict | None:
+    """A table spec filled with :data:`TABLE_DEFAULTS`; a bare path is ``{"path": path}``.
+
+    Unknown keys and column roles raise with "did you mean …".
+
+    >>> table_spec("sales.csv", "transactions")["format"]
+    'auto'
+    >>> table_spec({"path": "x.csv", "colums": {}}, "transactions")
+    Traceback (most recent call last):
+    ...
+    segkit.core.errors.SegkitError: parameters: unknown key 'data.transactions.colums'; did you mean 'data.transactions.columns'? Accepted: [...]
+    """
+    if spec is None:
+        return None
+    check_scalar(name, "table", str, in_=TABLE_NAMES)
+    if isinstance(spec, str | Path):
+        spec = {"path": str(spec)}
+    if not isinstance(spec, dict):
+        raise SegkitError(f"{where}: data.{name} == {spec!r}, must be a path or a mapping.")
+    for key in spec:
+        if key not in TABLE_DEFAULTS:
+            accepted = [f"data.{name}.{k}" for k in TABLE_DEFAULTS]
+            raise _unknown(where, "key", f"data.{name}.{key}", accepted)
+    out = {**TABLE_DEFAULTS, **spec}
+    if not out["path"]:
+        raise SegkitError(f"{where}: data.{name}.path is empty; give the file to read")
+    columns = out["columns"] or {}
+    if not isinstance(columns, dict):
+        raise SegkitError(f"{where}: data.{name}.columns == {columns!r}, must be a mapping role: column")
+    for role in columns:
+        if role not in ROLES[name]:
+            raise _unknown(where, f"column role in data.{name}.columns", role, ROLES[name])
+    check_scalar(out["format"], f"{where}: data.{name}.format", str, in_=TABLE_FORMATS)
+    for key in ("header", "dayfirst", "dedupe", "allow_zero_amount", "id_from_row"):
+        check_scalar(out[key], f"{where}: data.{name}.{key}", bool)
+    for key in ("attributes", "outcomes", "covariates", "date_formats", "names"):
+        if out[key] is not None and not isinstance(out[key], list):
+            raise SegkitError(f"{where}: data.{name}.{key} == {out[key]!r}, must be a list.")
+    return out
+
+
+def metric_specs(metrics: list | None, where: str = "parameters") -> list[dict] | None:
+    """Check ``abtest.metrics``: kinds, the keys each kind needs, no unknown keys.
+
+    Whether the named columns exist is checked against the experiment when it is read.
+    """
+    if metrics is None:
+        return None
+    if not isinstance(metrics, list):
+        raise SegkitError(f"{where}: abtest.metrics == {metrics!r}, must be a list of mappings.")
+    for i, m in enumerate(metrics):
+        at = f"{where}: abtest.metrics[{i}]"
+        if not isinstance(m, dict):
+            raise SegkitError(f"{at} == {m!r}, must be a mapping like {{name, kind, col}}")
+        for key in m:
+            if key not in METRIC_KEYS:
+                raise _unknown(at, "key", key, METRIC_KEYS)
+        check_scalar(m.get("kind"), f"{at}.kind", str, in_=METRIC_KINDS)
+        need = ["num", "den"] if m["kind"] == "ratio" else ["col"]
+        missing = [k for k in need if not m.get(k)]
+        if missing:
+            raise SegkitError(f"{at} ({m['kind']}) needs {need}; given {sorted(m)}")
+    return metrics
+
+
+def _check_lists(p: dict, where: str) -> None:
+    for section, key in (("cluster", "features"), ("cluster", "categorical"), ("abtest", "segment_cols")):
+        value = p[section][key]
+        if value is not None and (
+            not isinstance(value, list) or not all(isinstance(v, str) for v in value)
+        ):
+            raise SegkitError(f"{where}: {section}.{key} == {value!r}, must be a list of column names.")
+    names = p["cluster"]["names"]
+    if not isinstance(names, dict):
+        raise SegkitError(f"{where}: cluster.names == {names!r}, must be a mapping segment: name.")
+    models = p["clv"]["models"]
+    if not isinstance(models, list) or not models:
+        raise SegkitError(f"{where}: clv.models == {models!r}, must be a non-empty list.")
+    for m in models:
+        if m not in CLV_MODELS:
+            raise _unknown(f"{where}: clv.models", "model", m, CLV_MODELS)
+    metric_specs(p["abtest"]["metrics"], where)
+    for name in TABLE_NAMES:
+        p["data"][name] = table_spec(p["data"][name], name, where)
+
+
+def _check_values(p: dict, where: str) -> None:
+    c, d = p["cluster"], p["data"]
+    check_scalar(p["name"], f"{where}: name", str)
+    check_scalar(p["seed"], f"{where}: seed", int, ge=0)
+    check_scalar(c["k_min"], f"{where}: cluster.k_min", int, ge=2)
+    check_scalar(c["k_max"], f"{where}: cluster.k_max", int, ge=c["k_min"])
+    if c["k"] != 0:
+        check_scalar(c["k"], f"{where}: cluster.k", int, ge=2)
+    check_scalar(c["n_bootstrap"], f"{where}: cluster.n_bootstrap", int, ge=0)
+    check_scalar(c["gap_references"], f"{where}: cluster.gap_references", int, ge=0)
+    if c["gamma"] is not None:
+        check_scalar(c["gamma"], f"{where}: cluster.gamma", float, gt=0)
+    check_scalar(c["sample_size"], f"{where}: cluster.sample_size", int, ge=100)
+    check_scalar(c["min_segment_size"], f"{where}: cluster.min_segment_size", int, ge=1)
+    check_scalar(p["profile"]["min_segment_size"], f"{where}: profile.min_segment_size", int, ge=1)
+    check_scalar(p["profile"]["tree_depth"], f"{where}: profile.tree_depth", int, ge=1)
+    if p["profile"]["compare_date"] is not None:
+        parse_date(p["profile"]["compare_date"], f"{where}: profile.compare_date")
+    check_scalar(p["clv"]["horizon_months"], f"{where}: clv.horizon_months", int, gt=0)
+    check_scalar(p["clv"]["margin"], f"{where}: clv.margin", float, gt=0, le=1)
+    check_scalar(p["clv"]["discount_rate"], f"{where}: clv.discount_rate", float, ge=0, lt=1)
+    check_scalar(p["abtest"]["alpha"], f"{where}: abtest.alpha", float, gt=0, lt=1)
+    check_scalar(p["abtest"]["power"], f"{where}: abtest.power", float, gt=0, lt=1)
+    check_scalar(p["abtest"]["cost_per_contact"], f"{where}: abtest.cost_per_contact", float, ge=0)
+    check_scalar(p["abtest"]["target_lift"], f"{where}: abtest.target_lift", float, gt=0)
+    check_scalar(p["abtest"]["min_n"], f"{where}: abtest.min_n", int, ge=2)
+    check_scalar(d["demo"]["n_customers"], f"{where}: data.demo.n_customers", int, ge=50)
+    for key in ("start", "end"):
+        parse_date(d["demo"][key], f"{where}: data.demo.{key}")
+    for key in ("observation_end", "calibration_end"):
+        if d[key] is not None:
+            parse_date(d[key], f"{where}: data.{key}")
+    if d["observation_end"] and d["calibration_end"]:
+        if parse_date(d["calibration_end"]) >= parse_date(d["observation_end"]):
+            raise SegkitError(
+                f"{where}: data.calibration_end == {d['calibration_end']!r}, must be before "
+                f"data.observation_end == {d['observation_end']!r}."
+            )
+    if d["source"] == "files" and not any(d[t] for t in TABLE_NAMES):
+        raise SegkitError(
+            f"{where}: data.source == 'files' needs at least one of data.transactions, "
+            "data.customers, data.experiment"
+        )
+    _check_lists(p, where)
+
+
+def parse_date(value: Any, name: str = "date") -> pd.Timestamp:
+    """Read a ``YYYY-MM-DD`` string (or date) into a Timestamp, or raise naming ``name``.
+
+    >>> parse_date("2024-06-30")
+    Timestamp('2024-06-30 00:00:00')
+    """
+    if isinstance(value, dt.date | pd.Timestamp):
+        return pd.Timestamp(value)
+    try:
+        return pd.Timestamp(dt.date.fromisoformat(str(value)))
+    except ValueError:
+        raise SegkitError(f"{name} == {value!r}, must be a date 'YYYY-MM-DD'.") from None
+
+
+def bundled_sets() -> dict[str, str]:
+    """Bundled parameter sets and grids: name -> "parameter set" or "grid"."""
+    out = {}
+    for path in sorted(paths.params_dir().glob("*.yaml")):
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError:
+            continue
+        out[path.stem] = "grid" if isinstance(data, dict) and "runs" in data else "parameter set"
+    return out
+
+
+def resolve_params_path(params: str | Path) -> Path:
+    """A parameter-set name (``demo``) or a path to a YAML file, as an existing path."""
+    p = Path(params).expanduser()
+    folder = paths.params_dir()
+    for c in (p, folder / p, folder / f"{p}.yaml"):
+        if c.is_file():
+            return c.resolve()
+    sets = [n for n, kind in bundled_sets().items() if kind == "parameter set"]
+    raise SegkitError(
+        f"parameter set {str(params)!r} not found: not a file, nor a bundled set; "
+        f"bundled sets are {sets}"
+    )
+
+
+def _absolute_paths(given: dict, base: Path) -> None:
+    """Make the table specs' relative paths absolute against ``base``, in place."""
+    data = given.get("data")
+    if not isinstance(data, dict):
+        return
+    for name in TABLE_NAMES:
+        spec = data.get(name)
+        if isinstance(spec, str | Path):
+            data[name] = paths.resolve_against(spec, base)
+        elif isinstance(spec, dict) and isinstance(spec.get("path"), str | Path):
+            spec["path"] = paths.resolve_against(spec["path"], base)
+    prof = given.get("profile")
+    if isinstance(prof, dict) and isinstance(prof.get("compare_run"), str | Path):
+        prof["compare_run"] = paths.resolve_against(prof["compare_run"], base)
+
+
+def read_yaml_mapping(path: Path, what: str = "parameters") -> dict:
+    """A YAML file that must hold a mapping; errors name the file and the line."""
+    try:
+        given = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise SegkitError(f"{path}: not valid YAML: {exc}") from None
+    except UnicodeDecodeError:
+        raise SegkitError(f"{path}: not a UTF-8 text file; expected YAML {what}") from None
+    if not isinstance(given, dict):
+        raise SegkitError(f"{path}: expected a mapping of {what}, found {type(given).__name__}")
+    return given
+
+
+def load_params(
+    params: str | Path | dict | None = None, overrides: list[str] | dict | None = None
+) -> dict:
+    """Resolve a parameter set: DEFAULTS < YAML file (or dict) < overrides; validated.
+
+    Parameters
+    ----------
+    params
+        Name of a bundled set (``"demo"``), path to a YAML file, a dict, or None.
+        Relative data paths in a file are relative to its folder; in a dict or an
+        override, to the working directory.
+    overrides
+        ``["cluster.k=5", ...]`` strings or a ``{"cluster.k": 5}`` mapping.
+
+    Returns
+    -------
+    dict
+        Every parameter, defaults filled in, table specs completed.
+
+    Raises
+    ------
+    SegkitError
+        An unknown parameter (with "did you mean …"), a wrong type or value; a bad
+        ``--set`` is named as such.
+
+    Examples
+    --------
+    >>> load_params("demo", ["cluster.k=5"])["cluster"]["k"]
+    5
+    """
+    where = "parameters"
+    given: dict = {}
+    if isinstance(params, dict):
+        given = copy.deepcopy(params)
+    elif params is not None:
+        path = resolve_params_path(params)
+        where = str(path)
+        given = read_yaml_mapping(path)
+        if "runs" in given:
+            raise SegkitError(
+                f"{path} is a batch grid (it has 'runs'), not a parameter set: "
+                f"run it with `segkit batch {path}`"
+            )
+        _absolute_paths(given, path.parent)
+    _walk_validate(given, DEFAULTS, (), where)
+    items = (
+        overrides.items() if isinstance(overrides, dict) else map(parse_override, overrides or [])
+    )
+    labels: dict[str, str] = {}
+    for key, value in items:
+        keys = key.split(".") if isinstance(key, str) else list(key)
+        layer: dict = {}
+        _set_dotted(layer, keys, value)
+        label = f"--set {'.'.join(keys)}={value}"
+        _walk_validate(layer, DEFAULTS, (), label)  # a wrong type is named by its --set
+        _absolute_paths(layer, Path.cwd())
+        labels[".".join(keys)] = label
+        given = _merge(given, layer)
+    _absolute_paths(given, Path.cwd())
+    resolved = _merge(DEFAULTS, given)
+    try:
+        _check_values(resolved, where)
+    except SegkitError as exc:
+        text = str(exc)
+        for dotted, label in labels.items():
+            if f"{where}: {dotted}" in text:  # the value that broke it came from a --set
+                raise SegkitError(text.replace(where, label, 1)) from None
+        raise
+    return resolved

@@ -1,0 +1,95 @@
+"""The stages, declared once: name, notebook, what each needs and which artifacts it writes.
+
+Everything that lists stages (the pipeline, ``Run.load``, the CLI's help, the reports'
+navigation) reads :data:`STAGES`. To add a stage: a module ``segkit/stages/<name>.py`` with
+``run(run) -> result``, a notebook ``NN_<name>.ipynb``, and one entry here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from segkit.core.checks import check_scalar
+
+if TYPE_CHECKING:
+    from segkit.stages.run import Run
+
+
+class Stage(NamedTuple):
+    """One stage of the pipeline."""
+
+    name: str  # also the parameter section, the module segkit.stages.<name>, the notebook
+    number: int
+    title: str
+    needs: tuple[str, ...]  # stages that must have succeeded first
+    artifacts: tuple[str, ...]  # artifact names (without extension) this stage writes
+
+    @property
+    def notebook(self) -> str:
+        """File name of the stage notebook, e.g. ``02_cluster.ipynb``."""
+        return f"{self.number:02d}_{self.name}.ipynb"
+
+    @property
+    def report(self) -> str:
+        """File name of the stage's HTML report."""
+        return self.notebook.replace(".ipynb", ".html")
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage(
+        "explore",
+        1,
+        "Exploration",
+        (),
+        ("transactions", "customers", "experiment", "rejects", "data_quality", "calibration"),
+    ),
+    Stage("cluster", 2, "Segments", ("explore",), ("segments", "k_selection", "segmenter")),
+    Stage("profile", 3, "Profiles", ("cluster",), ("profiles",)),
+    Stage(
+        "clv",
+        4,
+        "Customer lifetime value",
+        ("explore", "cluster"),
+        (
+            "clv",
+            "clv_params",
+            "clv_segments",
+            "clv_holdout",
+            "clv_models",
+            "clv_tracking",
+            "actions_with_value",
+        ),
+    ),
+    Stage(
+        "abtest",
+        5,
+        "A/B evaluation",
+        ("explore", "cluster"),
+        ("ab_effects", "ab_recommendations", "ab_value", "ab_srm", "ab_heterogeneity"),
+    ),
+)
+
+NAMES: tuple[str, ...] = tuple(s.name for s in STAGES)
+
+
+def get(name: str) -> Stage:
+    """The stage called ``name``; an unknown name lists the stages."""
+    check_scalar(name, "stage", str, in_=NAMES)
+    return STAGES[NAMES.index(name)]
+
+
+def writer_of(artifact: str) -> Stage | None:
+    """The stage that writes artifact ``artifact`` (a bare name), or None."""
+    for stage in STAGES:
+        if artifact in stage.artifacts:
+            return stage
+    return None
+
+
+def run_stage(name: str, run: Run) -> Any:
+    """Compute one stage into ``run`` through ``segkit.stages.<name>.run(run)``."""
+    # a module of this same layer, imported when first needed: Run.load() calls this, and
+    # the stage modules import Run, so a top-level import would be a cycle
+    module = importlib.import_module(f"segkit.stages.{get(name).name}")
+    return module.run(run)

@@ -1,0 +1,152 @@
+"""Run folders, and what a stage returns when it cannot run.
+
+A :class:`Run` is one run folder (``reports/<name>/``) with its resolved parameters and its
+``artifacts/``. ``run.load("customers")`` reads an artifact and, when it is missing, rebuilds
+it through the stage that writes it (:mod:`segkit.stages.registry`), so every notebook runs
+on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from segkit.core import paths
+from segkit.core.errors import SegkitError
+from segkit.core.files import write_json
+from segkit.core.params import load_params
+from segkit.stages import registry
+
+
+class Run:
+    """One run folder: resolved parameters plus ``artifacts/``.
+
+    >>> run = Run.open("demo")            # reports/lab-demo/, parameters of demo.yaml
+    >>> customers = run.load("customers")  # rebuilt through segkit.explore if missing
+    """
+
+    def __init__(self, folder: str | Path, params: dict):
+        self.folder = Path(folder).resolve()
+        self.params = params
+        self.artifacts = self.folder / "artifacts"
+
+    @classmethod
+    def open(
+        cls,
+        params: str | Path | dict = "demo",
+        run_dir: str | Path = "",
+        overrides: dict | list | None = None,
+    ) -> Run:
+        """Open (create) a run folder. ``run_dir=""`` means ``reports/lab-<name>/``.
+
+        A run folder that already holds ``params.yaml`` (written by ``segkit run``) is
+        opened with those parameters when ``params`` names that same file.
+        """
+        resolved = load_params(params, overrides)
+        folder = Path(run_dir) if run_dir else paths.reports_dir() / f"lab-{resolved['name']}"
+        run = cls(folder, resolved)
+        params_file = run.folder / "params.yaml"
+        if params_file.exists() and yaml.safe_load(params_file.read_text()) != resolved:
+            # Artifacts of other parameters would be silently reused: they are derived
+            # data, so clear them and rebuild rather than mix two parameter sets.
+            shutil.rmtree(run.artifacts, ignore_errors=True)
+        run.artifacts.mkdir(parents=True, exist_ok=True)
+        params_file.write_text(yaml.safe_dump(resolved, sort_keys=False))
+        return run
+
+    @property
+    def seed(self) -> int:
+        return int(self.params["seed"])
+
+    def path(self, name: str) -> Path:
+        """Path of artifact ``name``: ``name`` with its extension, or a bare known name."""
+        if "." in name:
+            return self.artifacts / name
+        for ext in (".parquet", ".json", ".csv", ".joblib"):
+            p = self.artifacts / f"{name}{ext}"
+            if p.exists():
+                return p
+        return self.artifacts / f"{name}.parquet"
+
+    def has(self, name: str) -> bool:
+        return self.path(name).exists()
+
+    def save(self, name: str, obj: Any) -> Path:
+        """Write a DataFrame (``.parquet``/``.csv``) or a dict (``.json``) atomically."""
+        path = self.artifacts / name
+        tmp = path.with_name(path.name + ".tmp")
+        if name.endswith(".parquet"):
+            obj.to_parquet(tmp, index=False)
+        elif name.endswith(".csv"):
+            obj.to_csv(tmp, index=False, float_format="%.10g", lineterminator="\n")
+        elif name.endswith(".json"):
+            write_json(tmp, obj)
+        else:
+            raise SegkitError(f"artifact {name!r}: unknown extension; use .parquet, .csv or .json")
+        tmp.replace(path)
+        return path
+
+    def save_findings(self, stage: str, findings: list[str], status: str = "ok") -> Path:
+        """Record a stage's plain-language findings (first = the index page's one-liner)."""
+        return self.save(
+            f"findings_{stage}.json", {"stage": stage, "status": status, "findings": list(findings)}
+        )
+
+    def load(self, name: str) -> Any:
+        """Read artifact ``name``; if absent, run the stage that writes it, then read it."""
+        if not self.has(name):
+            stage = registry.writer_of(name.split(".")[0])
+            if stage is None:
+                raise SegkitError(f"artifact {name!r} not found in {self.artifacts}")
+            registry.run_stage(stage.name, self)
+            if not self.has(name):
+                raise SegkitError(
+                    f"artifact {name!r} is not written by stage {stage.name!r} for this run "
+                    f"(data.source == {self.params['data']['source']!r})"
+                )
+        path = self.path(name)
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path)
+        if path.suffix == ".csv":
+            return pd.read_csv(path)
+        if path.suffix == ".json":
+            return json.loads(path.read_text())
+        if path.suffix == ".joblib":
+            import joblib
+
+            return joblib.load(path)
+        raise SegkitError(f"artifact {name!r}: cannot read {path.suffix}")
+
+
+class Skipped:
+    """What a stage returns when its inputs are absent; the report shows ``reason``."""
+
+    def __init__(self, stage: str, reason: str):
+        self.stage, self.reason = stage, reason
+        self.findings = [f"Skipped: {reason}"]
+
+    def __repr__(self) -> str:
+        return f"Stage {self.stage!r} skipped: {self.reason}"
+
+    def _repr_markdown_(self) -> str:
+        return f"**This stage was skipped.** {self.reason}"
+
+
+def show_findings(result: Any, title: str = "Findings"):
+    """The findings of a stage result as Markdown (the first one in bold), for a notebook.
+
+    ``result`` is what a stage's ``run_stage`` returned (anything with ``findings``).
+    """
+    from IPython.display import Markdown
+
+    findings = list(getattr(result, "findings", []) or [])
+    if not findings:
+        return Markdown(f"### {title}\n\n_No findings recorded._")
+    head, *rest = findings
+    lines = [f"### {title}", "", f"**{head}**", ""] + [f"- {f}" for f in rest]
+    return Markdown("\n".join(lines))
