@@ -16,9 +16,14 @@ The package is built in layers, lowest first; each imports only from the layers 
 4. :mod:`segkit.pipeline` (papermill, kernels, HTML, manifest) and :mod:`segkit.cli`.
 """
 
+from segkit.core import threads as _threads
 from segkit.core.errors import SegkitError
 from segkit.core.params import DEFAULTS, load_params
 from segkit.stages import STAGES, Run, Skipped, Stage, show_findings
+
+# Kernels of the notebooks (JupyterLab's too) import segkit: cap BLAS/OpenMP threads there
+# (see segkit.core.threads: spinning threads on a busy machine cost tens of times the time).
+_threads.apply()
 
 __version__ = "0.1.0"
 __all__ = [

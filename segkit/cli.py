@@ -1,92 +1,277 @@
-"""The ``segkit`` command: ``run``, ``batch``, ``score``, ``notebooks``, ``params``.
+"""The ``segkit`` command: ``run``, ``batch``, ``init``, ``score``, ``params``, ``notebooks``.
 
-Exit codes: 0 all good, 1 a stage (or a batch point) failed, 2 unusable input or parameters.
+Exit codes: 0 all good; 1 a stage (or a batch point) failed, or the run could not finish
+(full or read-only disk); 2 unusable input or parameters (nothing ran); 130 interrupted
+(Ctrl-C or SIGTERM; the previous run folder is intact).
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
+import subprocess
 import sys
+import textwrap
+from pathlib import Path
+from typing import Any
 
 import yaml
 
 from segkit.core.errors import SegkitError
+from segkit.core.params import bundled_sets, load_params
+from segkit.stages.registry import NAMES, STAGES
+
+EXIT_CODES = """exit codes: 0 ok; 1 a stage failed (its report says why) or the disk was full;
+2 unusable input or parameters (nothing ran); 130 interrupted (the previous run is intact)"""
 
 
-def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="segkit", description="Reproducible customer segmentation")
-    sub = ap.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("run", help="run the stage notebooks into reports/<name>/")
-    r.add_argument("--params", default="demo", help="parameter set name or YAML path")
+def _sets(kind: str) -> str:
+    return ", ".join(n for n, k in bundled_sets().items() if k == kind)
+
+
+def _sub(sub: Any, name: str, summary: str, description: str, examples: str) -> Any:
+    return sub.add_parser(
+        name,
+        help=summary,
+        description=textwrap.fill(description, 88),
+        epilog="examples:\n" + textwrap.indent(examples.strip(), "  ") + "\n\n" + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def _add_run(sub: Any) -> None:
+    stages = ", ".join(f"{s.name} ({s.notebook})" for s in STAGES)
+    r = _sub(
+        sub,
+        "run",
+        "run every stage of one parameter set into reports/<name>/",
+        "Run the stage notebooks of one parameter set with papermill and write a run folder "
+        "(reports/<name>/ under the current folder): HTML reports, artifacts, manifest.json "
+        f"and index.html. Stages, in order: {stages}. Bundled parameter sets: {_sets('parameter set')}.",
+        """
+segkit run                                    # the demo retailer, every stage
+segkit run --params online_retail             # a bundled parameter set
+segkit run --params params.yaml --set cluster.k=5
+segkit run --params cdnow --stages explore,clv
+""",
+    )
+    r.add_argument("--params", default="demo", help="bundled set name or YAML file (default: demo)")
     r.add_argument(
         "--set",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override one parameter, e.g. cluster.k=5 (repeatable)",
+        help="override one parameter, e.g. cluster.k=5 (repeatable; value read as YAML)",
     )
-    r.add_argument("--run-dir", default=None, help="run folder (default reports/<name>/)")
-    r.add_argument("--stages", default=None, help="comma-separated stages, e.g. explore,clv")
+    r.add_argument("--run-dir", default=None, help="run folder (default: reports/<name>/)")
+    r.add_argument("--stages", default=None, help=f"comma-separated subset of: {','.join(NAMES)}")
     r.add_argument("--quiet", action="store_true", help="no progress lines")
-    b = sub.add_parser("batch", help="run a grid of parameter sets")
-    b.add_argument("grid", help="grid YAML: {name: ..., runs: [{params: ..., set: {...}}]}")
-    b.add_argument("--workers", type=int, default=2)
-    s = sub.add_parser(
-        "score",
-        help="assign new customers to the segments of an earlier run",
-        description="Assign each customer of a table (Parquet or CSV with customer_id and the "
-        "segmenter's feature columns, e.g. artifacts/customers.parquet of a newer run) to the "
-        "segments of RUN. Customers outside the fitted ranges are flagged and left unassigned.",
+
+
+def _add_batch(sub: Any) -> None:
+    b = _sub(
+        sub,
+        "batch",
+        "run a grid of parameter sets, one run folder each",
+        "Run every point of a grid file into reports/<grid name>/<run>/ and write "
+        "reports/<grid name>/index.html linking them. A grid is YAML: {name: g, runs: "
+        f"[{{params: cdnow}}, {{params: demo, set: {{cluster.k: 5}}, name: demo-k5}}]}}. "
+        f"Bundled grids: {_sets('grid')}.",
+        "segkit batch notebooks/params/bundled.yaml\nsegkit batch bundled --workers 1",
     )
-    s.add_argument("run", help="run folder (reports/<name>/) or a segmenter.joblib file")
+    b.add_argument("grid", help="grid YAML file, or the name of a bundled grid")
+    b.add_argument(
+        "--workers", type=int, default=2, help="runs at a time (default 2; threads are shared)"
+    )
+    b.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_other(sub: Any) -> None:
+    i = _sub(
+        sub,
+        "init",
+        "create a project folder for your own data",
+        "Create DIR with a commented params.yaml (runs as it is on an example data set in "
+        "data/; point it at your files), the stage notebooks in notebooks/ and reports/.",
+        "segkit init my-project\ncd my-project && segkit run --params params.yaml",
+    )
+    i.add_argument("dir", help="new or empty folder")
+    s = _sub(
+        sub,
+        "score",
+        "assign new customers to the segments of an earlier run",
+        "Assign each customer of a table (Parquet or CSV with customer_id and the segmenter's "
+        "feature columns, e.g. artifacts/customers.parquet of a newer run) to the segments of "
+        "RUN. Customers outside the fitted ranges are flagged and left unassigned.",
+        "segkit score reports/demo reports/demo/artifacts/customers.parquet --out scored.csv",
+    )
+    s.add_argument("run", help="run folder (reports/<name>/)")
     s.add_argument("customers", help="customer table to score (.parquet, .csv, .csv.gz)")
     s.add_argument("--out", default=None, help="output CSV (default: <customers>.segments.csv)")
-    sub.add_parser("notebooks", help="re-execute the committed notebooks (nbval outputs)")
-    p = sub.add_parser("params", help="show resolved, validated parameters")
-    p.add_argument("name", nargs="?", default="demo")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p = _sub(
+        sub,
+        "params",
+        "show a parameter set resolved and validated (or list the bundled ones)",
+        "Print the parameters a run would use: the defaults, laid over by the set, laid over "
+        f"by --set. Bundled sets: {_sets('parameter set')}; grids: {_sets('grid')}.",
+        "segkit params hillstrom\nsegkit params my.yaml --set clv.horizon_months=6\n"
+        "segkit params --list",
+    )
+    p.add_argument("name", nargs="?", default="demo", help="bundled set name or YAML file")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override")
+    p.add_argument("--list", action="store_true", help="list the bundled sets and grids")
+    n = _sub(
+        sub,
+        "notebooks",
+        "re-execute the committed notebooks in place (development)",
+        "Re-execute notebooks/0*.ipynb with their default parameters and save their outputs "
+        "(what `pytest --nbval` compares against). This rewrites tracked files: it asks "
+        "first, or needs --yes.",
+        "segkit notebooks --yes",
+    )
+    n.add_argument("--yes", action="store_true", help="rewrite without asking")
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``segkit`` command."""
+    ap = argparse.ArgumentParser(
+        prog="segkit",
+        description="Reproducible customer segmentation: data quality, segments, profiles, "
+        "customer lifetime value and A/B evaluation, as parameterized notebooks with HTML "
+        "reports.",
+        epilog="Run `segkit COMMAND --help` for a command's options and examples.\n\n" + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("-v", "--verbose", action="store_true", help="show papermill's log too")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_run(sub)
+    _add_batch(sub)
+    _add_other(sub)
     return ap
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def _score(args: argparse.Namespace) -> int:
+    from segkit.stages.cluster import score_file
+
+    out, scored = score_file(args.run, args.customers, args.out)
+    counts = scored.groupby("segment", dropna=True).agg(
+        n=("segment", "size"), name=("segment_name", "first")
+    )
+    for seg, row in counts.iterrows():
+        print(f"segment {seg} {row['name']}: {row['n']:,}")
+    print(
+        f"flagged, not assigned (outside the fitted range): {int(scored['segment'].isna().sum()):,}"
+    )
+    print(f"wrote {out} ({len(scored):,} customers)")
+    return 0
+
+
+def _notebooks(args: argparse.Namespace) -> int:
+    from segkit.pipeline import refresh_notebooks
+
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise SegkitError("segkit notebooks rewrites the committed notebooks: add --yes")
+        if input("Rewrite the outputs of notebooks/0*.ipynb? [y/N] ").strip().lower() != "y":
+            print("nothing rewritten")
+            return 0
+    for path in refresh_notebooks():
+        print(f"refreshed {path}")
+    return 0
+
+
+def _params(args: argparse.Namespace) -> int:
+    if args.list:
+        for name, kind in bundled_sets().items():
+            print(f"{name:<16} {kind}")
+        return 0
+    print(yaml.safe_dump(load_params(args.name, args.set), sort_keys=False), end="")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from segkit import pipeline
+
+    stages = args.stages.split(",") if args.stages else None
+    res = pipeline.run(args.params, args.set, args.run_dir, stages, not args.quiet)
+    page = _shown(res.folder / "index.html")
+    print(f"{'done' if res.ok else 'FAILED (see the report)'}: open {page}")
+    return 0 if res.ok else 1
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from segkit.pipeline import batch
+    from segkit.pipeline.batch import read_grid
+
+    results = batch(args.grid, args.workers, progress=not args.quiet)
+    for r in results:
+        if not r.ok:
+            print(f"FAILED {_shown(Path(r.folder))}" + (f": {r.error}" if r.error else ""))
+    _, _, folder = read_grid(args.grid)
+    ok = sum(r.ok for r in results)
+    print(f"{ok} of {len(results)} runs ok: open {_shown(folder / 'index.html')}")
+    return 0 if ok == len(results) else 1
+
+
+def _init(args: argparse.Namespace) -> int:
+    from segkit.pipeline import init_project
+
+    folder = init_project(args.dir)
+    print(f"created {_shown(folder)}: edit params.yaml, then")
+    print(f"  cd {_shown(folder)} && segkit run --params params.yaml")
+    return 0
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it is below it."""
     try:
-        if args.command == "params":
-            from segkit.core.params import load_params
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
-            print(yaml.safe_dump(load_params(args.name, args.set), sort_keys=False), end="")
-            return 0
-        if args.command == "score":
-            from segkit.segment import score_file
 
-            out, scored = score_file(args.run, args.customers, args.out)
-            flagged = int(scored["segment"].isna().sum())
-            counts = scored["segment"].value_counts().sort_index()
-            for seg, n in counts.items():
-                name = scored.loc[scored["segment"] == seg, "segment_name"].iloc[0]
-                print(f"segment {seg} {name}: {n:,}")
-            print(f"flagged, not assigned (outside the fitted range): {flagged:,}")
-            print(f"wrote {out} ({len(scored):,} customers)")
-            return 0
-        from segkit import pipeline
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
-        if args.command == "notebooks":
-            for path in pipeline.refresh_notebooks():
-                print(f"refreshed {path}")
-            return 0
 
-        if args.command == "run":
-            stages = args.stages.split(",") if args.stages else None
-            res = pipeline.run(args.params, args.set, args.run_dir, stages, not args.quiet)
-            print(f"{'ok' if res.ok else 'FAILED'}: {res.folder / 'index.html'}")
-            return 0 if res.ok else 1
-        results = pipeline.batch(args.grid, args.workers)
-        for folder, ok, err in results:
-            print(f"{'ok    ' if ok else 'FAILED'} {folder}" + (f"  {err}" if err else ""))
-        return 0 if all(ok for _, ok, _ in results) else 1
+COMMANDS = {
+    "run": _run,
+    "batch": _batch,
+    "init": _init,
+    "score": _score,
+    "params": _params,
+    "notebooks": _notebooks,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``segkit`` command; returns the exit code."""
+    from segkit.core import threads
+    from segkit.pipeline import RunAborted
+
+    args = parser().parse_args(argv)
+    threads.apply()
+    if args.verbose:
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    old = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return COMMANDS[args.command](args)
     except SegkitError as exc:
         print(f"segkit: error: {exc}", file=sys.stderr)
         return 2
+    except RunAborted as exc:
+        print(f"segkit: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("segkit: interrupted", file=sys.stderr)
+        return 130
+    except subprocess.CalledProcessError as exc:  # pragma: no cover - defensive
+        print(f"segkit: error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 if __name__ == "__main__":

@@ -265,17 +265,23 @@ def table_spec(spec: dict | str | Path | None, name: str, where: str = "paramete
         raise SegkitError(f"{where}: data.{name}.path is empty; give the file to read")
     columns = out["columns"] or {}
     if not isinstance(columns, dict):
-        raise SegkitError(f"{where}: data.{name}.columns == {columns!r}, must be a mapping role: column")
+        raise SegkitError(
+            f"{where}: data.{name}.columns == {columns!r}, must be a mapping role: column"
+        )
     for role in columns:
         if role not in ROLES[name]:
             raise _unknown(where, f"column role in data.{name}.columns", role, ROLES[name])
-    check_scalar(out["format"], f"{where}: data.{name}.format", str, in_=TABLE_FORMATS)
-    for key in ("header", "dayfirst", "dedupe", "allow_zero_amount", "id_from_row"):
-        check_scalar(out[key], f"{where}: data.{name}.{key}", bool)
-    for key in ("attributes", "outcomes", "covariates", "date_formats", "names"):
-        if out[key] is not None and not isinstance(out[key], list):
-            raise SegkitError(f"{where}: data.{name}.{key} == {out[key]!r}, must be a list.")
+    _check_spec_types(out, f"{where}: data.{name}")
     return out
+
+
+def _check_spec_types(spec: dict, at: str) -> None:
+    check_scalar(spec["format"], f"{at}.format", str, in_=TABLE_FORMATS)
+    for key in ("header", "dayfirst", "dedupe", "allow_zero_amount", "id_from_row"):
+        check_scalar(spec[key], f"{at}.{key}", bool)
+    for key in ("attributes", "outcomes", "covariates", "date_formats", "names"):
+        if spec[key] is not None and not isinstance(spec[key], list):
+            raise SegkitError(f"{at}.{key} == {spec[key]!r}, must be a list.")
 
 
 def metric_specs(metrics: list | None, where: str = "parameters") -> list[dict] | None:
@@ -303,12 +309,18 @@ def metric_specs(metrics: list | None, where: str = "parameters") -> list[dict] 
 
 
 def _check_lists(p: dict, where: str) -> None:
-    for section, key in (("cluster", "features"), ("cluster", "categorical"), ("abtest", "segment_cols")):
+    for section, key in (
+        ("cluster", "features"),
+        ("cluster", "categorical"),
+        ("abtest", "segment_cols"),
+    ):
         value = p[section][key]
         if value is not None and (
             not isinstance(value, list) or not all(isinstance(v, str) for v in value)
         ):
-            raise SegkitError(f"{where}: {section}.{key} == {value!r}, must be a list of column names.")
+            raise SegkitError(
+                f"{where}: {section}.{key} == {value!r}, must be a list of column names."
+            )
     names = p["cluster"]["names"]
     if not isinstance(names, dict):
         raise SegkitError(f"{where}: cluster.names == {names!r}, must be a mapping segment: name.")

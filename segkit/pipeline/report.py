@@ -1,0 +1,109 @@
+"""HTML reports: one self-contained page per stage (no code, nothing from the network),
+and the index page of a run and of a batch."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+from typing import Any
+
+from segkit.core.files import atomic_write_text
+
+# Any <script src="http..."> or <link href="http..."> makes a report need the network.
+EXTERNAL = re.compile(r"<(script|link)\b[^>]*(src|href)=\"https?://[^\"]*\"[^>]*>(\s*</script>)?")
+_PRINT_CSS = """<style>
+@media print { .jp-Cell, img { break-inside: avoid; } body { background: white; } }
+body { max-width: 1100px; margin: auto; }
+</style>"""
+_STYLE = """body{font-family:sans-serif;max-width:1000px;margin:2em auto}
+td,th{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
+td.num{white-space:nowrap;text-align:right}
+.failed{color:#b00}.skipped{color:#888}.ok{color:#070}"""
+
+
+def _errors_for_readers(nb: Any) -> None:
+    """Replace each error output (a traceback with file paths) by its message and a hint.
+
+    The executed notebook in the run folder keeps the full traceback for whoever debugs it.
+    """
+    for cell in nb.cells:
+        outputs = cell.get("outputs", [])
+        for i, out in enumerate(outputs):
+            if out.get("output_type") != "error":
+                continue
+            message = html.escape(f"{out.get('ename', 'Error')}: {out.get('evalue', '')}")
+            outputs[i] = {
+                "output_type": "display_data",
+                "metadata": {},
+                "data": {
+                    "text/html": (
+                        "<div class='segkit-error'><p><b>This stage failed.</b></p>"
+                        f"<pre>{message}</pre><p>What to do: correct the input or parameter "
+                        "the message names and rerun; the executed notebook in the run "
+                        "folder holds the full traceback.</p></div>"
+                    ),
+                    "text/plain": message,
+                },
+            }
+
+
+def export_html(nb_path: Path, html_path: Path, title: str) -> Path:
+    """Self-contained HTML of an executed notebook: no code, no network resources."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(nb_path, as_version=4)
+    _errors_for_readers(nb)
+    exporter = HTMLExporter(
+        template_name="lab",
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        embed_images=True,
+    )
+    exporter.mathjax_url = ""
+    exporter.require_js_url = ""
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    body = EXTERNAL.sub("", body).replace("</head>", _PRINT_CSS + "</head>", 1)
+    return atomic_write_text(html_path, body)
+
+
+def run_index(name: str, rows: list[dict[str, Any]]) -> str:
+    """The index page of one run: each stage, its status, time and headline."""
+    cells = []
+    for r in rows:
+        stage = html.escape(r["stage"])
+        link = f'<a href="{html.escape(r["report"])}">{stage}</a>' if r["report"] else stage
+        text = html.escape(r["headline"] or r["error"] or "")
+        cells.append(
+            f"<tr><td>{link}</td><td class='{r['status']}'>{r['status']}</td>"
+            f"<td class='num'>{r['seconds']:.1f}&nbsp;s</td>"
+            f"<td class='num'>{r['overhead_seconds']:.1f}&nbsp;s</td><td>{text}</td></tr>"
+        )
+    return f"""<!doctype html><html><head><meta charset="utf-8">
+<title>segkit run {html.escape(name)}</title><style>{_STYLE}</style></head><body>
+<h1>segkit run: {html.escape(name)}</h1>
+<table><tr><th>stage</th><th>status</th><th>time</th>
+<th title="kernel hand-over, papermill and HTML export: the time not spent in the cells">
+overhead</th><th>finding</th></tr>
+{"".join(cells)}</table>
+<p>Parameters: <a href="params.yaml">params.yaml</a>; provenance:
+<a href="manifest.json">manifest.json</a>.</p>
+</body></html>"""
+
+
+def batch_index(name: str, rows: list[dict[str, Any]]) -> str:
+    """The index page of a batch: each run, its status and first finding."""
+    cells = "".join(
+        f"<tr><td><a href='{html.escape(r['folder'])}/index.html'>{html.escape(r['folder'])}</a>"
+        f"</td><td class='{'ok' if r['ok'] else 'failed'}'>{'ok' if r['ok'] else 'failed'}</td>"
+        f"<td>{html.escape(r['text'])}</td></tr>"
+        for r in rows
+    )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>segkit batch {html.escape(name)}</title><style>{_STYLE}</style></head><body>"
+        f"<h1>segkit batch: {html.escape(name)}</h1><table><tr><th>run</th><th>status</th>"
+        f"<th>headline</th></tr>{cells}</table></body></html>"
+    )

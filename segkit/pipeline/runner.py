@@ -1,0 +1,359 @@
+"""``segkit run``: the stage notebooks of one parameter set executed into a run folder.
+
+:func:`run` validates the parameters and the target folder before any kernel starts,
+builds the run in a hidden temporary sibling folder, executes each stage notebook there
+with papermill (from Python, in a kernel started ahead of time: :mod:`.kernels`), exports
+one self-contained HTML report per stage in a background thread while the next stage runs,
+writes ``manifest.json`` and ``index.html``, and only then swaps the folder into place
+(:mod:`.folders`). A failed run never replaces the previous good one: it is left as
+``<name>.failed``. An interrupted run removes its partial folder and says that the previous
+run is intact.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, NamedTuple, TextIO
+
+import yaml
+
+from segkit.core import paths, threads
+from segkit.core.errors import SegkitError
+from segkit.core.files import atomic_write_text, write_json
+from segkit.core.params import load_params
+from segkit.pipeline import folders, manifest, report
+from segkit.pipeline.kernels import Kernel, prestart_enabled, shutdown
+from segkit.stages.registry import NAMES, STAGES, Stage
+
+
+class StageResult(NamedTuple):
+    """What happened to one stage of a run."""
+
+    stage: str
+    status: str  # ok | failed | skipped
+    seconds: float
+    error: str | None
+    headline: str
+    cells_seconds: float = 0.0  # time spent executing the notebook's cells
+    overhead_seconds: float = 0.0  # the rest: waiting for the kernel, papermill
+    kernel: str = ""  # "prestarted" (started during the previous stage) or "cold"
+    blocked: bool = False  # skipped because a stage it needs failed
+    export_seconds: float = 0.0  # HTML export, run in the background during the next stage
+
+
+class RunResult(NamedTuple):
+    """A finished run: its folder and its stages."""
+
+    name: str
+    folder: Path
+    ok: bool
+    stages: list[StageResult]
+
+
+class RunAborted(Exception):
+    """The run stopped before it finished (interrupted, disk full); nothing was replaced."""
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+#: One background thread exports the HTML of finished stages (nbconvert is pure Python).
+_EXPORTER = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="segkit-export")
+
+
+def _failing_cell(nb_path: Path) -> str | None:
+    import nbformat
+
+    if not nb_path.exists():
+        return None
+    nb = nbformat.read(nb_path, as_version=4)
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                return f"cell {i}: {out.get('ename')}: {out.get('evalue')}"
+    return None
+
+
+def _cells_seconds(nb_path: Path) -> float:
+    """Sum of the cells' execution times papermill recorded in an executed notebook."""
+    import nbformat
+
+    if not nb_path.exists():
+        return 0.0
+    nb = nbformat.read(nb_path, as_version=4)
+    return sum(
+        float(c.metadata.get("papermill", {}).get("duration") or 0.0)
+        for c in nb.cells
+        if c.cell_type == "code"
+    )
+
+
+def _export_timed(out_nb: Path, html_path: Path, stage: str) -> float:
+    t0 = time.perf_counter()
+    report.export_html(out_nb, html_path, stage)
+    return round(time.perf_counter() - t0, 2)
+
+
+def _execute(stage: Stage, folder: Path, notebooks_dir: Path, km: Any) -> str | None:
+    """Run the stage notebook with papermill in kernel ``km``; the error, or None."""
+    import papermill as pm
+
+    out_nb = folder / stage.notebook
+    try:
+        pm.execute_notebook(
+            str(notebooks_dir / stage.notebook),
+            str(out_nb),
+            parameters={"params": str(folder / "params.yaml"), "run_dir": str(folder)},
+            kernel_name="python3",
+            cwd=str(notebooks_dir),
+            progress_bar=False,
+            request_save_on_cell_execute=False,
+            log_output=False,
+            km=km,
+        )
+    except Exception as exc:  # papermill raises PapermillExecutionError with the cell
+        return _failing_cell(out_nb) or f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+    finally:
+        shutdown(km)  # papermill does not own a kernel it was handed
+    return None
+
+
+def _run_stage(stage: Stage, folder: Path, notebooks_dir: Path, kernel: Kernel) -> StageResult:
+    """Execute one stage and queue its HTML export; the export's future is attached later."""
+    t0 = time.perf_counter()
+    km = kernel.take()
+    if km is None:
+        kernel.close()
+        error: str | None = "the notebook kernel did not start (see the terminal for why)"
+    else:
+        error = _execute(stage, folder, notebooks_dir, km)
+        kernel.close()
+    headline, status = "", "failed" if error else "ok"
+    findings = folder / "artifacts" / f"findings_{stage.name}.json"
+    if findings.exists() and error is None:
+        rec = yaml.safe_load(findings.read_text())
+        headline = (rec.get("findings") or [""])[0]
+        status = rec.get("status", "ok")
+    seconds = time.perf_counter() - t0
+    cells = _cells_seconds(folder / stage.notebook)
+    return StageResult(
+        stage.name,
+        status,
+        round(seconds, 2),
+        error,
+        headline,
+        round(cells, 2),
+        round(seconds - cells, 2),
+    )
+
+
+def _blocked_by(stage: Stage, results: list[StageResult]) -> str | None:
+    """Why ``stage`` cannot run: a stage it needs failed or was skipped for that reason."""
+    broken = {r.stage: r.status for r in results if r.status == "failed" or r.blocked}
+    for need in stage.needs:
+        if need in broken:
+            why = "failed" if broken[need] == "failed" else "was skipped"
+            return f"Needs {need}, which {why}."
+    return None
+
+
+class _Printer:
+    """One line per stage on stderr: status, time and the headline; quiet when told."""
+
+    def __init__(self, name: str, progress: bool, stream: TextIO | None = None):
+        self.name, self.progress, self.stream = name, progress, stream or sys.stderr
+
+    def stage(self, r: StageResult, position: str) -> None:
+        if not self.progress:
+            return
+        text = r.error if r.status == "failed" else r.headline
+        text = (text or "").replace("\n", " ")
+        if len(text) > 90:
+            text = text[:89] + "…"
+        print(
+            f"[{self.name}] {position} {r.stage:<8} {r.status:<7} {r.seconds:6.1f} s  {text}",
+            file=self.stream,
+            flush=True,
+        )
+
+
+def _stages_loop(
+    params: dict,
+    chosen: list[str],
+    folder: Path,
+    notebooks_dir: Path,
+    n_threads: int,
+    out: _Printer,
+) -> tuple[list[StageResult], list[tuple[str, cf.Future]]]:
+    """Run the chosen stages in order, each kernel started while the previous stage runs."""
+    todo = [s for s in STAGES if s.name in chosen]
+    planned = [s for s in todo if (notebooks_dir / s.notebook).exists()]
+    prestart = prestart_enabled()
+    results: list[StageResult] = []
+    exports: list[tuple[str, cf.Future]] = []
+    nxt: Kernel | None = None
+    if prestart and planned:  # starts now, while this process imports papermill & co.
+        nxt = Kernel(planned[0].name, notebooks_dir, warm=False, n_threads=n_threads)
+    try:
+        for i, stage in enumerate(todo, 1):
+            why = _blocked_by(stage, results)
+            if why or stage not in planned:
+                if nxt is not None and nxt.stage == stage.name:
+                    nxt.close()
+                    nxt = None
+                r = StageResult(
+                    stage.name, "skipped", 0.0, None, why or "No notebook.", blocked=bool(why)
+                )
+                results.append(r)
+                out.stage(r, f"{i}/{len(todo)}")
+                continue
+            kernel = nxt if nxt is not None and nxt.stage == stage.name else None
+            prestarted = kernel is not None
+            if kernel is None:
+                if nxt is not None:
+                    nxt.close()
+                kernel = Kernel(stage.name, notebooks_dir, warm=False, n_threads=n_threads)
+            later = planned[planned.index(stage) + 1 :]
+            nxt = (
+                Kernel(later[0].name, notebooks_dir, n_threads=n_threads)
+                if prestart and later
+                else None
+            )
+            r = _run_stage(stage, folder, notebooks_dir, kernel)
+            r = r._replace(kernel="prestarted" if prestarted else "cold")
+            results.append(r)
+            out_nb = folder / stage.notebook
+            if out_nb.exists():
+                html_path = folder / stage.report
+                exports.append(
+                    (stage.name, _EXPORTER.submit(_export_timed, out_nb, html_path, stage.name))
+                )
+            out.stage(r, f"{i}/{len(todo)}")
+    finally:
+        if nxt is not None:  # the next stage was skipped, or the run was interrupted
+            nxt.close()
+    return results, exports
+
+
+def _chosen(stages: list[str] | None) -> list[str]:
+    chosen = list(stages or NAMES)
+    for s in chosen:
+        if s not in NAMES:
+            raise SegkitError(f"--stages: unknown stage {s!r}; stages are {list(NAMES)}")
+    return chosen
+
+
+def _write_run_files(tmp: Path, params: dict, results: list[StageResult], seconds: float) -> bool:
+    rows = [r._asdict() for r in results]
+    write_json(tmp / "manifest.json", manifest.build(params, tmp, rows, seconds))
+    index_rows = [
+        {
+            **r._asdict(),
+            "report": STAGES[NAMES.index(r.stage)].report if r.status != "skipped" else "",
+        }
+        for r in results
+    ]
+    atomic_write_text(tmp / "index.html", report.run_index(params["name"], index_rows))
+    return all(r.status != "failed" for r in results)
+
+
+def _target(run_dir: str | Path | None, name: str) -> Path:
+    final = Path(run_dir).expanduser().resolve() if run_dir else paths.reports_dir() / name
+    folders.check_replaceable(final)
+    folders.check_replaceable(final.with_name(final.name + ".failed"))
+    return final
+
+
+def run(
+    params: str | Path | dict = "demo",
+    overrides: list[str] | dict | None = None,
+    run_dir: str | Path | None = None,
+    stages: list[str] | None = None,
+    progress: bool = True,
+    notebooks_dir: Path | None = None,
+    n_threads: int | None = None,
+) -> RunResult:
+    """Execute the stages of one parameter set into ``reports/<name>/`` (or ``run_dir``).
+
+    Parameters
+    ----------
+    params
+        A bundled set's name, a YAML file or a dict (see :func:`segkit.load_params`).
+    overrides
+        ``["cluster.k=5"]`` or ``{"cluster.k": 5}``.
+    run_dir
+        The run folder; default ``<project>/reports/<name>``. It must be empty, absent or
+        a folder segkit wrote.
+    stages
+        Stage names to run (default: all); stages they need must be in the folder already
+        or be run too.
+    progress
+        One line per stage on stderr.
+    notebooks_dir
+        Where the stage notebooks are (default: the bundled ones).
+    n_threads
+        BLAS/OpenMP threads per kernel (default: :func:`segkit.core.threads.budget`).
+
+    Raises
+    ------
+    SegkitError
+        Unusable parameters, stage names, run name or run folder (before any kernel starts).
+    RunAborted
+        Interrupted (exit code 130) or a full or read-only disk; the partial folder is
+        removed and the previous run is left as it was.
+    """
+    resolved = load_params(params, overrides)  # before any kernel starts
+    folders.check_name(resolved["name"], "name")
+    chosen = _chosen(stages)
+    notebooks_dir = Path(notebooks_dir or paths.notebooks_dir())
+    final = _target(run_dir, resolved["name"])
+    n = n_threads or threads.budget()
+    out = _Printer(resolved["name"], progress)
+    with folders.locked(final):
+        for note in folders.recover(final):
+            out.stream.write(f"[{resolved['name']}] {note}\n") if progress else None
+        tmp = _new_tmp(final)
+        try:
+            (tmp / "params.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
+            started = time.perf_counter()
+            results, exports = _stages_loop(resolved, chosen, tmp, notebooks_dir, n, out)
+            done = {stage: future.result() for stage, future in exports}
+            results = [r._replace(export_seconds=done.get(r.stage, 0.0)) for r in results]
+            ok = _write_run_files(tmp, resolved, results, time.perf_counter() - started)
+            target = final if ok else final.with_name(final.name + ".failed")
+            folders.swap_in(tmp, target)
+        except KeyboardInterrupt:
+            shutil.rmtree(tmp, ignore_errors=True)
+            intact = (
+                f"the previous run at {final} is intact"
+                if final.exists()
+                else "nothing was written"
+            )
+            raise RunAborted(f"interrupted; {intact}", exit_code=130) from None
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            message = folders.disk_message(exc, final)
+            if message is None:
+                raise
+            raise RunAborted(
+                message + f"; the partial run was removed, {final} is as it was"
+            ) from None
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return RunResult(resolved["name"], target, ok, results)
+
+
+def _new_tmp(final: Path) -> Path:
+    try:
+        return folders.new_temporary(final)
+    except OSError as exc:
+        message = folders.disk_message(exc, final.parent)
+        raise SegkitError(
+            message or f"cannot create a run folder in {final.parent}: {exc}"
+        ) from None
