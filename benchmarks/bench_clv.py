@@ -77,11 +77,11 @@ def ours(df: pd.DataFrame) -> list[tuple[str, float, str]]:
     rows = []
     h, s = clock(lambda: clv.compress(df["frequency"], df["recency"], df["T"]))
     rows.append(("compress", s, f"{len(h.weight):,} distinct histories"))
-    bg, s = clock(lambda: clv._fit("bgnbd", h, len(df)))
+    bg, s = clock(lambda: clv.fit_histories("bgnbd", h, len(df)))
     rows.append(("fit bgnbd (compressed)", s, _params(bg)))
     wk = df.assign(recency=np.floor(df["recency"]), T=np.floor(df["T"]))  # whole weeks
     hw = clv.compress(wk["frequency"], wk["recency"], wk["T"])
-    bw, s = clock(lambda: clv._fit("bgnbd", hw, len(df)))
+    bw, s = clock(lambda: clv.fit_histories("bgnbd", hw, len(df)))
     rows.append(
         (
             "fit bgnbd, times in whole weeks (compressed)",
@@ -89,7 +89,7 @@ def ours(df: pd.DataFrame) -> list[tuple[str, float, str]]:
             f"{len(hw.weight):,} distinct histories; " + _params(bw),
         )
     )
-    pn, s = clock(lambda: clv._fit("pareto_nbd", h, len(df)))
+    pn, s = clock(lambda: clv.fit_histories("pareto_nbd", h, len(df)))
     rows.append(("fit pareto_nbd (compressed)", s, _params(pn)))
     gg, s = clock(lambda: clv.fit_spend(df["frequency"], df["monetary"]))
     rows.append(("fit gamma_gamma", s, f"{gg.n:,} repeat buyers; " + _params(gg)))

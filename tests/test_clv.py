@@ -1,7 +1,6 @@
-"""CLV models: published CDNOW estimates, independent numerical integration of each model's
-likelihood and predictions, recovery of known parameters, bad input."""
-
-import json
+"""segkit.clv (the library): published CDNOW estimates, independent numerical integration of
+each model's likelihood and predictions, recovery of known parameters, bad input. The stage
+is tested in test_clv_stage.py."""
 
 import numpy as np
 import pandas as pd
@@ -11,7 +10,7 @@ from scipy.special import gammaln
 
 from segkit import clv, features, io
 from segkit.core.errors import SegkitError
-from segkit.core.params import load_params
+from segkit.core.params import CLV_MODELS, load_params
 from segkit.stages.run import Run
 
 
@@ -338,32 +337,7 @@ def test_unidentified_drop_out_raises_or_is_flagged():
         assert set(f.weak) & {"a", "b"}
 
 
-# ---------------------------------------------------------------- the stage
-
-
-def test_stage_writes_the_contract(tmp_path):
-    run = Run.open(
-        "demo",
-        tmp_path / "run",
-        {"data.demo.n_customers": 1500, "cluster.n_bootstrap": 3, "cluster.k_max": 5},
-    )
-    res = clv.run_stage(run)
-    params = json.loads(run.path("clv_params.json").read_text())
-    assert set(params["bgnbd"]) >= {"r", "alpha", "a", "b", "se", "loglik"}
-    assert set(params["pareto_nbd"]["se"]) == {"r", "alpha", "s", "beta"}
-    assert set(params["gamma_gamma"]) >= {"p", "q", "v", "se", "loglik"}
-    per = pd.read_parquet(run.path("clv.parquet"))
-    assert len(per) == 1500 and per["customer_id"].is_unique
-    assert {"segment", "p_alive", "expected_purchases", "expected_spend", "clv"} <= set(per)
-    seg = pd.read_csv(run.path("clv_segments.csv"))
-    assert seg["customers"].sum() == 1500
-    assert seg["share_of_value"].sum() == pytest.approx(1.0)
-    assert res.findings and res.holdout is not None
-    assert res.tracking["actual"].sum() == pytest.approx(
-        pd.read_parquet(run.path("calibration.parquet"))[["frequency", "frequency_holdout"]]
-        .sum()
-        .sum()
-    )
+# ---------------------------------------------------------------- value per segment
 
 
 def test_small_segments_are_not_detailed():
@@ -392,6 +366,69 @@ def test_summed_fast_path_equals_per_history_sums(model):
     spec = clv.MODELS[model]
     theta = np.array([0.7, 5.0, 1.3, 2.5])
     ll, g = spec.loglik(theta, h, grad=True)
-    tot, gt = spec.total(theta, h, {"x": clv._Unique(h.x)})
+    tot, gt = spec.total(theta, h, spec.cache(h))
     assert tot == pytest.approx(h.weight @ ll, rel=1e-12)
     np.testing.assert_allclose(gt, h.weight @ g, rtol=1e-10)
+
+
+# ---------------------------------------------------------------- layout and parameters
+
+
+def test_models_are_the_parameter_schemas_models():
+    assert tuple(clv.MODELS) == CLV_MODELS
+    assert clv.PURCHASE_MODELS == tuple(m for m in CLV_MODELS if m != clv.SPEND_MODEL)
+
+
+def test_warm_start_seed_is_a_parameter(monkeypatch):
+    """Above WARM_START distinct histories the fit starts from a sample drawn with ``seed``;
+    the default is seed 0, and another seed reaches the same optimum."""
+    x, tx, T = simulate_bgnbd(3000, 1.2, 8.0, 1.5, 6.0, T_max=52.0, seed=4)
+    monkeypatch.setattr("segkit.clv.fit.WARM_START", 500)
+    default = clv.fit_purchases("bgnbd", x, tx, T)
+    seed0 = clv.fit_purchases("bgnbd", x, tx, T, seed=0)
+    seed1 = clv.fit_purchases("bgnbd", x, tx, T, seed=1)
+    assert default.params == seed0.params
+    for k, v in seed0.params.items():
+        assert seed1.params[k] == pytest.approx(v, rel=1e-3)
+
+
+def test_unknown_time_unit_is_a_clear_error():
+    with pytest.raises(SegkitError, match=r"time_unit == 'M', must be one of \['D', 'W'\]"):
+        clv.months_in_units("M")
+
+
+def test_tracking_without_calibration_cohort_names_the_date(tmp_path):
+    tx = pd.DataFrame(
+        {"customer_id": ["a", "a"], "timestamp": pd.to_datetime(["2024-03-01", "2024-04-01"])}
+    )
+    path = tmp_path / "tx.parquet"
+    tx.to_parquet(path)
+    with pytest.raises(SegkitError, match=r"no customers bought on or before .*2024-01-31"):
+        clv.tracking(
+            path.as_posix(),
+            {},
+            calibration_end="2024-01-31",
+            observation_end="2024-06-30",
+            time_unit="D",
+        )
+
+
+def test_tracking_quotes_the_path(tmp_path):
+    """A path with an apostrophe is read, not broken into SQL."""
+    folder = tmp_path / "o'brien"
+    folder.mkdir()
+    tx = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "b"],
+            "timestamp": pd.to_datetime(["2024-01-01", "2024-01-09", "2024-01-02"]),
+        }
+    )
+    tx.to_parquet(folder / "tx.parquet")
+    out = clv.tracking(
+        (folder / "tx.parquet").as_posix(),
+        {},
+        calibration_end="2024-01-05",
+        observation_end="2024-01-14",
+        time_unit="D",
+    )
+    assert out["actual"].tolist() == [0.0, 1.0]

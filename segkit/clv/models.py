@@ -1,0 +1,481 @@
+"""BTYD models: the summaries they are fitted on, their likelihoods and predictions.
+
+- :class:`Histories`, :func:`compress`: customers grouped by identical (frequency,
+  recency, T), so that a fit costs per distinct history, not per customer;
+  :func:`check_summary` names the rows of a summary that cannot be modelled;
+- :class:`BGNBD`, :class:`MBGNBD`, :class:`ParetoNBD` (purchases) and :class:`GammaGamma`
+  (spend per purchase): log-likelihoods (with analytic gradients where available),
+  probability alive and expected purchases, each a function of the parameters ``theta``;
+- :data:`MODELS`: the model of each name in :data:`~segkit.core.params.CLV_MODELS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+from scipy import special
+
+from segkit.core.checks import show_rows
+from segkit.core.errors import SegkitError
+from segkit.core.params import CLV_MODELS
+
+#: Model parameters (natural scale), in the order of the model's ``names``.
+Theta = np.ndarray | Sequence[float]
+
+# ----------------------------------------------------------------------------- data
+
+
+class Histories(NamedTuple):
+    """Unique (x, t_x, T) histories with their counts and the map back to customers."""
+
+    x: np.ndarray
+    tx: np.ndarray
+    T: np.ndarray
+    weight: np.ndarray
+    inverse: np.ndarray  # customer i has history inverse[i]
+
+
+def check_summary(
+    frequency: ArrayLike,
+    recency: ArrayLike,
+    T: ArrayLike,
+    monetary: ArrayLike | None = None,
+    *,
+    name: str = "BTYD summary",
+    repeat_only_monetary: bool = True,
+) -> None:
+    """Check that a BTYD summary can be modelled.
+
+    Parameters
+    ----------
+    frequency, recency, T
+        Repeat purchases, last minus first purchase, observation end minus first purchase.
+    monetary
+        Mean value of the repeat purchases, checked when given.
+    name
+        What the summary is called in the messages.
+    repeat_only_monetary
+        Check ``monetary`` for repeat buyers only (else for every customer).
+
+    Raises
+    ------
+    SegkitError
+        Naming the rows with missing values, negative values, fractional frequency, recency
+        after T, repeat buyers with zero recency or non-positive monetary value.
+
+    Examples
+    --------
+    >>> check_summary([0, 2], [0.0, 5.0], [9.0, 4.0])
+    Traceback (most recent call last):
+    ...
+    segkit.core.errors.SegkitError: BTYD summary: recency (last minus first purchase) ...
+    """
+    df = pd.DataFrame({"frequency": frequency, "recency": recency, "T": T})
+    bad = df.isna().any(axis=1)
+    if bad.any():
+        raise SegkitError(f"{name}: missing frequency, recency or T in {show_rows(df, bad)}")
+    for col in ("frequency", "recency", "T"):
+        neg = df[col] < 0
+        if neg.any():
+            raise SegkitError(f"{name}: {col} must be >= 0; negative in {show_rows(df, neg)}")
+    frac = df["frequency"] != np.round(df["frequency"])
+    if frac.any():
+        raise SegkitError(
+            f"{name}: frequency counts repeat purchases and must be whole; {show_rows(df, frac)}"
+        )
+    late = df["recency"] > df["T"] + 1e-9
+    if late.any():
+        raise SegkitError(
+            f"{name}: recency (last minus first purchase) is greater than T (observation end "
+            f"minus first purchase) in {show_rows(df, late)}; check data.observation_end"
+        )
+    zero_rec = (df["frequency"] > 0) & (df["recency"] <= 0)
+    if zero_rec.any():
+        raise SegkitError(
+            f"{name}: customers with repeat purchases must have recency > 0; "
+            f"{show_rows(df, zero_rec)}"
+        )
+    if monetary is not None:
+        m = pd.Series(np.asarray(monetary, float), index=df.index)
+        rows = df["frequency"] > 0 if repeat_only_monetary else pd.Series(True, index=df.index)
+        bad_m = rows & ~(m > 0)
+        if bad_m.any():
+            raise SegkitError(
+                f"{name}: monetary (mean value of repeat purchases) must be > 0 for repeat "
+                f"buyers; found {m[bad_m].head(3).tolist()} in {show_rows(df, bad_m)}"
+            )
+
+
+def _distinct(*columns: ArrayLike, sort: bool = True) -> tuple[tuple, np.ndarray, np.ndarray]:
+    """Distinct rows of ``columns``: (the distinct values of each column, each row's group
+    number, the size of each group). One pandas grouping, shared by every compression."""
+    df = pd.DataFrame({i: np.asarray(c, float) for i, c in enumerate(columns)})
+    codes = df.groupby(list(df.columns), sort=sort).ngroup().to_numpy()
+    counts = np.bincount(codes, minlength=codes.max() + 1 if len(codes) else 0)
+    first = np.zeros(len(counts), dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(codes))[::-1]
+    return tuple(df[i].to_numpy()[first] for i in df.columns), codes, counts
+
+
+def compress(frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> Histories:
+    """Group customers by identical (frequency, recency, T); the fit works on the groups.
+
+    Examples
+    --------
+    >>> h = compress([0, 2, 2], [0.0, 5.0, 5.0], [9.0, 8.0, 8.0])
+    >>> h.x.tolist(), h.weight.tolist(), h.inverse.tolist()
+    ([0.0, 2.0], [1.0, 2.0], [0, 1, 1])
+    """
+    (x, tx, t), codes, counts = _distinct(frequency, recency, T)
+    return Histories(x, tx, t, counts.astype(float), codes)
+
+
+# ----------------------------------------------------------------------------- models
+
+
+def _log1mexp(d: np.ndarray) -> np.ndarray:
+    """log(1 - exp(d)) for d <= 0, accurate near 0 and at -inf."""
+    d = np.minimum(d, 0.0)
+    with np.errstate(divide="ignore"):
+        return np.where(d > -0.693, np.log(-np.expm1(d)), np.log1p(-np.exp(d)))
+
+
+def pair_index(x: ArrayLike, T: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct (x, T) pairs and each row's index into them.
+
+    Examples
+    --------
+    >>> px, pT, idx = pair_index([1, 1, 2], [5.0, 5.0, 5.0])
+    >>> px.tolist(), pT.tolist(), idx.tolist()
+    ([1.0, 2.0], [5.0, 5.0], [0, 0, 1])
+    """
+    (px, pT), codes, _ = _distinct(x, T, sort=False)
+    return px, pT, codes
+
+
+def _pairs(h: Histories) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Distinct (x, t_x) and (x, T) pairs of ``h`` with each history's index into them."""
+    return [pair_index(h.x, t) for t in (h.tx, h.T)]
+
+
+class _Unique:
+    """Distinct values of one column and the index of each row into them."""
+
+    def __init__(self, values: np.ndarray):
+        self.values, self.index = np.unique(values, return_inverse=True)
+
+
+class BGNBD:
+    """BG/NBD: Poisson purchases at rate λ ~ Gamma(r, α); after each repeat purchase the
+    customer drops out with probability p ~ Beta(a, b) (Fader, Hardie & Lee 2005)."""
+
+    name = "bgnbd"
+    label = "BG/NBD"
+    names = ("r", "alpha", "a", "b")
+    analytic_gradient = True
+    _mbg = 0  # 1 for MBG/NBD: drop-out possible at the first purchase too
+
+    def start(self, h: Histories) -> np.ndarray:
+        """Starting values of the fit."""
+        return np.array([1.0, max(float(np.average(h.T, weights=h.weight)), 1e-3), 1.0, 1.0])
+
+    def cache(self, h: Histories) -> dict[str, Any]:
+        """What the fit computes once for ``h``: the distinct frequencies."""
+        return {"x": _Unique(h.x)}
+
+    def loglik(
+        self, theta: Theta, h: Histories, grad: bool = False, cache: dict | None = None
+    ) -> Any:
+        """Per-history log-likelihood (and its gradient in the natural parameters)."""
+        r, alpha, a, b = theta
+        m = self._mbg
+        c = cache or {}
+        ux = c.get("x") or _Unique(h.x)
+        xs = ux.values
+        # terms that depend on x only
+        ax = special.gammaln(r + xs) - special.gammaln(r) + r * np.log(alpha)
+        bx = special.betaln(a, b + xs + m) - special.betaln(a, b)
+        with np.errstate(divide="ignore"):
+            lb = np.log(b + xs - 1 + m)
+        x = h.x
+        ix = ux.index
+        rx = r + x
+        lT = np.log(alpha + h.T)
+        ltx = np.log(alpha + h.tx)
+        c3 = -rx * lT
+        c4 = np.log(a) - lb[ix] - rx * ltx
+        if not m:
+            c4 = np.where(x > 0, c4, -np.inf)
+        lse = np.logaddexp(c3, c4)
+        ll = ax[ix] + bx[ix] + lse
+        if not grad:
+            return ll
+        w3 = np.exp(c3 - lse)
+        w4 = np.exp(c4 - lse)
+        dr = (special.digamma(r + xs) - special.digamma(r))[ix] + np.log(alpha)
+        dr = dr - w3 * lT - w4 * ltx
+        dalpha = r / alpha - w3 * rx / (alpha + h.T) - w4 * rx / (alpha + h.tx)
+        dab = special.digamma(a + b) - special.digamma(a + b + xs + m)
+        da = dab[ix] + w4 / a
+        db = (special.digamma(b + xs + m) - special.digamma(b) + dab)[ix]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            db = db - np.where(w4 > 0, w4 / (b + x - 1 + m), 0.0)
+        return ll, np.column_stack([dr, dalpha, da, db])
+
+    def total(self, theta: Theta, h: Histories, cache: dict) -> tuple[float, np.ndarray]:
+        """Weighted log-likelihood and its gradient, summed: the fit's hot path. The same
+        algebra as :meth:`loglik`, but x-only terms are summed per distinct x (weights
+        ``W_x``) and the per-history work is a few vector passes."""
+        r, alpha, a, b = theta
+        m = self._mbg
+        ux = cache["x"]
+        xs, ix = ux.values, ux.index
+        if "Wx" not in cache:
+            cache["Wx"] = np.bincount(ix, weights=h.weight, minlength=len(xs))
+            cache["rep"] = h.x > 0
+        Wx, w = cache["Wx"], h.weight
+        lT = np.log(alpha + h.T)
+        ltx = np.log(alpha + h.tx)
+        rx = r + h.x
+        with np.errstate(divide="ignore"):
+            lb = np.log(b + xs - 1 + m)
+        c3 = -rx * lT
+        c4 = np.log(a) - lb[ix] - rx * ltx
+        if not m:
+            c4[~cache["rep"]] = -np.inf
+        d = c4 - c3  # log odds of the 'dropped out' branch
+        lse = c3 + np.logaddexp(0.0, d)
+        w4 = special.expit(d)
+        w3 = 1.0 - w4
+        ax = special.gammaln(r + xs) - special.gammaln(r) + r * np.log(alpha)
+        bx = special.betaln(a, b + xs + m) - special.betaln(a, b)
+        ll = Wx @ (ax + bx) + w @ lse
+        ww3, ww4 = w * w3, w * w4
+        dr = Wx @ (special.digamma(r + xs) - special.digamma(r)) + Wx.sum() * np.log(alpha)
+        dr -= ww3 @ lT + ww4 @ ltx
+        dalpha = Wx.sum() * r / alpha - ww3 @ (rx / (alpha + h.T)) - ww4 @ (rx / (alpha + h.tx))
+        dab = special.digamma(a + b) - special.digamma(a + b + xs + m)
+        W4x = np.bincount(ix, weights=ww4, minlength=len(xs))
+        da = Wx @ dab + W4x.sum() / a
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv_b = np.where(W4x > 0, W4x / (b + xs - 1 + m), 0.0)
+        db = Wx @ (special.digamma(b + xs + m) - special.digamma(b) + dab) - inv_b.sum()
+        return ll, np.array([dr, dalpha, da, db])
+
+    def p_alive(self, theta: Theta, x: ArrayLike, tx: ArrayLike, T: ArrayLike) -> np.ndarray:
+        """P(alive at T | x, t_x, T)."""
+        r, alpha, a, b = theta
+        m = self._mbg
+        x, tx, T = (np.asarray(v, float) for v in (x, tx, T))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lo = (
+                np.log(a)
+                - np.log(b + x - 1 + m)
+                + (r + x) * (np.log(alpha + T) - np.log(alpha + tx))
+            )
+        if not m:
+            lo = np.where(x > 0, lo, -np.inf)
+        return special.expit(-lo)
+
+    def expected(
+        self, theta: Theta, t: ArrayLike, x: ArrayLike, tx: ArrayLike, T: ArrayLike
+    ) -> np.ndarray:
+        """E[X(t) | x, t_x, T]: expected purchases in the next ``t`` units."""
+        return self.future(theta, t, x, T) * self.p_alive(theta, x, tx, T)
+
+    def future(self, theta: Theta, t: ArrayLike, x: ArrayLike, T: ArrayLike) -> np.ndarray:
+        """E[X(t) | x, T, alive at T]: depends on (x, T) only, so predictions compute it
+        once per distinct (x, T) pair."""
+        r, alpha, a, b = theta
+        m = self._mbg
+        x, T = np.asarray(x, float), np.asarray(T, float)
+        t = np.asarray(t, float)
+        z = t / (alpha + T + t)
+        f = special.hyp2f1(r + x, b + x + m, a + b + x - 1 + m, z)
+        head = (a + b + x - 1 + m) / (a - 1)
+        return head * (1 - np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + T + t))) * f)
+
+    def expected_new(self, theta: Theta, t: ArrayLike) -> np.ndarray:
+        """E[X(t)] for a customer who has just made a first purchase (tracking plots)."""
+        r, alpha, a, b = theta
+        t = np.asarray(t, float)
+        z = t / (alpha + t)
+        if self._mbg:
+            f = special.hyp2f1(r, b + 1, a + b, z)
+            return b / (a - 1) * (1 - (alpha / (alpha + t)) ** r * f)
+        f = special.hyp2f1(r, b, a + b - 1, z)
+        return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * f)
+
+
+class MBGNBD(BGNBD):
+    """MBG/NBD (Batislam, Denizel & Filiztekin 2007): like BG/NBD, but a customer may also
+    drop out right after the first purchase, so one-time buyers can be inactive."""
+
+    name = "mbgnbd"
+    label = "MBG/NBD"
+    _mbg = 1
+
+
+class ParetoNBD:
+    """Pareto/NBD: Poisson purchases at rate λ ~ Gamma(r, α) while alive; lifetime
+    exponential with rate μ ~ Gamma(s, β) (Schmittlein, Morrison & Colombo 1987)."""
+
+    name = "pareto_nbd"
+    label = "Pareto/NBD"
+    names = ("r", "alpha", "s", "beta")
+    analytic_gradient = False
+
+    def start(self, h: Histories) -> np.ndarray:
+        """Starting values of the fit."""
+        mt = max(float(np.average(h.T, weights=h.weight)), 1e-3)
+        return np.array([1.0, mt, 1.0, mt])
+
+    def cache(self, h: Histories) -> dict[str, Any]:
+        """What the fit computes once for ``h``: the distinct (x, t_x) and (x, T) pairs."""
+        return {"pairs": _pairs(h)}
+
+    @staticmethod
+    def _log_a0_part(theta: Theta, x: Any, t: Any) -> np.ndarray:
+        """log of 2F1(...; z(t)) / (max(α,β) + t)^(r+s+x), one of the two parts of A0."""
+        r, alpha, s, beta = theta
+        rsx = r + s + x
+        if alpha >= beta:
+            big, b2, dz = alpha, s + 1, alpha - beta
+        else:
+            big, b2, dz = beta, r + x, beta - alpha
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            f = special.hyp2f1(rsx, b2, rsx + 1, dz / (big + t))
+            return np.log(f) - rsx * np.log(big + t)
+
+    @classmethod
+    def _terms(
+        cls, theta: Theta, x: Any, tx: Any, T: Any, pairs: list | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(log of the 'alive at T' term, log of the 'died in (t_x, T]' term).
+
+        ``pairs`` (from :func:`_pairs`) evaluates the hypergeometric parts once per distinct
+        (x, t_x) and (x, T) pair instead of once per history: they are most of the cost.
+        """
+        r, alpha, s, beta = theta
+        rsx = r + s + x
+        t1 = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
+        if pairs is None:
+            l1 = cls._log_a0_part(theta, x, tx)
+            l2 = cls._log_a0_part(theta, x, T)
+        else:
+            (px1, pt1, i1), (px2, pt2, i2) = pairs
+            l1 = cls._log_a0_part(theta, px1, pt1)[i1]
+            l2 = cls._log_a0_part(theta, px2, pt2)[i2]
+        with np.errstate(invalid="ignore"):
+            la0 = l1 + _log1mexp(l2 - l1)
+        t2 = np.log(s) - np.log(rsx) + la0
+        return t1, t2
+
+    def loglik(
+        self, theta: Theta, h: Histories, grad: bool = False, cache: dict | None = None
+    ) -> Any:
+        """Per-history log-likelihood (no analytic gradient: ``grad`` raises)."""
+        r, alpha, s, beta = theta
+        t1, t2 = self._terms(theta, h.x, h.tx, h.T, (cache or {}).get("pairs"))
+        base = special.gammaln(r + h.x) - special.gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+        ll = base + np.logaddexp(t1, t2)
+        if grad:
+            raise NotImplementedError("Pareto/NBD has no analytic gradient here")
+        return ll
+
+    def p_alive(self, theta: Theta, x: ArrayLike, tx: ArrayLike, T: ArrayLike) -> np.ndarray:
+        """P(alive at T | x, t_x, T)."""
+        x, tx, T = (np.asarray(v, float) for v in (x, tx, T))
+        t1, t2 = self._terms(theta, x, tx, T)
+        return np.exp(t1 - np.logaddexp(t1, t2))
+
+    def expected(
+        self, theta: Theta, t: ArrayLike, x: ArrayLike, tx: ArrayLike, T: ArrayLike
+    ) -> np.ndarray:
+        """E[X(t) | x, t_x, T]: expected purchases in the next ``t`` units."""
+        return self.future(theta, t, x, T) * self.p_alive(theta, x, tx, T)
+
+    def future(self, theta: Theta, t: ArrayLike, x: ArrayLike, T: ArrayLike) -> np.ndarray:
+        """E[X(t) | x, T, alive at T]."""
+        r, alpha, s, beta = theta
+        x, T = np.asarray(x, float), np.asarray(T, float)
+        t = np.asarray(t, float)
+        lr = np.log(beta + T) - np.log(beta + T + t)  # log((β+T)/(β+T+t)) < 0
+        # (β+T)/(s-1)·[1 - ((β+T)/(β+T+t))^(s-1)], with its limit (β+T)·log(...) at s = 1
+        if abs(s - 1) > 1e-8:
+            tail = (beta + T) * -np.expm1((s - 1) * lr) / (s - 1)
+        else:
+            tail = -(beta + T) * lr
+        return (r + x) / (alpha + T) * tail
+
+    def expected_new(self, theta: Theta, t: ArrayLike) -> np.ndarray:
+        """E[X(t)] for a customer who has just made a first purchase."""
+        r, alpha, s, beta = theta
+        t = np.asarray(t, float)
+        lr = np.log(beta) - np.log(beta + t)
+        if abs(s - 1) > 1e-8:
+            return r * beta / alpha * -np.expm1((s - 1) * lr) / (s - 1)
+        return -r * beta / alpha * lr
+
+
+class GammaGamma:
+    """Gamma-Gamma spend model: each purchase is worth z ~ Gamma(p, ν), ν ~ Gamma(q, v)
+    across customers; fitted on repeat buyers' mean spend (Fader, Hardie & Lee 2005)."""
+
+    name = "gamma_gamma"
+    label = "Gamma-Gamma"
+    names = ("p", "q", "v")
+    analytic_gradient = True
+
+    def start(self, h: Histories) -> np.ndarray:
+        """Starting values of the fit."""
+        return np.array([1.0, 1.0, max(float(np.average(h.tx, weights=h.weight)), 1e-3)])
+
+    def cache(self, h: Histories) -> dict[str, Any]:
+        """What the fit computes once for ``h``: distinct frequencies, log mean spend."""
+        return {"x": _Unique(h.x), "lm": np.log(h.tx)}
+
+    def loglik(
+        self, theta: Theta, h: Histories, grad: bool = False, cache: dict | None = None
+    ) -> Any:
+        """Per-history log-likelihood (and its gradient in the natural parameters)."""
+        # here h.x is the number of repeat purchases and h.tx their mean value; the terms in
+        # x alone are computed once per distinct x
+        p, q, v = theta
+        c = cache or {}
+        ux = c.get("x") or _Unique(h.x)
+        xs, ix = ux.values, ux.index
+        x, mx = h.x, h.tx
+        lm = c["lm"] if "lm" in c else np.log(mx)
+        pxs = p * xs
+        lvm = np.log(v + mx * x)
+        lx_terms = special.gammaln(pxs + q) - special.gammaln(pxs) + pxs * np.log(xs)
+        px = p * x
+        ll = lx_terms[ix] - special.gammaln(q) + q * np.log(v) + (px - 1) * lm - (px + q) * lvm
+        if not grad:
+            return ll
+        dpq = special.digamma(pxs + q)
+        dp = (xs * (dpq - special.digamma(pxs) + np.log(xs)))[ix] + x * (lm - lvm)
+        dq = dpq[ix] - special.digamma(q) + np.log(v) - lvm
+        dv = q / v - (px + q) / (v + mx * x)
+        return ll, np.column_stack([dp, dq, dv])
+
+    @staticmethod
+    def expected_spend(theta: Theta, x: ArrayLike, mx: ArrayLike) -> np.ndarray:
+        """E[M | x, m_x]: the customer's expected spend per purchase (population mean for
+        customers without repeat purchases)."""
+        p, q, v = theta
+        x = np.asarray(x, float)
+        mx = np.nan_to_num(np.asarray(mx, float))
+        return p * (v + x * mx) / (p * x + q - 1)
+
+
+#: The model of each name in :data:`~segkit.core.params.CLV_MODELS`.
+MODELS: dict[str, Any] = {m.name: m for m in (BGNBD(), ParetoNBD(), MBGNBD(), GammaGamma())}
+#: The spend model; the others model purchases.
+SPEND_MODEL = "gamma_gamma"
+PURCHASE_MODELS = tuple(m for m in CLV_MODELS if m != SPEND_MODEL)

@@ -1,0 +1,71 @@
+"""segkit.stages.clv: the clv stage of a run (artifacts, skip, parameter errors)."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from segkit.core.errors import SegkitError
+from segkit.core.params import load_params
+from segkit.stages import clv as clv_stage
+from segkit.stages.run import Run, Skipped
+
+
+def _run_with_customers(tmp_path, customers: pd.DataFrame, overrides=None) -> Run:
+    """A run folder holding only a customers artifact (no stage runs before clv's checks)."""
+    run = Run(tmp_path / "run", load_params("demo", overrides))
+    run.artifacts.mkdir(parents=True)
+    run.save("customers.parquet", customers)
+    return run
+
+
+def test_stage_writes_the_contract(tmp_path):
+    run = Run.open(
+        "demo",
+        tmp_path / "run",
+        {"data.demo.n_customers": 1500, "cluster.n_bootstrap": 3, "cluster.k_max": 5},
+    )
+    res = clv_stage.run(run)
+    params = json.loads(run.path("clv_params.json").read_text())
+    assert set(params["bgnbd"]) >= {"r", "alpha", "a", "b", "se", "loglik"}
+    assert set(params["pareto_nbd"]["se"]) == {"r", "alpha", "s", "beta"}
+    assert set(params["gamma_gamma"]) >= {"p", "q", "v", "se", "loglik"}
+    per = pd.read_parquet(run.path("clv.parquet"))
+    assert len(per) == 1500 and per["customer_id"].is_unique
+    assert {"segment", "p_alive", "expected_purchases", "expected_spend", "clv"} <= set(per)
+    seg = pd.read_csv(run.path("clv_segments.csv"))
+    assert seg["customers"].sum() == 1500
+    assert seg["share_of_value"].sum() == pytest.approx(1.0)
+    assert res.findings and res.holdout is not None
+    assert res.tracking["actual"].sum() == pytest.approx(
+        pd.read_parquet(run.path("calibration.parquet"))[["frequency", "frequency_holdout"]]
+        .sum()
+        .sum()
+    )
+    saved = json.loads(run.path("findings_clv.json").read_text())
+    assert saved["findings"] == res.findings and saved["status"] == "ok"
+
+
+def test_stage_without_purchase_history_is_skipped(tmp_path):
+    run = _run_with_customers(tmp_path, pd.DataFrame({"customer_id": ["a", "b"], "age": [30, 40]}))
+    res = clv_stage.run(run)
+    assert isinstance(res, Skipped) and "no transaction log" in res.reason
+    saved = json.loads(run.path("findings_clv.json").read_text())
+    assert saved["status"] == "skipped"
+
+
+def test_stage_without_purchase_model_is_a_clear_error(tmp_path):
+    customers = pd.DataFrame(
+        {"customer_id": ["a"], "frequency": [1.0], "recency": [2.0], "T": [5.0], "monetary": [9.0]}
+    )
+    run = _run_with_customers(tmp_path, customers, ["clv.models=[gamma_gamma]"])
+    with pytest.raises(SegkitError, match=r"clv.models == \['gamma_gamma'\]: name at least one"):
+        clv_stage.run(run)
+
+
+def test_findings_wording():
+    assert clv_stage._finding_correlation(0.5).startswith("Caution: spend per purchase")
+    assert clv_stage._finding_correlation(float("nan")).startswith("Spend per purchase and")
+    assert clv_stage._finding_models("bgnbd", ["bgnbd"], "W", use_spend=False) == (
+        "CLV uses BG/NBD (lowest BIC among BG/NBD) fitted in weeks; no spend model."
+    )
