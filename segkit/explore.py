@@ -17,7 +17,7 @@ memory.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypeAlias
 
 import duckdb
 import numpy as np
@@ -28,7 +28,7 @@ from segkit.core.checks import SegkitError, check_columns, check_scalar
 from segkit.core.sql import ident, literal
 
 #: What the transaction helpers accept: a frame, a DuckDB relation or a Parquet/CSV path.
-Transactions = pd.DataFrame | duckdb.DuckDBPyRelation | str | Path
+Transactions: TypeAlias = pd.DataFrame | duckdb.DuckDBPyRelation | str | Path
 
 #: Key features shown in the distributions, with whether a log scale suits them.
 KEY_FEATURES = {
@@ -254,7 +254,7 @@ def feature_summary(customers: pd.DataFrame) -> pd.DataFrame:
 
     >>> feature_summary(pd.DataFrame({"x": [1.0, 2.0, None]}))[["count", "missing", "mean"]]
        count  missing  mean
-    x    2.0        0   1.5
+    x    2.0        1   1.5
     """
     num = customers.select_dtypes("number")
     out = num.describe(percentiles=[0.25, 0.5, 0.75, 0.95]).T

@@ -160,9 +160,12 @@ def category_mix(profiles: pd.DataFrame) -> pd.DataFrame:
     p = profiled(profiles)
     cols = [c for c in p.columns if c.startswith("pct_")]
     long = p.melt(id_vars="segment_name", value_vars=cols, var_name="key", value_name="share")
-    parts = long["key"].str[4:].str.split("=", n=1, expand=True) if cols else None
-    long["attribute"] = parts[0] if cols else pd.Series(dtype="string")
-    long["value"] = parts[1] if cols else pd.Series(dtype="string")
+    if cols:
+        parts = long["key"].str[4:].str.split("=", n=1, expand=True)
+        long["attribute"], long["value"] = parts[0], parts[1]
+    else:
+        long["attribute"] = pd.Series(dtype="string")
+        long["value"] = pd.Series(dtype="string")
     return long[["segment_name", "attribute", "value", "share"]]
 
 
@@ -248,6 +251,36 @@ def _merge_conditions(
     return words
 
 
+Condition = tuple[str, str, float]  # (feature, "<=" or ">", threshold)
+
+
+def _tree_paths(t: Any, columns: list[str]) -> dict[int, list[Condition]]:
+    """Leaf node -> the conditions on the path from the root of sklearn tree ``t``."""
+    paths: dict[int, list[Condition]] = {}
+
+    def walk(node: int, conds: list[Condition]) -> None:
+        if t.children_left[node] == -1:
+            paths[node] = conds
+            return
+        f, thr = columns[t.feature[node]], float(t.threshold[node])
+        walk(t.children_left[node], [*conds, (f, "<=", thr)])
+        walk(t.children_right[node], [*conds, (f, ">", thr)])
+
+    walk(0, [])
+    return paths
+
+
+def _tightest(conds: list[Condition]) -> dict[tuple[str, str], float]:
+    """The tightest bound per feature and direction of a path's conditions."""
+    merged: dict[tuple[str, str], float] = {}
+    for f, op, thr in conds:
+        key = (f, op)
+        merged[key] = (
+            min(merged.get(key, thr), thr) if op == "<=" else max(merged.get(key, thr), thr)
+        )
+    return merged
+
+
 class Rules(NamedTuple):
     """Surrogate-tree description of the segments."""
 
@@ -299,29 +332,12 @@ def describe_rules(
     integer = {c: bool(np.all(np.mod(x[c].to_numpy(), 1) == 0)) for c in x.columns}
     binary = {c: bool(x[c].isin([0, 1]).all()) for c in x.columns}
     t = tree.tree_
-    paths: dict[int, list[tuple[str, str, float]]] = {}
-
-    def walk(node: int, conds: list[tuple[str, str, float]]) -> None:
-        if t.children_left[node] == -1:
-            paths[node] = conds
-            return
-        f, thr = x.columns[t.feature[node]], float(t.threshold[node])
-        walk(t.children_left[node], [*conds, (f, "<=", thr)])
-        walk(t.children_right[node], [*conds, (f, ">", thr)])
-
-    walk(0, [])
     sizes = pd.Series(y).value_counts()
     rows = []
-    for leaf, conds in paths.items():
+    for leaf, conds in _tree_paths(t, list(x.columns)).items():
         members = leaf_of == leaf
         target = int(tree.classes_[np.argmax(t.value[leaf][0])])
-        merged: dict[tuple[str, str], float] = {}
-        for f, op, thr in conds:  # keep the tightest bound per feature and direction
-            key = (f, op)
-            merged[key] = (
-                min(merged.get(key, thr), thr) if op == "<=" else max(merged.get(key, thr), thr)
-            )
-        words = _merge_conditions(merged, integer, binary)
+        words = _merge_conditions(_tightest(conds), integer, binary)
         rows.append(
             {
                 "segment": target,

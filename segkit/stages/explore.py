@@ -142,7 +142,7 @@ def pseudonymize(rel: duckdb.DuckDBPyRelation, salt: str) -> duckdb.DuckDBPyRela
 
 def _raw_id_column(spec: dict | str | Path, name: str) -> str | None:
     """The file column an input's customer ids are read from (None: not mapped)."""
-    columns = io.table_spec(spec, name)["columns"] or {}
+    columns = (io.table_spec(spec, name) or {}).get("columns") or {}
     return columns.get("customer_id", "customer_id")
 
 
