@@ -30,7 +30,7 @@ import pandas as pd
 from segkit import explore, features, io
 from segkit.core.errors import SegkitError
 from segkit.core.params import TABLE_NAMES, parse_date
-from segkit.core.sql import ident, literal
+from segkit.core.sql import ident, idents, literal
 from segkit.explore import Exploration
 from segkit.stages.run import Run
 
@@ -211,7 +211,7 @@ def _explore_transactions(
         )
         run.save("calibration.parquet", cal.round(9))
     concentration = explore.revenue_concentration(customers)
-    order_key = "order_id" if "order_id" in tx.columns else "customer_id, timestamp"
+    order_key = idents(["order_id"] if "order_id" in tx.columns else ["customer_id", "timestamp"])
     first, last, n_tx, n_orders, revenue = tx.aggregate(
         f"min(timestamp), max(timestamp), count(*), count(DISTINCT ({order_key})), sum(amount)"
     ).fetchall()[0]
