@@ -17,7 +17,8 @@ from sklearn.preprocessing import StandardScaler
 
 from segkit import features, io
 from segkit.core.params import load_params
-from segkit.profile import describe_rules, profile, segment_names, suggest_actions
+from segkit.naming import segment_names
+from segkit.profile import describe_rules, profile, suggest_actions
 
 
 def kmeans_segments(customers: pd.DataFrame, cols: list[str], k: int, seed: int = 42) -> pd.Series:

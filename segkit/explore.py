@@ -1,38 +1,34 @@
-"""Stage 01, exploration: clean inputs, data quality and the first look at the customers.
+"""Exploration of clean inputs: data quality, monthly revenue, cohorts, concentration.
 
-:func:`run_stage` loads every input of a run (the synthetic retailer for ``data.source:
-demo``, else the table specs under ``data``), cleans them with :mod:`segkit.io` (every row
-used or rejected with its reason), builds the customer features with
-:mod:`segkit.features` and writes the artifacts every later stage reads:
+Pure functions over clean tables (the stage :mod:`segkit.stages.explore` loads a run's
+inputs, calls them and writes the artifacts):
 
-- ``transactions.parquet``, ``experiment.parquet``: the clean inputs;
-- ``rejects.parquet``: ``input, row, reason, values`` for every row not used;
-- ``data_quality.json``: per input ``rows_in``, ``rows_used``, ``rows_rejected``,
-  ``rejected`` (reason → count), file, format, encoding; plus a ``summary``;
-- ``customers.parquet``: one row per customer, features plus attributes;
-- ``calibration.parquet`` when ``data.calibration_end`` is set (the CLV holdout split);
-- ``truth_*`` tables for the demo data (what the generator really did).
+- :func:`quality_table`: rows in/used/rejected per input and per cleaning rule;
+- :func:`monthly_summary`: revenue, customers, new customers and orders per month;
+- :func:`cohort_retention`: share of each first-purchase cohort buying again k months later;
+- :func:`revenue_concentration`: top 10 %/20 % shares, Gini and the Lorenz curve;
+- :func:`feature_summary`, :func:`distribution_features`: the customer features at a glance;
+- :class:`Exploration`: what the ``01_explore`` notebook shows.
 
-The exploration helpers (:func:`quality_table`, :func:`monthly_summary`,
-:func:`cohort_retention`, :func:`revenue_concentration`, :func:`feature_summary`) are pure
-functions; the aggregations over transactions run in DuckDB, so they grow with the log and
-not with memory.
+The aggregations over transactions run in DuckDB, so they grow with the log and not with
+memory.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple, TypeAlias
 
 import duckdb
 import numpy as np
 import pandas as pd
 
-from segkit import features, io
+from segkit import io
 from segkit.core.checks import SegkitError, check_columns, check_scalar
-from segkit.core.params import parse_date
-from segkit.stages.run import Run
+from segkit.core.sql import ident, literal
+
+#: What the transaction helpers accept: a frame, a DuckDB relation or a Parquet/CSV path.
+Transactions: TypeAlias = pd.DataFrame | duckdb.DuckDBPyRelation | str | Path
 
 #: Key features shown in the distributions, with whether a log scale suits them.
 KEY_FEATURES = {
@@ -46,7 +42,11 @@ KEY_FEATURES = {
 
 
 def distribution_features(customers: pd.DataFrame, max_features: int = 6) -> dict[str, bool]:
-    """Features to plot: the key ones present, else numeric attributes; log scale if skewed."""
+    """Features to plot: the key ones present, else numeric attributes; log scale if skewed.
+
+    >>> distribution_features(pd.DataFrame({"orders": [1, 2], "age": [30, 40]}))
+    {'orders': True}
+    """
     present = {c: log for c, log in KEY_FEATURES.items() if c in customers.columns}
     if present:
         return present
@@ -66,9 +66,6 @@ class Exploration(NamedTuple):
     monthly: pd.DataFrame | None
     cohorts: pd.DataFrame | None
     concentration: dict | None
-
-
-# ---------------------------------------------------------------- pure helpers
 
 
 def quality_table(quality: dict[str, dict]) -> pd.DataFrame:
@@ -98,15 +95,54 @@ def quality_table(quality: dict[str, dict]) -> pd.DataFrame:
     return out.set_index("input").astype("int64")
 
 
-def _src(con, transactions) -> str:
-    return features._source(con, transactions)
+def _src(con: duckdb.DuckDBPyConnection, transactions: Transactions) -> str:
+    """A FROM clause for a DataFrame, a relation or a Parquet/CSV path."""
+    if isinstance(transactions, str | Path):
+        path = Path(transactions).as_posix()
+        reader = "read_parquet" if path.endswith(".parquet") else "read_csv"
+        return f"{reader}({literal(path)})"
+    if isinstance(transactions, pd.DataFrame):
+        con.register("_explore_tx", transactions)
+        return "_explore_tx"
+    if isinstance(transactions, duckdb.DuckDBPyRelation):
+        transactions.create_view("_explore_tx", replace=True)
+        return "_explore_tx"
+    raise SegkitError(
+        "transactions must be a DataFrame, a DuckDB relation or a file path, "
+        f"found {type(transactions).__name__}"
+    )
 
 
-def monthly_summary(transactions, con=None) -> pd.DataFrame:
-    """Revenue, purchasing customers, new customers and orders per calendar month."""
+def _columns(con: duckdb.DuckDBPyConnection, src: str) -> list[str]:
+    return [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()]
+
+
+def monthly_summary(
+    transactions: Transactions, con: duckdb.DuckDBPyConnection | None = None
+) -> pd.DataFrame:
+    """Revenue, purchasing customers, new customers and orders per calendar month.
+
+    Parameters
+    ----------
+    transactions : clean transactions (``customer_id, timestamp, amount[, order_id]``) as
+        a DataFrame, a DuckDB relation of ``con`` or a Parquet/CSV path.
+    con : DuckDB connection to run on; a new one when None.
+
+    Returns
+    -------
+    DataFrame ``month, revenue, customers, new_customers, orders``, one row per month;
+    orders are distinct ``order_id`` values, else distinct timestamps.
+
+    Examples
+    --------
+    >>> tx = pd.DataFrame({"customer_id": ["a", "a", "b"], "amount": [1.0, 2.0, 4.0],
+    ...                    "timestamp": pd.to_datetime(["2024-01-02", "2024-02-03", "2024-02-04"])})
+    >>> monthly_summary(tx)[["revenue", "customers", "new_customers"]].values.tolist()
+    [[1.0, 1.0, 1.0], [6.0, 2.0, 1.0]]
+    """
     con = con or duckdb.connect()
     src = _src(con, transactions)
-    order_key = "order_id" if "order_id" in features._columns(con, src) else "timestamp"
+    order_key = ident("order_id" if "order_id" in _columns(con, src) else "timestamp")
     return con.execute(f"""
         WITH f AS (SELECT customer_id, date_trunc('month', min(timestamp)) AS first_month
                    FROM {src} GROUP BY 1)
@@ -121,7 +157,10 @@ def monthly_summary(transactions, con=None) -> pd.DataFrame:
 
 
 def cohort_retention(
-    transactions, max_months: int = 12, observation_end=None, con=None
+    transactions: Transactions,
+    max_months: int = 12,
+    observation_end: pd.Timestamp | str | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> pd.DataFrame:
     """Share of each first-purchase-month cohort buying again k months later.
 
@@ -130,6 +169,19 @@ def cohort_retention(
     (month 0 is 1.0 by definition). A column ``size`` holds the cohort size. Months not
     fully observed (after ``observation_end``, or the month it cuts short) are NaN, not
     zero, so the last diagonal does not look like a collapse.
+
+    Parameters
+    ----------
+    transactions : clean transactions, as for :func:`monthly_summary`.
+    max_months : last month since the first purchase to show (an integer >= 1).
+    observation_end : last observed day; None = the month of the last transaction is the
+        last observed one.
+    con : DuckDB connection to run on; a new one when None.
+
+    Raises
+    ------
+    SegkitError
+        When ``max_months`` is not an integer >= 1.
     """
     check_scalar(max_months, "max_months", int, ge=1)
     con = con or duckdb.connect()
@@ -142,7 +194,7 @@ def cohort_retention(
                date_diff('month', f.cohort, m.month) AS k,
                count(*) AS n
         FROM m JOIN f USING (customer_id)
-        WHERE date_diff('month', f.cohort, m.month) <= {max_months}
+        WHERE date_diff('month', f.cohort, m.month) <= {literal(max_months)}
         GROUP BY 1, 2 ORDER BY 1, 2""").df()
     wide = long.pivot(index="cohort", columns="k", values="n").fillna(0)
     wide = wide.reindex(columns=range(max_months + 1), fill_value=0)
@@ -164,6 +216,10 @@ def cohort_retention(
 
 def revenue_concentration(customers: pd.DataFrame, revenue_col: str = "revenue") -> dict:
     """Share of revenue from the top 10 % and 20 % of customers, Gini, and the Lorenz curve.
+
+    Returns a dict ``top_10, top_20, gini`` (rounded to 6 digits) and ``lorenz``, a frame
+    ``customers_share, revenue_share`` of at most 201 points (an aggregate, never rows).
+    Raises :class:`SegkitError` when ``revenue_col`` is missing or holds no positive revenue.
 
     >>> c = pd.DataFrame({"revenue": [1.0] * 8 + [46.0, 46.0]})
     >>> revenue_concentration(c)["top_10"], revenue_concentration(c)["top_20"]
@@ -194,254 +250,14 @@ def revenue_concentration(customers: pd.DataFrame, revenue_col: str = "revenue")
 
 
 def feature_summary(customers: pd.DataFrame) -> pd.DataFrame:
-    """Count, missing, mean, quartiles and skewness of every numeric feature."""
+    """Count, missing, mean, quartiles and skewness of every numeric feature.
+
+    >>> feature_summary(pd.DataFrame({"x": [1.0, 2.0, None]}))[["count", "missing", "mean"]]
+       count  missing  mean
+    x    2.0        1   1.5
+    """
     num = customers.select_dtypes("number")
     out = num.describe(percentiles=[0.25, 0.5, 0.75, 0.95]).T
     out.insert(1, "missing", num.isna().sum())
     out["skew"] = num.skew()
     return out
-
-
-# ---------------------------------------------------------------- the stage
-
-
-def _demo_inputs(run: Run) -> dict[str, dict]:
-    """Generate the synthetic retailer into ``artifacts/inputs/`` and return its specs."""
-    from segkit import datasets
-
-    d = run.params["data"]["demo"]
-    folder = run.artifacts / "inputs"
-    folder.mkdir(exist_ok=True)
-    shop = datasets.make_retailer(
-        n_customers=d["n_customers"], start=d["start"], end=d["end"], seed=run.seed
-    )
-    specs = {}
-    for name in ("transactions", "customers", "experiment"):
-        df = getattr(shop, name)
-        path = folder / f"{name}.parquet"
-        df.to_parquet(path, index=False)
-        specs[name] = {"path": str(path)}
-    specs["experiment"]["covariates"] = ["pre_spend"]
-    specs["experiment"]["outcomes"] = ["visit", "conversion", "spend"]
-    truth = shop.truth
-    run.save("truth_segments.parquet", truth.segments)
-    run.save("truth_params.csv", truth.params)
-    run.save("truth_effects.csv", truth.effects.astype({"segment": str}))
-    return specs
-
-
-def input_specs(run: Run) -> dict[str, dict]:
-    """The table specs of a run's inputs (generating the demo data when asked for)."""
-    d = run.params["data"]
-    if d["source"] == "demo":
-        return _demo_inputs(run)
-    return {n: d[n] for n in ("transactions", "customers", "experiment") if d[n]}
-
-
-def _salt() -> str:
-    return os.environ.get("SEGKIT_SALT", "segkit")
-
-
-def _pseudo(rel: duckdb.DuckDBPyRelation, salt: str) -> duckdb.DuckDBPyRelation:
-    """Replace ``customer_id`` by the first 16 hex digits of sha256(salt || id)."""
-    lit = salt.replace("'", "''")
-    return rel.select(
-        f"* REPLACE ('P' || substr(sha256('{lit}' || customer_id), 1, 16) AS customer_id)"
-    )
-
-
-def _write(rel: duckdb.DuckDBPyRelation, path: Path) -> Path:
-    """Write a relation to Parquet atomically (temp file, then rename)."""
-    tmp = path.with_name(path.name + ".tmp")
-    rel.write_parquet(str(tmp))
-    tmp.replace(path)
-    return path
-
-
-def _rejects(con, tables: dict[str, io.Table]) -> duckdb.DuckDBPyRelation:
-    """One rejects table for every input: ``input, row, reason, values`` (the raw row)."""
-    parts = []
-    for t in tables.values():
-        cols = [c for c in t.rejects.columns if c not in ("input", "row", "reason")]
-        pairs = " || ' | ' || ".join(
-            f"'{c.replace(chr(39), chr(39) * 2)}=' || coalesce(CAST(\"{c}\" AS VARCHAR), '')"
-            for c in cols
-        )
-        name = f"_rej_{t.name}"
-        t.rejects.create_view(name, replace=True)
-        pairs = pairs or "''"
-        parts.append(
-            f"SELECT input, CAST(row AS BIGINT) AS row, reason, {pairs} AS values FROM {name}"
-        )
-    return con.sql(" UNION ALL ".join(parts) + " ORDER BY input, row")
-
-
-def _money(x: float) -> str:
-    for div, unit in ((1e9, "bn"), (1e6, "m"), (1e3, "k")):
-        if abs(x) >= div:
-            return f"{x / div:,.1f}{unit}"
-    return f"{x:,.0f}"
-
-
-#: Plain words for the cleaning rules of segkit.io.REASONS, for the findings.
-REASON_WORDS = {
-    "missing_customer_id": "without a customer id",
-    "unparseable_timestamp": "with an unreadable date",
-    "non_numeric_amount": "with a non-numeric amount",
-    "cancellation": "cancellations",
-    "negative_quantity": "returns (negative quantity)",
-    "non_positive_amount": "with a zero or negative amount",
-    "after_observation_end": "after the observation end",
-    "duplicate_row": "exact duplicates",
-    "missing_arm": "without an experiment arm",
-    "duplicate_customer_id": "repeating a customer id",
-    "non_numeric_outcome": "with a non-numeric outcome",
-}
-
-
-def _quality_sentence(name: str, q: dict) -> str:
-    if q["rows_rejected"] == 0:
-        return f"All {q['rows_in']:,} {name} rows were usable."
-    parts = [
-        f"{n:,} {REASON_WORDS.get(r, r)}"
-        for r, n in sorted(q["rejected"].items(), key=lambda kv: -kv[1])
-    ]
-    return (
-        f"Of {q['rows_in']:,} {name} rows, {q['rows_used']:,} "
-        f"({q['rows_used'] / q['rows_in']:.0%}) were usable; set aside: " + "; ".join(parts) + "."
-    )
-
-
-def run_stage(run: Run) -> Exploration:
-    """Load, clean and summarize the inputs of ``run``; write the exploration artifacts."""
-    d = run.params["data"]
-    specs = input_specs(run)
-    if not specs:
-        raise SegkitError("data: no input given (data.transactions, customers or experiment)")
-    con = io.connect(temp_dir=run.artifacts / ".duckdb_tmp")
-    obs_end = (
-        parse_date(d["observation_end"], "data.observation_end")
-        if d["observation_end"]
-        else (parse_date(d["demo"]["end"]) if d["source"] == "demo" else None)
-    )
-    tables: dict[str, io.Table] = {}
-    if "transactions" in specs:
-        tables["transactions"] = io.load_transactions(specs["transactions"], obs_end, con=con)
-    if "customers" in specs:
-        tables["customers"] = io.load_customers(specs["customers"], con=con)
-    if "experiment" in specs:
-        tables["experiment"] = io.load_experiment(specs["experiment"], con=con)
-
-    salt = _salt()
-    used = {n: (_pseudo(t.used, salt) if d["pseudonymize"] else t.used) for n, t in tables.items()}
-    _write(_rejects(con, tables), run.artifacts / "rejects.parquet")
-    quality = {n: t.quality for n, t in tables.items()}
-    if d["source"] == "demo":  # generated inside the run folder: record it relative to it
-        for n, q in quality.items():
-            q["file"] = f"artifacts/inputs/{n}.parquet"
-
-    customers = None
-    monthly = cohorts = concentration = None
-    summary: dict[str, Any] = {"observation_end": None}
-    if "transactions" in used:
-        tx_path = _write(used["transactions"], run.artifacts / "transactions.parquet")
-        tx = con.sql(f"SELECT * FROM read_parquet('{tx_path.as_posix()}')")
-        if obs_end is None:
-            obs_end = pd.Timestamp(tx.aggregate("max(timestamp)").fetchall()[0][0]).normalize()
-        customers = features.customer_features(str(tx_path), obs_end, d["time_unit"], con=con)
-        if d["calibration_end"]:
-            cal = features.calibration_holdout(
-                str(tx_path), parse_date(d["calibration_end"]), obs_end, d["time_unit"], con=con
-            )
-            run.save("calibration.parquet", cal.round(9))
-        monthly = monthly_summary(str(tx_path), con=con)
-        cohorts = cohort_retention(str(tx_path), observation_end=obs_end, con=con)
-        concentration = revenue_concentration(customers)
-        order_key = "order_id" if "order_id" in tx.columns else "customer_id, timestamp"
-        first, last, n_tx, n_orders, revenue = tx.aggregate(
-            f"min(timestamp), max(timestamp), count(*), count(DISTINCT ({order_key})), sum(amount)"
-        ).fetchall()[0]
-        summary.update(
-            transactions=int(n_tx),
-            orders=int(n_orders),
-            revenue=round(float(revenue), 6),
-            first_date=pd.Timestamp(first).date().isoformat(),
-            last_date=pd.Timestamp(last).date().isoformat(),
-            observation_end=obs_end.date().isoformat(),
-            time_unit=d["time_unit"],
-            top_10_share=concentration["top_10"],
-            top_20_share=concentration["top_20"],
-            gini=concentration["gini"],
-        )
-    if "customers" in used:
-        attrs = used["customers"].df()
-        if customers is None:
-            customers = attrs
-        else:
-            clash = sorted(set(attrs.columns) & set(customers.columns) - {"customer_id"})
-            attrs = attrs.rename(columns={c: f"attr_{c}" for c in clash})
-            customers = customers.merge(attrs, on="customer_id", how="left")
-            summary["customers_without_attributes"] = (
-                int(customers[attrs.columns[1]].isna().sum()) if attrs.shape[1] > 1 else 0
-            )
-            summary["attribute_rows_without_transactions"] = int(
-                len(attrs) - attrs["customer_id"].isin(customers["customer_id"]).sum()
-            )
-    if "experiment" in used:
-        _write(used["experiment"], run.artifacts / "experiment.parquet")
-        exp_arms = used["experiment"].aggregate("arm, count(*)").fetchall()
-        summary["experiment_arms"] = {str(a): int(n) for a, n in sorted(exp_arms)}
-    if customers is None:
-        raise SegkitError(
-            "data: the experiment alone gives no customers to segment; "
-            "add data.transactions or data.customers"
-        )
-    customers = customers.sort_values("customer_id", kind="stable").reset_index(drop=True)
-    # DuckDB sums floats in parallel, so the last bits depend on thread timing: round to
-    # 1e-9 so that the same inputs give byte-identical tables.
-    floats = customers.select_dtypes("float").columns
-    customers[floats] = customers[floats].round(9)
-    summary["customers"] = int(len(customers))
-    run.save("customers.parquet", customers)
-    run.save("data_quality.json", {**quality, "summary": summary})
-
-    qt = quality_table(quality)
-    findings = [_headline(summary, d["source"])]
-    findings += [_quality_sentence(n, q) for n, q in quality.items()]
-    if concentration:
-        findings.append(
-            f"Revenue is concentrated: the top 10% of customers bring "
-            f"{concentration['top_10']:.0%} of it, the top 20% bring "
-            f"{concentration['top_20']:.0%} (Gini {concentration['gini']:.2f})."
-        )
-    if cohorts is not None and cohorts.shape[1] > 2:
-        m1 = cohorts[1].mean()
-        findings.append(f"On average {m1:.0%} of a month's new customers buy again the next month.")
-    if "experiment_arms" in summary:
-        arms = ", ".join(f"{a} ({n:,})" for a, n in summary["experiment_arms"].items())
-        findings.append(f"The campaign experiment has arms {arms}.")
-    run.save_findings("explore", findings)
-    con.close()
-    return Exploration(
-        findings=findings,
-        quality=qt,
-        summary=summary,
-        features=feature_summary(customers),
-        customers=customers,
-        monthly=monthly,
-        cohorts=cohorts,
-        concentration=concentration,
-    )
-
-
-def _headline(summary: dict, source: str) -> str:
-    what = "the synthetic demo retailer" if source == "demo" else "the data"
-    if "transactions" not in summary:
-        return f"{summary['customers']:,} customers with attributes in {what}; no transaction log."
-    first = pd.Timestamp(summary["first_date"]).strftime("%b %Y")
-    last = pd.Timestamp(summary["last_date"]).strftime("%b %Y")
-    return (
-        f"{summary['customers']:,} customers placed {summary['orders']:,} orders worth "
-        f"{_money(summary['revenue'])} between {first} and {last}; the top 20% of customers "
-        f"bring {summary['top_20_share']:.0%} of revenue."
-    )

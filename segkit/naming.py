@@ -1,7 +1,12 @@
 """Plain words for segments: feature labels and descriptive, unique segment names.
 
-Used by :mod:`segkit.profile` (and the clustering stage, through
-``segkit.profile.segment_names``). Kept apart so each module stays readable.
+- :func:`feature_label`, :func:`feature_unit`, :func:`is_share`: how a feature reads;
+- :func:`numeric_columns`, :func:`categorical_columns`: which customer columns are
+  features and which are categorical attributes;
+- :func:`align_segments`: one segment per customer row, validated;
+- :func:`segment_names`: a descriptive, unique name per segment.
+
+Used by :mod:`segkit.profile`, :mod:`segkit.segment` and the stages.
 """
 
 from __future__ import annotations
@@ -58,7 +63,30 @@ def feature_label(name: str) -> str:
     return name.replace("_", " ")
 
 
-def _numeric_cols(customers: pd.DataFrame) -> list[str]:
+def feature_unit(name: str) -> str:
+    """Unit phrase placed after a value of the feature ("days ago"), or "" when none.
+
+    >>> feature_unit("days_since_last"), feature_unit("orders")
+    ('days ago', '')
+    """
+    return _LABELS.get(name, ("", ""))[1]
+
+
+def is_share(name: str) -> bool:
+    """Whether ``name`` is a share-of-purchases feature (``share_channel_web``: 0 to 1).
+
+    >>> is_share("share_category_grocery"), is_share("orders")
+    (True, False)
+    """
+    return _SHARE.match(name) is not None
+
+
+def numeric_columns(customers: pd.DataFrame) -> list[str]:
+    """Numeric, non-boolean columns of ``customers`` other than ids and segment columns.
+
+    >>> numeric_columns(pd.DataFrame({"customer_id": [1], "orders": [2], "vip": [True]}))
+    ['orders']
+    """
     return [
         c
         for c in customers.columns
@@ -68,7 +96,12 @@ def _numeric_cols(customers: pd.DataFrame) -> list[str]:
     ]
 
 
-def _categorical_cols(customers: pd.DataFrame, max_levels: int = 30) -> list[str]:
+def categorical_columns(customers: pd.DataFrame, max_levels: int = 30) -> list[str]:
+    """Boolean or text columns (not ids or segment columns) with at most ``max_levels`` values.
+
+    >>> categorical_columns(pd.DataFrame({"customer_id": ["a"], "channel": ["web"], "n": [1]}))
+    ['channel']
+    """
     out = []
     for c in customers.columns:
         if c in _EXCLUDE:
@@ -82,8 +115,34 @@ def _categorical_cols(customers: pd.DataFrame, max_levels: int = 30) -> list[str
     return out
 
 
-def _aligned(customers: pd.DataFrame, labels: pd.Series | pd.DataFrame, name: str) -> pd.Series:
-    """Segment per row of ``customers`` (index aligned), validating ids and values."""
+def align_segments(
+    customers: pd.DataFrame, labels: pd.Series | pd.DataFrame, name: str = "labels"
+) -> pd.Series:
+    """Segment per row of ``customers`` (index aligned), validating ids and values.
+
+    Parameters
+    ----------
+    customers : one row per customer with ``customer_id``.
+    labels : a frame with ``customer_id`` and ``segment`` (each id once, every id a
+        customer), or one segment per row of ``customers`` (Series or array).
+    name : what ``labels`` is called in error messages.
+
+    Returns
+    -------
+    Series ``segment`` of int64 on the index of ``customers``.
+
+    Raises
+    ------
+    SegkitError
+        When a column is missing, ids repeat or are unknown, the lengths differ, a customer
+        has no segment, or a segment is not an integer.
+
+    Examples
+    --------
+    >>> c = pd.DataFrame({"customer_id": ["a", "b"]})
+    >>> align_segments(c, pd.DataFrame({"customer_id": ["b", "a"], "segment": [2, 1]})).tolist()
+    [1, 2]
+    """
     check_columns(customers, ["customer_id"], "customers")
     check_not_empty(customers, "customers")
     if isinstance(labels, pd.DataFrame):
@@ -121,77 +180,94 @@ def _first(cols: tuple[str, ...], available: list[str]) -> str | None:
     return next((c for c in cols if c in available), None)
 
 
-def _traits(customers: pd.DataFrame, seg: pd.Series) -> dict[int, list[tuple[float, str, str]]]:
+Trait = tuple[float, str, str]  # (strength, role, phrase)
+
+
+def _numeric_phrase(customers: pd.DataFrame, c: str, hi: bool) -> str:
+    """A numeric feature that is not R, F or M in words: "mostly web", "high history"."""
+    share = _SHARE.match(c)
+    if share:  # "from United Kingdom", "mostly web", "little grocery"
+        kind, value = share.group(1), share.group(2).replace("_", " ")
+        value = value.title() if kind == "country" else value
+        if value.lower() == "other":
+            value = {"country": "other countries"}.get(kind, f"other {kind}")
+        if kind == "country":
+            return f"from {value}" if hi else f"not from {value}"
+        return f"mostly {value}" if hi else f"little {value}"
+    label = feature_label(c)
+    values = customers[c].dropna().unique()
+    if len(values) <= 2 and set(values) <= {0, 1}:  # a flag
+        return label if hi else f"no {label}"
+    return f"{'high' if hi else 'low'} {label}"
+
+
+def _numeric_trait(
+    customers: pd.DataFrame, members: pd.Series, c: str, rank: float, rfm: tuple
+) -> Trait | None:
+    """The trait of numeric feature ``c`` for a segment of mean percentile rank ``rank``."""
+    if np.isnan(rank) or abs(rank - 0.5) < 0.15:
+        return None
+    strength = abs(rank - 0.5)
+    hi = rank > 0.5
+    rec, freq, mon = rfm
+    if c == rec:
+        return (strength + 1, "recency", "lapsed" if hi else "recent")
+    if c == freq:
+        x = customers.loc[members, c]
+        one = (x <= (1 if c == "orders" else 0)).mean() >= 0.8
+        return (
+            strength + 1,
+            "frequency",
+            "one-time" if one else ("frequent" if hi else "occasional"),
+        )
+    if c == mon:
+        return (strength + 1, "monetary", "high" if hi else "low")
+    return (strength, "numeric", _numeric_phrase(customers, c, hi))
+
+
+def _category_trait(customers: pd.DataFrame, members: pd.Series, c: str) -> Trait | None:
+    """The segment's most over-represented value of attribute ``c``, if it stands out."""
+    share = customers.loc[members, c].astype("string").value_counts(normalize=True)
+    pop = customers[c].astype("string").value_counts(normalize=True)
+    if share.empty:
+        return None
+    top = share.index[0]
+    lift = share.iloc[0] / pop[top]
+    if share.iloc[0] < 0.5 or lift < 1.2:
+        return None
+    text = re.sub(r"^\d+\)\s*", "", str(top))  # "1) $0 - $100" -> "$0 - $100"
+    if text.lower() in _LEVEL_WORDS:  # "low income", not a bare "low"
+        word = f"{text.lower()} {feature_label(c)}"
+    elif text.replace(" ", "").isalpha():
+        word = text.lower()
+    else:
+        word = f"{feature_label(c)} {text}"
+    return (min(lift - 1, 1.0) * 0.5, "category", word)
+
+
+def _traits(customers: pd.DataFrame, seg: pd.Series) -> dict[int, list[Trait]]:
     """Per segment: (strength, role, phrase) traits, strongest first.
 
     Numeric features are compared through population percentile ranks (scale-free: the
     segment's mean rank is 0.5 for an average segment); categorical values through lift.
     """
-    num = _numeric_cols(customers)
-    cat = _categorical_cols(customers)
+    num = numeric_columns(customers)
+    cat = categorical_columns(customers)
     ranks = customers[num].rank(pct=True) if num else pd.DataFrame(index=customers.index)
     seg_rank = ranks.groupby(seg).mean()
-    rec, freq, mon = _first(_RECENCY, num), _first(_FREQUENCY, num), _first(_MONETARY, num)
-    out: dict[int, list[tuple[float, str, str]]] = {}
+    rfm = (_first(_RECENCY, num), _first(_FREQUENCY, num), _first(_MONETARY, num))
+    out: dict[int, list[Trait]] = {}
     for s in sorted(seg.unique()):
-        traits: list[tuple[float, str, str]] = []
         members = seg == s
-        for c in num:
-            r = seg_rank.loc[s, c]
-            if np.isnan(r) or abs(r - 0.5) < 0.15:
-                continue
-            strength = abs(r - 0.5)
-            hi = r > 0.5
-            if c == rec:
-                traits.append((strength + 1, "recency", "lapsed" if hi else "recent"))
-            elif c == freq:
-                x = customers.loc[members, c]
-                one = (x <= (1 if c == "orders" else 0)).mean() >= 0.8
-                word = "one-time" if one else ("frequent" if hi else "occasional")
-                traits.append((strength + 1, "frequency", word))
-            elif c == mon:
-                traits.append((strength + 1, "monetary", "high" if hi else "low"))
-            else:
-                values = customers[c].dropna().unique()
-                binary = len(values) <= 2 and set(values) <= {0, 1}
-                label = feature_label(c)
-                share = _SHARE.match(c)
-                if share:  # "from United Kingdom", "mostly web", "little grocery"
-                    kind, value = share.group(1), share.group(2).replace("_", " ")
-                    value = value.title() if kind == "country" else value
-                    if value.lower() == "other":
-                        value = {"country": "other countries"}.get(kind, f"other {kind}")
-                    if kind == "country":
-                        phrase = f"from {value}" if hi else f"not from {value}"
-                    else:
-                        phrase = f"mostly {value}" if hi else f"little {value}"
-                elif binary:
-                    phrase = label if hi else f"no {label}"
-                else:
-                    phrase = f"{'high' if hi else 'low'} {label}"
-                traits.append((strength, "numeric", phrase))
-        for c in cat:
-            share = customers.loc[members, c].astype("string").value_counts(normalize=True)
-            pop = customers[c].astype("string").value_counts(normalize=True)
-            if share.empty:
-                continue
-            top = share.index[0]
-            lift = share.iloc[0] / pop[top]
-            if share.iloc[0] >= 0.5 and lift >= 1.2:
-                text = re.sub(r"^\d+\)\s*", "", str(top))  # "1) $0 - $100" -> "$0 - $100"
-                if text.lower() in _LEVEL_WORDS:  # "low income", not a bare "low"
-                    word = f"{text.lower()} {feature_label(c)}"
-                elif text.replace(" ", "").isalpha():
-                    word = text.lower()
-                else:
-                    word = f"{feature_label(c)} {text}"
-                traits.append((min(lift - 1, 1.0) * 0.5, "category", word))
+        found = [_numeric_trait(customers, members, c, seg_rank.loc[s, c], rfm) for c in num]
+        found += [_category_trait(customers, members, c) for c in cat]
+        traits = [t for t in found if t is not None]
         traits.sort(key=lambda t: -t[0])
         out[int(s)] = traits
     return out
 
 
-def _compose(traits: list[tuple[float, str, str]], n_extra: int) -> str:
+def _compose(traits: list[Trait], n_extra: int) -> str:
     roles = {
         role: phrase for _, role, phrase in traits if role in ("recency", "frequency", "monetary")
     }
@@ -244,7 +320,7 @@ def segment_names(
     -------
     dict mapping segment number -> name.
     """
-    seg = _aligned(customers, labels, "labels")
+    seg = align_segments(customers, labels, "labels")
     segments = sorted(int(s) for s in seg.unique())
     fixed: dict[int, str] = {}
     for key, value in (overrides or {}).items():

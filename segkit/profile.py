@@ -1,4 +1,4 @@
-"""Stage 03: who is in each segment, in words a marketing team can act on.
+"""Who is in each segment, in words a marketing team can act on.
 
 - :func:`segment_names`: a descriptive, unique name per segment from its profile.
 - :func:`profile`: size, share of customers and revenue, means/medians, categorical mix;
@@ -8,32 +8,33 @@
   precision, recall and coverage per rule and the tree's fidelity to the segments.
 - :func:`suggest_actions`: retain, develop, win back, nurture or leave alone, with the reason.
 - :func:`migration`: transition matrix between two segmentations (incl. new/gone customers).
-- :func:`run_stage`: the "profile" stage of a :class:`~segkit.stages.run.Run`.
+
+The stage that runs these on a run's segments is :mod:`segkit.stages.profile`.
+:func:`segment_names` and :func:`feature_label` live in :mod:`segkit.naming` and are
+re-exported here.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from segkit.core.checks import SegkitError, check_columns, check_scalar
-from segkit.core.params import parse_date
-from segkit.stages.run import Run, Skipped
+from segkit.core.params import MIN_SEGMENT_SIZE
 from segkit.naming import (
-    _LABELS,
-    _SHARE,
-    _aligned,
-    _categorical_cols,
-    _numeric_cols,
+    align_segments,
+    categorical_columns,
     feature_label,
+    feature_unit,
+    is_share,
+    numeric_columns,
     segment_names,
 )
 
 __all__ = [
-    "Profiles",
+    "SUPPRESSED",
     "Rules",
     "category_mix",
     "describe_rules",
@@ -41,7 +42,7 @@ __all__ = [
     "index_table",
     "migration",
     "profile",
-    "run_stage",
+    "profiled",
     "segment_names",
     "suggest_actions",
 ]
@@ -51,14 +52,10 @@ __all__ = [
 SUPPRESSED = 0  # segment number of the "other/suppressed" row
 
 
-def _labels_frame(customers: pd.DataFrame, segments: pd.Series | pd.DataFrame) -> pd.Series:
-    return _aligned(customers, segments, "segments")
-
-
 def profile(
     customers: pd.DataFrame,
     segments: pd.Series | pd.DataFrame,
-    min_segment_size: int = 20,
+    min_segment_size: int = MIN_SEGMENT_SIZE,
     *,
     names: dict[int, str] | None = None,
     revenue_col: str = "revenue",
@@ -84,9 +81,9 @@ def profile(
     per categorical attribute value ``pct_<attr>=<value>`` (share of the segment).
     """
     check_scalar(min_segment_size, "min_segment_size", int, ge=1)
-    seg = _labels_frame(customers, segments)
+    seg = align_segments(customers, segments, "segments")
     names = names if names is not None else segment_names(customers, seg)
-    num, cat = _numeric_cols(customers), _categorical_cols(customers)
+    num, cat = numeric_columns(customers), categorical_columns(customers)
     sizes = seg.value_counts().sort_index()
     shown = [int(s) for s in sizes.index if sizes[s] >= min_segment_size]
     small = [int(s) for s in sizes.index if sizes[s] < min_segment_size]
@@ -132,7 +129,13 @@ def profile(
     return out
 
 
-def _profiled(profiles: pd.DataFrame) -> pd.DataFrame:
+def profiled(profiles: pd.DataFrame) -> pd.DataFrame:
+    """The rows of :func:`profile` for segments profiled in detail (not the suppressed row).
+
+    >>> p = pd.DataFrame({"segment": [1, 0], "segment_name": ["Best", "other"]})
+    >>> profiled(p)["segment"].tolist()
+    [1]
+    """
     check_columns(profiles, ["segment", "segment_name"], "profiles")
     return profiles[profiles["segment"] != SUPPRESSED]
 
@@ -143,7 +146,7 @@ def index_table(profiles: pd.DataFrame, prefix: str = "index_") -> pd.DataFrame:
     Rows are segment names (suppressed segments excluded), columns feature names.
     ``prefix="z_"`` gives the standardized means used by the snake plot instead.
     """
-    p = _profiled(profiles)
+    p = profiled(profiles)
     cols = [c for c in p.columns if c.startswith(prefix)]
     if not cols:
         raise SegkitError(f"profiles has no {prefix}* columns; columns are {list(p.columns)}")
@@ -154,12 +157,15 @@ def index_table(profiles: pd.DataFrame, prefix: str = "index_") -> pd.DataFrame:
 
 def category_mix(profiles: pd.DataFrame) -> pd.DataFrame:
     """Long table ``segment_name, attribute, value, share`` of the categorical attributes."""
-    p = _profiled(profiles)
+    p = profiled(profiles)
     cols = [c for c in p.columns if c.startswith("pct_")]
     long = p.melt(id_vars="segment_name", value_vars=cols, var_name="key", value_name="share")
-    parts = long["key"].str[4:].str.split("=", n=1, expand=True) if cols else None
-    long["attribute"] = parts[0] if cols else pd.Series(dtype="string")
-    long["value"] = parts[1] if cols else pd.Series(dtype="string")
+    if cols:
+        parts = long["key"].str[4:].str.split("=", n=1, expand=True)
+        long["attribute"], long["value"] = parts[0], parts[1]
+    else:
+        long["attribute"] = pd.Series(dtype="string")
+        long["value"] = pd.Series(dtype="string")
     return long[["segment_name", "attribute", "value", "share"]]
 
 
@@ -172,13 +178,13 @@ _BTYD_TWINS = {"frequency": "orders", "recency": "days_since_last", "T": "tenure
 def _tree_inputs(customers: pd.DataFrame) -> pd.DataFrame:
     num = [
         c
-        for c in _numeric_cols(customers)
+        for c in numeric_columns(customers)
         if customers[c].notna().all()  # rules on imputed values would read wrong
         and not (c in _BTYD_TWINS and _BTYD_TWINS[c] in customers.columns)
         and not (c == "monetary" and "aov" in customers.columns)
     ]
     x = customers[num].astype("float64")
-    cat = _categorical_cols(customers)
+    cat = categorical_columns(customers)
     if cat:
         dummies = pd.get_dummies(customers[cat].astype("string"), prefix_sep="=", dtype="float64")
         x = pd.concat([x, dummies], axis=1)
@@ -193,8 +199,8 @@ def _condition(feature: str, op: str, t: float, integer: bool) -> str:
     if "=" in feature:  # one-hot column "attr=value": <= 0.5 means "not"
         attr, value = feature.split("=", 1)
         return f"{feature_label(attr)} is {'not ' if op == '<=' else ''}{value}"
-    label, unit = _LABELS.get(feature, (feature_label(feature), ""))
-    if _SHARE.match(feature):
+    label, unit = feature_label(feature), feature_unit(feature)
+    if is_share(feature):
         return f"{label} {'≤' if op == '<=' else '>'} {t:.0%}"
     if integer:
         text = f"≤ {np.floor(t):,.0f}" if op == "<=" else f"≥ {np.floor(t) + 1:,.0f}"
@@ -205,8 +211,8 @@ def _condition(feature: str, op: str, t: float, integer: bool) -> str:
 
 def _between(feature: str, lo: float, hi: float, integer: bool) -> str:
     """``lo < x <= hi`` in words: "last purchase 30-39 days ago", "aov > 20 and ≤ 50"."""
-    label, unit = _LABELS.get(feature, (feature_label(feature), ""))
-    if _SHARE.match(feature):
+    label, unit = feature_label(feature), feature_unit(feature)
+    if is_share(feature):
         return f"{label} > {lo:.0%} and ≤ {hi:.0%}"
     if integer:
         a, b = np.floor(lo) + 1, np.floor(hi)
@@ -227,7 +233,7 @@ def _merge_conditions(
             attr, value = f.split("=", 1)
             pos, neg = cats.setdefault(attr, ([], []))
             (pos if lo is not None else neg).append(value)
-        elif binary[f] and not _SHARE.match(f):
+        elif binary[f] and not is_share(f):
             words.append(f"{feature_label(f)} = {1 if lo is not None else 0}")
         elif lo is not None and hi is not None:
             words.append(_between(f, lo, hi, integer[f]))
@@ -243,6 +249,36 @@ def _merge_conditions(
         else:
             words.append(f"{label} is neither {', '.join(neg[:-1])} nor {neg[-1]}")
     return words
+
+
+Condition = tuple[str, str, float]  # (feature, "<=" or ">", threshold)
+
+
+def _tree_paths(t: Any, columns: list[str]) -> dict[int, list[Condition]]:
+    """Leaf node -> the conditions on the path from the root of sklearn tree ``t``."""
+    paths: dict[int, list[Condition]] = {}
+
+    def walk(node: int, conds: list[Condition]) -> None:
+        if t.children_left[node] == -1:
+            paths[node] = conds
+            return
+        f, thr = columns[t.feature[node]], float(t.threshold[node])
+        walk(t.children_left[node], [*conds, (f, "<=", thr)])
+        walk(t.children_right[node], [*conds, (f, ">", thr)])
+
+    walk(0, [])
+    return paths
+
+
+def _tightest(conds: list[Condition]) -> dict[tuple[str, str], float]:
+    """The tightest bound per feature and direction of a path's conditions."""
+    merged: dict[tuple[str, str], float] = {}
+    for f, op, thr in conds:
+        key = (f, op)
+        merged[key] = (
+            min(merged.get(key, thr), thr) if op == "<=" else max(merged.get(key, thr), thr)
+        )
+    return merged
 
 
 class Rules(NamedTuple):
@@ -280,7 +316,7 @@ def describe_rules(
     from sklearn.tree import DecisionTreeClassifier
 
     check_scalar(depth, "depth", int, ge=1, le=10)
-    seg = _aligned(customers, labels, "labels")
+    seg = align_segments(customers, labels, "labels")
     names = names if names is not None else segment_names(customers, seg)
     x = _tree_inputs(customers)
     if x.shape[1] == 0:
@@ -296,29 +332,12 @@ def describe_rules(
     integer = {c: bool(np.all(np.mod(x[c].to_numpy(), 1) == 0)) for c in x.columns}
     binary = {c: bool(x[c].isin([0, 1]).all()) for c in x.columns}
     t = tree.tree_
-    paths: dict[int, list[tuple[str, str, float]]] = {}
-
-    def walk(node: int, conds: list[tuple[str, str, float]]) -> None:
-        if t.children_left[node] == -1:
-            paths[node] = conds
-            return
-        f, thr = x.columns[t.feature[node]], float(t.threshold[node])
-        walk(t.children_left[node], [*conds, (f, "<=", thr)])
-        walk(t.children_right[node], [*conds, (f, ">", thr)])
-
-    walk(0, [])
     sizes = pd.Series(y).value_counts()
     rows = []
-    for leaf, conds in paths.items():
+    for leaf, conds in _tree_paths(t, list(x.columns)).items():
         members = leaf_of == leaf
         target = int(tree.classes_[np.argmax(t.value[leaf][0])])
-        merged: dict[tuple[str, str], float] = {}
-        for f, op, thr in conds:  # keep the tightest bound per feature and direction
-            key = (f, op)
-            merged[key] = (
-                min(merged.get(key, thr), thr) if op == "<=" else max(merged.get(key, thr), thr)
-            )
-        words = _merge_conditions(merged, integer, binary)
+        words = _merge_conditions(_tightest(conds), integer, binary)
         rows.append(
             {
                 "segment": target,
@@ -368,7 +387,7 @@ def suggest_actions(
     ``clv_per_customer``), a lapsed low segment whose value index is ≥ 150 is moved to win
     back and a win-back segment whose value index is < 50 to leave alone.
     """
-    p = _profiled(profiles)
+    p = profiled(profiles)
 
     def idx(*cols: str) -> pd.Series:
         for c in cols:
@@ -378,64 +397,69 @@ def suggest_actions(
 
     r, f = idx("days_since_last"), idx("orders", "frequency")
     m, ten = idx("revenue", "monetary", "aov"), idx("tenure_days")
-    value = pd.Series(np.nan, index=p.index)
-    if clv_segments is not None:
-        check_columns(clv_segments, ["segment"], "clv_segments")
-        vcol = next((c for c in _VALUE_COLS if c in clv_segments.columns), None)
-        if vcol is None:
-            raise SegkitError(
-                f"clv_segments has no value column (one of {list(_VALUE_COLS)}); "
-                f"columns are {list(clv_segments.columns)}"
-            )
-        v = p["segment"].map(clv_segments.set_index("segment")[vcol])
-        pop = np.average(v.dropna(), weights=p.loc[v.notna(), "n"]) if v.notna().any() else 0
-        value = v / pop * 100 if pop > 0 else value
+    value = _value_index(p, clv_segments)
     rows = []
     for i in p.index:
-        ri, fi, mi, ti, vi = r[i], f[i], m[i], ten[i], value[i]
-        if np.isnan(ri) and np.isnan(fi) and np.isnan(mi):
-            action = "test and learn"
-            reason = "no purchase history to go by; compare offers with an A/B test"
-        elif ri <= 80 and fi >= 120 and mi >= 120:
-            action = "retain and reward"
-            reason = (
-                f"buys recently (recency index {ri:.0f}), often ({fi:.0f}) and a lot ({mi:.0f})"
-            )
-        elif ri >= 130 and (fi >= 100 or mi >= 100):
-            action = "win back"
-            reason = f"valuable (frequency {fi:.0f}, spend {mi:.0f}) but lapsed (recency {ri:.0f})"
-        elif ri >= 130:
-            action = "leave alone / low-cost"
-            reason = f"lapsed (recency {ri:.0f}) with low frequency ({fi:.0f}) and spend ({mi:.0f})"
-        elif ri <= 100 and ti <= 60 and fi < 100:
-            action = "nurture new"
-            reason = f"recent first purchases (tenure index {ti:.0f}), few orders ({fi:.0f})"
-        else:
-            action = "develop / cross-sell"
-            reason = (
-                f"active (recency {ri:.0f}) with room to grow (frequency {fi:.0f}, spend {mi:.0f})"
-            )
-        if not np.isnan(vi):
-            if action == "leave alone / low-cost" and vi >= 150:
-                action, reason = (
-                    "win back",
-                    reason + f"; but expected value is high (index {vi:.0f})",
-                )
-            elif action == "win back" and vi < 50:
-                action = "leave alone / low-cost"
-                reason += f"; but expected value is low (index {vi:.0f})"
-            else:
-                reason += f"; expected value index {vi:.0f}"
+        action, reason = _action(r[i], f[i], m[i], ten[i])
+        action, reason = _with_value(action, reason, value[i])
         rows.append(
             {
                 "segment": int(p.at[i, "segment"]),
                 "segment_name": p.at[i, "segment_name"],
                 "action": action,
                 "reason": reason,
-                "value_index": vi,
+                "value_index": value[i],
             }
         )
     return pd.DataFrame(rows)
+
+
+def _value_index(p: pd.DataFrame, clv_segments: pd.DataFrame | None) -> pd.Series:
+    """Each profiled segment's value per customer / the customer-weighted mean × 100."""
+    value = pd.Series(np.nan, index=p.index)
+    if clv_segments is None:
+        return value
+    check_columns(clv_segments, ["segment"], "clv_segments")
+    vcol = next((c for c in _VALUE_COLS if c in clv_segments.columns), None)
+    if vcol is None:
+        raise SegkitError(
+            f"clv_segments has no value column (one of {list(_VALUE_COLS)}); "
+            f"columns are {list(clv_segments.columns)}"
+        )
+    v = p["segment"].map(clv_segments.set_index("segment")[vcol])
+    pop = np.average(v.dropna(), weights=p.loc[v.notna(), "n"]) if v.notna().any() else 0
+    return v / pop * 100 if pop > 0 else value
+
+
+def _action(ri: float, fi: float, mi: float, ti: float) -> tuple[str, str]:
+    """Action and reason from the recency, frequency, money and tenure indexes."""
+    if np.isnan(ri) and np.isnan(fi) and np.isnan(mi):
+        return "test and learn", "no purchase history to go by; compare offers with an A/B test"
+    if ri <= 80 and fi >= 120 and mi >= 120:
+        reason = f"buys recently (recency index {ri:.0f}), often ({fi:.0f}) and a lot ({mi:.0f})"
+        return "retain and reward", reason
+    if ri >= 130 and (fi >= 100 or mi >= 100):
+        reason = f"valuable (frequency {fi:.0f}, spend {mi:.0f}) but lapsed (recency {ri:.0f})"
+        return "win back", reason
+    if ri >= 130:
+        reason = f"lapsed (recency {ri:.0f}) with low frequency ({fi:.0f}) and spend ({mi:.0f})"
+        return "leave alone / low-cost", reason
+    if ri <= 100 and ti <= 60 and fi < 100:
+        reason = f"recent first purchases (tenure index {ti:.0f}), few orders ({fi:.0f})"
+        return "nurture new", reason
+    reason = f"active (recency {ri:.0f}) with room to grow (frequency {fi:.0f}, spend {mi:.0f})"
+    return "develop / cross-sell", reason
+
+
+def _with_value(action: str, reason: str, vi: float) -> tuple[str, str]:
+    """The action revisited with the segment's value index ``vi`` (NaN: unchanged)."""
+    if np.isnan(vi):
+        return action, reason
+    if action == "leave alone / low-cost" and vi >= 150:
+        return "win back", reason + f"; but expected value is high (index {vi:.0f})"
+    if action == "win back" and vi < 50:
+        return "leave alone / low-cost", reason + f"; but expected value is low (index {vi:.0f})"
+    return action, reason + f"; expected value index {vi:.0f}"
 
 
 # ---------------------------------------------------------------------- migration
@@ -477,185 +501,3 @@ def migration(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
     long["row_share"] = np.where(totals > 0, long["customers"] / totals.where(totals > 0, 1), 0.0)
     long["customers"] = long["customers"].astype("int64")
     return long.reset_index(drop=True)
-
-
-# -------------------------------------------------------------------------- stage
-
-
-class Profiles(NamedTuple):
-    """What the 03_profile notebook shows."""
-
-    profiles: pd.DataFrame
-    index: pd.DataFrame  # segment name × feature, 100 = average
-    standardized: pd.DataFrame  # segment name × feature, z of the segment mean
-    categories: pd.DataFrame  # segment_name, attribute, value, share
-    rules: pd.DataFrame
-    fidelity: float
-    actions: pd.DataFrame
-    names: dict[int, str]
-    migration: pd.DataFrame | None
-    findings: list[str]
-
-
-def _headline(p: pd.DataFrame) -> str:
-    q = _profiled(p)
-    if "share_revenue" in q.columns and q["share_revenue"].notna().any():
-        top = q.loc[q["share_revenue"].idxmax()]
-        return (
-            f"'{top['segment_name']}': {top['share_customers']:.0%} of customers, "
-            f"{top['share_revenue']:.0%} of revenue"
-        )
-    top = q.loc[q["n"].idxmax()]
-    return (
-        f"'{top['segment_name']}' is the largest segment: {top['share_customers']:.0%} of customers"
-    )
-
-
-def segments_at(run: Run, date, customers: pd.DataFrame | None = None) -> tuple[pd.DataFrame, int]:
-    """Each customer's segment as of an earlier ``date``, for the migration matrix.
-
-    The customer features are rebuilt from the run's transactions up to ``date`` (the
-    whole day), customer attributes joined on, and assigned by the run's fitted segmenter.
-    Returns (customer_id, segment) and the number of customers whose features on ``date``
-    were outside the fitted range (counted in their nearest segment, not dropped).
-    Customers whose first purchase came after ``date`` are absent ("new" in the matrix).
-    ``customers``: the run's customer table when the caller has it already loaded.
-    """
-    from segkit import features, io
-    from segkit.segment import Segmenter
-
-    when = parse_date(date, "profile.compare_date")
-    if not run.has("transactions.parquet"):
-        raise SegkitError(
-            "profile.compare_date needs a transaction log to rebuild the customers' "
-            "features at that date; this run has none (use profile.compare_run instead)"
-        )
-    now = run.load("customers") if customers is None else customers
-    tx = run.path("transactions.parquet")
-    con = io.connect(temp_dir=run.artifacts / ".duckdb_tmp")
-    first = pd.Timestamp(
-        con.sql(f"SELECT min(timestamp) FROM read_parquet('{tx.as_posix()}')").fetchall()[0][0]
-    ).normalize()
-    if when < first:
-        raise SegkitError(
-            f"profile.compare_date == {when.date()} is before the first transaction "
-            f"({first.date()}): no customer existed yet"
-        )
-    earlier = features.customer_features(str(tx), when, run.params["data"]["time_unit"], con=con)
-    attrs = [c for c in now.columns if c not in earlier.columns]
-    earlier = earlier.merge(now[["customer_id", *attrs]], on="customer_id", how="left")
-    seg = Segmenter.load(run.folder)
-    for col in seg.numeric:  # a share column for a category first bought later
-        if col not in earlier.columns:
-            earlier[col] = 0.0
-    scored = seg.score(earlier, where=f"customers on {when.date()}")
-    before = pd.DataFrame(
-        {"customer_id": scored["customer_id"], "segment": scored["nearest_segment"].astype(int)}
-    )
-    return before, int(scored["segment"].isna().sum())
-
-
-def run_stage(run: Run) -> Profiles | Skipped:
-    """Profile the segments of ``run``: writes profiles.csv, index_table.csv, rules.csv,
-    actions.csv, segment_names.json, migration.csv (when ``profile.compare_run`` is set)
-    and the findings."""
-    params = run.params["profile"]
-    customers = run.load("customers")
-    segments = run.load("segments")
-    if segments is None or len(segments) == 0:
-        reason = "there are no segments to profile"
-        run.save_findings("profile", [f"Skipped: {reason}"], status="skipped")
-        return Skipped("profile", reason)
-    seg = _aligned(customers, segments, "segments")
-    overrides = run.params["cluster"].get("names") or {}
-    if "segment_name" in segments.columns:
-        given = segments.drop_duplicates("segment").set_index("segment")["segment_name"]
-        names = {int(k): str(v) for k, v in given.items()}
-        names.update({int(k): str(v) for k, v in overrides.items()})
-    else:
-        names = segment_names(customers, seg, overrides)
-    prof = profile(customers, seg, params["min_segment_size"], names=names)
-    idx = index_table(prof)
-    rules = describe_rules(customers, seg, params["tree_depth"], seed=run.seed, names=names)
-    shown = rules.rules["segment"].isin(_profiled(prof)["segment"])  # privacy: no small ones
-    rules = rules._replace(rules=rules.rules[shown].reset_index(drop=True))
-    # from the profile alone: the CLV stage (later) revisits them with each segment's value,
-    # so this stage's output never depends on whether a CLV run happened in the folder
-    actions = suggest_actions(prof)
-    mig, since, flagged = None, "the earlier run", 0
-    if params.get("compare_run"):
-        old = Path(params["compare_run"]) / "artifacts" / "segments.parquet"
-        if not old.exists():
-            raise SegkitError(f"profile.compare_run == {params['compare_run']!r}: no {old}")
-        mig = migration(pd.read_parquet(old), segments)
-    elif params.get("compare_date"):
-        before, flagged = segments_at(run, params["compare_date"], customers)
-        mig = migration(before, segments)
-        since = str(parse_date(params["compare_date"]).date())
-    run.save("profiles.csv", prof)
-    run.save("index_table.csv", idx.reset_index())
-    run.save("rules.csv", rules.rules)
-    run.save("actions.csv", actions)
-    run.save("segment_names.json", {str(k): v for k, v in names.items()})
-    if mig is not None:
-        run.save("migration.csv", mig)
-    findings = [_headline(prof)]
-    q = _profiled(prof)
-    for _, row in q.iterrows():
-        act = actions.loc[actions["segment"] == row["segment"], "action"].iloc[0]
-        rev = (
-            f", {row['share_revenue']:.0%} of revenue"
-            if "share_revenue" in q.columns and pd.notna(row.get("share_revenue"))
-            else ""
-        )
-        seg_rules = rules.rules[rules.rules["segment"] == row["segment"]]
-        best = seg_rules.iloc[0] if len(seg_rules) and seg_rules["customers"].iloc[0] else None
-        typical = (
-            f" Typically: {best['rule']} ({best['recall']:.0%} of the segment match this, "
-            f"{best['precision']:.0%} of those who match are in it)."
-            if best is not None
-            else ""
-        )
-        findings.append(
-            f"Segment {row['segment']} '{row['segment_name']}': {row['n']:,} customers "
-            f"({row['share_customers']:.0%}){rev}; suggested action: {act}.{typical}"
-        )
-    findings.append(
-        f"Simple rules (a decision tree {params['tree_depth']} questions deep) put "
-        f"{rules.fidelity:.0%} of customers in their own segment."
-    )
-    if (prof["segment"] == SUPPRESSED).any():
-        n = int(prof.loc[prof["segment"] == SUPPRESSED, "n"].iloc[0])
-        findings.append(
-            f"{n:,} customers in segments smaller than {params['min_segment_size']} are not "
-            "profiled in detail, to protect their privacy."
-        )
-    if mig is not None:
-        stay = mig[mig["from_segment"] == mig["to_segment"]]["customers"].sum()
-        old_n = mig[mig["from_segment"] != "new"]["customers"].sum()
-        new = mig[mig["from_segment"] == "new"]["customers"].sum()
-        gone = mig[mig["to_segment"] == "gone"]["customers"].sum()
-        findings.append(
-            f"Since {since}, {stay / old_n:.0%} of customers stayed in the same segment "
-            f"number; {new:,} customers are new and {gone:,} are gone."
-            + (
-                f" {flagged:,} customers' features on {since} lay outside the range the "
-                f"segmenter was fitted on; they are counted in their nearest segment."
-                if flagged
-                else ""
-            )
-        )
-    run.save_findings("profile", findings)
-    std = index_table(prof, prefix="z_")
-    return Profiles(
-        prof,
-        idx,
-        std,
-        category_mix(prof),
-        rules.rules,
-        rules.fidelity,
-        actions,
-        names,
-        mig,
-        findings,
-    )

@@ -1,12 +1,10 @@
-"""Stage 01: artifacts, data quality that reconciles, and the exploration helpers."""
-
-import json
+"""segkit.explore: data quality that reconciles, cohorts, monthly summary, concentration."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from segkit import Run, explore, plots
+from segkit import explore, plots
 from segkit.core.errors import SegkitError
 
 
@@ -77,67 +75,6 @@ def test_quality_table_reconciles():
     ]
     assert t.loc["customers"].tolist() == [3, 3, 0, 0, 0]
     assert (t["rows_in"] == t["rows_used"] + t.iloc[:, 3:].sum(axis=1)).all()
-
-
-def test_cdnow_stage_writes_the_contract(tmp_path):
-    run = Run.open("cdnow", tmp_path / "run")
-    res = explore.run_stage(run)
-    dq = json.loads((run.artifacts / "data_quality.json").read_text())
-    tq = dq["transactions"]
-    assert tq["rows_in"] == tq["rows_used"] + sum(tq["rejected"].values()) == 6919
-    cust = pd.read_parquet(run.artifacts / "customers.parquet")
-    assert {"customer_id", "frequency", "recency", "T", "monetary", "orders", "revenue"} <= set(
-        cust
-    )
-    assert len(cust) == dq["summary"]["customers"] == 2357
-    cal = pd.read_parquet(run.artifacts / "calibration.parquet")
-    assert cal["frequency"].sum() == 2457  # see test_features: the published summary
-    assert res.findings[0].startswith("2,357 customers placed")
-    assert len(pd.read_parquet(run.artifacts / "rejects.parquet")) == 0
-
-
-def test_hillstrom_stage_without_transactions(tmp_path):
-    run = Run.open("hillstrom", tmp_path / "run")
-    res = explore.run_stage(run)
-    cust = run.load("customers")
-    assert len(cust) == 64000 and "frequency" not in cust
-    assert {"zip_code", "newbie", "history"} <= set(cust)
-    exp = run.load("experiment")
-    assert sorted(exp["arm"].unique()) == ["Mens E-Mail", "No E-Mail", "Womens E-Mail"]
-    assert res.monthly is None and "no transaction log" in res.findings[0]
-
-
-def test_rejects_and_pseudonymized_ids(tmp_path):
-    params = {
-        "name": "bad",
-        "data": {
-            "source": "files",
-            "transactions": {
-                "path": "tests/bad_inputs/semicolon.csv",
-                "columns": {"customer_id": "customer", "timestamp": "date", "amount": "value"},
-            },
-            "pseudonymize": True,
-        },
-    }
-    run = Run.open(params, tmp_path / "run")
-    explore.run_stage(run)
-    rej = pd.read_parquet(run.artifacts / "rejects.parquet")
-    assert rej["reason"].tolist() == ["non_numeric_amount"] + ["non_positive_amount"] * 3
-    assert rej["values"].iloc[0] == "customer=2 | date=2024-01-06 | value=abc"
-    cust = pd.read_parquet(run.artifacts / "customers.parquet")
-    assert cust["customer_id"].str.match(r"^P[0-9a-f]{16}$").all()
-    tx = pd.read_parquet(run.artifacts / "transactions.parquet")
-    assert set(tx["customer_id"]) == set(cust["customer_id"])
-
-
-def test_experiment_alone_is_a_clear_error(tmp_path):
-    params = {
-        "name": "x",
-        "data": {"source": "files", "experiment": {"path": "tests/bad_inputs/experiment_bad.csv"}},
-    }
-    run = Run.open(params, tmp_path / "run")
-    with pytest.raises(SegkitError, match="experiment alone gives no customers"):
-        explore.run_stage(run)
 
 
 def test_exploration_plots_are_labelled():

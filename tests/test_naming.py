@@ -7,7 +7,15 @@ import pandas as pd
 import pytest
 
 from segkit.core.errors import SegkitError
-from segkit.naming import feature_label, segment_names
+from segkit.naming import (
+    align_segments,
+    categorical_columns,
+    feature_label,
+    feature_unit,
+    is_share,
+    numeric_columns,
+    segment_names,
+)
 
 
 def _rfm_frame() -> tuple[pd.DataFrame, pd.Series]:
@@ -92,7 +100,41 @@ def test_labels_frame_with_unknown_ids_raises():
         segment_names(df.drop(columns="customer_id"), np.ones(12))
 
 
-def test_segment_names_is_reexported_by_profile():
+def test_feature_units_and_shares():
+    assert feature_unit("tenure_days") == "days ago" and feature_unit("share_channel_web") == ""
+    assert is_share("share_country_united_kingdom") and not is_share("share_of_wallet")
+
+
+def test_feature_and_attribute_columns():
+    df = pd.DataFrame(
+        {
+            "customer_id": ["a", "b"],
+            "segment": [1, 2],
+            "orders": [1, 2],
+            "vip": [True, False],
+            "city": ["x", "y"],
+            "first": pd.to_datetime(["2024-01-01", "2024-01-02"]),
+        }
+    )
+    assert numeric_columns(df) == ["orders"]
+    assert categorical_columns(df) == ["vip", "city"]
+    assert categorical_columns(df, max_levels=1) == []
+
+
+def test_align_segments_names_the_labels_in_errors():
+    df, _ = _rfm_frame()
+    ids = df["customer_id"]
+    got = align_segments(df, pd.DataFrame({"customer_id": ids[::-1], "segment": range(12)}))
+    assert got.tolist() == list(range(11, -1, -1)) and got.name == "segment"
+    dup = pd.DataFrame({"customer_id": ["c0", "c0"], "segment": [1, 2]})
+    with pytest.raises(SegkitError, match=r"segments has duplicated customer_id values"):
+        align_segments(df, dup, "segments")
+    with pytest.raises(SegkitError, match="segments: segment values must be integers"):
+        align_segments(df, ["x"] * 12, "segments")
+
+
+def test_profile_reexports_the_names_of_naming():
     from segkit import profile
 
     assert profile.segment_names is segment_names
+    assert profile.feature_label is feature_label  # segkit.plots imports it from there

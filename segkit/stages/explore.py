@@ -1,14 +1,418 @@
-"""Stage 'explore' (transitional: the stage body still lives in segkit.explore.run_stage)."""
+"""Stage 01, exploration: clean inputs, data quality and the first look at the customers.
+
+:func:`run` loads every input of a run (the synthetic retailer for ``data.source: demo``,
+else the table specs under ``data``), cleans them with :mod:`segkit.io` (every row used or
+rejected with its reason), builds the customer features with :mod:`segkit.features`,
+summarizes them with :mod:`segkit.explore` and writes the artifacts every later stage reads:
+
+- ``transactions.parquet``, ``experiment.parquet``: the clean inputs;
+- ``rejects.parquet``: ``input, row, reason, values`` for every row not used;
+- ``data_quality.json``: per input ``rows_in``, ``rows_used``, ``rows_rejected``,
+  ``rejected`` (reason → count), file, format, encoding; plus a ``summary``;
+- ``customers.parquet``: one row per customer, features plus attributes;
+- ``calibration.parquet`` when ``data.calibration_end`` is set (the CLV holdout split);
+- ``truth_*`` tables for the demo data (what the generator really did).
+
+With ``data.pseudonymize: true`` every customer id in these artifacts, the rejects'
+raw rows included, is replaced by ``P`` + 16 hex digits of sha256(salt || id), the salt
+taken from the ``SEGKIT_SALT`` environment variable (required: see :func:`secret_salt`).
+"""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
+import duckdb
+import pandas as pd
+
+from segkit import explore, features, io
+from segkit.core.errors import SegkitError
+from segkit.core.params import TABLE_NAMES, parse_date
+from segkit.core.sql import ident, idents, literal
+from segkit.explore import Exploration
 from segkit.stages.run import Run
 
+#: Environment variable holding the secret salt of the pseudonymized ids.
+SALT_VARIABLE = "SEGKIT_SALT"
 
-def run(run: Run) -> Any:
-    """Run the explore stage into ``run``."""
-    from segkit import explore
+# ---------------------------------------------------------------------------- inputs
 
-    return explore.run_stage(run)
+
+def _demo_inputs(run: Run, salt: str | None) -> dict[str, dict]:
+    """Generate the synthetic retailer into ``artifacts/inputs/`` and return its specs.
+
+    Its ground truth is saved as ``truth_*`` artifacts (ids pseudonymized with ``salt``).
+    """
+    from segkit import datasets  # the generator is only needed for the demo source
+
+    d = run.params["data"]["demo"]
+    folder = run.artifacts / "inputs"
+    folder.mkdir(exist_ok=True)
+    shop = datasets.make_retailer(
+        n_customers=d["n_customers"], start=d["start"], end=d["end"], seed=run.seed
+    )
+    specs: dict[str, dict] = {}
+    for name in TABLE_NAMES:
+        path = folder / f"{name}.parquet"
+        getattr(shop, name).to_parquet(path, index=False)
+        specs[name] = {"path": str(path)}
+    specs["experiment"]["covariates"] = ["pre_spend"]
+    specs["experiment"]["outcomes"] = ["visit", "conversion", "spend"]
+    truth = shop.truth
+    segments = truth.segments
+    if salt is not None:
+        with duckdb.connect() as con:
+            ids = pseudonymize(con.from_df(segments[["customer_id"]]), salt).df()
+        segments = segments.assign(customer_id=ids["customer_id"].to_numpy())
+    run.save("truth_segments.parquet", segments)
+    run.save("truth_params.csv", truth.params)
+    run.save("truth_effects.csv", truth.effects.astype({"segment": str}))
+    return specs
+
+
+def input_specs(run: Run, salt: str | None = None) -> dict[str, dict]:
+    """The table specs of a run's inputs (generating the demo data when asked for).
+
+    ``salt``: pseudonymize the ids of the demo's ground truth (see :func:`secret_salt`).
+    """
+    d = run.params["data"]
+    if d["source"] == "demo":
+        return _demo_inputs(run, salt)
+    return {n: d[n] for n in TABLE_NAMES if d[n]}
+
+
+def observation_end(data: dict) -> pd.Timestamp | None:
+    """``data.observation_end``; for the demo its last day; else None (the last purchase)."""
+    if data["observation_end"]:
+        return parse_date(data["observation_end"], "data.observation_end")
+    if data["source"] == "demo":
+        return parse_date(data["demo"]["end"])
+    return None
+
+
+def secret_salt(pseudonymize: bool) -> str | None:
+    """The secret salt of the pseudonymized ids, or None when ids are kept.
+
+    Raises
+    ------
+    SegkitError
+        When ``pseudonymize`` is set and ``SEGKIT_SALT`` is unset or empty: a salt anyone
+        knows would let anyone re-identify customers by hashing candidate ids.
+    """
+    if not pseudonymize:
+        return None
+    value = os.environ.get(SALT_VARIABLE, "")
+    if not value:
+        raise SegkitError(
+            f"data.pseudonymize is true but {SALT_VARIABLE} is not set: without a secret salt "
+            "anyone could re-identify customers by hashing candidate ids. Set one (and keep it "
+            "to pseudonymize later runs the same way), e.g. "
+            f'export {SALT_VARIABLE}=$(python -c "import secrets; print(secrets.token_hex(16))")'
+        )
+    return value
+
+
+# --------------------------------------------------------------- load and clean
+
+
+def _load_tables(
+    specs: dict[str, dict], obs_end: pd.Timestamp | None, con: duckdb.DuckDBPyConnection
+) -> dict[str, io.Table]:
+    tables: dict[str, io.Table] = {}
+    if "transactions" in specs:
+        tables["transactions"] = io.load_transactions(specs["transactions"], obs_end, con=con)
+    if "customers" in specs:
+        tables["customers"] = io.load_customers(specs["customers"], con=con)
+    if "experiment" in specs:
+        tables["experiment"] = io.load_experiment(specs["experiment"], con=con)
+    return tables
+
+
+def _hash_sql(expr: str, salt: str) -> str:
+    """SQL for the pseudonym of the id ``expr``: 'P' + 16 hex digits of sha256(salt || id)."""
+    return f"'P' || substr(sha256({literal(salt)} || {expr}), 1, 16)"
+
+
+def pseudonymize(rel: duckdb.DuckDBPyRelation, salt: str) -> duckdb.DuckDBPyRelation:
+    """``rel`` with ``customer_id`` replaced by its pseudonym (see :func:`secret_salt`)."""
+    return rel.select(f"* REPLACE ({_hash_sql('customer_id', salt)} AS customer_id)")
+
+
+def _raw_id_column(spec: dict | str | Path, name: str) -> str | None:
+    """The file column an input's customer ids are read from (None: not mapped)."""
+    columns = (io.table_spec(spec, name) or {}).get("columns") or {}
+    return columns.get("customer_id", "customer_id")
+
+
+def _raw_id_sql(column: str) -> str:
+    # The cleaning segkit.io applies to ids ('17850.0' -> '17850', blanks -> NULL), so that
+    # a rejected row's pseudonym is the same customer's pseudonym as in the used rows.
+    return f"NULLIF(regexp_replace(trim(CAST({ident(column)} AS VARCHAR)), '\\.0+$', ''), '')"
+
+
+def _rejects(
+    con: duckdb.DuckDBPyConnection,
+    tables: dict[str, io.Table],
+    *,
+    id_columns: dict[str, str | None],
+    salt: str | None,
+) -> duckdb.DuckDBPyRelation:
+    """One rejects table for every input: ``input, row, reason, values`` (the raw row).
+
+    With a ``salt``, the raw column holding the customer id shows its pseudonym instead.
+    """
+    parts = []
+    for name, t in tables.items():
+        cols = [c for c in t.rejects.columns if c not in ("input", "row", "reason")]
+        pairs = []
+        for c in cols:
+            value = f"CAST({ident(c)} AS VARCHAR)"
+            if salt is not None and c == id_columns.get(name):
+                value = _hash_sql(_raw_id_sql(c), salt)
+            pairs.append(f"{literal(c + '=')} || coalesce({value}, '')")
+        view = f"_rej_{name}"
+        t.rejects.create_view(view, replace=True)
+        text = " || ' | ' || ".join(pairs) or "''"
+        parts.append(
+            f"SELECT input, CAST(row AS BIGINT) AS row, reason, {text} AS values FROM {ident(view)}"
+        )
+    return con.sql(" UNION ALL ".join(parts) + " ORDER BY input, row")
+
+
+def _write(rel: duckdb.DuckDBPyRelation, path: Path) -> Path:
+    """Write a relation to Parquet atomically (temp file, then rename)."""
+    tmp = path.with_name(path.name + ".tmp")
+    rel.write_parquet(str(tmp))
+    tmp.replace(path)
+    return path
+
+
+# ------------------------------------------------------------ features and tables
+
+
+def _explore_transactions(
+    run: Run,
+    con: duckdb.DuckDBPyConnection,
+    used: duckdb.DuckDBPyRelation,
+    obs_end: pd.Timestamp | None,
+) -> dict[str, Any]:
+    """Write the transactions (and calibration split); customer features and summaries."""
+    d = run.params["data"]
+    tx_path = _write(used, run.artifacts / "transactions.parquet")
+    tx = con.sql(f"SELECT * FROM read_parquet({literal(tx_path.as_posix())})")
+    if obs_end is None:
+        obs_end = pd.Timestamp(tx.aggregate("max(timestamp)").fetchall()[0][0]).normalize()
+    customers = features.customer_features(str(tx_path), obs_end, d["time_unit"], con=con)
+    if d["calibration_end"]:
+        cal = features.calibration_holdout(
+            str(tx_path), parse_date(d["calibration_end"]), obs_end, d["time_unit"], con=con
+        )
+        run.save("calibration.parquet", cal.round(9))
+    concentration = explore.revenue_concentration(customers)
+    order_key = idents(["order_id"] if "order_id" in tx.columns else ["customer_id", "timestamp"])
+    first, last, n_tx, n_orders, revenue = tx.aggregate(
+        f"min(timestamp), max(timestamp), count(*), count(DISTINCT ({order_key})), sum(amount)"
+    ).fetchall()[0]
+    summary = {
+        "transactions": int(n_tx),
+        "orders": int(n_orders),
+        "revenue": round(float(revenue), 6),
+        "first_date": pd.Timestamp(first).date().isoformat(),
+        "last_date": pd.Timestamp(last).date().isoformat(),
+        "observation_end": obs_end.date().isoformat(),
+        "time_unit": d["time_unit"],
+        "top_10_share": concentration["top_10"],
+        "top_20_share": concentration["top_20"],
+        "gini": concentration["gini"],
+    }
+    return {
+        "customers": customers,
+        "monthly": explore.monthly_summary(str(tx_path), con=con),
+        "cohorts": explore.cohort_retention(str(tx_path), observation_end=obs_end, con=con),
+        "concentration": concentration,
+        "summary": summary,
+    }
+
+
+def _with_attributes(
+    customers: pd.DataFrame | None, attrs: pd.DataFrame, summary: dict
+) -> pd.DataFrame:
+    """The customer features joined with the attributes (clashing names get ``attr_``)."""
+    if customers is None:
+        return attrs
+    clash = sorted(set(attrs.columns) & set(customers.columns) - {"customer_id"})
+    attrs = attrs.rename(columns={c: f"attr_{c}" for c in clash})
+    customers = customers.merge(attrs, on="customer_id", how="left")
+    summary["customers_without_attributes"] = (
+        int(customers[attrs.columns[1]].isna().sum()) if attrs.shape[1] > 1 else 0
+    )
+    summary["attribute_rows_without_transactions"] = int(
+        len(attrs) - attrs["customer_id"].isin(customers["customer_id"]).sum()
+    )
+    return customers
+
+
+def _tidy(customers: pd.DataFrame) -> pd.DataFrame:
+    """Sorted by id, floats rounded to 1e-9: the same inputs give byte-identical tables."""
+    customers = customers.sort_values("customer_id", kind="stable").reset_index(drop=True)
+    # DuckDB sums floats in parallel, so the last bits depend on thread timing.
+    floats = customers.select_dtypes("float").columns
+    customers[floats] = customers[floats].round(9)
+    return customers
+
+
+# ------------------------------------------------------------------------ findings
+
+#: Plain words for the cleaning rules of segkit.io.REASONS, for the findings.
+REASON_WORDS = {
+    "missing_customer_id": "without a customer id",
+    "unparseable_timestamp": "with an unreadable date",
+    "non_numeric_amount": "with a non-numeric amount",
+    "cancellation": "cancellations",
+    "negative_quantity": "returns (negative quantity)",
+    "non_positive_amount": "with a zero or negative amount",
+    "after_observation_end": "after the observation end",
+    "duplicate_row": "exact duplicates",
+    "missing_arm": "without an experiment arm",
+    "duplicate_customer_id": "repeating a customer id",
+    "non_numeric_outcome": "with a non-numeric outcome",
+}
+
+
+def _money(x: float) -> str:
+    for div, unit in ((1e9, "bn"), (1e6, "m"), (1e3, "k")):
+        if abs(x) >= div:
+            return f"{x / div:,.1f}{unit}"
+    return f"{x:,.0f}"
+
+
+def _quality_sentence(name: str, q: dict) -> str:
+    if q["rows_rejected"] == 0:
+        return f"All {q['rows_in']:,} {name} rows were usable."
+    parts = [
+        f"{n:,} {REASON_WORDS.get(r, r)}"
+        for r, n in sorted(q["rejected"].items(), key=lambda kv: -kv[1])
+    ]
+    return (
+        f"Of {q['rows_in']:,} {name} rows, {q['rows_used']:,} "
+        f"({q['rows_used'] / q['rows_in']:.0%}) were usable; set aside: " + "; ".join(parts) + "."
+    )
+
+
+def _headline(summary: dict, source: str) -> str:
+    what = "the synthetic demo retailer" if source == "demo" else "the data"
+    if "transactions" not in summary:
+        return f"{summary['customers']:,} customers with attributes in {what}; no transaction log."
+    first = pd.Timestamp(summary["first_date"]).strftime("%b %Y")
+    last = pd.Timestamp(summary["last_date"]).strftime("%b %Y")
+    return (
+        f"{summary['customers']:,} customers placed {summary['orders']:,} orders worth "
+        f"{_money(summary['revenue'])} between {first} and {last}; the top 20% of customers "
+        f"bring {summary['top_20_share']:.0%} of revenue."
+    )
+
+
+def findings(
+    *,
+    summary: dict,
+    quality: dict[str, dict],
+    source: str,
+    concentration: dict | None,
+    cohorts: pd.DataFrame | None,
+) -> list[str]:
+    """The stage's findings in plain words; the first one is the headline."""
+    out = [_headline(summary, source)]
+    out += [_quality_sentence(n, q) for n, q in quality.items()]
+    if concentration:
+        out.append(
+            f"Revenue is concentrated: the top 10% of customers bring "
+            f"{concentration['top_10']:.0%} of it, the top 20% bring "
+            f"{concentration['top_20']:.0%} (Gini {concentration['gini']:.2f})."
+        )
+    if cohorts is not None and cohorts.shape[1] > 2:
+        m1 = cohorts[1].mean()
+        out.append(f"On average {m1:.0%} of a month's new customers buy again the next month.")
+    if "experiment_arms" in summary:
+        arms = ", ".join(f"{a} ({n:,})" for a, n in summary["experiment_arms"].items())
+        out.append(f"The campaign experiment has arms {arms}.")
+    return out
+
+
+# --------------------------------------------------------------------------- stage
+
+
+def _quality(run: Run, tables: dict[str, io.Table]) -> dict[str, dict]:
+    quality = {n: t.quality for n, t in tables.items()}
+    if run.params["data"]["source"] == "demo":  # generated inside the run folder
+        for n, q in quality.items():
+            q["file"] = f"artifacts/inputs/{n}.parquet"
+    return quality
+
+
+def run(run: Run) -> Exploration:
+    """Load, clean and summarize the inputs of ``run``; write the exploration artifacts.
+
+    Raises
+    ------
+    SegkitError
+        When no input is given, when the experiment is the only input (no customers to
+        segment), or when ``data.pseudonymize`` is set without ``SEGKIT_SALT``.
+    """
+    d = run.params["data"]
+    secret = secret_salt(d["pseudonymize"])
+    specs = input_specs(run, secret)
+    if not specs:
+        raise SegkitError("data: no input given (data.transactions, customers or experiment)")
+    con = io.connect(temp_dir=run.artifacts / ".duckdb_tmp")
+    obs_end = observation_end(d)
+    tables = _load_tables(specs, obs_end, con)
+    used = {
+        n: (t.used if secret is None else pseudonymize(t.used, secret)) for n, t in tables.items()
+    }
+    id_columns = {n: _raw_id_column(specs[n], n) for n in tables}
+    _write(
+        _rejects(con, tables, id_columns=id_columns, salt=secret), run.artifacts / "rejects.parquet"
+    )
+    quality = _quality(run, tables)
+
+    tx: dict[str, Any] = {"customers": None, "monthly": None, "cohorts": None}
+    tx.update(concentration=None, summary={"observation_end": None})
+    if "transactions" in used:
+        tx = _explore_transactions(run, con, used["transactions"], obs_end)
+    summary, customers = tx["summary"], tx["customers"]
+    if "customers" in used:
+        customers = _with_attributes(customers, used["customers"].df(), summary)
+    if "experiment" in used:
+        _write(used["experiment"], run.artifacts / "experiment.parquet")
+        exp_arms = used["experiment"].aggregate("arm, count(*)").fetchall()
+        summary["experiment_arms"] = {str(a): int(n) for a, n in sorted(exp_arms)}
+    if customers is None:
+        raise SegkitError(
+            "data: the experiment alone gives no customers to segment; "
+            "add data.transactions or data.customers"
+        )
+    customers = _tidy(customers)
+    summary["customers"] = int(len(customers))
+    run.save("customers.parquet", customers)
+    run.save("data_quality.json", {**quality, "summary": summary})
+    words = findings(
+        summary=summary,
+        quality=quality,
+        source=d["source"],
+        concentration=tx["concentration"],
+        cohorts=tx["cohorts"],
+    )
+    run.save_findings("explore", words)
+    con.close()
+    return Exploration(
+        findings=words,
+        quality=explore.quality_table(quality),
+        summary=summary,
+        features=explore.feature_summary(customers),
+        customers=customers,
+        monthly=tx["monthly"],
+        cohorts=tx["cohorts"],
+        concentration=tx["concentration"],
+    )

@@ -1,14 +1,289 @@
-"""Stage 'profile' (transitional: the stage body still lives in segkit.profile.run_stage)."""
+"""Stage 03, profiles: who is in each segment, in words a marketing team can act on.
+
+:func:`run` reads a run's customers and segments, profiles them with :mod:`segkit.profile`
+(sizes, shares, indexes, categorical mix, surrogate-tree rules, suggested actions) and
+writes ``profiles.csv``, ``index_table.csv``, ``rules.csv``, ``actions.csv``,
+``segment_names.json``, ``migration.csv`` (with ``profile.compare_run`` or
+``profile.compare_date``) and the findings. Segments under ``profile.min_segment_size``
+are pooled into one suppressed row and described by no rule (privacy).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import NamedTuple
 
-from segkit.stages.run import Run
+import pandas as pd
+
+from segkit import features, io
+from segkit.core.errors import SegkitError
+from segkit.core.params import parse_date
+from segkit.core.sql import literal
+from segkit.naming import align_segments, segment_names
+from segkit.profile import (
+    SUPPRESSED,
+    Rules,
+    category_mix,
+    describe_rules,
+    index_table,
+    migration,
+    profile,
+    profiled,
+    suggest_actions,
+)
+from segkit.stages.run import Run, Skipped
 
 
-def run(run: Run) -> Any:
-    """Run the profile stage into ``run``."""
-    from segkit import profile
+class Profiles(NamedTuple):
+    """What the 03_profile notebook shows."""
 
-    return profile.run_stage(run)
+    profiles: pd.DataFrame
+    index: pd.DataFrame  # segment name × feature, 100 = average
+    standardized: pd.DataFrame  # segment name × feature, z of the segment mean
+    categories: pd.DataFrame  # segment_name, attribute, value, share
+    rules: pd.DataFrame
+    fidelity: float
+    actions: pd.DataFrame
+    names: dict[int, str]
+    migration: pd.DataFrame | None
+    findings: list[str]
+
+
+class Migration(NamedTuple):
+    """Movement between an earlier segmentation and this run's."""
+
+    table: pd.DataFrame  # segkit.profile.migration
+    since: str  # "the earlier run" or the compare date
+    outside: int  # customers whose features on the date lay outside the fitted range
+
+
+# ---------------------------------------------------------------------- migration
+
+
+def segments_at(
+    run: Run, date: str | pd.Timestamp, customers: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, int]:
+    """Each customer's segment as of an earlier ``date``, for the migration matrix.
+
+    The customer features are rebuilt from the run's transactions up to ``date`` (the
+    whole day), customer attributes joined on, and assigned by the run's fitted segmenter.
+    Customers whose first purchase came after ``date`` are absent ("new" in the matrix).
+
+    Parameters
+    ----------
+    run : the run; its ``transactions.parquet`` and fitted segmenter are read.
+    date : the earlier date, ``YYYY-MM-DD``.
+    customers : the run's customer table when the caller has it loaded already.
+
+    Returns
+    -------
+    (customer_id, segment) frame, and the number of customers whose features on ``date``
+    were outside the fitted range (counted in their nearest segment, not dropped).
+
+    Raises
+    ------
+    SegkitError
+        When the run has no transaction log, or ``date`` is before the first transaction.
+    """
+    from segkit.segment import Segmenter  # 1 s of imports, only for compare_date
+
+    when = parse_date(date, "profile.compare_date")
+    if not run.has("transactions.parquet"):
+        raise SegkitError(
+            "profile.compare_date needs a transaction log to rebuild the customers' "
+            "features at that date; this run has none (use profile.compare_run instead)"
+        )
+    now = run.load("customers") if customers is None else customers
+    tx = run.path("transactions.parquet")
+    con = io.connect(temp_dir=run.artifacts / ".duckdb_tmp")
+    first_sql = f"SELECT min(timestamp) FROM read_parquet({literal(tx.as_posix())})"
+    first = pd.Timestamp(con.sql(first_sql).fetchall()[0][0]).normalize()
+    if when < first:
+        raise SegkitError(
+            f"profile.compare_date == {when.date()} is before the first transaction "
+            f"({first.date()}): no customer existed yet"
+        )
+    earlier = features.customer_features(str(tx), when, run.params["data"]["time_unit"], con=con)
+    attrs = [c for c in now.columns if c not in earlier.columns]
+    earlier = earlier.merge(now[["customer_id", *attrs]], on="customer_id", how="left")
+    seg = Segmenter.load(run.folder)
+    for col in seg.numeric:  # a share column for a category first bought later
+        if col not in earlier.columns:
+            earlier[col] = 0.0
+    scored = seg.score(earlier, where=f"customers on {when.date()}")
+    before = pd.DataFrame(
+        {"customer_id": scored["customer_id"], "segment": scored["nearest_segment"].astype(int)}
+    )
+    return before, int(scored["segment"].isna().sum())
+
+
+def compare(
+    run: Run, segments: pd.DataFrame, customers: pd.DataFrame | None = None
+) -> Migration | None:
+    """The migration asked for by ``profile.compare_run`` or ``profile.compare_date``.
+
+    Raises
+    ------
+    SegkitError
+        When ``profile.compare_run`` has no ``artifacts/segments.parquet``.
+    """
+    params = run.params["profile"]
+    if params.get("compare_run"):
+        old = Path(params["compare_run"]) / "artifacts" / "segments.parquet"
+        if not old.exists():
+            raise SegkitError(f"profile.compare_run == {params['compare_run']!r}: no {old}")
+        return Migration(migration(pd.read_parquet(old), segments), "the earlier run", 0)
+    if params.get("compare_date"):
+        before, outside = segments_at(run, params["compare_date"], customers)
+        since = str(parse_date(params["compare_date"]).date())
+        return Migration(migration(before, segments), since, outside)
+    return None
+
+
+# ------------------------------------------------------------------------ findings
+
+
+def _headline(p: pd.DataFrame) -> str:
+    q = profiled(p)
+    if "share_revenue" in q.columns and q["share_revenue"].notna().any():
+        top = q.loc[q["share_revenue"].idxmax()]
+        return (
+            f"'{top['segment_name']}': {top['share_customers']:.0%} of customers, "
+            f"{top['share_revenue']:.0%} of revenue"
+        )
+    top = q.loc[q["n"].idxmax()]
+    return (
+        f"'{top['segment_name']}' is the largest segment: {top['share_customers']:.0%} of customers"
+    )
+
+
+def _segment_sentence(row: pd.Series, *, actions: pd.DataFrame, rules: pd.DataFrame) -> str:
+    """One profiled segment: size, revenue share, suggested action, its best rule."""
+    act = actions.loc[actions["segment"] == row["segment"], "action"].iloc[0]
+    rev = f", {row['share_revenue']:.0%} of revenue" if pd.notna(row.get("share_revenue")) else ""
+    seg_rules = rules[rules["segment"] == row["segment"]]
+    best = seg_rules.iloc[0] if len(seg_rules) and seg_rules["customers"].iloc[0] else None
+    typical = (
+        f" Typically: {best['rule']} ({best['recall']:.0%} of the segment match this, "
+        f"{best['precision']:.0%} of those who match are in it)."
+        if best is not None
+        else ""
+    )
+    return (
+        f"Segment {row['segment']} '{row['segment_name']}': {row['n']:,} customers "
+        f"({row['share_customers']:.0%}){rev}; suggested action: {act}.{typical}"
+    )
+
+
+def _migration_sentence(mig: Migration) -> str:
+    t = mig.table
+    stay = t[t["from_segment"] == t["to_segment"]]["customers"].sum()
+    old_n = t[t["from_segment"] != "new"]["customers"].sum()
+    new = t[t["from_segment"] == "new"]["customers"].sum()
+    gone = t[t["to_segment"] == "gone"]["customers"].sum()
+    outside = (
+        f" {mig.outside:,} customers' features on {mig.since} lay outside the range the "
+        f"segmenter was fitted on; they are counted in their nearest segment."
+        if mig.outside
+        else ""
+    )
+    return (
+        f"Since {mig.since}, {stay / old_n:.0%} of customers stayed in the same segment "
+        f"number; {new:,} customers are new and {gone:,} are gone." + outside
+    )
+
+
+def findings(
+    prof: pd.DataFrame,
+    *,
+    actions: pd.DataFrame,
+    rules: Rules,
+    params: dict,
+    mig: Migration | None,
+) -> list[str]:
+    """The stage's findings in plain words; the first one is the headline.
+
+    ``params`` is the run's ``profile`` section (``tree_depth``, ``min_segment_size``).
+    """
+    out = [_headline(prof)]
+    out += [
+        _segment_sentence(row, actions=actions, rules=rules.rules)
+        for _, row in profiled(prof).iterrows()
+    ]
+    out.append(
+        f"Simple rules (a decision tree {params['tree_depth']} questions deep) put "
+        f"{rules.fidelity:.0%} of customers in their own segment."
+    )
+    if (prof["segment"] == SUPPRESSED).any():
+        n = int(prof.loc[prof["segment"] == SUPPRESSED, "n"].iloc[0])
+        out.append(
+            f"{n:,} customers in segments smaller than {params['min_segment_size']} are not "
+            "profiled in detail, to protect their privacy."
+        )
+    if mig is not None:
+        out.append(_migration_sentence(mig))
+    return out
+
+
+# --------------------------------------------------------------------------- stage
+
+
+def _names(
+    run: Run, customers: pd.DataFrame, segments: pd.DataFrame, seg: pd.Series
+) -> dict[int, str]:
+    """The segment names the cluster stage gave, else derived; ``cluster.names`` win."""
+    overrides = run.params["cluster"].get("names") or {}
+    if "segment_name" not in segments.columns:
+        return segment_names(customers, seg, overrides)
+    given = segments.drop_duplicates("segment").set_index("segment")["segment_name"]
+    names = {int(k): str(v) for k, v in given.items()}
+    names.update({int(k): str(v) for k, v in overrides.items()})
+    return names
+
+
+def run(run: Run) -> Profiles | Skipped:
+    """Profile the segments of ``run`` and write the profile artifacts and findings.
+
+    Writes ``profiles.csv``, ``index_table.csv``, ``rules.csv``, ``actions.csv``,
+    ``segment_names.json``, ``migration.csv`` (when a comparison is asked for) and
+    ``findings_profile.json``. Returns :class:`Skipped` when there are no segments.
+    """
+    params = run.params["profile"]
+    customers = run.load("customers")
+    segments = run.load("segments")
+    if segments is None or len(segments) == 0:
+        reason = "there are no segments to profile"
+        run.save_findings("profile", [f"Skipped: {reason}"], status="skipped")
+        return Skipped("profile", reason)
+    seg = align_segments(customers, segments, "segments")
+    names = _names(run, customers, segments, seg)
+    prof = profile(customers, seg, params["min_segment_size"], names=names)
+    rules = describe_rules(customers, seg, params["tree_depth"], seed=run.seed, names=names)
+    shown = rules.rules["segment"].isin(profiled(prof)["segment"])  # privacy: no small ones
+    rules = rules._replace(rules=rules.rules[shown].reset_index(drop=True))
+    # from the profile alone: the CLV stage (later) revisits them with each segment's value,
+    # so this stage's output never depends on whether a CLV run happened in the folder
+    actions = suggest_actions(prof)
+    mig = compare(run, segments, customers)
+    idx = index_table(prof)
+    run.save("profiles.csv", prof)
+    run.save("index_table.csv", idx.reset_index())
+    run.save("rules.csv", rules.rules)
+    run.save("actions.csv", actions)
+    run.save("segment_names.json", {str(k): v for k, v in names.items()})
+    if mig is not None:
+        run.save("migration.csv", mig.table)
+    words = findings(prof, actions=actions, rules=rules, params=params, mig=mig)
+    run.save_findings("profile", words)
+    return Profiles(
+        profiles=prof,
+        index=idx,
+        standardized=index_table(prof, prefix="z_"),
+        categories=category_mix(prof),
+        rules=rules.rules,
+        fidelity=rules.fidelity,
+        actions=actions,
+        names=names,
+        migration=None if mig is None else mig.table,
+        findings=words,
+    )
