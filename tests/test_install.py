@@ -68,6 +68,9 @@ def installed(tmp_path_factory) -> Path:
 
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("SEGKIT_REPORTS_DIR", "PYTHONPATH")}
+    # data files of the borrowed dependencies (nbconvert's templates, the kernel spec) live
+    # under the test environment's prefix; a real install puts them under its own
+    env["JUPYTER_PATH"] = str(Path(sys.prefix) / "share" / "jupyter")
     return env
 
 

@@ -130,9 +130,14 @@ def test_gzipped_csv_with_explicit_delimiter(tmp_path):
 
 
 def test_unknown_spec_key_and_role():
-    with pytest.raises(SegkitError, match=r"unknown key 'data.transactions.colums'; did you mean 'data.transactions.columns'"):
+    with pytest.raises(
+        SegkitError,
+        match=r"unknown key 'data.transactions.colums'; did you mean 'data.transactions.columns'",
+    ):
         io.load_transactions({"path": "x.csv", "colums": {}})
-    with pytest.raises(SegkitError, match=r"unknown column role in data.transactions.columns 'price'.*'unit_price'"):
+    with pytest.raises(
+        SegkitError, match=r"unknown column role in data.transactions.columns 'price'.*'unit_price'"
+    ):
         io.load_transactions({"path": "x.csv", "columns": {"price": "p"}})
 
 

@@ -19,7 +19,10 @@ def test_bundled_parameter_sets_are_valid(name):
 @pytest.mark.parametrize(
     "overrides, match",
     [
-        (["cluster.kk=3"], r"--set cluster.kk=3: unknown parameter 'cluster.kk'; did you mean 'cluster.k'"),
+        (
+            ["cluster.kk=3"],
+            r"--set cluster.kk=3: unknown parameter 'cluster.kk'; did you mean 'cluster.k'",
+        ),
         (["colour=red"], r"unknown parameter 'colour'"),
         (["cluster.k=three"], r"^--set cluster.k=three: cluster.k == 'three', must be of type int"),
         (["cluster.method=dbscan"], r"cluster.method == 'dbscan', must be one of"),
@@ -29,13 +32,31 @@ def test_bundled_parameter_sets_are_valid(name):
         (["data.calibration_end=2024-13-01"], r"data.calibration_end == '2024-13-01'"),
         (["clv.models=[bgnbd, weibull]"], r"clv.models: unknown model 'weibull'.*Accepted"),
         (["clv.models=[bgnbd, paretonbd]"], r"did you mean 'pareto_nbd'"),
-        (["abtest.metrics=[{kind: nope, col: x}]"], r"abtest.metrics\[0\].kind == 'nope', must be one"),
-        (["abtest.metrics=[{kind: ratio, num: x}]"], r"abtest.metrics\[0\] \(ratio\) needs \['num', 'den'\]"),
+        (
+            ["abtest.metrics=[{kind: nope, col: x}]"],
+            r"abtest.metrics\[0\].kind == 'nope', must be one",
+        ),
+        (
+            ["abtest.metrics=[{kind: ratio, num: x}]"],
+            r"abtest.metrics\[0\] \(ratio\) needs \['num', 'den'\]",
+        ),
         (["abtest.metrics=[{kind: mean, column: x}]"], r"unknown key 'column'; did you mean 'col'"),
-        (["data.transactions={path: x.csv, colums: {}}"], r"unknown key 'data.transactions.colums'; did you mean 'data.transactions.columns'"),
-        (["data.transactions={path: x.csv, columns: {customer: id}}"], r"unknown column role in data.transactions.columns 'customer'; did you mean 'customer_id'"),
-        (["data.customers={path: x.csv, format: xls}"], r"data.customers.format == 'xls', must be one of"),
-        (["cluster.features=revenue"], r"cluster.features == 'revenue', must be a list of column names"),
+        (
+            ["data.transactions={path: x.csv, colums: {}}"],
+            r"unknown key 'data.transactions.colums'; did you mean 'data.transactions.columns'",
+        ),
+        (
+            ["data.transactions={path: x.csv, columns: {customer: id}}"],
+            r"unknown column role in data.transactions.columns 'customer'; did you mean 'customer_id'",
+        ),
+        (
+            ["data.customers={path: x.csv, format: xls}"],
+            r"data.customers.format == 'xls', must be one of",
+        ),
+        (
+            ["cluster.features=revenue"],
+            r"cluster.features == 'revenue', must be a list of column names",
+        ),
         (["cluster.k_max=1"], r"^--set cluster.k_max=1: cluster.k_max == 1, must be >= 3"),
         (["abtest.alpha=0"], r"abtest.alpha == 0, must be > 0"),
         (["data.source=files"], r"data.source == 'files' needs at least one of"),
@@ -55,7 +76,10 @@ def test_overrides_parse_yaml_values():
 
 
 def test_unknown_parameter_set_lists_the_bundled_ones():
-    with pytest.raises(SegkitError, match=r"parameter set 'nope' not found: not a file, nor a bundled set; bundled sets are \["):
+    with pytest.raises(
+        SegkitError,
+        match=r"parameter set 'nope' not found: not a file, nor a bundled set; bundled sets are \[",
+    ):
         load_params("nope")
 
 

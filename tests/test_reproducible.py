@@ -2,7 +2,8 @@
 
 import pytest
 
-from segkit import Run, explore, profile, segment
+from segkit import Run
+from segkit.stages import cluster, explore, profile
 
 
 @pytest.mark.parametrize("params", ["demo", "cdnow"])
@@ -10,9 +11,9 @@ def test_two_runs_write_identical_artifacts(tmp_path, params):
     folders = []
     for name in ("a", "b"):
         run = Run.open(params, tmp_path / name, overrides=["cluster.n_bootstrap=3"])
-        explore.run_stage(run)
-        segment.run_stage(run)
-        profile.run_stage(run)
+        explore.run(run)
+        cluster.run(run)
+        profile.run(run)
         folders.append(run.artifacts)
     files = sorted(
         p.name for p in folders[0].iterdir() if p.suffix in (".parquet", ".csv", ".json")
