@@ -183,3 +183,23 @@ def test_sigint_leaves_the_previous_run_intact(good):
 
 def test_run_folders_are_not_private(good):
     assert os.stat(good).st_mode & 0o055  # group/others may read, as with any folder
+
+
+def test_a_missing_data_file_stops_before_any_kernel(tmp_path, capsys):
+    code = cli.main(
+        [
+            "run",
+            "--params",
+            "cdnow",
+            "--set",
+            "data.transactions.path=nope.csv",
+            "--run-dir",
+            str(tmp_path / "r"),
+        ]
+    )
+    assert code == 2
+    assert (
+        f"data.transactions.path: {Path.cwd() / 'nope.csv'} does not exist"
+        in capsys.readouterr().err
+    )
+    assert not (tmp_path / "r").exists()

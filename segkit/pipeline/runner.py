@@ -262,6 +262,17 @@ def _write_run_files(tmp: Path, params: dict, results: list[StageResult], second
     return all(r.status != "failed" for r in results)
 
 
+def _check_inputs(params: dict) -> None:
+    """Every input file named in the parameters exists (checked before any kernel starts)."""
+    if params["data"]["source"] != "files":
+        return
+    for name in ("transactions", "customers", "experiment"):
+        spec = params["data"][name]
+        if spec and not Path(spec["path"]).is_file():
+            what = "is a folder" if Path(spec["path"]).is_dir() else "does not exist"
+            raise SegkitError(f"data.{name}.path: {spec['path']} {what}; expected a data file")
+
+
 def _target(run_dir: str | Path | None, name: str) -> Path:
     final = Path(run_dir).expanduser().resolve() if run_dir else paths.reports_dir() / name
     folders.check_replaceable(final)
@@ -309,6 +320,7 @@ def run(
     """
     resolved = load_params(params, overrides)  # before any kernel starts
     folders.check_name(resolved["name"], "name")
+    _check_inputs(resolved)
     chosen = _chosen(stages)
     notebooks_dir = Path(notebooks_dir or paths.notebooks_dir())
     final = _target(run_dir, resolved["name"])
