@@ -4,7 +4,7 @@ How: the models are fitted on a seeded sample of ``cluster.sample_size`` custome
 (default 20,000), the indices and the bootstrap stability are computed on that sample
 (silhouette and the gap statistic on 4,000 of it), and every customer is then assigned
 with ``predict``, so the cost grows linearly with the customers. The run goes through
-``segment.run_stage`` (names, RFM scores, segmenter and artifacts included).
+``segkit.stages.cluster.run`` (names, RFM scores, segmenter and artifacts included).
 
 Target (issue "Segments"): k = 2..10 with stability in under 2 minutes on a 2-core
 machine; peak memory reported. Also measured: the k-prototypes fit against the ``kmodes``
@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import adjusted_rand_score
 
-from segkit import Run, segment
+from segkit import Run
+from segkit.stages import cluster
 
 # four latent groups: (share, days since last, orders, revenue per order, age, web share)
 GROUPS = [
@@ -90,7 +91,7 @@ def main() -> None:
         del table
         stamps = {}
         t1 = time.perf_counter()
-        res = segment.run_stage(run, progress=lambda k: stamps.setdefault(k, time.perf_counter()))
+        res = cluster.run(run, progress=lambda k: stamps.setdefault(k, time.perf_counter()))
         t_stage = time.perf_counter() - t1
     ari = adjusted_rand_score(truth, res.segments["segment"])
     print(f"# bench_segment: {args.customers:,} customers x 8 features")

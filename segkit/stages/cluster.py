@@ -1,14 +1,414 @@
-"""Stage 'cluster' (transitional: the stage body still lives in segkit.segment.run_stage)."""
+"""Stage 'cluster': segments of the run's customers, the evidence for their number, the
+segmenter that assigns new customers (``segkit score``), and the findings in words.
+
+:func:`run` reads the customer table, fits through :mod:`segkit.segment`, writes
+``segments.parquet``, ``k_selection.csv``, ``stability.csv``, ``rfm.csv`` (transaction
+data) and ``segmenter.json``, and records the findings. :func:`score_file` scores a
+customer table with a saved segmenter.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
 
+import numpy as np
+import pandas as pd
+
+from segkit import segment
+from segkit.core.checks import check_columns
+from segkit.core.errors import SegkitError
+from segkit.naming import segment_names
 from segkit.stages.run import Run
 
+#: Customers per segment the data must hold for the largest k tried.
+ROWS_PER_SEGMENT = 10
+#: How each method is called in the findings.
+METHOD_WORDS = {
+    "kmeans": "k-means",
+    "gmm": "Gaussian mixtures",
+    "kprototypes": "k-prototypes (mixed numeric and categorical)",
+    "rfm": "RFM scores",
+}
 
-def run(run: Run) -> Any:
-    """Run the cluster stage into ``run``."""
-    from segkit import segment
 
-    return segment.run_stage(run)
+class Clustering(NamedTuple):
+    """What the cluster stage returns (notebook 02 shows it)."""
+
+    findings: list[str]
+    k_selection: pd.DataFrame
+    stability: pd.DataFrame
+    segments: pd.DataFrame
+    sizes: pd.DataFrame
+    features: list[str]
+    k: int
+    explanation: str
+    method: str
+    rfm: pd.DataFrame | None  # RFM segment table (transaction data), else None
+    notes: list[str]  # columns dropped or filled before clustering
+    segmenter: segment.Segmenter
+
+
+class Choice(NamedTuple):
+    """The fitted model and the evidence for its number of segments."""
+
+    model: Any
+    raw: np.ndarray  # model label of every customer
+    k: int
+    table: pd.DataFrame
+    stability: pd.DataFrame
+    explanation: str
+
+
+# ------------------------------------------------------------------------ read inputs
+
+
+def _has_rfm(customers: pd.DataFrame) -> bool:
+    return set(segment.RFM_COLUMNS.values()) <= set(customers.columns)
+
+
+def choose_features(customers: pd.DataFrame, p: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(numeric, categorical) clustering columns from the ``cluster`` parameters ``p``.
+
+    Raises
+    ------
+    SegkitError
+        Fewer than two customers; rfm without transaction features; a listed column
+        missing; too few customers for ``cluster.k_max``.
+    """
+    n = len(customers)
+    if n < 2:
+        raise SegkitError(f"customers has {n} row(s): a single customer cannot be segmented")
+    if p["method"] == "rfm":
+        if not _has_rfm(customers):
+            raise SegkitError(
+                f"cluster.method == 'rfm' needs the columns "
+                f"{sorted(segment.RFM_COLUMNS.values())} of a transaction log; customers has "
+                f"{sorted(customers.columns)}. Use kmeans or kprototypes on customer attributes."
+            )
+        return list(segment.RFM_COLUMNS.values()), []
+    num, cat = segment.default_features(customers)
+    if p["features"]:
+        check_columns(customers, p["features"], "customers (cluster.features)")
+        num = list(p["features"])
+    if p["categorical"] is not None:
+        check_columns(customers, p["categorical"], "customers (cluster.categorical)")
+        cat = list(p["categorical"])
+    need = ROWS_PER_SEGMENT * max(p["k_max"], p["k"] or 0)
+    if n < need:
+        raise SegkitError(
+            f"customers has {n} rows; cluster.k_max == {p['k_max']} needs at least {need} "
+            f"({ROWS_PER_SEGMENT} customers per segment). Lower cluster.k_max (and "
+            f"cluster.k_min) or give more customers."
+        )
+    return num, cat
+
+
+# ---------------------------------------------------------------------------- compute
+
+
+def _rfm_choice(scorer: segment.RFMScorer, X_all: np.ndarray, rng: np.random.Generator) -> Choice:
+    """The RFM 'choice': the number of non-empty RFM cells, with the indices for reference."""
+    raw = scorer.labels_
+    present = np.unique(raw)
+    k = len(present)
+    dense = np.searchsorted(present, raw)
+    n = len(raw)
+    probe = rng.choice(n, min(n, segment.PROBE_SIZE), replace=False)
+    row = {
+        "k": k,
+        **segment.indices(X_all, dense, probe),
+        "gap": np.nan,
+        "gap_se": np.nan,
+        "bic": np.nan,
+        "stability": np.nan,
+        "min_stability": np.nan,
+        "min_size": int(np.bincount(dense).min()),
+        "admissible": True,
+        "votes": "rule-based (RFM)",
+        "recommended": True,
+    }
+    explanation = (
+        f"RFM segmentation (cluster.method = rfm): quintile scores and the named R × FM "
+        f"grid give {k} non-empty segments; the number is set by the rules, not chosen."
+    )
+    stab = pd.DataFrame(columns=["k", "segment_label", "jaccard"])
+    return Choice(scorer, raw, k, pd.DataFrame([row]), stab, explanation)
+
+
+def _cluster_choice(
+    X: np.ndarray,
+    X_all: np.ndarray,
+    *,
+    p: dict[str, Any],
+    layout: tuple[int, list[int]],
+    seed: int,
+    progress: Callable[[int], Any] | None,
+) -> Choice:
+    """Select k (or take ``cluster.k``), fit on the sample ``X``, assign everyone."""
+    gamma = p["gamma"]
+    if p["method"] == "kprototypes" and gamma is None and layout[0]:
+        # Huang's rule on the whole sample
+        gamma = 0.5 * float(X[:, : layout[0]].std(axis=0).mean()) or 1.0
+
+    def factory(k: int, seed: int, n_init: int = 10) -> Any:
+        return segment.make_model(
+            p["method"], k, seed=seed, layout=layout, n_init=n_init, gamma=gamma
+        )
+
+    table, stab = segment.select_k(
+        X,
+        factory,
+        layout=layout,
+        k_min=p["k_min"],
+        k_max=p["k_max"],
+        seed=seed,
+        n_boot=p["n_bootstrap"],
+        min_size=p["min_segment_size"],
+        n_refs=p["gap_references"],
+        X_all=X_all,
+        progress=progress,
+    )
+    k = p["k"] or int(table.loc[table["recommended"], "k"].iloc[0])
+    model = factory(k, seed).fit(X)
+    explanation = segment.explain_choice(table, p["k"], p["min_segment_size"], p["n_bootstrap"])
+    return Choice(model, model.predict(X_all), k, table, stab, explanation)
+
+
+def _names(
+    customers: pd.DataFrame, choice: Choice, relabel: dict[int, int], p: dict[str, Any]
+) -> dict[int, str]:
+    """Segment number -> name: the RFM cell names (rfm) or names derived from profiles;
+    ``cluster.names`` overrides."""
+    if p["method"] != "rfm":
+        labels = pd.Series([relabel[int(x)] for x in choice.raw], index=customers.index)
+        return segment_names(customers, labels, p["names"] or None)
+    rfm_names = list(segment.RFM_SEGMENTS)
+    names = {relabel[int(r)]: rfm_names[int(r)] for r in np.unique(choice.raw)}
+    for key, val in (p["names"] or {}).items():
+        names[int(key)] = str(val)
+    return names
+
+
+def _segments(
+    customers: pd.DataFrame,
+    labels: np.ndarray,
+    names: dict[int, str],
+    scorer: segment.RFMScorer | None,
+) -> pd.DataFrame:
+    """customer_id, segment, segment_name (and the RFM scores and segment)."""
+    out = pd.DataFrame({"customer_id": customers["customer_id"], "segment": labels})
+    out["segment_name"] = out["segment"].map(names)
+    if scorer is not None:
+        out = pd.concat([out, scorer.scores(customers).reset_index(drop=True)], axis=1)
+        out["rfm_segment"] = scorer.names(customers)
+    return out
+
+
+def _sizes(segments: pd.DataFrame, customers: pd.DataFrame, value: str) -> pd.DataFrame:
+    """Customers, share (and mean value) per segment."""
+    sizes = segments.groupby(["segment", "segment_name"]).size().rename("customers").reset_index()
+    sizes["share"] = sizes["customers"] / len(segments)
+    if value:
+        mean = customers[value].groupby(segments["segment"].to_numpy()).mean()
+        sizes[f"mean_{value}"] = mean.reindex(sizes["segment"]).to_numpy()
+    return sizes
+
+
+# --------------------------------------------------------------------------- findings
+
+
+def findings(
+    *,
+    method: str,
+    k: int,
+    explanation: str,
+    sizes: pd.DataFrame,
+    rfm: pd.DataFrame | None,
+    notes: list[str],
+) -> list[str]:
+    """The stage's findings in plain words (the first is the one-line summary)."""
+    top = sizes.iloc[0]
+    out = [
+        f"{k} segments ({METHOD_WORDS[method]}); the most valuable, '{top['segment_name']}', "
+        f"holds {top['share']:.0%} of customers.",
+        explanation,
+    ]
+    out += [
+        f"Segment {r.segment} '{r.segment_name}': {r.customers:,} customers ({r.share:.0%})."
+        for r in sizes.itertuples()
+    ]
+    if rfm is not None and method != "rfm":
+        out.append(_rfm_finding(rfm))
+    return out + [f"Data note: {note}" for note in notes]
+
+
+def _rfm_finding(rfm: pd.DataFrame) -> str:
+    big = rfm.sort_values("customers", ascending=False).iloc[0]
+    champ = rfm.set_index("rfm_segment").loc["Champions"]
+    return (
+        f"RFM view: the largest RFM group is '{big['rfm_segment']}' "
+        f"({big['share_customers']:.0%} of customers); Champions are "
+        f"{champ['share_customers']:.0%} of customers and {champ['share_revenue']:.0%} of "
+        f"revenue."
+    )
+
+
+# ----------------------------------------------------------------------------- the stage
+
+
+def _write(run: Run, result: Clustering) -> None:
+    """The artifacts: rfm.csv, segments, k_selection, stability, segmenter.json, findings."""
+    if result.rfm is not None:
+        run.save("rfm.csv", result.rfm)
+    run.save("segments.parquet", result.segments)
+    run.save("k_selection.csv", result.k_selection)
+    run.save("stability.csv", result.stability)
+    result.segmenter.save(run.artifacts / segment.FILE_NAME)
+    run.save_findings("cluster", result.findings)
+
+
+class Fitted(NamedTuple):
+    """The prepared columns, the fitted preprocessor, the chosen model, the RFM scorer."""
+
+    prepared: segment.Prepared
+    prep: Any
+    choice: Choice
+    scorer: segment.RFMScorer | None
+
+
+def fit(
+    customers: pd.DataFrame,
+    p: dict[str, Any],
+    *,
+    seed: int,
+    progress: Callable[[int], Any] | None = None,
+) -> Fitted:
+    """Prepare the features, fit the preprocessor on a sample of ``cluster.sample_size``
+    customers, choose k and fit the model (or score RFM), assign everyone.
+
+    Raises
+    ------
+    SegkitError
+        See :func:`choose_features` and :func:`segkit.segment.prepare`.
+    """
+    num, cat = choose_features(customers, p)
+    prepared = segment.prepare(customers, num, cat, "customers (clustering features)")
+    num, cat = prepared.numeric, prepared.categorical
+    if p["method"] == "rfm" and len(num) < 3:
+        raise SegkitError(f"cluster.method == 'rfm': {' '.join(prepared.notes)}")
+    n = len(customers)
+    prep = segment.preprocessor(num, cat)
+    rng = np.random.default_rng(seed)
+    fit_idx = np.sort(rng.choice(n, min(n, p["sample_size"]), replace=False))
+    X_all = prep.fit(prepared.data.iloc[fit_idx]).transform(prepared.data)
+    scorer = segment.RFMScorer().fit(customers) if _has_rfm(customers) else None
+    if p["method"] == "rfm":
+        assert scorer is not None  # choose_features checked the columns
+        choice = _rfm_choice(scorer, X_all, rng)
+    else:
+        layout = (len(num), segment.onehot_layout(prep))
+        choice = _cluster_choice(
+            X_all[fit_idx], X_all, p=p, layout=layout, seed=seed, progress=progress
+        )
+    return Fitted(prepared, prep, choice, scorer)
+
+
+def _result(
+    customers: pd.DataFrame, fitted: Fitted, p: dict[str, Any], run_name: str
+) -> Clustering:
+    """Number and name the segments, tabulate them, build the segmenter, word the findings."""
+    choice, prepared, scorer = fitted.choice, fitted.prepared, fitted.scorer
+    num, cat = prepared.numeric, prepared.categorical
+    value = segment.value_column(customers, num)
+    relabel = segment.order_labels(customers, choice.raw, value)
+    names = _names(customers, choice, relabel, p)
+    labels = np.array([relabel[int(x)] for x in choice.raw])
+    segments = _segments(customers, labels, names, scorer)
+    rfm = segment.rfm_table(customers, scorer) if scorer is not None else None
+    sizes = _sizes(segments, customers, value)
+    segmenter = segment.Segmenter.from_fitted(
+        method=p["method"],
+        prep=None if p["method"] == "rfm" else fitted.prep,
+        model=choice.model,
+        data=prepared.data,
+        numeric=num,
+        categorical=cat,
+        relabel=relabel,
+        names=names,
+        n_customers=len(customers),
+        run=run_name,
+    )
+    words = findings(
+        method=p["method"],
+        k=choice.k,
+        explanation=choice.explanation,
+        sizes=sizes,
+        rfm=rfm,
+        notes=prepared.notes,
+    )
+    return Clustering(
+        words,
+        choice.table,
+        choice.stability,
+        segments,
+        sizes,
+        num + cat,
+        choice.k,
+        choice.explanation,
+        p["method"],
+        rfm,
+        prepared.notes,
+        segmenter,
+    )
+
+
+def run(run: Run, progress: Callable[[int], Any] | None = None) -> Clustering:
+    """Segment the customers of ``run``; writes segments, k_selection, stability, rfm,
+    segmenter.json and the findings.
+
+    Parameters
+    ----------
+    run : the run folder (its ``cluster`` parameters and ``customers`` artifact).
+    progress : called with each k of the sweep when it is done (benchmarks).
+
+    Raises
+    ------
+    SegkitError
+        See :func:`fit`.
+    """
+    p = run.params["cluster"]
+    customers = run.load("customers")
+    fitted = fit(customers, p, seed=run.seed, progress=progress)
+    result = _result(customers, fitted, p, run.params["name"])
+    _write(run, result)
+    return result
+
+
+def score_file(
+    run_or_segmenter: str | Path, customers: str | Path, out: str | Path | None = None
+) -> tuple[Path, pd.DataFrame]:
+    """Score a customer table with a saved segmenter; write CSV; return (path, scored).
+
+    Parameters
+    ----------
+    run_or_segmenter : a run folder or a ``segmenter.json`` file.
+    customers : the customer table (Parquet or CSV) with the segmenter's feature columns.
+    out : the CSV to write; default ``<customers name>.segments.csv`` next to the table.
+
+    Raises
+    ------
+    SegkitError
+        No valid segmenter there, the table is missing or empty, or lacks a feature column.
+    """
+    seg = segment.Segmenter.load(run_or_segmenter)
+    table = segment.read_customers(customers)
+    scored = seg.score(table, where=str(customers))
+    src = Path(customers)
+    name = src.name.split(".")[0]
+    target = Path(out) if out else src.with_name(f"{name}.segments.csv")
+    tmp = target.with_name(target.name + ".tmp")
+    scored.to_csv(tmp, index=False, lineterminator="\n")
+    tmp.replace(target)
+    return target, scored
