@@ -18,6 +18,7 @@ from statsmodels.stats.proportion import (
 from statsmodels.stats.weightstats import CompareMeans
 
 from segkit import abtest, datasets
+from segkit.stages import abtest as abtest_stage
 from segkit.core.errors import SegkitError
 from segkit.core.params import DEFAULTS
 
@@ -253,7 +254,9 @@ def test_missing_outcomes_are_left_out_and_counted(small):
     res = run_on(small)
     r = res.effects[(res.effects.metric == "spend") & (res.effects.segment_col == "all")].iloc[0]
     assert r["n_control"] + r["n_treatment"] == 590
-    assert any("10 rows have no value for spend" in f for f in res.findings)
+    assert res.missing == {"spend": 10}
+    findings = abtest_stage.findings(res, {**DEFAULTS["abtest"], "control": "control"})
+    assert any("10 rows have no value for spend" in f for f in findings)
 
 
 def test_single_segment_is_documented(small):
@@ -284,7 +287,7 @@ def test_stage_writes_the_contract(tmp_path):
         tmp_path / "run",
         {"data.demo.n_customers": 1500, "cluster.n_bootstrap": 3, "cluster.k_max": 5},
     )
-    res = abtest.run_stage(run)
+    res = abtest_stage.run(run)
     e = pd.read_csv(run.path("ab_effects.csv"))
     need = (
         "metric, arm, control, segment, n_control, n_treatment, mean_control, mean_treatment, "
