@@ -152,3 +152,10 @@ def test_notebook_runs_on_hillstrom(tmp_path, overrides, value):
         o for c in out["cells"] for o in c.get("outputs", []) if "image/png" in o.get("data", {})
     ]
     assert len(images) == 3 + value  # three forest plots (+ the ROI plot)
+
+
+def test_run_without_experiment_is_skipped(tmp_path):
+    run = Run.open("cdnow", tmp_path / "run")
+    res = abtest_stage.run(run)
+    assert "parameter set 'cdnow' has no experiment table" in res.reason
+    assert run.load("findings_abtest.json")["status"] == "skipped"

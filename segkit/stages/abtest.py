@@ -81,7 +81,7 @@ def _md(text: Any) -> str:
 
 def _skip(run: Run) -> Skipped:
     reason = (
-        f"parameter set {run.params['name']!r} has no experiment table "
+        f"parameter set '{_md(run.params['name'])}' has no experiment table "
         "(data.experiment), so there is no campaign to evaluate."
     )
     run.save_findings(STAGE, [f"Skipped: {reason}"], status="skipped")
