@@ -36,6 +36,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from segkit import abtest, datasets  # noqa: E402
 from segkit.core.params import DEFAULTS  # noqa: E402
+from segkit.core.sql import literal  # noqa: E402
 
 
 def write_rows(path: Path, n: int, seed: int = 0) -> None:
@@ -73,7 +74,7 @@ def speed(rows: int) -> list[str]:
     if not path.exists():
         write_rows(path, rows)
     con = duckdb.connect()
-    con.execute(f"CREATE VIEW x AS SELECT * FROM read_parquet('{path.as_posix()}')")
+    con.execute(f"CREATE VIEW x AS SELECT * FROM read_parquet({literal(path.as_posix())})")
     p = {**DEFAULTS["abtest"], "control": "control"}
     p["metrics"] = [
         {"name": "visit", "kind": "proportion", "col": "visit"},

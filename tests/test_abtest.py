@@ -20,6 +20,7 @@ from statsmodels.stats.weightstats import CompareMeans
 from segkit import abtest, datasets
 from segkit.core.errors import SegkitError
 from segkit.core.params import DEFAULTS
+from segkit.stages import abtest as abtest_stage
 
 CONTROL, MENS, WOMENS = "No E-Mail", "Mens E-Mail", "Womens E-Mail"
 METRICS = [
@@ -253,7 +254,9 @@ def test_missing_outcomes_are_left_out_and_counted(small):
     res = run_on(small)
     r = res.effects[(res.effects.metric == "spend") & (res.effects.segment_col == "all")].iloc[0]
     assert r["n_control"] + r["n_treatment"] == 590
-    assert any("10 rows have no value for spend" in f for f in res.findings)
+    assert res.missing == {"spend": 10}
+    findings = abtest_stage.findings(res, {**DEFAULTS["abtest"], "control": "control"})
+    assert any("10 rows have no value for spend" in f for f in findings)
 
 
 def test_single_segment_is_documented(small):
@@ -284,7 +287,7 @@ def test_stage_writes_the_contract(tmp_path):
         tmp_path / "run",
         {"data.demo.n_customers": 1500, "cluster.n_bootstrap": 3, "cluster.k_max": 5},
     )
-    res = abtest.run_stage(run)
+    res = abtest_stage.run(run)
     e = pd.read_csv(run.path("ab_effects.csv"))
     need = (
         "metric, arm, control, segment, n_control, n_treatment, mean_control, mean_treatment, "
@@ -296,3 +299,90 @@ def test_stage_writes_the_contract(tmp_path):
     recs = pd.read_csv(run.path("ab_recommendations.csv"))
     assert set(recs["action"]) <= {"send", "test further", "leave alone"}
     assert res.findings
+
+
+# ---------------------------------------------------------------- quoting, value, names
+
+
+def test_columns_with_quotes_work(small):
+    """Column names go through segkit.core.sql: quotes inside them are plain text."""
+    df = small.rename(columns={"spend": 'spend "usd"', "conv": "it's", "seg": "o'seg"})
+    df['pre "usd"'] = df['spend "usd"'] * 0.5 + np.random.default_rng(1).normal(0, 2, len(df))
+    df["o'seg"] = np.where(np.arange(len(df)) % 3 == 0, "Men's", 'say "hi"')
+    metrics = [
+        {"name": "conv", "kind": "proportion", "col": "it's"},
+        {"name": "spend", "kind": "mean", "col": 'spend "usd"', "covariate": 'pre "usd"'},
+        {"name": "ratio", "kind": "ratio", "num": 'spend "usd"', "den": "it's"},
+    ]
+    res = run_on(df, metrics=metrics, segment_cols=["o'seg"])
+    assert set(res.effects["segment"]) == {"all", "Men's", 'say "hi"'}
+    small["pre"] = df['pre "usd"']
+    cuped = {"name": "spend", "kind": "mean", "col": "spend", "covariate": "pre"}
+    plain = run_on(small, metrics=[cuped])
+    got = row(res, "spend", "treat")["abs_lift"]
+    assert got == pytest.approx(row(plain, "spend", "treat")["abs_lift"], rel=1e-12)
+    inferred = run_on(df.drop(columns=['pre "usd"']), segment_cols=["o'seg"])
+    assert {m["name"] for m in inferred.metrics} >= {"it's", 'spend "usd"'}
+
+
+def test_unknown_metric_column_is_named(small):
+    with pytest.raises(
+        SegkitError, match=r"abtest.metrics\[0\].col == 'spnd' is not a column of the experiment"
+    ):
+        run_on(small, metrics=[{"kind": "mean", "col": "spnd"}])
+
+
+def test_bad_metric_kind_is_caught_by_the_parameter_schema(small):
+    with pytest.raises(SegkitError, match=r"abtest.metrics\[0\].kind == 'avg', must be one of"):
+        run_on(small, metrics=[{"kind": "avg", "col": "spend"}])
+
+
+def test_unknown_value_metric(small):
+    with pytest.raises(
+        SegkitError, match=r"abtest.value_metric == 'revenue' is not a metric; metrics are"
+    ):
+        run_on(small, value_metric="revenue")
+
+
+def test_value_falls_back_to_all_customers_when_no_segment_is_evaluated(small):
+    """Bug (b): every segment below min_n used to fail the stage."""
+    small["seg"] = np.where(np.arange(len(small)) < 300, "a", "b")  # 150 per arm and segment
+    p = {**DEFAULTS["abtest"], "control": "control", "value_metric": "spend", "min_n": 200}
+    res = run_on(small, **{k: p[k] for k in ("value_metric", "min_n")})
+    assert res.value_scope == "all"
+    assert list(res.value["segment_col"]) == ["all"]
+    assert list(res.recommendations["label"]) == ["all customers"]
+    findings = abtest_stage.findings(res, {**p, "segment_cols": ["seg"]})
+    assert any("No segment is evaluated for spend" in f for f in findings)
+    assert any(f.startswith("For all customers: ") for f in findings)
+    none = run_on(small, value_metric="spend", min_n=400)
+    assert none.value is None and none.recommendations is None and none.value_scope is None
+    findings = abtest_stage.findings(none, {**p, "min_n": 400})
+    assert any("is not computed: even overall" in f for f in findings)
+
+
+def test_money_without_evaluated_rows_is_an_error(result):
+    with pytest.raises(SegkitError, match=r"abtest.value_metric == 'nope': no evaluated rows"):
+        abtest.money(result.effects, "nope", {}, 0.1, 0.3)
+
+
+def test_markup_in_arm_names_is_escaped(small):
+    """Bug (d): data-derived text in the findings is escaped for Markdown and HTML."""
+    evil = "<img src=x onerror=alert(1)>"
+    small["arm"] = np.where(small["arm"] == "treat", evil, "control")
+    small["seg"] = np.where(np.arange(len(small)) % 3 == 0, "$x$ *y*", "`z`")
+    p = {**DEFAULTS["abtest"], "control": "control", "value_metric": "spend", "min_n": 20}
+    res = run_on(small, value_metric="spend", min_n=20, cost_per_contact=-100.0)
+    findings = abtest_stage.findings(res, p)
+    text = "\n".join(findings)
+    assert evil in set(res.effects["arm"])
+    assert "<img" not in text and "&lt;img src=x onerror=alert(1)&gt;" in text
+    assert "seg = \\$x\\$ \\*y\\*" in text and "seg = \\`z\\`" in text
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # zero variance: 0/0 on purpose
+def test_planning_skips_a_metric_without_variance(small):
+    small["pre"] = small["spend"] * 2  # explains all of the variance of spend
+    metrics = [{"name": "spend", "kind": "mean", "col": "spend", "covariate": "pre"}]
+    res = run_on(small, metrics=metrics)
+    assert res.planning.empty and res.effects["evaluated"].all()

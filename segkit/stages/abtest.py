@@ -1,14 +1,459 @@
-"""Stage 'abtest' (transitional: the stage body still lives in segkit.abtest.run_stage)."""
+"""Stage 05 'abtest': evaluate the campaign overall and per segment; write the A/B artifacts.
+
+:func:`run` reads the cleaned experiment of a run (``experiment.parquet``), joins the
+segments and customer attributes it is broken down by, evaluates it with
+:func:`segkit.abtest.evaluate`, writes ``ab_effects.csv``, ``ab_heterogeneity.csv``,
+``ab_srm.csv``, ``ab_planning.csv``, ``ab_checks.json`` (and with a value metric
+``ab_value.csv``, ``ab_recommendations.csv``) and words the findings.
+
+What cleaning did to the experiment is said plainly: an arm that is in the file but lost
+all its rows, an outcome with values that are not numbers (rows set aside, or the column
+not read as an outcome). Every data-derived string in the findings is escaped for
+Markdown and HTML (:func:`_md`). :func:`preflight` checks ``abtest.control`` against the
+arms of the experiment file before any stage runs.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import html
+import re
+from typing import Any, NamedTuple
 
-from segkit.stages.run import Run
+import duckdb
+import pandas as pd
+
+from segkit import abtest, io
+from segkit.abtest.money import LEAVE_ALONE, SEND
+from segkit.core.checks import check_columns
+from segkit.core.errors import SegkitError
+from segkit.core.params import table_spec
+from segkit.core.sql import ident, literal
+from segkit.stages.run import Run, Skipped
+
+STAGE = "abtest"
+#: Segment columns that come from the segmentation (the others are customer attributes).
+SEGMENT_COLS = ("segment", "segment_name")
 
 
-def run(run: Run) -> Any:
-    """Run the abtest stage into ``run``."""
-    from segkit import abtest
+class ABResult(NamedTuple):
+    """What the stage returns (and the notebook shows)."""
 
-    return abtest.run_stage(run)
+    findings: list[str]
+    effects: pd.DataFrame  # ab_effects.csv
+    srm: pd.DataFrame
+    heterogeneity: pd.DataFrame
+    value: pd.DataFrame | None
+    recommendations: pd.DataFrame | None
+    metrics: list[dict]
+    control: str
+    planning: pd.DataFrame
+    segment_names: dict[str, str] | None  # segment number (text) -> name, for the plots
+
+
+class RawCheck(NamedTuple):
+    """What cleaning removed from the experiment file."""
+
+    lost_arms: dict[str, int]  # arm in the file with no row left -> its rows in the file
+    rejected: list[tuple[str, int, str]]  # outcome: rows set aside (not a number), example
+    dropped: list[tuple[str, int, str]]  # column not read as an outcome for such values
+    reasons: dict[str, int]  # cleaning rule -> experiment rows it set aside
+
+
+NO_RAW_ISSUES = RawCheck({}, [], [], {})
+
+
+# ----------------------------------------------------------------------------- escaping
+
+_MD_SPECIALS = re.compile(r"([\\`*_\[\]|~$])")
+
+
+def _md(text: Any) -> str:
+    r"""``text`` safe inside Markdown: HTML escaped, Markdown and math specials escaped.
+
+    >>> _md("<img src=x> *a* $1_b")
+    '&lt;img src=x&gt; \\*a\\* \\$1\\_b'
+    """
+    return _MD_SPECIALS.sub(r"\\\1", html.escape(str(text), quote=False))
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def _skip(run: Run) -> Skipped:
+    reason = (
+        f"parameter set '{_md(run.params['name'])}' has no experiment table "
+        "(data.experiment), so there is no campaign to evaluate."
+    )
+    run.save_findings(STAGE, [f"Skipped: {reason}"], status="skipped")
+    return Skipped(STAGE, reason)
+
+
+def _raw_spec(run: Run, quality: dict) -> dict:
+    """The table spec the experiment was read with (the demo's file is in the run)."""
+    if run.params["data"]["source"] == "demo":
+        spec = table_spec({"path": str(run.folder / quality["file"])}, "experiment")
+        return spec or {}
+    return run.params["data"]["experiment"]
+
+
+def _raw_profile(con: Any, spec: dict, outcomes: list[str] | None) -> tuple[dict, list[str]]:
+    """Profile of the raw file: arms and (non-)numeric values of the outcome candidates."""
+    rel, _ = io.read_raw(con, spec, "experiment")
+    rel.create_view("raw_experiment")
+    roles = spec.get("columns") or {}
+    arm_col = roles.get("arm") or "arm"
+    keys = {"_row", arm_col, roles.get("customer_id") or "customer_id"}
+    cols = outcomes if outcomes is not None else [c for c in rel.columns if c not in keys]
+    return abtest.raw_profile(con, "raw_experiment", arm_col, cols), cols
+
+
+def raw_check(run: Run, con: Any) -> RawCheck:
+    """Compare the experiment file with what cleaning kept (``data_quality.json``).
+
+    The file is read again only when cleaning set rows aside or the outcomes were
+    inferred (a column with a stray non-numeric value is then not read as an outcome).
+    """
+    dq = run.load("data_quality")
+    q = dq["experiment"]
+    spec = _raw_spec(run, q)
+    explicit = spec.get("outcomes") is not None
+    if explicit and not q["rows_rejected"]:
+        return NO_RAW_ISSUES
+    named = [*q["outcomes"], *[c for c in q["covariates"] if c not in q["outcomes"]]]
+    prof, cols = _raw_profile(con, spec, named if explicit else None)
+    used = dq["summary"].get("experiment_arms", {})
+    lost = {a: n for a, n in prof["arms"].items() if a is not None and a not in used}
+    rejected, dropped = [], []
+    for c in cols:
+        bad, ok = prof["non_numeric"][c], prof["numeric"][c]
+        if bad and c in named:
+            rejected.append((c, bad, prof["example"][c]))
+        elif bad and ok >= bad:  # mostly numbers: meant as an outcome
+            dropped.append((c, bad, prof["example"][c]))
+    return RawCheck(lost, rejected, dropped, dict(q["rejected"]))
+
+
+def _check_control(arms: list[str], given: str | None, raw: RawCheck) -> None:
+    """Fail now, before the segments (and the stages that make them) are computed."""
+    if given is not None and given in raw.lost_arms:
+        raise SegkitError(
+            f"abtest.control == {given!r}: that arm has {raw.lost_arms[given]:,} rows in the "
+            f"experiment file but none left after cleaning (rows set aside: {raw.reasons}; "
+            f"see artifacts/rejects.parquet); arms after cleaning are {arms}"
+        )
+    abtest.choose_control(arms, given)
+
+
+def preflight(params: dict) -> None:
+    """Check ``abtest.control`` against the arms of the experiment file, before any stage.
+
+    Only for ``data.source: files`` with an experiment and a control given; reads the
+    arm column of the file once.
+
+    Raises
+    ------
+    SegkitError
+        ``abtest.control`` is not an arm of the file.
+    """
+    spec, control = params["data"]["experiment"], params["abtest"]["control"]
+    if params["data"]["source"] != "files" or not spec or control is None:
+        return
+    con = io.connect()
+    try:
+        prof, _ = _raw_profile(con, spec, [])
+    finally:
+        con.close()
+    arms = sorted(a for a in prof["arms"] if a is not None)
+    if control not in arms:
+        raise SegkitError(
+            f"abtest.control == {control!r} is not an arm of the experiment file "
+            f"{spec['path']!r}; arms are {arms}"
+        )
+
+
+class Joined(NamedTuple):
+    """Segment information joined to the experiment."""
+
+    sizes: dict[str, pd.Series]  # segment column -> customers per value (text)
+    labels: dict[str, dict]  # segment column -> {value: name}
+    attrs: list[str]  # customer attribute columns joined (segment columns, covariates)
+
+
+def _join_segments(run: Run, con: Any, seg_cols: list[str], joined: Joined) -> list[str]:
+    """Register the segments as ``seg_df``; the SELECT terms and sizes/labels filled in."""
+    segs = run.load("segments")
+    con.register("seg_df", segs)
+    for c in SEGMENT_COLS:
+        if c in seg_cols:
+            joined.sizes[c] = segs[c].astype(str).value_counts()
+    joined.labels["segment"] = dict(
+        zip(segs["segment"].astype(str), segs["segment_name"], strict=False)
+    )
+    return [f"s.{ident(c)}" for c in SEGMENT_COLS if c in seg_cols]
+
+
+def _attribute_frame(customers: pd.DataFrame, attrs: list[str], seg_cols: list[str], sizes):
+    attr_df = customers[["customer_id", *attrs]].copy()
+    for c in seg_cols:
+        if c in attrs:
+            col = attr_df[c]  # 0.0/1.0 flags are segments 0/1, not "0.0"/"1.0"
+            if pd.api.types.is_float_dtype(col) and (col.dropna() % 1 == 0).all():
+                attr_df[c] = col.astype("Int64")
+            sizes[c] = attr_df[c].astype(str).value_counts()
+    return attr_df
+
+
+def join_inputs(run: Run, con: Any, seg_cols: list[str], metrics: list | None) -> Joined:
+    """View ``x``: the experiment ``e`` with the segments and customer attributes it needs.
+
+    Raises
+    ------
+    SegkitError
+        A segment column or covariate that is neither in the experiment nor a customer
+        attribute.
+    """
+    joined = Joined({}, {}, [])
+    joins, sel = [], ["e.*"]
+    if any(c in seg_cols for c in SEGMENT_COLS):
+        sel += _join_segments(run, con, seg_cols, joined)
+        joins.append("LEFT JOIN seg_df s USING (customer_id)")
+    customers = run.load("customers")
+    want = [c for c in seg_cols if c not in SEGMENT_COLS]
+    e_cols = abtest.aggregation.columns_of(con, "e")
+    covs = [m.get("covariate") for m in (metrics or []) if isinstance(m, dict)]
+    want += [c for c in covs if c and c not in e_cols]
+    if want:
+        check_columns(customers, want, "customers (abtest.segment_cols / covariate)")
+        joined.attrs.extend(dict.fromkeys(want))
+        con.register("attr_df", _attribute_frame(customers, joined.attrs, seg_cols, joined.sizes))
+        joins.append("LEFT JOIN attr_df c USING (customer_id)")
+        sel += [f"c.{ident(c)}" for c in joined.attrs]
+    con.execute(f"CREATE VIEW x AS SELECT {', '.join(sel)} FROM e {' '.join(joins)}")
+    return joined
+
+
+def _arms(con: Any) -> list[str]:
+    rows = con.execute(f"SELECT DISTINCT CAST({ident('arm')} AS VARCHAR) FROM e").fetchall()
+    return sorted(r[0] for r in rows if r[0] is not None)
+
+
+def _evaluate(run: Run, con: Any) -> tuple[abtest.Evaluation, RawCheck, Joined]:
+    p = run.params["abtest"]
+    raw = raw_check(run, con)
+    exp = run.path("experiment.parquet").as_posix()
+    con.execute(f"CREATE VIEW e AS SELECT * FROM read_parquet({literal(exp)})")
+    _check_control(_arms(con), p["control"], raw)
+    seg_cols = list(p["segment_cols"] or [])
+    joined = join_inputs(run, con, seg_cols, p["metrics"])
+    margin = run.params["clv"]["margin"]
+    ev = abtest.evaluate(
+        con, "x", p, seg_cols, joined.sizes, margin, joined.labels, exclude=joined.attrs
+    )
+    return ev, raw, joined
+
+
+# ----------------------------------------------------------------------------- findings
+
+
+def _fmt(v: float, kind: str) -> str:
+    return f"{100 * v:+.2f} points" if kind == "proportion" else f"{v:+,.3f}"
+
+
+def _overall(ev: abtest.Evaluation, p: dict) -> list[str]:
+    table = ev.effects
+    overall = table[(table["segment_col"] == "all") & table["evaluated"]]
+    first = ev.metrics[0]["name"]
+    o1 = overall[overall["metric"] == first]
+    out = []
+    if len(o1):
+        b = o1.sort_values("abs_lift", ascending=False).iloc[0]
+        out.append(
+            f"Overall, '{_md(b['arm'])}' moves {_md(first)} by {_fmt(b['abs_lift'], b['kind'])} "
+            f"against '{_md(ev.control)}' (95% CI {_fmt(b['abs_ci_low'], b['kind'])} to "
+            f"{_fmt(b['abs_ci_high'], b['kind'])}; {b['rel_lift']:+.0%} relative)."
+        )
+    sig = overall[overall["p_adjusted"] < p["alpha"]]
+    out.append(
+        f"{len(sig)} of {len(overall)} overall comparisons (metric × campaign) are significant "
+        f"after {p['correction']} correction at {p['alpha']:.0%}."
+    )
+    return out
+
+
+def _heterogeneity(het: pd.DataFrame, alpha: float) -> list[str]:
+    h = het[het["p_value"] < alpha]
+    if len(h):
+        ex = h.sort_values("p_value").iloc[0]
+        return [
+            f"The effect differs between segments for {len(h)} of {len(het)} tests, e.g. "
+            f"{_md(ex['metric'])} of '{_md(ex['arm'])}' across {_md(ex['segment_col'])} "
+            f"(Cochran's Q p = {ex['p_value']:.2g}): target by segment rather than send one "
+            "campaign to all."
+        ]
+    if len(het):
+        return ["No evidence that the effects differ between segments (Cochran's Q)."]
+    return []
+
+
+def _balance(srm: pd.DataFrame, raw: RawCheck) -> list[str]:
+    bad = srm[srm["mismatch"]]
+    if len(bad):
+        first = bad.iloc[0]
+        return [
+            f"Warning: sample-ratio mismatch (p < {abtest.statistics.SRM_P:g}) in {len(bad)} "
+            f"group(s), e.g. {_md(first['segment_col'])} = {_md(first['segment'])}: the "
+            "randomization or the data join may be broken; treat those results with suspicion."
+        ]
+    if raw.lost_arms:
+        return ["The arms left after cleaning are balanced (no sample-ratio mismatch among them)."]
+    return ["The arms are balanced as planned (no sample-ratio mismatch)."]
+
+
+def _cleaning(raw: RawCheck) -> list[str]:
+    out = []
+    reasons = "; ".join(f"{n:,} {io.REASONS.get(r, r)}" for r, n in raw.reasons.items())
+    for arm, n in raw.lost_arms.items():
+        out.append(
+            f"Warning: arm '{_md(arm)}' has {n:,} rows in the experiment file but none left "
+            f"after cleaning (experiment rows set aside: {_md(reasons)}; see "
+            "artifacts/rejects.parquet), so it is not evaluated."
+        )
+    for col, n, example in raw.rejected:
+        out.append(
+            f"Warning: {n:,} experiment rows have a value of {_md(col)} that is not a number "
+            f"(e.g. '{_md(example)}'); they were set aside in cleaning and every metric "
+            "leaves them out."
+        )
+    for col, n, example in raw.dropped:
+        out.append(
+            f"Warning: column {_md(col)} of the experiment has {n:,} values that are not "
+            f"numbers (e.g. '{_md(example)}'), so it was not read as an outcome; name it in "
+            "data.experiment.outcomes to evaluate it (those rows are then set aside)."
+        )
+    return out
+
+
+def _recommendations(recs: pd.DataFrame | None, cost: float) -> list[str]:
+    out: list[str] = []
+    if recs is None or not len(recs):
+        return out
+    for col, g in recs.groupby("segment_col", sort=False):
+        send = g[g["action"] == SEND]
+        leave = g[g["action"] == LEAVE_ALONE]
+        parts = [f"{_md(r.label)}: {_md(r.campaign)}" for r in send.itertuples()]
+        head = "For all customers" if col == "all" else f"By {_md(col)}"
+        out.append(
+            f"{head}: send "
+            + ("; ".join(parts) if parts else "nothing with confidence")
+            + (f"; leave alone {', '.join(map(_md, leave['label']))}" if len(leave) else "")
+            + f" (profit after {cost:g} per contact)."
+        )
+    return out
+
+
+def _value_scope(ev: abtest.Evaluation, p: dict) -> list[str]:
+    vm = p["value_metric"]
+    if not vm:
+        return []
+    why = f"fewer than abtest.min_n = {p['min_n']} customers in an arm"
+    if ev.value_scope is None:
+        return [f"The value of {_md(vm)} is not computed: even overall there are {why}."]
+    if ev.value_scope == "all" and p["segment_cols"]:
+        return [
+            f"No segment is evaluated for {_md(vm)} (each has {why}), so the value is "
+            "reported for all customers together."
+        ]
+    return []
+
+
+def findings(ev: abtest.Evaluation, p: dict, raw: RawCheck = NO_RAW_ISSUES) -> list[str]:
+    """The stage's findings, in plain words (the first is the headline).
+
+    Parameters
+    ----------
+    ev
+        The evaluation (:func:`segkit.abtest.evaluate`).
+    p
+        The ``abtest`` parameters.
+    raw
+        What cleaning removed from the experiment file (:func:`raw_check`).
+    """
+    out = _overall(ev, p)
+    out += _heterogeneity(ev.heterogeneity, p["alpha"])
+    out += _balance(ev.srm, raw)
+    out += _cleaning(raw)
+    out += _recommendations(ev.recommendations, p["cost_per_contact"])
+    out += _value_scope(ev, p)
+    for name, k in ev.missing.items():
+        out.append(f"{k:,} rows have no value for {_md(name)}; they are left out of that metric.")
+    skipped = ev.effects[~ev.effects["evaluated"]]
+    if len(skipped):
+        out.append(
+            f"{skipped['segment'].nunique()} segment(s) have fewer than {p['min_n']} "
+            "customers in an arm and are not evaluated."
+        )
+    return out
+
+
+# ----------------------------------------------------------------------------- the stage
+
+
+def _save(run: Run, res: ABResult, p: dict) -> None:
+    run.save("ab_effects.csv", res.effects)
+    run.save("ab_heterogeneity.csv", res.heterogeneity)
+    run.save("ab_srm.csv", res.srm)
+    run.save("ab_planning.csv", res.planning)
+    if res.value is not None:
+        run.save("ab_value.csv", res.value)
+        run.save("ab_recommendations.csv", res.recommendations)
+    run.save(
+        "ab_checks.json",
+        {
+            "control": res.control,
+            "metrics": res.metrics,
+            "sample_ratio_mismatch": bool(res.srm["mismatch"].any()),
+            "correction": p["correction"],
+            "alpha": p["alpha"],
+        },
+    )
+    run.save_findings(STAGE, res.findings)
+
+
+def run(run: Run) -> ABResult | Skipped:
+    """Evaluate the campaign of ``run`` overall and per segment; write the A/B artifacts.
+
+    Returns
+    -------
+    ABResult or Skipped
+        Skipped when the run has no experiment table.
+
+    Raises
+    ------
+    SegkitError
+        An unknown ``abtest.control`` (before the segments are computed), and the errors
+        of :func:`segkit.abtest.evaluate`.
+    """
+    if not run.has("experiment"):
+        run.load("customers")  # the exploration writes experiment.parquet when there is one
+    if not run.has("experiment"):
+        return _skip(run)
+    con = duckdb.connect()
+    try:
+        ev, raw, joined = _evaluate(run, con)
+    finally:
+        con.close()
+    p = run.params["abtest"]
+    res = ABResult(
+        findings=findings(ev, p, raw),
+        effects=ev.effects,
+        srm=ev.srm,
+        heterogeneity=ev.heterogeneity,
+        value=ev.value,
+        recommendations=ev.recommendations,
+        metrics=ev.metrics,
+        control=ev.control,
+        planning=ev.planning,
+        segment_names=joined.labels.get("segment"),
+    )
+    _save(run, res, p)
+    return res
