@@ -112,10 +112,14 @@ def ts_expr(col: str, spec: dict, *, dayfirst: bool) -> str:
     if spec["date_formats"]:
         return _explicit_ts(value, [str(f) for f in spec["date_formats"]])
     first, second = (
-        (DAYFIRST_FORMATS, MONTHFIRST_FORMATS) if dayfirst else (MONTHFIRST_FORMATS, DAYFIRST_FORMATS)
+        (DAYFIRST_FORMATS, MONTHFIRST_FORMATS)
+        if dayfirst
+        else (MONTHFIRST_FORMATS, DAYFIRST_FORMATS)
     )
     formats = first + [f for f in second if f not in first]
-    local = f"COALESCE(TRY_CAST({value} AS TIMESTAMP), try_strptime({value}, [{literals(formats)}]))"
+    local = (
+        f"COALESCE(TRY_CAST({value} AS TIMESTAMP), try_strptime({value}, [{literals(formats)}]))"
+    )
     joined = f"regexp_replace({value}, {literal(_OFFSET_GAP)}, '\\1')"
     utc = f"timezone('UTC', TRY_CAST({joined} AS TIMESTAMPTZ))"
     return f"CASE WHEN {has_offset(col)} THEN {utc} ELSE {local} END"

@@ -9,6 +9,7 @@ learnt: the encoding or the sheets, ``ids_trimmed`` (ids that had blanks around 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -61,6 +62,13 @@ def table_spec(spec: dict | str | Path | None, name: str) -> dict | None:
     out = params.table_spec(spec, name)
     if out is not None:
         clean.check_number_marks(out, name)
+    return out
+
+
+def _filled(spec: dict | str | Path, name: str) -> dict:
+    out = table_spec(spec, name)
+    if out is None:
+        raise SegkitError(f"data.{name}: no table spec given")
     return out
 
 
@@ -212,7 +220,7 @@ def _tx_select(raw, m: dict, spec: dict, *, dayfirst: bool) -> list[str]:
     return sel + _raw_select(raw)
 
 
-def _tx_rules(m: dict, spec: dict, nums: list[str], *, end, today) -> list[tuple[str, str]]:
+def _tx_rules(m: dict, spec: dict, nums: Sequence[str], *, end, today) -> list[tuple[str, str]]:
     rules = [
         ("missing_customer_id", "customer_id IS NULL"),
         ("unparseable_timestamp", "timestamp IS NULL"),
@@ -260,7 +268,7 @@ def load_transactions(
         order (see :mod:`segkit.io.clean`), or no row is left after cleaning.
     """
     con = con or connect()
-    spec = table_spec(spec, "transactions")  # type: ignore[assignment]
+    spec = _filled(spec, "transactions")
     raw, info = read_raw(con, spec, "transactions")
     columns = [c for c in raw.columns if c != "_row"]
     m = _mapping(spec, "transactions", columns, info)
@@ -337,16 +345,14 @@ def _numeric_columns(raw, cols: list[str], spec: dict) -> set[str]:
     return {c for c in cols if flags[c]}
 
 
-def load_customers(
-    spec: dict | str | Path, con: duckdb.DuckDBPyConnection | None = None
-) -> Table:
+def load_customers(spec: dict | str | Path, con: duckdb.DuckDBPyConnection | None = None) -> Table:
     """Read customer attributes: one row per customer id (later duplicates rejected).
 
     Numeric-looking attribute columns become numbers; the others are categorical text with
     whitespace and case variants unified.
     """
     con = con or connect()
-    spec = table_spec(spec, "customers")  # type: ignore[assignment]
+    spec = _filled(spec, "customers")
     raw, info = read_raw(con, spec, "customers")
     m = _id_mapping(spec, "customers", raw, info)
     cols = [c for c in raw.columns if c not in ("_row", m["customer_id"])]
@@ -393,16 +399,14 @@ def _experiment_columns(raw, spec: dict, m: dict) -> tuple[list[str], list[str]]
     return list(outcomes), list(covariates)
 
 
-def load_experiment(
-    spec: dict | str | Path, con: duckdb.DuckDBPyConnection | None = None
-) -> Table:
+def load_experiment(spec: dict | str | Path, con: duckdb.DuckDBPyConnection | None = None) -> Table:
     """Read an experiment: customer id, arm, numeric outcomes and covariates.
 
     Missing outcomes are kept (NULL); each A/B metric excludes them and counts them. A value
     that is present but not a finite number rejects the row.
     """
     con = con or connect()
-    spec = table_spec(spec, "experiment")  # type: ignore[assignment]
+    spec = _filled(spec, "experiment")
     raw, info = read_raw(con, spec, "experiment")
     m = _id_mapping(spec, "experiment", raw, info)
     if m["arm"] is None:
@@ -424,7 +428,14 @@ def load_experiment(
     info["arms_trimmed"] = int(clean.profile(raw, {"n": clean.trimmed_count(m["arm"])})["n"])
     keep = ["arm", *map(ident, vals)]
     table = _load_keyed(
-        con, raw, spec=spec, name="experiment", m=m, info=info, select=select, keep=keep,
+        con,
+        raw,
+        spec=spec,
+        name="experiment",
+        m=m,
+        info=info,
+        select=select,
+        keep=keep,
         rules=rules,
     )
     table.quality.update(outcomes=outcomes, covariates=covariates)

@@ -222,9 +222,7 @@ def _read_excel(path: Path, spec: dict, name: str, info: dict) -> pd.DataFrame:
     head = pd.read_excel(book, sheet_name=sheet, header=None, nrows=1, dtype=str)
     if head.shape[1] == 0:
         raise _sheet_error(path, name, sheet, sheets, "is empty")
-    df = pd.read_excel(
-        book, sheet_name=sheet, dtype=str, header=0 if spec["header"] else None
-    )
+    df = pd.read_excel(book, sheet_name=sheet, dtype=str, header=0 if spec["header"] else None)
     if spec["header"] and not spec["names"]:
         _check_names([c for c in head.iloc[0].tolist() if isinstance(c, str)], path, name)
     return df
