@@ -51,7 +51,8 @@ _BLANK = r"[\s\x{00A0}\x{000B}\x{FEFF}]"
 _STRIP = rf"^{_BLANK}+|{_BLANK}+$"
 _DMY = r"^(\d{1,2})[/-](\d{1,2})[/-]\d{2,4}"
 _OFFSET = r"\d:\d\d(:\d\d(\.\d+)?)?\s*([Zz]|[+-]\d\d(:?\d\d)?)$"
-_OFFSET_GAP = r"\s+([Zz]|[+-]\d\d(:?\d\d)?)$"
+_ZULU = r"\s*[Zz]$"
+_OFFSET_GAP = r"\s+([+-]\d\d(:?\d\d)?)$"
 _COMMA_NUMBER = r"^[+-]?(\d{1,3}(\.\d{3})+|\d*),\d+$"
 
 
@@ -93,6 +94,23 @@ def check_number_marks(spec: dict, name: str) -> None:
         )
 
 
+def check_date_formats(con: duckdb.DuckDBPyConnection, spec: dict, name: str) -> None:
+    """Each of ``date_formats`` is a format DuckDB's strptime accepts (bound, not quoted)."""
+    for fmt in spec["date_formats"] or []:
+        if not isinstance(fmt, str) or not fmt.strip():
+            raise SegkitError(
+                f"data.{name}.date_formats: {fmt!r} is not a format string (e.g. '%d/%m/%Y')"
+            )
+        try:
+            con.execute("SELECT try_strptime('2024-01-31', ?)", [fmt]).fetchall()
+        except duckdb.Error as exc:
+            gist = str(exc).splitlines()[0][:200]
+            raise SegkitError(
+                f"data.{name}.date_formats: {fmt!r} is not a strptime format ({gist}); "
+                "e.g. '%d/%m/%Y %H:%M'"
+            ) from None
+
+
 def _explicit_ts(value: str, formats: list[str]) -> str:
     naive = [f for f in formats if "%z" not in f and "%Z" not in f]
     zoned = [f for f in formats if f not in naive]
@@ -120,7 +138,8 @@ def ts_expr(col: str, spec: dict, *, dayfirst: bool) -> str:
     local = (
         f"COALESCE(TRY_CAST({value} AS TIMESTAMP), try_strptime({value}, [{literals(formats)}]))"
     )
-    joined = f"regexp_replace({value}, {literal(_OFFSET_GAP)}, '\\1')"
+    zulu = f"regexp_replace({value}, {literal(_ZULU)}, '+00:00')"
+    joined = f"regexp_replace({zulu}, {literal(_OFFSET_GAP)}, '\\1')"
     utc = f"timezone('UTC', TRY_CAST({joined} AS TIMESTAMPTZ))"
     return f"CASE WHEN {has_offset(col)} THEN {utc} ELSE {local} END"
 
@@ -161,10 +180,12 @@ def _order(dayfirst: bool) -> str:
     return "day-first" if dayfirst else "month-first"
 
 
-def decide_dayfirst(ev: dict, *, dayfirst: bool, name: str, col: str) -> tuple[bool, dict]:
+def decide_dayfirst(
+    ev: dict, *, dayfirst: bool, name: str, path: str, col: str
+) -> tuple[bool, dict]:
     """The day/month order to read with, and what to record; raise when it is unsafe."""
     d, m, amb = int(ev["day_only"]), int(ev["month_only"]), int(ev["ambiguous"])
-    where = f"{name}: column {col!r}"
+    where = f"{name} ({path}): column {col!r}"
     if d and m and amb:
         raise SegkitError(
             f"{where} mixes date orders: {d} values can only be day-first (e.g. "

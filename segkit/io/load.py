@@ -191,7 +191,7 @@ def _tx_inspect(raw, m: dict, spec: dict, info: dict) -> bool:
     dayfirst = bool(spec["dayfirst"])
     if not spec["date_formats"]:
         dayfirst, note = clean.decide_dayfirst(
-            ev, dayfirst=dayfirst, name="transactions", col=m["timestamp"]
+            ev, dayfirst=dayfirst, name="transactions", path=spec["path"], col=m["timestamp"]
         )
         if note["ambiguous_values"] or "proven" in note["basis"] or "each" in note["basis"]:
             info["date_order"] = note
@@ -273,6 +273,7 @@ def load_transactions(
     columns = [c for c in raw.columns if c != "_row"]
     m = _mapping(spec, "transactions", columns, info)
     _require_tx_roles(m, spec, columns)
+    clean.check_date_formats(con, spec, "transactions")
     dayfirst = _tx_inspect(raw, m, spec, info)
     typed = raw.select(", ".join(_tx_select(raw, m, spec, dayfirst=dayfirst)))
     nums = [r for r in ("amount", "quantity", "unit_price") if r in typed.columns]
