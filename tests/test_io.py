@@ -489,3 +489,27 @@ def test_io_imports_nothing_above_the_core_layer():
                 for n in names:
                     if n and n.startswith("segkit"):
                         assert n.startswith(("segkit.core", "segkit.io")), (path.name, n)
+
+
+def test_cp1252_bytes_duckdb_refuses_are_decoded_by_python(tmp_path):
+    path = tmp_path / "euro.csv"
+    path.write_bytes("customer,date,value,country\nA,2024-01-05,10,€uro Zone\n".encode("cp1252"))
+    t = io.load_transactions({"path": str(path), "columns": {**COLS, "country": "country"}})
+    assert t.quality["encoding"] == "cp1252"
+    assert t.used.df()["country"].tolist() == ["€uro Zone"]
+    t = io.load_transactions(
+        {"path": str(path), "columns": {**COLS, "country": "country"}, "encoding": "cp1252"}
+    )
+    assert t.used.df()["country"].tolist() == ["€uro Zone"]
+
+
+def test_encoding_errors_name_the_encoding(tmp_path):
+    with pytest.raises(
+        SegkitError,
+        match=r"data.transactions.encoding == 'klingon' is not an encoding Python knows",
+    ):
+        load("variants.csv", encoding="klingon")
+    with pytest.raises(
+        SegkitError, match=r"latin1.csv' is not valid utf-8 \(byte \d+ of a chunk cannot be decoded"
+    ):
+        load("latin1.csv", encoding="utf-8")

@@ -10,7 +10,11 @@ they never quote lines of a file that could not be read (it may not be a data fi
 
 from __future__ import annotations
 
+import atexit
+import codecs
 import gzip
+import os
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -23,6 +27,8 @@ from segkit.core.sql import ident, idents, literal, literals
 
 #: Bytes looked at for a byte-order mark and NUL bytes.
 SNIFF_BYTES = 4096
+#: Encodings DuckDB decodes itself; others are transcoded to UTF-8 first, by Python.
+DUCKDB_ENCODINGS = ("utf-8", "utf-16", "latin-1")
 #: Column names the loaders use for their own bookkeeping.
 RESERVED = ("_row", "_reason", "_dup")
 
@@ -31,8 +37,6 @@ _ENCODING_ALIASES = {
     "utf8": "utf-8",
     "utf-8-sig": "utf-8",
     "utf16": "utf-16",
-    "utf-16le": "utf-16",
-    "utf-16be": "utf-16",
     "latin1": "latin-1",
     "iso-8859-1": "latin-1",
     "iso8859-1": "latin-1",
@@ -107,7 +111,40 @@ def csv_encoding(path: Path, name: str, encoding: str) -> str:
             f"not a text table in encoding {encoding!r} (a binary file, or UTF-16 without a "
             f"byte-order mark: then set data.{name}.encoding: utf-16)"
         )
+    if enc != "auto":
+        try:
+            codecs.lookup(enc)
+        except LookupError:
+            raise SegkitError(
+                f"data.{name}.encoding == {encoding!r} is not an encoding Python knows; "
+                "e.g. utf-8, latin-1, cp1252, utf-16"
+            ) from None
     return "utf-8" if enc == "auto" else enc
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def transcode(path: Path, name: str, encoding: str) -> Path:
+    """A UTF-8 copy of the file (removed at exit), decoded by Python in chunks."""
+    fd, out = tempfile.mkstemp(prefix="segkit-", suffix=".csv")
+    atexit.register(_remove, out)
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    try:
+        with opener(path, "rb") as raw, os.fdopen(fd, "wb") as dst:
+            reader = codecs.getreader(encoding)(raw)
+            while chunk := reader.read(1 << 20):
+                dst.write(chunk.encode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise SegkitError(
+            f"{name} file {str(path)!r} is not valid {encoding} (byte {exc.start} of a chunk "
+            f"cannot be decoded: {exc.reason}); set data.{name}.encoding to the file's encoding"
+        ) from None
+    return Path(out)
 
 
 def reader_error(exc: Exception) -> str:
@@ -175,18 +212,50 @@ def _csv_header(con, path: Path, spec: dict, enc: str) -> list[Any]:
     return list(rows[0]) if rows else []
 
 
-def _read_csv(con, path: Path, spec: dict, name: str, info: dict) -> duckdb.DuckDBPyRelation:
+def _decoded(con, path: Path, spec: dict, name: str) -> tuple[duckdb.DuckDBPyRelation, Path, str]:
+    """The CSV relation, the file DuckDB reads (the input or a UTF-8 copy) and the encoding.
+
+    ``auto``: UTF-8, else latin-1 by DuckDB, else cp1252 (then latin-1) by Python. A named
+    encoding DuckDB lacks, or one it refuses the file in, is decoded by Python.
+    """
     enc = csv_encoding(path, name, spec["encoding"])
+    auto = str(spec["encoding"]).lower() == "auto"
+    if enc not in DUCKDB_ENCODINGS:
+        copy = transcode(path, name, enc)
+        return _csv_relation(con, copy, spec, "utf-8"), copy, enc
     try:
+        return _csv_relation(con, path, spec, enc), path, enc
+    except duckdb.Error as exc:
+        if not _is_encoding_error(exc):
+            raise
+    guess = auto and enc == "utf-8"
+    if guess:
         try:
-            rel = _csv_relation(con, path, spec, enc)
+            return _csv_relation(con, path, spec, "latin-1"), path, "latin-1"
         except duckdb.Error as exc:
-            auto = str(spec["encoding"]).lower() == "auto" and enc == "utf-8"
-            if not (auto and "unicode" in str(exc).lower()):
+            if not _is_encoding_error(exc):
                 raise
-            enc = "latin-1"
-            rel = _csv_relation(con, path, spec, enc)
-        header = _csv_header(con, path, spec, enc)
+    try:
+        enc = "cp1252" if guess else enc
+        copy = transcode(path, name, enc)
+    except SegkitError:
+        if not guess:
+            raise
+        enc = "latin-1"
+        copy = transcode(path, name, enc)
+    return _csv_relation(con, copy, spec, "utf-8"), copy, enc
+
+
+def _is_encoding_error(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return "encod" in text or "unicode" in text
+
+
+def _read_csv(con, path: Path, spec: dict, name: str, info: dict) -> duckdb.DuckDBPyRelation:
+    enc = spec["encoding"]
+    try:
+        rel, source, enc = _decoded(con, path, spec, name)
+        header = _csv_header(con, source, spec, "utf-8" if source != path else enc)
     except duckdb.Error as exc:
         raise SegkitError(
             f"{name} file {str(path)!r} could not be read as CSV (encoding {enc!r}, "
