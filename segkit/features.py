@@ -25,6 +25,7 @@ import duckdb
 import pandas as pd
 
 from segkit.core.checks import SegkitError, check_scalar
+from segkit.core.sql import ident, literal, literals
 
 _UNITS = {"D": 1.0, "W": 7.0}
 
@@ -34,8 +35,8 @@ def _source(con, transactions) -> str:
     if isinstance(transactions, str | Path):
         p = Path(transactions).as_posix()
         if p.endswith(".parquet"):
-            return f"read_parquet('{p}')"
-        return f"read_csv('{p}')"
+            return f"read_parquet({literal(p)})"
+        return f"read_csv({literal(p)})"
     if isinstance(transactions, pd.DataFrame):
         con.register("_tx_df", transactions)
         return "_tx_df"
@@ -52,20 +53,57 @@ def _columns(con, src: str) -> list[str]:
     return [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()]
 
 
-def _end_of(con, src: str, ts: str, observation_end) -> pd.Timestamp:
+def _require(con, src: str, roles: dict[str, str]) -> None:
+    """Every ``*_col`` argument names a column of the log."""
+    cols = _columns(con, src)
+    for role, col in roles.items():
+        if col not in cols:
+            raise SegkitError(
+                f"transactions is missing column {col!r} ({role}); columns are {cols}"
+            )
+
+
+def _end_of(con, src: str, cid: str, ts: str, amount: str, observation_end) -> pd.Timestamp:
+    """The observation end (given, else the last day of the log), after checking the log.
+
+    Empty ids or timestamps and empty, NaN or infinite amounts stop with their count: the
+    sums would silently skip or poison them (:func:`segkit.io.load_transactions` rejects
+    such rows).
+    """
+    c, t, a = ident(cid), ident(ts), ident(amount)
+    last, bad_amount, bad_id, bad_ts = con.execute(
+        f"SELECT max({t}), "
+        f"count(*) FILTER (WHERE {a} IS NULL OR NOT isfinite(CAST({a} AS DOUBLE))), "
+        f"count(*) FILTER (WHERE {c} IS NULL), count(*) FILTER (WHERE {t} IS NULL) FROM {src}"
+    ).fetchall()[0]
+    for col, role, n, what in (
+        (amount, "amount_col", bad_amount, "empty, NaN or infinite"),
+        (cid, "customer_id_col", bad_id, "empty"),
+        (ts, "timestamp_col", bad_ts, "empty"),
+    ):
+        if n:
+            raise SegkitError(
+                f"transactions column {col!r} ({role}) has {n} {what} values; clean the log "
+                "first (segkit.io.load_transactions rejects such rows)"
+            )
     if observation_end is not None:
         return pd.Timestamp(observation_end).normalize()
-    last = con.execute(f"SELECT max({ts}) FROM {src}").fetchall()[0][0]
     if last is None:
         raise SegkitError("transactions has no rows: cannot build customer features")
     return pd.Timestamp(last).normalize()
 
 
+def _day(end: pd.Timestamp) -> str:
+    return literal(end.date())
+
+
 def _days_sql(src, cid, ts, amount, end) -> str:
     # One row per customer and purchase day, up to the observation end (inclusive).
+    t = ident(ts)
     return f"""
-        SELECT {cid} AS customer_id, CAST({ts} AS DATE) AS day, sum({amount}) AS value
-        FROM {src} WHERE CAST({ts} AS DATE) <= DATE '{end.date()}'
+        SELECT {ident(cid)} AS customer_id, CAST({t} AS DATE) AS day,
+               sum({ident(amount)}) AS value
+        FROM {src} WHERE CAST({t} AS DATE) <= {_day(end)}
         GROUP BY 1, 2"""
 
 
@@ -74,7 +112,7 @@ def _btyd_sql(days: str, end: pd.Timestamp, unit: float) -> str:
         SELECT customer_id,
                count(*) - 1 AS frequency,
                date_diff('day', min(day), max(day)) / {unit} AS recency,
-               date_diff('day', min(day), DATE '{end.date()}') / {unit} AS T,
+               date_diff('day', min(day), {_day(end)}) / {unit} AS T,
                CASE WHEN count(*) > 1
                     THEN (sum(value) - arg_min(value, day)) / (count(*) - 1) ELSE 0 END
                  AS monetary,
@@ -85,6 +123,10 @@ def _btyd_sql(days: str, end: pd.Timestamp, unit: float) -> str:
 def _check_unit(time_unit: str) -> float:
     check_scalar(time_unit, "time_unit", str, in_=set(_UNITS))
     return _UNITS[time_unit]
+
+
+def _roles(cid: str, ts: str, amount: str) -> dict[str, str]:
+    return {"customer_id_col": cid, "timestamp_col": ts, "amount_col": amount}
 
 
 def btyd_summary(
@@ -98,6 +140,11 @@ def btyd_summary(
     con=None,
 ) -> pd.DataFrame:
     """``customer_id, frequency, recency, T, monetary`` per customer (see module docstring).
+
+    Raises
+    ------
+    SegkitError
+        A ``*_col`` is not a column; an id, timestamp or amount is empty, NaN or infinite.
 
     Examples
     --------
@@ -113,8 +160,10 @@ def btyd_summary(
     con = con or duckdb.connect()
     unit = _check_unit(time_unit)
     src = _source(con, transactions)
-    end = _end_of(con, src, timestamp_col, observation_end)
-    sql = _btyd_sql(_days_sql(src, customer_id_col, timestamp_col, amount_col, end), end, unit)
+    cid, ts, amt = customer_id_col, timestamp_col, amount_col
+    _require(con, src, _roles(cid, ts, amt))
+    end = _end_of(con, src, cid, ts, amt, observation_end)
+    sql = _btyd_sql(_days_sql(src, cid, ts, amt, end), end, unit)
     out = con.execute(
         f"SELECT customer_id, frequency, recency, T, monetary FROM ({sql}) ORDER BY customer_id"
     ).df()
@@ -124,6 +173,37 @@ def btyd_summary(
 
 def _slug(value) -> str:
     return re.sub(r"[^0-9a-z]+", "_", str(value).lower()).strip("_") or "blank"
+
+
+def _share_exprs(con, src: str, *, cols: list[str], amt: str, within: str, top_n: int):
+    """``sum(amount) FILTER (...) / sum(amount) AS share_<col>_<value>`` per top value.
+
+    Values whose slugs coincide ('A-B', 'a b') get distinct names (``_2``, ``_3`` …).
+    """
+    a = ident(amt)
+    exprs: list[str] = []
+    names: list[str] = []
+    for col in cols:
+        c = ident(col)
+        top = [
+            r[0]
+            for r in con.execute(
+                f"SELECT {c} FROM {src} WHERE {c} IS NOT NULL AND {within} "
+                f"GROUP BY 1 ORDER BY sum({a}) DESC, 1 LIMIT {int(top_n) + 1}"
+            ).fetchall()
+        ]
+        keep = top[:top_n]
+        labels = [*(_slug(v) for v in keep), *(["other"] if len(top) > top_n else [])]
+        conds = [f"{c} = {literal(v)}" for v in keep]
+        if len(top) > top_n:
+            conds.append(f"{c} IS NULL OR {c} NOT IN ({literals(keep)})")
+        for label, cond in zip(labels, conds, strict=True):
+            name, n = f"share_{col}_{label}", 2
+            while name in names:
+                name, n = f"share_{col}_{label}_{n}", n + 1
+            exprs.append(f"sum({a}) FILTER (WHERE {cond}) / sum({a}) AS {ident(name)}")
+            names.append(name)
+    return exprs, names
 
 
 def customer_features(
@@ -147,68 +227,46 @@ def customer_features(
     of ``share_cols`` present, ``share_<col>_<value>`` = that value's share of the customer's
     revenue for the ``top_n`` most common values (the rest summed in ``..._other``).
     ``orders`` counts distinct order ids, or distinct timestamps without an order id.
+
+    Raises
+    ------
+    SegkitError
+        A ``*_col`` is not a column; an id, timestamp or amount is empty, NaN or infinite;
+        no purchase on or before the observation end.
     """
     con = con or duckdb.connect()
     unit = _check_unit(time_unit)
     check_scalar(top_n, "top_n", int, ge=1)
     src = _source(con, transactions)
-    cols = _columns(con, src)
-    for role, col in (
-        ("customer_id_col", customer_id_col),
-        ("timestamp_col", timestamp_col),
-        ("amount_col", amount_col),
-    ):
-        if col not in cols:
-            raise SegkitError(
-                f"transactions is missing column {col!r} ({role}); columns are {cols}"
-            )
-    end = _end_of(con, src, timestamp_col, observation_end)
     cid, ts, amt = customer_id_col, timestamp_col, amount_col
+    _require(con, src, _roles(cid, ts, amt))
+    cols = _columns(con, src)
+    end = _end_of(con, src, cid, ts, amt, observation_end)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _days AS {_days_sql(src, cid, ts, amt, end)}")
     btyd = _btyd_sql("SELECT * FROM _days", end, unit)
-    order_key = order_id_col if order_id_col in cols else ts
-    items = f"sum({quantity_col})" if quantity_col in cols else "NULL"
-    within = f"CAST({ts} AS DATE) <= DATE '{end.date()}'"
-    shares, share_names = [], []
-    for col in [c for c in share_cols if c in cols]:
-        top = [
-            r[0]
-            for r in con.execute(
-                f"SELECT {col} FROM {src} WHERE {col} IS NOT NULL AND {within} "
-                f"GROUP BY 1 ORDER BY sum({amt}) DESC, 1 LIMIT {top_n + 1}"
-            ).fetchall()
-        ]
-        keep = top[:top_n] if len(top) > top_n else top
-        for v in keep:
-            name = f"share_{col}_{_slug(v)}"
-            lit = str(v).replace("'", "''")
-            shares.append(f"sum({amt}) FILTER (WHERE {col} = '{lit}') / sum({amt}) AS \"{name}\"")
-            share_names.append(name)
-        if len(top) > top_n:
-            in_list = ", ".join("'" + str(v).replace("'", "''") + "'" for v in keep)
-            name = f"share_{col}_other"
-            shares.append(
-                f"sum({amt}) FILTER (WHERE {col} IS NULL OR {col} NOT IN ({in_list})) "
-                f'/ sum({amt}) AS "{name}"'
-            )
-            share_names.append(name)
+    order_key = ident(order_id_col if order_id_col in cols else ts)
+    items = f"sum({ident(quantity_col)})" if quantity_col in cols else "NULL"
+    within = f"CAST({ident(ts)} AS DATE) <= {_day(end)}"
+    shares, share_names = _share_exprs(
+        con, src, cols=[c for c in share_cols if c in cols], amt=amt, within=within, top_n=top_n
+    )
     extra = "".join(f", {s}" for s in shares)
     sql = f"""
         WITH b AS ({btyd}),
-        o AS (SELECT {cid} AS customer_id, count(DISTINCT {order_key}) AS orders,
-                     sum({amt}) AS revenue, {items} AS items{extra}
+        o AS (SELECT {ident(cid)} AS customer_id, count(DISTINCT {order_key}) AS orders,
+                     sum({ident(amt)}) AS revenue, {items} AS items{extra}
               FROM {src} WHERE {within} GROUP BY 1)
         SELECT b.customer_id,
                CAST(b.first_day AS TIMESTAMP) AS first_purchase,
                CAST(b.last_day AS TIMESTAMP) AS last_purchase,
                b.frequency, b.recency, b.T, b.monetary,
                o.orders, o.revenue, o.revenue / o.orders AS aov, o.items,
-               date_diff('day', b.first_day, DATE '{end.date()}') AS tenure_days,
-               date_diff('day', b.last_day, DATE '{end.date()}') AS days_since_last,
+               date_diff('day', b.first_day, {_day(end)}) AS tenure_days,
+               date_diff('day', b.last_day, {_day(end)}) AS days_since_last,
                CASE WHEN b.frequency > 0
                     THEN date_diff('day', b.first_day, b.last_day) / b.frequency END
                  AS mean_ipt_days
-               {"".join(f', coalesce(o."{n}", 0) AS "{n}"' for n in share_names)}
+               {"".join(f", coalesce(o.{ident(n)}, 0) AS {ident(n)}" for n in share_names)}
         FROM b JOIN o USING (customer_id) ORDER BY b.customer_id"""
     out = con.execute(sql).df()
     if out.empty:
@@ -238,28 +296,34 @@ def calibration_holdout(
     yet customers). Adds ``frequency_holdout`` (purchase days in the holdout),
     ``monetary_holdout`` (their mean value, 0 without) and ``duration_holdout`` (the holdout
     length in ``time_unit``), as lifetimes' ``calibration_and_holdout_data`` does.
+
+    Raises
+    ------
+    SegkitError
+        As :func:`btyd_summary`; ``calibration_end`` not before the observation end.
     """
     con = con or duckdb.connect()
     unit = _check_unit(time_unit)
     src = _source(con, transactions)
+    cid, ts, amt = customer_id_col, timestamp_col, amount_col
+    _require(con, src, _roles(cid, ts, amt))
     cal = pd.Timestamp(calibration_end).normalize()
-    end = _end_of(con, src, timestamp_col, observation_end)
+    end = _end_of(con, src, cid, ts, amt, observation_end)
     if cal >= end:
         raise SegkitError(
             f"calibration_end == {cal.date()} must be before the observation end {end.date()}"
         )
-    days = _days_sql(src, customer_id_col, timestamp_col, amount_col, end)
+    days = _days_sql(src, cid, ts, amt, end)
     sql = f"""
         WITH d AS ({days}),
-        cal AS ({_btyd_sql(f"SELECT * FROM d WHERE day <= DATE '{cal.date()}'", cal, unit)}),
+        cal AS ({_btyd_sql(f"SELECT * FROM d WHERE day <= {_day(cal)}", cal, unit)}),
         hold AS (SELECT customer_id, count(*) AS frequency_holdout,
                         avg(value) AS monetary_holdout
-                 FROM d WHERE day > DATE '{cal.date()}' GROUP BY 1)
+                 FROM d WHERE day > {_day(cal)} GROUP BY 1)
         SELECT cal.customer_id, cal.frequency, cal.recency, cal.T, cal.monetary,
                coalesce(hold.frequency_holdout, 0) AS frequency_holdout,
                coalesce(hold.monetary_holdout, 0) AS monetary_holdout,
-               date_diff('day', DATE '{cal.date()}', DATE '{end.date()}') / {unit}
-                 AS duration_holdout
+               date_diff('day', {_day(cal)}, {_day(end)}) / {unit} AS duration_holdout
         FROM cal LEFT JOIN hold USING (customer_id) ORDER BY cal.customer_id"""
     out = con.execute(sql).df()
     if out.empty:

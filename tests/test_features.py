@@ -131,3 +131,56 @@ def test_cdnow_calibration_summary_matches_published_data_set():
     assert cal["frequency_holdout"].sum() == 1882
     assert cal["T"].between(27.0, 39.0).all()
     assert cal["duration_holdout"].iloc[0] == 39.0
+
+
+def test_names_with_spaces_quotes_and_paths_with_quotes(tmp_path):
+    tx = random_log(4).rename(
+        columns={"customer_id": "customer id", "amount": 'amount "EUR"', "channel": "chan'nel"}
+    )
+    got = features.customer_features(
+        tx,
+        customer_id_col="customer id",
+        amount_col='amount "EUR"',
+        share_cols=("chan'nel",),
+    )
+    assert got["revenue"].sum() == pytest.approx(tx['amount "EUR"'].sum())
+    assert np.allclose(got.filter(like="share_chan'nel_").sum(axis=1), 1.0)
+    path = tmp_path / "it's.parquet"
+    random_log(4).to_parquet(path)
+    assert len(features.btyd_summary(str(path))) == random_log(4)["customer_id"].nunique()
+
+
+def test_share_values_with_quotes_and_coinciding_slugs():
+    tx = random_log(5)
+    tx["category"] = np.where(np.arange(len(tx)) % 3 == 0, "O'Brien & Co", "o brien co")
+    got = features.customer_features(tx)
+    cols = sorted(c for c in got.columns if c.startswith("share_category_"))
+    assert cols == ["share_category_o_brien_co", "share_category_o_brien_co_2"]
+    assert np.allclose(got[cols].sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize(
+    "column, value, match",
+    [
+        ("amount", np.inf, r"column 'amount' \(amount_col\) has 1 empty, NaN or infinite values"),
+        ("amount", np.nan, r"column 'amount' \(amount_col\) has 1 empty, NaN or infinite values"),
+        ("customer_id", None, r"column 'customer_id' \(customer_id_col\) has 1 empty values"),
+        ("timestamp", pd.NaT, r"column 'timestamp' \(timestamp_col\) has 1 empty values"),
+    ],
+)
+def test_unclean_logs_stop_with_a_count(column, value, match):
+    tx = random_log(6)
+    tx.loc[3, column] = value
+    for fn in (features.btyd_summary, features.customer_features):
+        with pytest.raises(SegkitError, match=match):
+            fn(tx)
+    with pytest.raises(SegkitError, match=match):
+        features.calibration_holdout(tx, "2024-03-01")
+
+
+def test_missing_columns_are_named_by_every_entry_point():
+    tx = random_log().rename(columns={"timestamp": "date"})
+    with pytest.raises(SegkitError, match=r"missing column 'timestamp' \(timestamp_col\)"):
+        features.btyd_summary(tx)
+    with pytest.raises(SegkitError, match=r"missing column 'timestamp' \(timestamp_col\)"):
+        features.calibration_holdout(tx, "2024-03-01")

@@ -186,3 +186,330 @@ def test_online_retail_cleaning_counts():
     }
     assert q["rows_used"] == 392_692
     assert q["rows_in"] == q["rows_used"] + sum(q["rejected"].values())
+
+
+# ---------------------------------------------------------------- SQL built from values
+
+
+def test_path_with_a_quote_is_read(tmp_path):
+    path = tmp_path / "o'brien's sales.csv"
+    path.write_bytes((BAD / "variants.csv").read_bytes())
+    t = io.load_transactions({"path": str(path), "columns": COLS})
+    assert t.quality["rows_used"] == 5 and reconciles(t)
+
+
+def test_column_names_with_a_space_and_a_double_quote():
+    t = io.load_transactions(
+        {
+            "path": str(BAD / "odd_columns.csv"),
+            "columns": {
+                "customer_id": "customer id",
+                "timestamp": 'date "local"',
+                "amount": "value",
+            },
+        }
+    )
+    assert t.used.df()["customer_id"].tolist() == ["A", "B"]
+    assert reconciles(t)
+
+
+def test_cancel_prefix_injection_is_plain_text():
+    crafted = "C') OR (SELECT count(*) FROM read_csv('/etc/passwd')) > 0 OR starts_with(order_id, '"
+    t = load("quote_prefix.csv", columns={"order_id": "invoice"}, cancel_prefix=crafted)
+    assert t.quality["rejected"] == {}  # no order id starts with that text
+    t = load("quote_prefix.csv", columns={"order_id": "invoice"}, cancel_prefix="C'")
+    assert t.quality["rejected"] == {"cancellation": 1}
+    assert t.used.df()["order_id"].tolist() == ["X1", "C1"]
+
+
+def test_date_formats_injection_is_plain_text():
+    fmt = "%Y-%m-%d'], 'x') OR 1=1 OR try_strptime('2024-01-01', ['%Y"
+    with pytest.raises(
+        SegkitError, match=r"no rows left after cleaning; 5 rows read.*'unparseable_timestamp'"
+    ):
+        load("variants.csv", date_formats=[fmt])
+    t = load("variants.csv", date_formats=["%Y-%m-%d"])
+    assert t.quality["rows_used"] == 5
+
+
+def test_a_bad_date_format_is_named():
+    with pytest.raises(SegkitError, match=r"date_formats: '%Q' is not a strptime format"):
+        load("variants.csv", date_formats=["%Q"])
+
+
+def test_memory_limit_and_temp_dir_with_quotes(tmp_path):
+    con = io.connect(memory_limit="1GB", temp_dir=tmp_path / "it's")
+    assert con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0].endswith("it's")
+
+
+# ---------------------------------------------------------------- amounts
+
+
+def test_non_finite_and_implausible_amounts_are_rejected():
+    t = load("non_finite.csv")
+    assert t.quality["rejected"] == {"non_finite_amount": 5, "implausible_amount": 2}
+    assert t.used.df()["amount"].tolist() == [10.0]
+    rej = t.rejects.df().set_index("row")
+    assert rej.loc[6, "value"] == "1e308" and rej.loc[6, "reason"] == "implausible_amount"
+    assert rej.loc[8, "reason"] == "non_finite_amount"  # 1e400 overflows to inf
+    assert reconciles(t)
+
+
+def test_non_finite_quantity_times_price_is_rejected(tmp_path):
+    path = tmp_path / "qp.csv"
+    path.write_text("c,d,q,p\nA,2024-01-05,2,3\nA,2024-01-06,1e200,1e200\nB,2024-01-06,nan,1\n")
+    t = io.load_transactions(
+        {
+            "path": str(path),
+            "columns": {"customer_id": "c", "timestamp": "d", "quantity": "q", "unit_price": "p"},
+        }
+    )
+    assert t.quality["rejected"] == {"non_finite_amount": 2}
+    assert t.used.df()["amount"].tolist() == [6.0]
+
+
+def test_decimal_comma_hint_and_option():
+    with pytest.raises(
+        SegkitError,
+        match=r"all rejected.*'non_numeric_amount'.*3 of 3 values in column 'value' look like numbers with a decimal comma.*decimal: \",\"",
+    ):
+        load("decimal_comma.csv")
+    t = load("decimal_comma.csv", decimal=",", thousands=".")
+    assert t.used.df()["amount"].tolist() == [12.5, 1234.5, 3.0]
+    assert "notes" not in t.quality
+
+
+def test_decimal_and_thousands_must_be_known_and_differ():
+    with pytest.raises(SegkitError, match=r"data.transactions.decimal == ';', must be one of"):
+        load("decimal_comma.csv", decimal=";")
+    with pytest.raises(
+        SegkitError,
+        match=r"thousands == ',', must be one of .* and differ from data.transactions.decimal == ','",
+    ):
+        load("decimal_comma.csv", decimal=",", thousands=",")
+
+
+# ---------------------------------------------------------------- dates
+
+
+def test_month_first_dates_with_the_default_dayfirst_stop_with_a_clear_error():
+    with pytest.raises(
+        SegkitError,
+        match=r"us_dates.csv\): column 'date': data.transactions.dayfirst is True, but 2 values "
+        r"can only be month-first \(e.g. '01/13/2024'\) and 1 ambiguous ones would be read day-first: "
+        r"set data.transactions.dayfirst: False",
+    ):
+        load("us_dates.csv")
+
+
+def test_month_first_dates_read_when_dayfirst_false_and_the_order_recorded():
+    t = load("us_dates.csv", dayfirst=False)
+    assert t.used.df()["timestamp"].tolist() == [
+        pd.Timestamp("2024-01-13"),
+        pd.Timestamp("2024-02-03"),
+        pd.Timestamp("2023-12-25"),
+    ]
+    assert t.quality["date_order"] == {
+        "order": "month-first",
+        "basis": "proven by 2 values",
+        "ambiguous_values": 1,
+    }
+
+
+def test_both_orders_without_ambiguity_are_each_read_the_only_way():
+    t = load("us_and_eu_dates.csv")
+    assert t.used.df()["timestamp"].tolist() == [pd.Timestamp("2024-01-13")] * 2
+    assert "only way" in t.quality["date_order"]["basis"]
+
+
+def test_mixed_orders_with_ambiguous_dates_stop():
+    with pytest.raises(
+        SegkitError,
+        match=r"column 'date' mixes date orders: 1 values can only be day-first \(e.g. "
+        r"'13/01/2024'\), 1 only month-first \(e.g. '01/13/2024'\), and 1 could be either; "
+        r"set data.transactions.date_formats",
+    ):
+        load("mixed_order_dates.csv")
+
+
+def test_ambiguous_dates_record_the_assumed_order():
+    t = load("mixed_dates.csv")
+    assert t.quality["date_order"]["basis"].startswith("assumed (dayfirst: True)")
+    assert t.quality["date_order"]["ambiguous_values"] == 1
+
+
+def test_offsets_are_converted_to_utc_and_counted():
+    t = load("offsets.csv")
+    assert t.used.df()["timestamp"].tolist() == [
+        pd.Timestamp("2024-01-05 21:30"),
+        pd.Timestamp("2024-01-05 10:00"),
+        pd.Timestamp("2024-01-05 15:00"),
+        pd.Timestamp("2024-01-05 10:00"),  # no offset: kept as written
+    ]
+    assert t.quality["timestamps_converted_to_utc"] == 3
+
+
+def test_future_timestamps_are_rejected_relative_to_the_run_date():
+    t = io.load_transactions({"path": str(BAD / "future.csv"), "columns": COLS}, today="2024-06-30")
+    assert t.quality["rejected"] == {"future_timestamp": 1}
+    assert t.used.df()["timestamp"].max() == pd.Timestamp("2024-01-06")
+    t = io.load_transactions({"path": str(BAD / "future.csv"), "columns": COLS})
+    assert t.quality["rejected"] == {"future_timestamp": 1}  # today, whatever it is, < 2099
+    t = io.load_transactions(
+        {"path": str(BAD / "future.csv"), "columns": COLS}, observation_end="2024-01-05"
+    )
+    assert t.quality["rejected"] == {"after_observation_end": 2}
+
+
+# ---------------------------------------------------------------- ids and arms
+
+
+def test_ids_padded_with_blanks_are_one_customer_and_counted():
+    t = load("padded_ids.csv")
+    assert t.used.df()["customer_id"].tolist() == ["C000001"] * 3 + ["C000002"]
+    assert t.quality["ids_trimmed"] == 2
+
+
+def test_experiment_ids_and_arms_trimmed_and_infinite_outcome_rejected():
+    t = io.load_experiment(
+        {"path": str(BAD / "experiment_padded.csv"), "columns": {"customer_id": "id"}}
+    )
+    used = t.used.df()
+    assert used["customer_id"].tolist() == ["A", "B", "C"]
+    assert used["arm"].tolist() == ["treatment", "treatment", "control"]
+    assert t.quality["ids_trimmed"] == 1 and t.quality["arms_trimmed"] == 2
+    assert t.quality["rejected"] == {"non_numeric_outcome": 1}
+    assert reconciles(t)
+
+
+# ---------------------------------------------------------------- files
+
+
+def test_utf16_with_a_bom_is_read():
+    t = load("utf16.csv", columns={"country": "country"})
+    assert t.quality["encoding"] == "utf-16"
+    assert t.used.df()["country"].tolist() == ["Côte d’Ivoire", "France"]
+
+
+def test_utf16_with_another_encoding_set_says_so():
+    with pytest.raises(
+        SegkitError,
+        match=r"utf16.csv' starts with a UTF-16 byte-order mark but data.transactions.encoding is 'latin-1': set encoding: utf-16",
+    ):
+        load("utf16.csv", encoding="latin-1")
+
+
+def test_utf16_without_a_bom_is_an_encoding_error(tmp_path):
+    path = tmp_path / "nobom.csv"
+    path.write_bytes("customer,date,value\nA,2024-01-05,1\n".encode("utf-16-le"))
+    with pytest.raises(
+        SegkitError,
+        match=r"nobom.csv' has NUL bytes in its first 70 bytes.*set data.transactions.encoding: utf-16",
+    ):
+        io.load_transactions({"path": str(path), "columns": COLS})
+
+
+def test_utf8_bom_is_not_part_of_the_first_column_name(tmp_path):
+    path = tmp_path / "bom.csv"
+    path.write_bytes("customer,date,value\nA,2024-01-05,1\n".encode("utf-8-sig"))
+    t = io.load_transactions({"path": str(path), "columns": COLS})
+    assert t.quality["encoding"] == "utf-8" and t.quality["rows_used"] == 1
+
+
+def test_duplicate_column_names_are_named():
+    with pytest.raises(
+        SegkitError,
+        match=r"duplicate column names \['customer', 'value', 'Value', 'customer'\] \(case is ignored\)",
+    ):
+        load("duplicate_columns.csv")
+
+
+def test_excel_sheet_errors_list_the_sheets(tmp_path):
+    path = tmp_path / "book.xlsx"
+    with pd.ExcelWriter(path) as xl:
+        pd.DataFrame({"note": ["exported by the till"]}).to_excel(
+            xl, sheet_name="About", index=False
+        )
+        pd.DataFrame(
+            {"customer": ["a", "b"], "date": ["2024-01-05", "2024-01-06"], "value": [3, 4]}
+        ).to_excel(xl, sheet_name="Sales", index=False)
+    with pytest.raises(
+        SegkitError,
+        match=r"missing column 'customer' \(mapped to customer_id\).*the workbook's sheets are \['About', 'Sales'\]",
+    ):
+        io.load_transactions({"path": str(path), "columns": COLS})
+    with pytest.raises(
+        SegkitError,
+        match=r"sheet == 'Sheet1' is not a sheet of the workbook; the workbook's sheets are \['About', 'Sales'\]",
+    ):
+        io.load_transactions({"path": str(path), "columns": COLS, "sheet": "Sheet1"})
+    with pytest.raises(SegkitError, match=r"sheet == 5 is out of range \(2 sheets\)"):
+        io.load_transactions({"path": str(path), "columns": COLS, "sheet": 5})
+    t = io.load_transactions({"path": str(path), "columns": COLS, "sheet": "Sales"})
+    assert t.quality["sheets"] == ["About", "Sales"] and t.quality["rows_used"] == 2
+
+
+def test_a_file_that_is_not_data_is_never_quoted():
+    with pytest.raises(SegkitError) as err:
+        load("not_data.txt")
+    msg = str(err.value)
+    assert "missing column 'customer' (mapped to customer_id)" in msg
+    assert "is it the right file" in msg
+    for text in ("root", "daemon", "/bin", "nologin"):
+        assert text not in msg
+
+
+def test_a_binary_file_is_not_a_table(tmp_path):
+    path = tmp_path / "blob.csv"
+    path.write_bytes(b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)) * 4)
+    with pytest.raises(
+        SegkitError,
+        match=r"blob.csv' has NUL bytes in its first 1032 bytes: it is not a text table",
+    ):
+        io.load_transactions({"path": str(path), "columns": COLS})
+
+
+def test_reader_errors_drop_the_quoted_lines():
+    exc = RuntimeError("CSV Error on Line: 3\nOriginal Line: secret,row\nPossible Solution: x")
+    assert io.read.reader_error(exc) == "CSV Error on Line: 3"
+    assert "secret" not in io.read.reader_error(exc)
+
+
+def test_io_imports_nothing_above_the_core_layer():
+    import ast
+
+    for path in (Path(io.__file__).parent).glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom | ast.Import):
+                names = (
+                    [node.module]
+                    if isinstance(node, ast.ImportFrom)
+                    else [a.name for a in node.names]
+                )
+                for n in names:
+                    if n and n.startswith("segkit"):
+                        assert n.startswith(("segkit.core", "segkit.io")), (path.name, n)
+
+
+def test_cp1252_bytes_duckdb_refuses_are_decoded_by_python(tmp_path):
+    path = tmp_path / "euro.csv"
+    path.write_bytes("customer,date,value,country\nA,2024-01-05,10,€uro Zone\n".encode("cp1252"))
+    t = io.load_transactions({"path": str(path), "columns": {**COLS, "country": "country"}})
+    assert t.quality["encoding"] == "cp1252"
+    assert t.used.df()["country"].tolist() == ["€uro Zone"]
+    t = io.load_transactions(
+        {"path": str(path), "columns": {**COLS, "country": "country"}, "encoding": "cp1252"}
+    )
+    assert t.used.df()["country"].tolist() == ["€uro Zone"]
+
+
+def test_encoding_errors_name_the_encoding(tmp_path):
+    with pytest.raises(
+        SegkitError,
+        match=r"data.transactions.encoding == 'klingon' is not an encoding Python knows",
+    ):
+        load("variants.csv", encoding="klingon")
+    with pytest.raises(
+        SegkitError, match=r"latin1.csv' is not valid utf-8 \(byte \d+ of a chunk cannot be decoded"
+    ):
+        load("latin1.csv", encoding="utf-8")

@@ -136,6 +136,8 @@ TABLE_DEFAULTS: dict[str, Any] = {
     "outcomes": None,  # experiment: outcome columns; None = all numeric others
     "covariates": None,  # experiment: pre-period covariates
     "id_from_row": False,  # no id column: ids are the file's row numbers ("R000001")
+    "decimal": ".",  # decimal mark of numbers in the file: "." or "," (12,50)
+    "thousands": None,  # thousands separator to drop from numbers ("." in 1.234,50); None = none
 }
 
 ROLES = {

@@ -1,0 +1,248 @@
+r"""SQL expressions that turn text cells into ids, numbers and timestamps, and the checks
+that read the whole column first (order of day and month, decimal commas, padded ids).
+
+Every column name goes through :func:`segkit.core.sql.ident` and every value (a format, a
+prefix, a date) through :func:`segkit.core.sql.literal`, so a quote in either stays text.
+
+**Day and month.** Without ``date_formats``, a date like ``03/04/2024`` is read with the
+order set by ``dayfirst``. The column is looked at first: a value whose first field is above
+12 (``13/04/2024``) can only be day-first; one whose second field is above 12
+(``04/13/2024``) only month-first; one with both fields up to 12 is ambiguous. Then:
+
+- nothing proves an order: ``dayfirst`` is used, and the quality dict records that the
+  order was assumed;
+- the proof agrees with ``dayfirst``: used, recorded as proven;
+- the proof contradicts ``dayfirst`` and ambiguous values exist: a :class:`SegkitError`
+  asks for ``dayfirst`` (they would be swapped otherwise);
+- both orders are proven and ambiguous values exist: a :class:`SegkitError` asks for
+  ``date_formats`` (the file mixes conventions; no setting reads it right);
+- with no ambiguous value, every value is read the one way it can be (no harm possible).
+
+Dots (``13.04.2024``) are always day-first. Timestamps with an offset (``+02:00``, ``Z``)
+are converted to UTC and counted; those without are kept as they are (local time).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+from segkit.core.errors import SegkitError
+from segkit.core.sql import ident, literal, literals
+
+DAYFIRST_FORMATS = [
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%d/%m/%Y",
+    "%d.%m.%Y",
+    "%Y%m%d",
+    "%d-%m-%Y",
+    "%Y/%m/%d",
+]
+MONTHFIRST_FORMATS = [
+    f.replace("%d/%m", "%m/%d").replace("%d-%m", "%m-%d") for f in DAYFIRST_FORMATS
+]
+#: Decimal marks and thousands separators a table spec may give.
+DECIMALS = (".", ",")
+THOUSANDS = (None, ",", ".", " ", "'", "_")
+
+_BLANK = r"[\s\x{00A0}\x{000B}\x{FEFF}]"
+_STRIP = rf"^{_BLANK}+|{_BLANK}+$"
+_DMY = r"^(\d{1,2})[/-](\d{1,2})[/-]\d{2,4}"
+_OFFSET = r"\d:\d\d(:\d\d(\.\d+)?)?\s*([Zz]|[+-]\d\d(:?\d\d)?)$"
+_ZULU = r"\s*[Zz]$"
+_OFFSET_GAP = r"\s+([+-]\d\d(:?\d\d)?)$"
+_COMMA_NUMBER = r"^[+-]?(\d{1,3}(\.\d{3})+|\d*),\d+$"
+
+
+def stripped(col: str) -> str:
+    """The cell without surrounding blanks (tabs, no-break spaces and BOMs too)."""
+    return f"regexp_replace({ident(col)}, {literal(_STRIP)}, '', 'g')"
+
+
+def text_expr(col: str) -> str:
+    """Text cell: stripped, empty as NULL."""
+    return f"NULLIF({stripped(col)}, '')"
+
+
+def id_expr(col: str) -> str:
+    """Id cell: stripped; ids read from numbers arrive as '17850.0' and lose the '.0'."""
+    return f"NULLIF(regexp_replace({stripped(col)}, '\\.0+$', ''), '')"
+
+
+def num_expr(col: str, spec: dict) -> str:
+    """Number cell as DOUBLE (NULL if empty or not a number), with the spec's marks."""
+    value = stripped(col)
+    if spec["thousands"]:
+        value = f"replace({value}, {literal(spec['thousands'])}, '')"
+    if spec["decimal"] != ".":
+        value = f"replace({value}, {literal(spec['decimal'])}, '.')"
+    return f"TRY_CAST(NULLIF({value}, '') AS DOUBLE)"
+
+
+def check_number_marks(spec: dict, name: str) -> None:
+    """``decimal`` and ``thousands`` are known marks and differ."""
+    if spec["decimal"] not in DECIMALS:
+        raise SegkitError(
+            f"data.{name}.decimal == {spec['decimal']!r}, must be one of {list(DECIMALS)}"
+        )
+    if spec["thousands"] not in THOUSANDS or spec["thousands"] == spec["decimal"]:
+        raise SegkitError(
+            f"data.{name}.thousands == {spec['thousands']!r}, must be one of {list(THOUSANDS)} "
+            f"and differ from data.{name}.decimal == {spec['decimal']!r}"
+        )
+
+
+def check_date_formats(con: duckdb.DuckDBPyConnection, spec: dict, name: str) -> None:
+    """Each of ``date_formats`` is a format DuckDB's strptime accepts (bound, not quoted)."""
+    for fmt in spec["date_formats"] or []:
+        if not isinstance(fmt, str) or not fmt.strip():
+            raise SegkitError(
+                f"data.{name}.date_formats: {fmt!r} is not a format string (e.g. '%d/%m/%Y')"
+            )
+        try:
+            con.execute("SELECT try_strptime('2024-01-31', ?)", [fmt]).fetchall()
+        except duckdb.Error as exc:
+            gist = str(exc).splitlines()[0][:200]
+            raise SegkitError(
+                f"data.{name}.date_formats: {fmt!r} is not a strptime format ({gist}); "
+                "e.g. '%d/%m/%Y %H:%M'"
+            ) from None
+
+
+def _explicit_ts(value: str, formats: list[str]) -> str:
+    naive = [f for f in formats if "%z" not in f and "%Z" not in f]
+    zoned = [f for f in formats if f not in naive]
+    parts = [f"try_strptime({value}, [{literals(naive)}])"] if naive else []
+    if zoned:
+        parts.append(f"timezone('UTC', try_strptime({value}, [{literals(zoned)}]))")
+    return parts[0] if len(parts) == 1 else f"COALESCE({', '.join(parts)})"
+
+
+def ts_expr(col: str, spec: dict, *, dayfirst: bool) -> str:
+    """Timestamp cell: ``date_formats`` if given, else ISO then the common formats.
+
+    The formats of the other day/month order come last, so a value that can only be read
+    that way is (see the module docstring for when that is allowed).
+    """
+    value = stripped(col)
+    if spec["date_formats"]:
+        return _explicit_ts(value, [str(f) for f in spec["date_formats"]])
+    first, second = (
+        (DAYFIRST_FORMATS, MONTHFIRST_FORMATS)
+        if dayfirst
+        else (MONTHFIRST_FORMATS, DAYFIRST_FORMATS)
+    )
+    formats = first + [f for f in second if f not in first]
+    local = (
+        f"COALESCE(TRY_CAST({value} AS TIMESTAMP), try_strptime({value}, [{literals(formats)}]))"
+    )
+    zulu = f"regexp_replace({value}, {literal(_ZULU)}, '+00:00')"
+    joined = f"regexp_replace({zulu}, {literal(_OFFSET_GAP)}, '\\1')"
+    utc = f"timezone('UTC', TRY_CAST({joined} AS TIMESTAMPTZ))"
+    return f"CASE WHEN {has_offset(col)} THEN {utc} ELSE {local} END"
+
+
+def has_offset(col: str) -> str:
+    """The cell is a timestamp with a UTC offset or ``Z``."""
+    return f"regexp_matches({stripped(col)}, {literal(_OFFSET)})"
+
+
+def profile(rel: duckdb.DuckDBPyRelation, exprs: dict[str, str]) -> dict[str, Any]:
+    """Evaluate named aggregate expressions over ``rel`` in one pass."""
+    if not exprs:
+        return {}
+    sql = ", ".join(f"{e} AS {ident(k)}" for k, e in exprs.items())
+    rows = rel.aggregate(sql).fetchall()
+    row = rows[0] if rows else ()
+    return dict(zip(exprs, row, strict=True))
+
+
+def date_evidence(col: str) -> dict[str, str]:
+    """Aggregates that count values proving day-first, month-first, or neither."""
+    value = stripped(col)
+    a = f"TRY_CAST(regexp_extract({value}, {literal(_DMY)}, 1) AS INTEGER)"
+    b = f"TRY_CAST(regexp_extract({value}, {literal(_DMY)}, 2) AS INTEGER)"
+    conds = {
+        "day_only": f"{a} > 12 AND {b} <= 12",
+        "month_only": f"{a} <= 12 AND {b} > 12",
+        "ambiguous": f"{a} <= 12 AND {b} <= 12",
+    }
+    out = {k: f"count(*) FILTER (WHERE {c})" for k, c in conds.items()}
+    out["day_example"] = f"min({value}) FILTER (WHERE {conds['day_only']})"
+    out["month_example"] = f"min({value}) FILTER (WHERE {conds['month_only']})"
+    out["with_offset"] = f"count(*) FILTER (WHERE {has_offset(col)})"
+    return out
+
+
+def _order(dayfirst: bool) -> str:
+    return "day-first" if dayfirst else "month-first"
+
+
+def decide_dayfirst(
+    ev: dict, *, dayfirst: bool, name: str, path: str, col: str
+) -> tuple[bool, dict]:
+    """The day/month order to read with, and what to record; raise when it is unsafe."""
+    d, m, amb = int(ev["day_only"]), int(ev["month_only"]), int(ev["ambiguous"])
+    where = f"{name} ({path}): column {col!r}"
+    if d and m and amb:
+        raise SegkitError(
+            f"{where} mixes date orders: {d} values can only be day-first (e.g. "
+            f"{ev['day_example']!r}), {m} only month-first (e.g. {ev['month_example']!r}), "
+            f"and {amb} could be either; set data.{name}.date_formats to the file's formats "
+            "(e.g. ['%d/%m/%Y'] or ['%m/%d/%Y'])"
+        )
+    proven = None if bool(d) == bool(m) else bool(d)
+    if proven is not None and proven != dayfirst and amb:
+        n, example = (d, ev["day_example"]) if proven else (m, ev["month_example"])
+        raise SegkitError(
+            f"{where}: data.{name}.dayfirst is {dayfirst}, but {n} values can only be "
+            f"{_order(proven)} (e.g. {example!r}) and {amb} ambiguous ones would be read "
+            f"{_order(dayfirst)}: set data.{name}.dayfirst: {proven} if the whole file is "
+            f"{_order(proven)}, or give data.{name}.date_formats"
+        )
+    use = dayfirst if proven is None else proven
+    if d and m:
+        basis = "each value read the only way it can be (no ambiguous value)"
+    elif proven is None:
+        basis = f"assumed (dayfirst: {dayfirst}); no value proves the order"
+    else:
+        basis = f"proven by {d or m} values"
+    note = {"order": _order(use), "basis": basis, "ambiguous_values": amb}
+    return use, note
+
+
+def decimal_evidence(col: str, spec: dict) -> dict[str, str]:
+    """Aggregates counting values that fail as numbers and look like ``12,50``."""
+    value = stripped(col)
+    failed = f"{value} <> '' AND {num_expr(col, spec)} IS NULL"
+    return {
+        f"present:{col}": f"count(*) FILTER (WHERE {value} <> '')",
+        f"failed:{col}": f"count(*) FILTER (WHERE {failed})",
+        f"comma:{col}": (
+            f"count(*) FILTER (WHERE {failed} AND regexp_matches({value}, "
+            f"{literal(_COMMA_NUMBER)}))"
+        ),
+    }
+
+
+def decimal_hint(ev: dict, cols: list[str], spec: dict, name: str) -> str | None:
+    """A hint to set ``decimal: ","`` when most numbers fail and look like ``12,50``."""
+    if spec["decimal"] != ".":
+        return None
+    for col in cols:
+        present, failed = int(ev[f"present:{col}"]), int(ev[f"failed:{col}"])
+        comma = int(ev[f"comma:{col}"])
+        if failed * 2 > present and comma * 2 > failed:
+            return (
+                f"{comma} of {present} values in column {col!r} look like numbers with a "
+                f'decimal comma (like 12,50): set data.{name}.decimal: "," (and '
+                f'thousands: "." if they have thousands separators)'
+            )
+    return None
+
+
+def trimmed_count(col: str) -> str:
+    """Aggregate counting cells that had blanks around a non-empty value."""
+    return f"count(*) FILTER (WHERE {ident(col)} <> {stripped(col)} AND {stripped(col)} <> '')"

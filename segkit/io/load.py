@@ -1,0 +1,443 @@
+"""The three loaders: every row read is used or rejected for the first rule it fails.
+
+Counts reconcile exactly: ``rows_in == rows_used + rows_rejected`` and ``rows_rejected``
+is the sum over :data:`REASONS`. Besides the counts, the quality dict records what was
+learnt: the encoding or the sheets, ``ids_trimmed`` (ids that had blanks around them),
+``date_order`` and ``timestamps_converted_to_utc`` (see :mod:`segkit.io.clean`), and
+``notes`` (e.g. a hint to set ``decimal: ","``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import duckdb
+import pandas as pd
+
+from segkit.core import params
+from segkit.core.errors import SegkitError
+from segkit.core.params import ROLES
+from segkit.core.sql import ident, idents, literal
+from segkit.io import clean
+from segkit.io.read import connect, read_raw
+
+#: A single row worth more than this is taken for a data error (an id or a typo).
+MAX_ROW_AMOUNT = 1e12
+
+#: Cleaning rules in the order they are applied; a row is rejected for the first it fails.
+REASONS = {
+    "missing_customer_id": "customer id is empty",
+    "unparseable_timestamp": "timestamp is empty or not a date",
+    "non_numeric_amount": "amount, quantity or price is empty or not a number",
+    "non_finite_amount": "amount, quantity or price is NaN or infinite (or overflows)",
+    "cancellation": "order id marks a cancellation",
+    "negative_quantity": "quantity below zero (a return)",
+    "non_positive_amount": "amount is zero or negative (zero quantity or price, refund)",
+    "implausible_amount": f"amount above {MAX_ROW_AMOUNT:.0e} in one row",
+    "future_timestamp": "timestamp after the run date (when no observation end is given)",
+    "after_observation_end": "timestamp after the observation end",
+    "duplicate_row": "exact duplicate of an earlier row",
+    "missing_arm": "experiment arm is empty",
+    "duplicate_customer_id": "customer id seen on an earlier row",
+    "non_numeric_outcome": "an outcome or covariate is not a finite number",
+}
+
+_TX_OPTIONAL = ("order_id", "quantity", "unit_price", "product", "category", "channel", "country")
+
+
+class Table(NamedTuple):
+    """A cleaned input: DuckDB relations of used rows and rejects, plus what was read."""
+
+    name: str
+    source: str  # the file, for messages
+    used: duckdb.DuckDBPyRelation
+    rejects: duckdb.DuckDBPyRelation
+    quality: dict
+
+
+def table_spec(spec: dict | str | Path | None, name: str) -> dict | None:
+    """Fill a table spec with defaults (see :func:`segkit.core.params.table_spec`)."""
+    out = params.table_spec(spec, name)
+    if out is not None:
+        clean.check_number_marks(out, name)
+    return out
+
+
+def _filled(spec: dict | str | Path, name: str) -> dict:
+    out = table_spec(spec, name)
+    if out is None:
+        raise SegkitError(f"data.{name}: no table spec given")
+    return out
+
+
+def _cols_text(name: str, m: dict, columns: list[str]) -> str:
+    """The file's columns for a message, only if the file looks like a table of its kind."""
+    if any(v is not None for v in m.values()):
+        return f"columns are {columns}"
+    return (
+        f"none of its {len(columns)} columns has a name data.{name}.columns maps or a role's "
+        "name: is it the right file (and sep, header, sheet)?"
+    )
+
+
+def _mapping(spec: dict, name: str, columns: list[str], info: dict) -> dict[str, str | None]:
+    """Role -> file column; roles not mapped default to a column of the same name."""
+    given = spec["columns"] or {}
+    m = {r: (given[r] if r in given else (r if r in columns else None)) for r in ROLES[name]}
+    missing = {r: c for r, c in m.items() if c is not None and c not in columns}
+    found = {r: c for r, c in m.items() if c is not None and c in columns}
+    if missing:
+        role, col = next(iter(missing.items()))
+        sheets = info.get("sheets")
+        hint = f"; the workbook's sheets are {sheets}" if sheets and len(sheets) > 1 else ""
+        raise SegkitError(
+            f"{name} ({spec['path']}) is missing column {col!r} (mapped to {role}); "
+            f"{_cols_text(name, found, columns)}{hint}"
+        )
+    return m
+
+
+def _finish(con, staged, name: str, spec: dict, info: dict, keep: list[str]) -> Table:
+    """Split a staged relation (with ``_reason``) into used rows and rejects; count them."""
+    tmp = ident(f"_staged_{name}")
+    con.execute(f"DROP TABLE IF EXISTS {tmp}")
+    staged.create(f"_staged_{name}")
+    counts = dict(
+        con.sql(f"SELECT coalesce(_reason, '_used'), count(*) FROM {tmp} GROUP BY 1").fetchall()
+    )
+    rows_in = int(sum(counts.values()))
+    used_n = int(counts.pop("_used", 0))
+    quality = {
+        **info,
+        "rows_in": rows_in,
+        "rows_used": used_n,
+        "rows_rejected": rows_in - used_n,
+        "rejected": {k: int(counts[k]) for k in REASONS if k in counts},
+    }
+    if rows_in == 0:
+        raise SegkitError(f"{name} file {spec['path']!r} has a header but no rows")
+    if used_n == 0:
+        top = max(quality["rejected"], key=lambda k: quality["rejected"][k])
+        notes = "".join(f"; {n}" for n in info.get("notes", []))
+        raise SegkitError(
+            f"{name} ({spec['path']}): no rows left after cleaning; {rows_in} rows read, "
+            f"all rejected, most for '{top}' ({REASONS[top]}): {quality['rejected']}{notes}"
+        )
+    used = con.sql(f"SELECT {', '.join(keep)} FROM {tmp} WHERE _reason IS NULL ORDER BY _row")
+    raw_cols = [c for c in con.sql(f"SELECT * FROM {tmp}").columns if c.startswith("raw_")]
+    rejects = con.sql(
+        f"SELECT {literal(name)} AS input, _row AS row, _reason AS reason"
+        + "".join(f", {ident(c)} AS {ident(c[4:])}" for c in raw_cols)
+        + f" FROM {tmp} WHERE _reason IS NOT NULL ORDER BY _row"
+    )
+    return Table(name, str(spec["path"]), used, rejects, quality)
+
+
+def _normalize_categories(con, table: str, cols: list[str]) -> None:
+    """Unify whitespace and case variants ('united kingdom ', 'United Kingdom') in place.
+
+    Each variant (compared trimmed, blanks collapsed and case-folded) becomes its most
+    frequent spelling; ties go to the alphabetically first, so the result is deterministic.
+    """
+    t = ident(table)
+    for col in cols:
+        c = ident(col)
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _canon AS
+            SELECT k, first(v ORDER BY n DESC, v) AS canon FROM (
+              SELECT lower(regexp_replace(trim({c}), '\\s+', ' ', 'g')) AS k,
+                     regexp_replace(trim({c}), '\\s+', ' ', 'g') AS v, count(*) AS n
+              FROM {t} WHERE {c} IS NOT NULL GROUP BY 1, 2) GROUP BY k""")
+        con.execute(f"""
+            UPDATE {t} SET {c} = _canon.canon FROM _canon
+            WHERE lower(regexp_replace(trim({t}.{c}), '\\s+', ' ', 'g')) = _canon.k""")
+
+
+def _reason_sql(rules: list[tuple[str, str]]) -> str:
+    """CASE expression giving the first failing rule's name, NULL for a usable row."""
+    return "CASE " + " ".join(f"WHEN {cond} THEN '{r}'" for r, cond in rules) + " ELSE NULL END"
+
+
+def _raw_select(raw: duckdb.DuckDBPyRelation) -> list[str]:
+    return [f"{ident(c)} AS {ident('raw_' + c)}" for c in raw.columns if c != "_row"]
+
+
+def _require_tx_roles(m: dict, spec: dict, columns: list[str]) -> None:
+    for role in ("customer_id", "timestamp"):
+        if m[role] is None:
+            raise SegkitError(
+                f"transactions ({spec['path']}) has no {role} column: map one in "
+                f"data.transactions.columns.{role}; {_cols_text('transactions', m, columns)}"
+            )
+    if m["amount"] is None and (m["quantity"] is None or m["unit_price"] is None):
+        raise SegkitError(
+            f"transactions ({spec['path']}) needs an amount column, or quantity and unit_price "
+            f"columns, mapped in data.transactions.columns; "
+            f"{_cols_text('transactions', m, columns)}"
+        )
+
+
+def _tx_inspect(raw, m: dict, spec: dict, info: dict) -> bool:
+    """Look at the whole columns once; record what was found; the day/month order to use."""
+    num_cols = [m[r] for r in ("amount", "quantity", "unit_price") if m[r]]
+    exprs = {"ids_trimmed": clean.trimmed_count(m["customer_id"])}
+    exprs.update(clean.date_evidence(m["timestamp"]))
+    for col in num_cols:
+        exprs.update(clean.decimal_evidence(col, spec))
+    ev = clean.profile(raw, exprs)
+    info["ids_trimmed"] = int(ev["ids_trimmed"])
+    dayfirst = bool(spec["dayfirst"])
+    if not spec["date_formats"]:
+        dayfirst, note = clean.decide_dayfirst(
+            ev, dayfirst=dayfirst, name="transactions", path=spec["path"], col=m["timestamp"]
+        )
+        if note["ambiguous_values"] or "proven" in note["basis"] or "each" in note["basis"]:
+            info["date_order"] = note
+        info["timestamps_converted_to_utc"] = int(ev["with_offset"])
+    hint = clean.decimal_hint(ev, num_cols, spec, "transactions")
+    if hint:
+        info["notes"] = [hint]
+    return dayfirst
+
+
+def _tx_select(raw, m: dict, spec: dict, *, dayfirst: bool) -> list[str]:
+    sel = [
+        "_row",
+        f"{clean.id_expr(m['customer_id'])} AS customer_id",
+        f"{clean.ts_expr(m['timestamp'], spec, dayfirst=dayfirst)} AS timestamp",
+    ]
+    for role in ("quantity", "unit_price", "amount"):
+        if m[role]:
+            sel.append(f"{clean.num_expr(m[role], spec)} AS {role}")
+    if not m["amount"]:
+        q, p = (clean.num_expr(m[r], spec) for r in ("quantity", "unit_price"))
+        sel.append(f"{q} * {p} AS amount")
+    for role in ("order_id", "product", "category", "channel", "country"):
+        if m[role]:
+            sel.append(f"{clean.text_expr(m[role])} AS {role}")
+    return sel + _raw_select(raw)
+
+
+def _tx_rules(m: dict, spec: dict, nums: Sequence[str], *, end, today) -> list[tuple[str, str]]:
+    rules = [
+        ("missing_customer_id", "customer_id IS NULL"),
+        ("unparseable_timestamp", "timestamp IS NULL"),
+        ("non_numeric_amount", " OR ".join(f"{r} IS NULL" for r in nums)),
+        ("non_finite_amount", " OR ".join(f"NOT isfinite({r})" for r in nums)),
+    ]
+    if spec["cancel_prefix"] and m["order_id"]:
+        prefix = literal(str(spec["cancel_prefix"]))
+        rules.append(("cancellation", f"starts_with(order_id, {prefix})"))
+    if m["quantity"]:
+        rules.append(("negative_quantity", "quantity < 0"))
+    rules.append(
+        ("non_positive_amount", "amount < 0" if spec["allow_zero_amount"] else "amount <= 0")
+    )
+    rules.append(("implausible_amount", f"amount > {literal(MAX_ROW_AMOUNT)}"))
+    if end is None:
+        now = pd.Timestamp.now() if today is None else pd.Timestamp(today)
+        tomorrow = (now.normalize() + pd.Timedelta(days=1)).to_pydatetime()
+        rules.append(("future_timestamp", f"timestamp >= {literal(tomorrow)}"))
+    else:
+        after = (pd.Timestamp(end).normalize() + pd.Timedelta(days=1)).to_pydatetime()
+        rules.append(("after_observation_end", f"timestamp >= {literal(after)}"))
+    return rules
+
+
+def load_transactions(
+    spec: dict | str | Path,
+    observation_end: pd.Timestamp | str | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
+    *,
+    today: pd.Timestamp | str | None = None,
+) -> Table:
+    """Read and clean a transaction log.
+
+    The used rows have ``customer_id, timestamp, amount`` plus whichever of ``order_id,
+    quantity, unit_price, product, category, channel, country`` are mapped. ``amount`` is
+    ``quantity * unit_price`` when no amount column is mapped. Rows after
+    ``observation_end`` (a date: the whole day counts) are rejected; without one, rows
+    after ``today`` (default: the current date) are rejected as ``future_timestamp``.
+
+    Raises
+    ------
+    SegkitError
+        The file cannot be read, lacks a needed column, mixes or contradicts the day/month
+        order (see :mod:`segkit.io.clean`), or no row is left after cleaning.
+    """
+    con = con or connect()
+    spec = _filled(spec, "transactions")
+    raw, info = read_raw(con, spec, "transactions")
+    columns = [c for c in raw.columns if c != "_row"]
+    m = _mapping(spec, "transactions", columns, info)
+    _require_tx_roles(m, spec, columns)
+    clean.check_date_formats(con, spec, "transactions")
+    dayfirst = _tx_inspect(raw, m, spec, info)
+    typed = raw.select(", ".join(_tx_select(raw, m, spec, dayfirst=dayfirst)))
+    nums = [r for r in ("amount", "quantity", "unit_price") if r in typed.columns]
+    rules = _tx_rules(m, spec, nums, end=observation_end, today=today)
+    if spec["dedupe"]:
+        part = idents("raw_" + c for c in columns)
+        typed = typed.select(f"*, row_number() OVER (PARTITION BY {part} ORDER BY _row) AS _dup")
+        rules.append(("duplicate_row", "_dup > 1"))
+    staged = typed.select(f"*, {_reason_sql(rules)} AS _reason")
+    keep = ["customer_id", "timestamp", "amount"] + [r for r in _TX_OPTIONAL if m[r]]
+    table = _finish(con, staged, "transactions", spec, info, keep)
+    cats = [r for r in ("category", "channel", "country") if m[r]]
+    if cats:
+        _normalize_categories(con, "_staged_transactions", cats)
+    return table
+
+
+def _load_keyed(
+    con,
+    raw,
+    *,
+    spec: dict,
+    name: str,
+    m: dict,
+    info: dict,
+    select: list[str],
+    keep: list[str],
+    rules: list[tuple[str, str]],
+) -> Table:
+    """One row per customer id: missing ids, then ``rules``, then repeated ids rejected."""
+    if spec["id_from_row"]:
+        id_sql = "printf('R%06d', _row)"
+    else:
+        id_sql = clean.id_expr(m["customer_id"])
+        info["ids_trimmed"] = int(
+            clean.profile(raw, {"n": clean.trimmed_count(m["customer_id"])})["n"]
+        )
+    sel = ["_row", f"{id_sql} AS customer_id", *select, *_raw_select(raw)]
+    typed = raw.select(", ".join(sel))
+    typed = typed.select("*, row_number() OVER (PARTITION BY customer_id ORDER BY _row) AS _dup")
+    rules = [
+        ("missing_customer_id", "customer_id IS NULL"),
+        *rules,
+        ("duplicate_customer_id", "_dup > 1"),
+    ]
+    staged = typed.select(f"*, {_reason_sql(rules)} AS _reason")
+    return _finish(con, staged, name, spec, info, ["customer_id", *keep])
+
+
+def _id_mapping(spec: dict, name: str, raw, info: dict) -> dict:
+    columns = [c for c in raw.columns if c != "_row"]
+    m = _mapping(spec, name, columns, info)
+    if m["customer_id"] is None and not spec["id_from_row"]:
+        raise SegkitError(
+            f"{name} ({spec['path']}) has no customer_id column: map one in "
+            f"data.{name}.columns.customer_id, or set data.{name}.id_from_row: true to number "
+            f"the rows; {_cols_text(name, m, columns)}"
+        )
+    return m
+
+
+def _numeric_columns(raw, cols: list[str], spec: dict) -> set[str]:
+    """Columns whose every non-empty value parses as a number."""
+    exprs = {
+        c: f"bool_and({clean.num_expr(c, spec)} IS NOT NULL OR {clean.text_expr(c)} IS NULL) "
+        f"AND count({clean.text_expr(c)}) > 0"
+        for c in cols
+    }
+    flags = clean.profile(raw, exprs)
+    return {c for c in cols if flags[c]}
+
+
+def load_customers(spec: dict | str | Path, con: duckdb.DuckDBPyConnection | None = None) -> Table:
+    """Read customer attributes: one row per customer id (later duplicates rejected).
+
+    Numeric-looking attribute columns become numbers; the others are categorical text with
+    whitespace and case variants unified.
+    """
+    con = con or connect()
+    spec = _filled(spec, "customers")
+    raw, info = read_raw(con, spec, "customers")
+    m = _id_mapping(spec, "customers", raw, info)
+    cols = [c for c in raw.columns if c not in ("_row", m["customer_id"])]
+    attrs = spec["attributes"] if spec["attributes"] is not None else cols
+    missing = [a for a in attrs if a not in cols]
+    if missing:
+        raise SegkitError(
+            f"customers ({spec['path']}) is missing attribute column(s) {missing}; "
+            f"{_cols_text('customers', {a: a for a in attrs if a in cols}, cols)}"
+        )
+    numeric = _numeric_columns(raw, attrs, spec)
+    select = [
+        f"{clean.num_expr(a, spec) if a in numeric else clean.text_expr(a)} AS {ident(a)}"
+        for a in attrs
+    ]
+    keep = [ident(a) for a in attrs]
+    table = _load_keyed(
+        con, raw, spec=spec, name="customers", m=m, info=info, select=select, keep=keep, rules=[]
+    )
+    _normalize_categories(con, "_staged_customers", [a for a in attrs if a not in numeric])
+    return table
+
+
+def _experiment_columns(raw, spec: dict, m: dict) -> tuple[list[str], list[str]]:
+    """Outcome and covariate columns: as named, or every numeric other column."""
+    others = [c for c in raw.columns if c not in ("_row", m["customer_id"], m["arm"])]
+    outcomes = (
+        spec["outcomes"]
+        if spec["outcomes"] is not None
+        else [c for c in others if c in _numeric_columns(raw, others, spec)]
+    )
+    covariates = spec["covariates"] or []
+    for col in [*outcomes, *covariates]:
+        if col not in others:
+            raise SegkitError(
+                f"experiment ({spec['path']}) is missing column {col!r} "
+                f"(named in outcomes/covariates); columns are {others}"
+            )
+    if not outcomes:
+        raise SegkitError(
+            f"experiment ({spec['path']}) has no numeric outcome column; "
+            f"name them in data.experiment.outcomes; columns are {others}"
+        )
+    return list(outcomes), list(covariates)
+
+
+def load_experiment(spec: dict | str | Path, con: duckdb.DuckDBPyConnection | None = None) -> Table:
+    """Read an experiment: customer id, arm, numeric outcomes and covariates.
+
+    Missing outcomes are kept (NULL); each A/B metric excludes them and counts them. A value
+    that is present but not a finite number rejects the row.
+    """
+    con = con or connect()
+    spec = _filled(spec, "experiment")
+    raw, info = read_raw(con, spec, "experiment")
+    m = _id_mapping(spec, "experiment", raw, info)
+    if m["arm"] is None:
+        raise SegkitError(
+            f"experiment ({spec['path']}) has no arm column: map one in "
+            f"data.experiment.columns.arm; {_cols_text('experiment', m, raw.columns[1:])}"
+        )
+    outcomes, covariates = _experiment_columns(raw, spec, m)
+    vals = [*outcomes, *[c for c in covariates if c not in outcomes]]
+    select = [f"{clean.text_expr(m['arm'])} AS arm"] + [
+        f"{clean.num_expr(c, spec)} AS {ident(c)}" for c in vals
+    ]
+    bad = " OR ".join(
+        f"({ident(c)} IS NULL AND {clean.text_expr('raw_' + c)} IS NOT NULL) "
+        f"OR NOT isfinite({ident(c)})"
+        for c in vals
+    )
+    rules = [("missing_arm", "arm IS NULL"), ("non_numeric_outcome", bad)]
+    info["arms_trimmed"] = int(clean.profile(raw, {"n": clean.trimmed_count(m["arm"])})["n"])
+    keep = ["arm", *map(ident, vals)]
+    table = _load_keyed(
+        con,
+        raw,
+        spec=spec,
+        name="experiment",
+        m=m,
+        info=info,
+        select=select,
+        keep=keep,
+        rules=rules,
+    )
+    table.quality.update(outcomes=outcomes, covariates=covariates)
+    return table

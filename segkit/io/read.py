@@ -1,0 +1,361 @@
+"""Reading one input file into DuckDB as text columns, with errors that say what to change.
+
+CSV (``.gz`` too) is read by DuckDB; its encoding is found from a byte-order mark (UTF-8 or
+UTF-16), else UTF-8 is tried and latin-1 taken when that fails (recorded in the quality
+dict). Parquet is read by DuckDB; Excel and whitespace-separated text by pandas. A file with
+NUL bytes near its start is not taken for a text table. Duplicate column names stop the
+read (DuckDB would rename them silently). Messages name the file, the option and counts;
+they never quote lines of a file that could not be read (it may not be a data file at all).
+"""
+
+from __future__ import annotations
+
+import atexit
+import codecs
+import gzip
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from segkit.core.errors import SegkitError
+from segkit.core.sql import ident, idents, literal, literals
+
+#: Bytes looked at for a byte-order mark and NUL bytes.
+SNIFF_BYTES = 4096
+#: Encodings DuckDB decodes itself; others are transcoded to UTF-8 first, by Python.
+DUCKDB_ENCODINGS = ("utf-8", "utf-16", "latin-1")
+#: Column names the loaders use for their own bookkeeping.
+RESERVED = ("_row", "_reason", "_dup")
+
+_BOMS = ((b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"), (b"\xef\xbb\xbf", "utf-8"))
+_ENCODING_ALIASES = {
+    "utf8": "utf-8",
+    "utf-8-sig": "utf-8",
+    "utf16": "utf-16",
+    "latin1": "latin-1",
+    "iso-8859-1": "latin-1",
+    "iso8859-1": "latin-1",
+}
+
+
+def connect(
+    memory_limit: str | None = None, temp_dir: str | Path | None = None
+) -> duckdb.DuckDBPyConnection:
+    """An in-process DuckDB connection that spills to ``temp_dir`` past ``memory_limit``."""
+    con = duckdb.connect()
+    con.execute("SET preserve_insertion_order = true")
+    if memory_limit:
+        con.execute(f"SET memory_limit = {literal(str(memory_limit))}")
+    if temp_dir:
+        con.execute(f"SET temp_directory = {literal(Path(temp_dir).as_posix())}")
+    return con
+
+
+def resolve_path(path: str | Path) -> Path:
+    """An input path; relative paths (from Python, not a parameter file) against the cwd."""
+    return Path(path).expanduser().resolve()
+
+
+def format_of(path: Path, fmt: str) -> str:
+    """The file format: ``fmt`` unless it is ``auto``, else guessed from the suffixes."""
+    if fmt != "auto":
+        return fmt
+    suffixes = [s.lower() for s in path.suffixes]
+    if ".parquet" in suffixes or ".pq" in suffixes:
+        return "parquet"
+    if suffixes and suffixes[-1] in (".xlsx", ".xls", ".xlsm"):
+        return "excel"
+    return "csv"
+
+
+def _head(path: Path, name: str) -> bytes:
+    """The first bytes of the file (decompressed for ``.gz``)."""
+    try:
+        if path.suffix.lower() == ".gz":
+            with gzip.open(path, "rb") as fh:
+                return fh.read(SNIFF_BYTES)
+        with open(path, "rb") as fh:
+            return fh.read(SNIFF_BYTES)
+    except (OSError, EOFError) as exc:
+        raise SegkitError(
+            f"{name} file {str(path)!r} could not be read ({type(exc).__name__}); "
+            "a .gz file must be gzip-compressed"
+        ) from None
+
+
+def csv_encoding(path: Path, name: str, encoding: str) -> str:
+    """The encoding to read a CSV with: a byte-order mark decides, else ``encoding``.
+
+    ``auto`` means UTF-8 (latin-1 is tried later if UTF-8 fails). A UTF-16 mark with another
+    encoding configured, or NUL bytes without a mark, stop with an encoding error.
+    """
+    head = _head(path, name)
+    enc = str(encoding).strip().lower().replace("_", "-")
+    enc = _ENCODING_ALIASES.get(enc, enc)
+    bom = next((e for mark, e in _BOMS if head.startswith(mark)), None)
+    if bom == "utf-16" and enc not in ("auto", "utf-16"):
+        raise SegkitError(
+            f"{name} file {str(path)!r} starts with a UTF-16 byte-order mark but "
+            f"data.{name}.encoding is {encoding!r}: set encoding: utf-16 (or auto)"
+        )
+    if bom and enc == "auto":
+        return bom
+    if bom is None and b"\x00" in head and enc in ("auto", "utf-8", "latin-1"):
+        raise SegkitError(
+            f"{name} file {str(path)!r} has NUL bytes in its first {len(head)} bytes: it is "
+            f"not a text table in encoding {encoding!r} (a binary file, or UTF-16 without a "
+            f"byte-order mark: then set data.{name}.encoding: utf-16)"
+        )
+    if enc != "auto":
+        try:
+            codecs.lookup(enc)
+        except LookupError:
+            raise SegkitError(
+                f"data.{name}.encoding == {encoding!r} is not an encoding Python knows; "
+                "e.g. utf-8, latin-1, cp1252, utf-16"
+            ) from None
+    return "utf-8" if enc == "auto" else enc
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def transcode(path: Path, name: str, encoding: str) -> Path:
+    """A UTF-8 copy of the file (removed at exit), decoded by Python in chunks."""
+    fd, out = tempfile.mkstemp(prefix="segkit-", suffix=".csv")
+    atexit.register(_remove, out)
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    try:
+        with opener(path, "rb") as raw, os.fdopen(fd, "wb") as dst:
+            reader = codecs.getreader(encoding)(raw)
+            while chunk := reader.read(1 << 20):
+                dst.write(chunk.encode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise SegkitError(
+            f"{name} file {str(path)!r} is not valid {encoding} (byte {exc.start} of a chunk "
+            f"cannot be decoded: {exc.reason}); set data.{name}.encoding to the file's encoding"
+        ) from None
+    return Path(out)
+
+
+def reader_error(exc: Exception) -> str:
+    """The gist of a reader's error, without the lines of the file it may quote."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    keep = [
+        ln
+        for ln in lines[:2]
+        if not ln.lower().startswith(("original line", "possible", "line:", "file ="))
+    ]
+    return "; ".join(keep)[:300] or type(exc).__name__
+
+
+def duplicates(names: list[Any]) -> list[str]:
+    """Names that occur more than once, ignoring case (as DuckDB does).
+
+    >>> duplicates(["id", "Amount", "amount", "x"])
+    ['Amount', 'amount']
+    """
+    folded = [str(n).casefold() for n in names if n is not None]
+    return [str(n) for n in names if n is not None and folded.count(str(n).casefold()) > 1]
+
+
+def _check_names(names: list[Any], path: Path, name: str) -> None:
+    dups = duplicates(names)
+    if dups:
+        raise SegkitError(
+            f"{name} file {str(path)!r} has duplicate column names {dups} (case is ignored); "
+            "rename them so that each column has its own name"
+        )
+    clash = [n for n in names if str(n) in RESERVED]
+    if clash:
+        raise SegkitError(
+            f"{name} file {str(path)!r} has column(s) {clash}, names segkit keeps for its own "
+            f"use {list(RESERVED)}; rename them"
+        )
+
+
+def _csv_options(spec: dict, *, header: bool) -> str:
+    opts = ["all_varchar = true", f"header = {literal(bool(header))}"]
+    if spec["sep"] != "auto":
+        opts.append(f"delim = {literal(str(spec['sep']))}")
+    if spec["names"]:
+        opts.append(f"names = [{literals(str(n) for n in spec['names'])}]")
+    return ", ".join(opts)
+
+
+def _csv_relation(con, path: Path, spec: dict, enc: str) -> duckdb.DuckDBPyRelation:
+    src = f"read_csv({literal(path.as_posix())}, {_csv_options(spec, header=spec['header'])}, "
+    rel = con.sql(f"SELECT * FROM {src}encoding = {literal(enc)})")
+    rel.limit(1).fetchall()  # force the sniffer and the first decode now
+    con.sql(f"SELECT count(*) FROM {src}encoding = {literal(enc)})").fetchall()
+    return rel
+
+
+def _csv_header(con, path: Path, spec: dict, enc: str) -> list[Any]:
+    """The header line's cells as written (DuckDB renames duplicates when it reads them)."""
+    if spec["names"] or not spec["header"]:
+        return list(spec["names"] or [])
+    opts = _csv_options({**spec, "names": None}, header=False)
+    rows = con.sql(
+        f"SELECT * FROM read_csv({literal(path.as_posix())}, {opts}, "
+        f"encoding = {literal(enc)}) LIMIT 1"
+    ).fetchall()
+    return list(rows[0]) if rows else []
+
+
+def _decoded(con, path: Path, spec: dict, name: str) -> tuple[duckdb.DuckDBPyRelation, Path, str]:
+    """The CSV relation, the file DuckDB reads (the input or a UTF-8 copy) and the encoding.
+
+    ``auto``: UTF-8, else latin-1 by DuckDB, else cp1252 (then latin-1) by Python. A named
+    encoding DuckDB lacks, or one it refuses the file in, is decoded by Python.
+    """
+    enc = csv_encoding(path, name, spec["encoding"])
+    auto = str(spec["encoding"]).lower() == "auto"
+    if enc not in DUCKDB_ENCODINGS:
+        copy = transcode(path, name, enc)
+        return _csv_relation(con, copy, spec, "utf-8"), copy, enc
+    try:
+        return _csv_relation(con, path, spec, enc), path, enc
+    except duckdb.Error as exc:
+        if not _is_encoding_error(exc):
+            raise
+    guess = auto and enc == "utf-8"
+    if guess:
+        try:
+            return _csv_relation(con, path, spec, "latin-1"), path, "latin-1"
+        except duckdb.Error as exc:
+            if not _is_encoding_error(exc):
+                raise
+    try:
+        enc = "cp1252" if guess else enc
+        copy = transcode(path, name, enc)
+    except SegkitError:
+        if not guess:
+            raise
+        enc = "latin-1"
+        copy = transcode(path, name, enc)
+    return _csv_relation(con, copy, spec, "utf-8"), copy, enc
+
+
+def _is_encoding_error(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return "encod" in text or "unicode" in text
+
+
+def _read_csv(con, path: Path, spec: dict, name: str, info: dict) -> duckdb.DuckDBPyRelation:
+    enc = spec["encoding"]
+    try:
+        rel, source, enc = _decoded(con, path, spec, name)
+        header = _csv_header(con, source, spec, "utf-8" if source != path else enc)
+    except duckdb.Error as exc:
+        raise SegkitError(
+            f"{name} file {str(path)!r} could not be read as CSV (encoding {enc!r}, "
+            f"sep {spec['sep']!r}): {reader_error(exc)}"
+        ) from None
+    info["encoding"] = enc
+    _check_names(header, path, name)
+    return rel
+
+
+def _sheet_error(path: Path, name: str, sheet: Any, sheets: list[str], why: str) -> SegkitError:
+    return SegkitError(
+        f"{name} file {str(path)!r}: data.{name}.sheet == {sheet!r} {why}; the workbook's "
+        f"sheets are {sheets}: choose one with data.{name}.sheet"
+    )
+
+
+def _read_excel(path: Path, spec: dict, name: str, info: dict) -> pd.DataFrame:
+    try:
+        book = pd.ExcelFile(path)
+    except (ValueError, OSError, zipfile.BadZipFile, KeyError) as exc:
+        raise SegkitError(
+            f"{name} file {str(path)!r} could not be read as Excel ({type(exc).__name__}); "
+            f"set data.{name}.format if it is another format"
+        ) from None
+    sheets = [str(s) for s in book.sheet_names]
+    info["sheets"] = sheets
+    sheet = spec["sheet"]
+    if isinstance(sheet, int) and not 0 <= sheet < len(sheets):
+        raise _sheet_error(path, name, sheet, sheets, f"is out of range ({len(sheets)} sheets)")
+    if isinstance(sheet, str) and sheet not in sheets:
+        raise _sheet_error(path, name, sheet, sheets, "is not a sheet of the workbook")
+    head = pd.read_excel(book, sheet_name=sheet, header=None, nrows=1, dtype=str)
+    if head.shape[1] == 0:
+        raise _sheet_error(path, name, sheet, sheets, "is empty")
+    df = pd.read_excel(book, sheet_name=sheet, dtype=str, header=0 if spec["header"] else None)
+    if spec["header"] and not spec["names"]:
+        _check_names([c for c in head.iloc[0].tolist() if isinstance(c, str)], path, name)
+    return df
+
+
+def _read_pandas(path: Path, fmt: str, spec: dict, name: str, info: dict) -> pd.DataFrame:
+    """Small formats that pandas reads (DuckDB has no Excel reader without extensions)."""
+    if fmt == "excel":
+        df = _read_excel(path, spec, name, info)
+    else:
+        try:
+            df = pd.read_csv(path, sep=r"\s+", dtype=str, header=0 if spec["header"] else None)
+        except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+            raise SegkitError(
+                f"{name} file {str(path)!r} could not be read as whitespace-separated text: "
+                f"{type(exc).__name__}"
+            ) from None
+    if spec["names"]:
+        df.columns = [str(n) for n in spec["names"][: df.shape[1]]] + [
+            str(c) for c in df.columns[len(spec["names"]) :]
+        ]
+    df.columns = [str(c) for c in df.columns]
+    _check_names(list(df.columns), path, name)
+    return df
+
+
+def _read_parquet(con, path: Path, name: str) -> duckdb.DuckDBPyRelation:
+    try:
+        rel = con.sql(f"SELECT * FROM read_parquet({literal(path.as_posix())})")
+        rel.limit(1).fetchall()
+    except duckdb.Error as exc:
+        raise SegkitError(
+            f"{name} file {str(path)!r} could not be read as Parquet: {reader_error(exc)}"
+        ) from None
+    _check_names(list(rel.columns), path, name)
+    return rel.select(", ".join(f"CAST({ident(c)} AS VARCHAR) AS {ident(c)}" for c in rel.columns))
+
+
+def read_raw(con, spec: dict, name: str) -> tuple[duckdb.DuckDBPyRelation, dict]:
+    """Read a file as a relation of VARCHAR columns plus ``_row`` (1-based file row).
+
+    Returns the relation and what was learnt reading it (``file``, ``format``, and
+    ``encoding`` or ``sheets``).
+
+    Raises
+    ------
+    SegkitError
+        The file is missing, empty, unreadable in its format or encoding, or has duplicate
+        column names.
+    """
+    path = resolve_path(spec["path"])
+    info: dict = {"file": str(spec["path"])}
+    if not path.is_file():
+        raise SegkitError(f"data.{name}.path: file {str(path)!r} does not exist")
+    if path.stat().st_size == 0:
+        raise SegkitError(f"{name} file {str(path)!r} is empty (0 bytes); expected a table")
+    fmt = format_of(path, spec["format"])
+    info["format"] = fmt
+    if fmt == "parquet":
+        rel = _read_parquet(con, path, name)
+    elif fmt in ("excel", "whitespace"):
+        rel = con.from_df(_read_pandas(path, fmt, spec, name, info))
+    else:
+        rel = _read_csv(con, path, spec, name, info)
+    cols = rel.columns
+    rel = rel.select("row_number() OVER () AS _row, " + idents(cols))
+    return rel, info
