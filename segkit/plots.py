@@ -7,13 +7,21 @@ Sections follow the stages; helpers used by one section stay in it with a leadin
 
 from __future__ import annotations
 
+from typing import Any
+
+import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.axes import Axes
+
+# Labels come from the data: "$0-100" is a price band, not mathematics (Hillstrom's history
+# segments were typeset as an italic "0 - 100"). Every text stays literal.
+mpl.rcParams["text.parse_math"] = False
 
 
-def _ax(ax=None, figsize=(7, 4)):
+def _ax(ax: Axes | None = None, figsize: tuple[float, float] = (7, 4)) -> Axes:
     if ax is None:
         _, ax = plt.subplots(figsize=figsize)
     return ax
@@ -22,7 +30,7 @@ def _ax(ax=None, figsize=(7, 4)):
 # ---------------------------------------------------------------- exploration
 
 
-def plot_quality(quality: pd.DataFrame, ax=None):
+def plot_quality(quality: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Rows set aside per cleaning rule and input (from ``explore.quality_table``)."""
     ax = _ax(ax)
     reasons = [c for c in quality.columns if c not in ("rows_in", "rows_used", "rows_rejected")]
@@ -40,7 +48,9 @@ def plot_quality(quality: pd.DataFrame, ax=None):
     return ax
 
 
-def plot_feature_distributions(customers: pd.DataFrame, features: dict[str, bool], axes=None):
+def plot_feature_distributions(
+    customers: pd.DataFrame, features: dict[str, bool], axes: Any = None
+) -> Any:
     """Histograms of key features; ``features`` maps a column to whether to log-scale it.
 
     Returns the array of Axes (one per feature present).
@@ -70,7 +80,7 @@ def plot_feature_distributions(customers: pd.DataFrame, features: dict[str, bool
     return flat[: len(cols)]
 
 
-def plot_monthly(monthly: pd.DataFrame, ax=None):
+def plot_monthly(monthly: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Monthly revenue (bars) and purchasing customers (line, right axis)."""
     ax = _ax(ax, figsize=(9, 4))
     x = pd.to_datetime(monthly["month"])
@@ -85,7 +95,7 @@ def plot_monthly(monthly: pd.DataFrame, ax=None):
     return ax
 
 
-def plot_cohort_retention(cohorts: pd.DataFrame, ax=None):
+def plot_cohort_retention(cohorts: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Heatmap of the share of each first-purchase cohort buying k months later."""
     ax = _ax(ax, figsize=(9, max(3, 0.3 * len(cohorts) + 1)))
     data = cohorts.drop(columns=["size"], errors="ignore").drop(columns=[0], errors="ignore")
@@ -103,7 +113,7 @@ def plot_cohort_retention(cohorts: pd.DataFrame, ax=None):
     return ax
 
 
-def plot_concentration(concentration: dict, ax=None):
+def plot_concentration(concentration: dict, ax: Axes | None = None) -> Axes:
     """Lorenz curve of revenue over customers, with the top 10 % / 20 % shares marked."""
     ax = _ax(ax, figsize=(5, 5))
     lz = concentration["lorenz"]
@@ -130,7 +140,7 @@ def plot_concentration(concentration: dict, ax=None):
 # ---------------------------------------------------------------- clustering and profiling
 
 
-def plot_k_selection(k_selection: pd.DataFrame, k: int, axes=None):
+def plot_k_selection(k_selection: pd.DataFrame, k: int, axes: Any = None) -> Any:
     """The evidence for the number of segments, one panel per measure, ``k`` marked.
 
     Panels: silhouette, Calinski-Harabasz, Davies-Bouldin, the gap statistic (± its
@@ -191,7 +201,7 @@ def plot_k_selection(k_selection: pd.DataFrame, k: int, axes=None):
     return axes
 
 
-def plot_rfm_grid(segments: pd.DataFrame, ax=None):
+def plot_rfm_grid(segments: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Customers in each cell of recency score by combined frequency-money score, with the
     RFM segment names (``segment.RFM_GRID``) written in the cells."""
     from segkit.segment import RFM_GRID
@@ -226,9 +236,9 @@ def plot_rfm_grid(segments: pd.DataFrame, ax=None):
 # profiling (segkit.profile)
 
 
-def plot_index_heatmap(index: pd.DataFrame, ax=None):
+def plot_index_heatmap(index: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Heatmap of ``profile.index_table`` (segment × feature, 100 = population average)."""
-    from segkit.profile import feature_label
+    from segkit.naming import feature_label
 
     ax = _ax(ax, figsize=(max(6, 0.9 * index.shape[1] + 3), 0.6 * len(index) + 2))
     shown = index.rename(columns=feature_label)
@@ -249,9 +259,9 @@ def plot_index_heatmap(index: pd.DataFrame, ax=None):
     return ax
 
 
-def plot_snake(standardized: pd.DataFrame, ax=None):
+def plot_snake(standardized: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Snake plot: standardized segment means (z, in population standard deviations)."""
-    from segkit.profile import feature_label
+    from segkit.naming import feature_label
 
     ax = _ax(ax, figsize=(max(6, 0.8 * standardized.shape[1] + 2), 4))
     x = np.arange(standardized.shape[1])
@@ -266,7 +276,7 @@ def plot_snake(standardized: pd.DataFrame, ax=None):
     return ax
 
 
-def plot_category_mix(categories: pd.DataFrame, attribute: str, ax=None):
+def plot_category_mix(categories: pd.DataFrame, attribute: str, ax: Axes | None = None) -> Axes:
     """Stacked bars: share of each value of ``attribute`` per segment (``category_mix``)."""
     ax = _ax(ax)
     sub = categories[categories["attribute"] == attribute]
@@ -281,7 +291,7 @@ def plot_category_mix(categories: pd.DataFrame, attribute: str, ax=None):
     return ax
 
 
-def plot_segment_shares(profiles: pd.DataFrame, ax=None):
+def plot_segment_shares(profiles: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Bars of each segment's share of customers (and of revenue when known), in %."""
     ax = _ax(ax)
     cols = [c for c in ("share_customers", "share_revenue") if c in profiles.columns]
@@ -297,7 +307,9 @@ def plot_segment_shares(profiles: pd.DataFrame, ax=None):
     return ax
 
 
-def plot_migration(migration: pd.DataFrame, ax=None, before: str = "earlier run"):
+def plot_migration(
+    migration: pd.DataFrame, ax: Axes | None = None, before: str = "earlier run"
+) -> Axes:
     """Heatmap of ``profile.migration``: row shares (%) with customer counts annotated.
 
     ``before`` names the earlier segmentation in the labels ("earlier run", "2024-06-30").
@@ -330,7 +342,7 @@ def plot_migration(migration: pd.DataFrame, ax=None, before: str = "earlier run"
 _MODEL_LABELS = {"bgnbd": "BG/NBD", "pareto_nbd": "Pareto/NBD", "mbgnbd": "MBG/NBD"}
 
 
-def plot_holdout_by_frequency(holdout: pd.DataFrame, ax=None):
+def plot_holdout_by_frequency(holdout: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Actual vs predicted holdout purchases per customer by calibration frequency
     (``clv.holdout_by_frequency``), as figure 4 of Fader, Hardie & Lee (2005)."""
     ax = _ax(ax)
@@ -346,7 +358,7 @@ def plot_holdout_by_frequency(holdout: pd.DataFrame, ax=None):
     return ax
 
 
-def plot_tracking(tracking: pd.DataFrame, cumulative: bool = False, ax=None):
+def plot_tracking(tracking: pd.DataFrame, cumulative: bool = False, ax: Axes | None = None) -> Axes:
     """Weekly (or cumulative) repeat purchases of the calibration cohort, actual vs expected,
     with the end of the calibration period marked (``clv.tracking``)."""
     ax = _ax(ax, figsize=(8, 4))
@@ -380,10 +392,10 @@ def plot_frequency_recency(
     T: float,
     horizon: float,
     max_frequency: int = 20,
-    unit="weeks",
-    ax=None,
+    unit: str = "weeks",
+    ax: Axes | None = None,
     horizon_label: str | None = None,
-):
+) -> Axes:
     """Expected purchases in the next ``horizon`` units for a customer observed for ``T``
     units, by frequency (x axis) and recency (y axis)."""
     ax = _ax(ax, figsize=(7, 5))
@@ -399,7 +411,9 @@ def plot_frequency_recency(
     return ax
 
 
-def plot_p_alive_matrix(fit, T: float, max_frequency: int = 20, unit="weeks", ax=None):
+def plot_p_alive_matrix(
+    fit, T: float, max_frequency: int = 20, unit: str = "weeks", ax: Axes | None = None
+) -> Axes:
     """Probability that a customer is still active, by frequency and recency."""
     ax = _ax(ax, figsize=(7, 5))
     x, tx, X, TX = _history_grid(fit, T, max_frequency)
@@ -413,7 +427,9 @@ def plot_p_alive_matrix(fit, T: float, max_frequency: int = 20, unit="weeks", ax
     return ax
 
 
-def plot_p_alive_history(fit, purchases, T: float, unit="weeks", ax=None):
+def plot_p_alive_history(
+    fit, purchases, T: float, unit: str = "weeks", ax: Axes | None = None
+) -> Axes:
     """How one customer's probability alive evolves: it jumps to 1 (BG/NBD) or up at each
     purchase and decays in between. ``purchases`` are purchase times (the first at 0)."""
     ax = _ax(ax, figsize=(8, 3.5))
@@ -432,7 +448,7 @@ def plot_p_alive_history(fit, purchases, T: float, unit="weeks", ax=None):
     return ax
 
 
-def plot_clv_by_segment(clv: pd.DataFrame, ax=None, min_size: int = 20):
+def plot_clv_by_segment(clv: pd.DataFrame, ax: Axes | None = None, min_size: int = 20) -> Axes:
     """Distribution of CLV per customer by segment (box plots on a log scale); segments
     smaller than ``min_size`` are left out (privacy)."""
     ax = _ax(ax, figsize=(8, 4))
@@ -462,7 +478,7 @@ def plot_clv_by_segment(clv: pd.DataFrame, ax=None, min_size: int = 20):
     return ax
 
 
-def plot_segment_value(segments: pd.DataFrame, ax=None):
+def plot_segment_value(segments: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Each segment's share of customers next to its share of expected value (%)."""
     ax = _ax(ax)
     label = "segment_name" if "segment_name" in segments else "segment"
@@ -487,7 +503,13 @@ def plot_segment_value(segments: pd.DataFrame, ax=None):
 # ---------------------------------------------------------------- A/B evaluation
 
 
-def plot_forest(effects: pd.DataFrame, metric: str, segment_col: str, ax=None, labels=None):
+def plot_forest(
+    effects: pd.DataFrame,
+    metric: str,
+    segment_col: str,
+    ax: Axes | None = None,
+    labels: dict[str, str] | None = None,
+) -> Axes:
     """Forest plot: the lift of each campaign over control with its 95 % interval, overall
     and per segment of ``segment_col`` (``abtest`` effects table)."""
     e = effects[(effects["metric"] == metric) & effects["evaluated"]]
@@ -497,7 +519,7 @@ def plot_forest(effects: pd.DataFrame, metric: str, segment_col: str, ax=None, l
     ax = _ax(ax, figsize=(8, 0.6 * len(segs) * max(len(arms), 1) + 1.2))
     kind = e["kind"].iloc[0] if len(e) else "mean"
     scale = 100 if kind == "proportion" else 1
-    y = 0
+    y = 0.0
     ticks, names = [], []
     for s in segs:
         for j, arm in enumerate(arms):
@@ -531,7 +553,12 @@ def plot_forest(effects: pd.DataFrame, metric: str, segment_col: str, ax=None, l
     return ax
 
 
-def plot_roi(value: pd.DataFrame, segment_col: str, ax=None, labels=None):
+def plot_roi(
+    value: pd.DataFrame,
+    segment_col: str,
+    ax: Axes | None = None,
+    labels: dict[str, str] | None = None,
+) -> Axes:
     """Profit per contact (lift × margin − cost) by segment and campaign, with intervals."""
     v = value[value["segment_col"] == segment_col].copy()
     v["label"] = [(labels or {}).get(str(s), str(s)) for s in v["segment"]]

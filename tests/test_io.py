@@ -53,7 +53,7 @@ def test_a_rule_that_empties_the_table_is_named():
 
 
 def test_mixed_dates_parse_and_broken_ones_are_rejected():
-    t = load("mixed_dates.csv")
+    t = load("mixed_dates.csv", dayfirst=True)
     used = t.used.df()
     assert used["timestamp"].tolist() == [
         pd.Timestamp("2024-01-05"),
@@ -292,14 +292,29 @@ def test_decimal_and_thousands_must_be_known_and_differ():
 # ---------------------------------------------------------------- dates
 
 
-def test_month_first_dates_with_the_default_dayfirst_stop_with_a_clear_error():
+def test_ambiguous_dates_without_an_order_stop_with_a_clear_error():
+    with pytest.raises(
+        SegkitError,
+        match=r"mixed_dates.csv\): column 'date': 1 dates like 01/02/2011 could be day-first or "
+        r"month-first and no value proves which; set data.transactions.dayfirst: true",
+    ):
+        load("mixed_dates.csv")
+
+
+def test_month_first_dates_are_read_month_first_by_default():
+    t = load("us_dates.csv")
+    assert t.used.df()["timestamp"].tolist()[0] == pd.Timestamp("2024-01-13")
+    assert t.quality["date_order"]["basis"] == "proven by 2 values"
+
+
+def test_month_first_dates_with_dayfirst_true_stop_with_a_clear_error():
     with pytest.raises(
         SegkitError,
         match=r"us_dates.csv\): column 'date': data.transactions.dayfirst is True, but 2 values "
         r"can only be month-first \(e.g. '01/13/2024'\) and 1 ambiguous ones would be read day-first: "
         r"set data.transactions.dayfirst: False",
     ):
-        load("us_dates.csv")
+        load("us_dates.csv", dayfirst=True)
 
 
 def test_month_first_dates_read_when_dayfirst_false_and_the_order_recorded():
@@ -333,7 +348,7 @@ def test_mixed_orders_with_ambiguous_dates_stop():
 
 
 def test_ambiguous_dates_record_the_assumed_order():
-    t = load("mixed_dates.csv")
+    t = load("mixed_dates.csv", dayfirst=True)
     assert t.quality["date_order"]["basis"].startswith("assumed (dayfirst: True)")
     assert t.quality["date_order"]["ambiguous_values"] == 1
 

@@ -52,13 +52,13 @@ def check_scalar(
             raise SegkitError(f"{name} == {value!r}, must be of type {names}.")
     if in_ is not None and value not in in_:
         raise SegkitError(f"{name} == {value!r}, must be one of {sorted(map(str, in_))}.")
-    for bound, op, ok in (
+    for bound, op, holds in (
         (ge, ">=", lambda v, b: v >= b),
         (gt, ">", lambda v, b: v > b),
         (le, "<=", lambda v, b: v <= b),
         (lt, "<", lambda v, b: v < b),
     ):
-        if bound is not None and not ok(value, bound):
+        if bound is not None and not holds(value, bound):
             raise SegkitError(f"{name} == {value!r}, must be {op} {bound}.")
     return value
 

@@ -128,7 +128,7 @@ TABLE_DEFAULTS: dict[str, Any] = {
     "sheet": 0,  # Excel sheet
     "columns": {},  # segkit role -> column name in the file (see ROLES)
     "date_formats": None,  # strptime formats tried in order; None = ISO then common ones
-    "dayfirst": True,  # for ambiguous dates like 01/02/2011 in the default formats
+    "dayfirst": None,  # 01/02/2011: None = the data decide (an error if they cannot); true | false
     "cancel_prefix": None,  # order ids starting with this are cancellations (e.g. "C")
     "dedupe": True,  # exact duplicate rows are rejected (first kept)
     "allow_zero_amount": False,  # keep zero-value purchases (free items still count as visits)
@@ -279,8 +279,10 @@ def table_spec(spec: dict | str | Path | None, name: str, where: str = "paramete
 
 def _check_spec_types(spec: dict, at: str) -> None:
     check_scalar(spec["format"], f"{at}.format", str, in_=TABLE_FORMATS)
-    for key in ("header", "dayfirst", "dedupe", "allow_zero_amount", "id_from_row"):
+    for key in ("header", "dedupe", "allow_zero_amount", "id_from_row"):
         check_scalar(spec[key], f"{at}.{key}", bool)
+    if spec["dayfirst"] is not None:
+        check_scalar(spec["dayfirst"], f"{at}.dayfirst", bool)
     for key in ("attributes", "outcomes", "covariates", "date_formats", "names"):
         if spec[key] is not None and not isinstance(spec[key], list):
             raise SegkitError(f"{at}.{key} == {spec[key]!r}, must be a list.")

@@ -181,11 +181,24 @@ def _order(dayfirst: bool) -> str:
 
 
 def decide_dayfirst(
-    ev: dict, *, dayfirst: bool, name: str, path: str, col: str
+    ev: dict, *, dayfirst: bool | None, name: str, path: str, col: str
 ) -> tuple[bool, dict]:
-    """The day/month order to read with, and what to record; raise when it is unsafe."""
+    """The day/month order to read with, and what to record; raise when it is unsafe.
+
+    ``dayfirst=None`` (the default of a table spec) means: the data decide. Then values
+    that only one order can read prove it; when nothing proves it and some values are
+    ambiguous (like 01/02/2011), the error asks for ``dayfirst`` or ``date_formats``.
+    """
     d, m, amb = int(ev["day_only"]), int(ev["month_only"]), int(ev["ambiguous"])
     where = f"{name} ({path}): column {col!r}"
+    if dayfirst is None:
+        if amb and not d and not m:
+            raise SegkitError(
+                f"{where}: {amb} dates like 01/02/2011 could be day-first or month-first and "
+                f"no value proves which; set data.{name}.dayfirst: true (day/month) or false "
+                f"(month/day), or give data.{name}.date_formats"
+            )
+        dayfirst = bool(d) or not m  # proven, or (no ambiguous value) either way
     if d and m and amb:
         raise SegkitError(
             f"{where} mixes date orders: {d} values can only be day-first (e.g. "

@@ -188,7 +188,7 @@ def _tx_inspect(raw, m: dict, spec: dict, info: dict) -> bool:
         exprs.update(clean.decimal_evidence(col, spec))
     ev = clean.profile(raw, exprs)
     info["ids_trimmed"] = int(ev["ids_trimmed"])
-    dayfirst = bool(spec["dayfirst"])
+    dayfirst = spec["dayfirst"]  # None: decided from the data
     if not spec["date_formats"]:
         dayfirst, note = clean.decide_dayfirst(
             ev, dayfirst=dayfirst, name="transactions", path=spec["path"], col=m["timestamp"]
@@ -199,7 +199,7 @@ def _tx_inspect(raw, m: dict, spec: dict, info: dict) -> bool:
     hint = clean.decimal_hint(ev, num_cols, spec, "transactions")
     if hint:
         info["notes"] = [hint]
-    return dayfirst
+    return True if dayfirst is None else bool(dayfirst)
 
 
 def _tx_select(raw, m: dict, spec: dict, *, dayfirst: bool) -> list[str]:

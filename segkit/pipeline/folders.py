@@ -95,7 +95,7 @@ def _alive(pid: int) -> bool:
 
 def recover(final: Path) -> list[str]:
     """Clean up after an interrupted run into ``final``; returns what was done, in words."""
-    done = []
+    done: list[str] = []
     parent = final.parent
     if not parent.is_dir():
         return done

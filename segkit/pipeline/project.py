@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 from segkit.core import paths
@@ -105,11 +107,27 @@ def refresh_notebooks(notebooks_dir: Path | None = None) -> list[Path]:
     Their outputs are what ``pytest --nbval`` compares against; execution timing metadata
     is dropped so that a rerun with the same results leaves the files unchanged.
     """
+    notebooks_dir = Path(notebooks_dir or paths.notebooks_dir())
+    done = []
+    # a fresh reports folder: artifacts left by an earlier run (of older code) are not reused
+    scratch = tempfile.mkdtemp(prefix="segkit-refresh-")
+    old = os.environ.get("SEGKIT_REPORTS_DIR")
+    os.environ["SEGKIT_REPORTS_DIR"] = scratch
+    try:
+        _refresh(notebooks_dir, done)
+    finally:
+        if old is None:
+            os.environ.pop("SEGKIT_REPORTS_DIR", None)
+        else:
+            os.environ["SEGKIT_REPORTS_DIR"] = old
+        shutil.rmtree(scratch, ignore_errors=True)
+    return done
+
+
+def _refresh(notebooks_dir: Path, done: list[Path]) -> None:
     import nbformat
     from nbclient import NotebookClient
 
-    notebooks_dir = Path(notebooks_dir or paths.notebooks_dir())
-    done = []
     for stage in STAGES:
         path = notebooks_dir / stage.notebook
         if not path.exists():
@@ -123,4 +141,3 @@ def refresh_notebooks(notebooks_dir: Path | None = None) -> list[Path]:
         nb.metadata.pop("widgets", None)
         nbformat.write(nb, path)
         done.append(path)
-    return done

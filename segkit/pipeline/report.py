@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from segkit.core.files import atomic_write_text
+from segkit.stages.text import plain
 
 # Any <script src="http..."> or <link href="http..."> makes a report need the network.
 EXTERNAL = re.compile(r"<(script|link)\b[^>]*(src|href)=\"https?://[^\"]*\"[^>]*>(\s*</script>)?")
@@ -75,7 +76,7 @@ def run_index(name: str, rows: list[dict[str, Any]]) -> str:
     for r in rows:
         stage = html.escape(r["stage"])
         link = f'<a href="{html.escape(r["report"])}">{stage}</a>' if r["report"] else stage
-        text = html.escape(r["headline"] or r["error"] or "")
+        text = html.escape(plain(r["headline"] or r["error"] or ""))
         cells.append(
             f"<tr><td>{link}</td><td class='{r['status']}'>{r['status']}</td>"
             f"<td class='num'>{r['seconds']:.1f}&nbsp;s</td>"
@@ -98,7 +99,7 @@ def batch_index(name: str, rows: list[dict[str, Any]]) -> str:
     cells = "".join(
         f"<tr><td><a href='{html.escape(r['folder'])}/index.html'>{html.escape(r['folder'])}</a>"
         f"</td><td class='{'ok' if r['ok'] else 'failed'}'>{'ok' if r['ok'] else 'failed'}</td>"
-        f"<td>{html.escape(r['text'])}</td></tr>"
+        f"<td>{html.escape(plain(r['text']))}</td></tr>"
         for r in rows
     )
     return (

@@ -27,6 +27,7 @@ from segkit.core.files import atomic_write_text, write_json
 from segkit.core.params import load_params
 from segkit.pipeline import folders, manifest, report
 from segkit.pipeline.kernels import Kernel, prestart_enabled, shutdown
+from segkit.stages import registry
 from segkit.stages.registry import NAMES, STAGES, Stage
 
 
@@ -322,6 +323,7 @@ def run(
     folders.check_name(resolved["name"], "name")
     _check_inputs(resolved)
     chosen = _chosen(stages)
+    registry.preflight(resolved, chosen)
     notebooks_dir = Path(notebooks_dir or paths.notebooks_dir())
     final = _target(run_dir, resolved["name"])
     n = n_threads or threads.budget()

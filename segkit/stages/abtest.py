@@ -9,14 +9,12 @@ segments and customer attributes it is broken down by, evaluates it with
 What cleaning did to the experiment is said plainly: an arm that is in the file but lost
 all its rows, an outcome with values that are not numbers (rows set aside, or the column
 not read as an outcome). Every data-derived string in the findings is escaped for
-Markdown and HTML (:func:`_md`). :func:`preflight` checks ``abtest.control`` against the
+Markdown and HTML (:func:`segkit.stages.text.md`). :func:`preflight` checks ``abtest.control`` against the
 arms of the experiment file before any stage runs.
 """
 
 from __future__ import annotations
 
-import html
-import re
 from typing import Any, NamedTuple
 
 import duckdb
@@ -29,6 +27,7 @@ from segkit.core.errors import SegkitError
 from segkit.core.params import table_spec
 from segkit.core.sql import ident, literal
 from segkit.stages.run import Run, Skipped
+from segkit.stages.text import md
 
 STAGE = "abtest"
 #: Segment columns that come from the segmentation (the others are customer attributes).
@@ -64,24 +63,13 @@ NO_RAW_ISSUES = RawCheck({}, [], [], {})
 
 # ----------------------------------------------------------------------------- escaping
 
-_MD_SPECIALS = re.compile(r"([\\`*_\[\]|~$])")
-
-
-def _md(text: Any) -> str:
-    r"""``text`` safe inside Markdown: HTML escaped, Markdown and math specials escaped.
-
-    >>> _md("<img src=x> *a* $1_b")
-    '&lt;img src=x&gt; \\*a\\* \\$1\\_b'
-    """
-    return _MD_SPECIALS.sub(r"\\\1", html.escape(str(text), quote=False))
-
 
 # ----------------------------------------------------------------------------- inputs
 
 
 def _skip(run: Run) -> Skipped:
     reason = (
-        f"parameter set '{_md(run.params['name'])}' has no experiment table "
+        f"parameter set '{md(run.params['name'])}' has no experiment table "
         "(data.experiment), so there is no campaign to evaluate."
     )
     run.save_findings(STAGE, [f"Skipped: {reason}"], status="skipped")
@@ -268,8 +256,8 @@ def _overall(ev: abtest.Evaluation, p: dict) -> list[str]:
     if len(o1):
         b = o1.sort_values("abs_lift", ascending=False).iloc[0]
         out.append(
-            f"Overall, '{_md(b['arm'])}' moves {_md(first)} by {_fmt(b['abs_lift'], b['kind'])} "
-            f"against '{_md(ev.control)}' (95% CI {_fmt(b['abs_ci_low'], b['kind'])} to "
+            f"Overall, '{md(b['arm'])}' moves {md(first)} by {_fmt(b['abs_lift'], b['kind'])} "
+            f"against '{md(ev.control)}' (95% CI {_fmt(b['abs_ci_low'], b['kind'])} to "
             f"{_fmt(b['abs_ci_high'], b['kind'])}; {b['rel_lift']:+.0%} relative)."
         )
     sig = overall[overall["p_adjusted"] < p["alpha"]]
@@ -286,7 +274,7 @@ def _heterogeneity(het: pd.DataFrame, alpha: float) -> list[str]:
         ex = h.sort_values("p_value").iloc[0]
         return [
             f"The effect differs between segments for {len(h)} of {len(het)} tests, e.g. "
-            f"{_md(ex['metric'])} of '{_md(ex['arm'])}' across {_md(ex['segment_col'])} "
+            f"{md(ex['metric'])} of '{md(ex['arm'])}' across {md(ex['segment_col'])} "
             f"(Cochran's Q p = {ex['p_value']:.2g}): target by segment rather than send one "
             "campaign to all."
         ]
@@ -301,7 +289,7 @@ def _balance(srm: pd.DataFrame, raw: RawCheck) -> list[str]:
         first = bad.iloc[0]
         return [
             f"Warning: sample-ratio mismatch (p < {abtest.statistics.SRM_P:g}) in {len(bad)} "
-            f"group(s), e.g. {_md(first['segment_col'])} = {_md(first['segment'])}: the "
+            f"group(s), e.g. {md(first['segment_col'])} = {md(first['segment'])}: the "
             "randomization or the data join may be broken; treat those results with suspicion."
         ]
     if raw.lost_arms:
@@ -314,20 +302,20 @@ def _cleaning(raw: RawCheck) -> list[str]:
     reasons = "; ".join(f"{n:,} {io.REASONS.get(r, r)}" for r, n in raw.reasons.items())
     for arm, n in raw.lost_arms.items():
         out.append(
-            f"Warning: arm '{_md(arm)}' has {n:,} rows in the experiment file but none left "
-            f"after cleaning (experiment rows set aside: {_md(reasons)}; see "
+            f"Warning: arm '{md(arm)}' has {n:,} rows in the experiment file but none left "
+            f"after cleaning (experiment rows set aside: {md(reasons)}; see "
             "artifacts/rejects.parquet), so it is not evaluated."
         )
     for col, n, example in raw.rejected:
         out.append(
-            f"Warning: {n:,} experiment rows have a value of {_md(col)} that is not a number "
-            f"(e.g. '{_md(example)}'); they were set aside in cleaning and every metric "
+            f"Warning: {n:,} experiment rows have a value of {md(col)} that is not a number "
+            f"(e.g. '{md(example)}'); they were set aside in cleaning and every metric "
             "leaves them out."
         )
     for col, n, example in raw.dropped:
         out.append(
-            f"Warning: column {_md(col)} of the experiment has {n:,} values that are not "
-            f"numbers (e.g. '{_md(example)}'), so it was not read as an outcome; name it in "
+            f"Warning: column {md(col)} of the experiment has {n:,} values that are not "
+            f"numbers (e.g. '{md(example)}'), so it was not read as an outcome; name it in "
             "data.experiment.outcomes to evaluate it (those rows are then set aside)."
         )
     return out
@@ -340,12 +328,12 @@ def _recommendations(recs: pd.DataFrame | None, cost: float) -> list[str]:
     for col, g in recs.groupby("segment_col", sort=False):
         send = g[g["action"] == SEND]
         leave = g[g["action"] == LEAVE_ALONE]
-        parts = [f"{_md(r.label)}: {_md(r.campaign)}" for r in send.itertuples()]
-        head = "For all customers" if col == "all" else f"By {_md(col)}"
+        parts = [f"{md(r.label)}: {md(r.campaign)}" for r in send.itertuples()]
+        head = "For all customers" if col == "all" else f"By {md(col)}"
         out.append(
             f"{head}: send "
             + ("; ".join(parts) if parts else "nothing with confidence")
-            + (f"; leave alone {', '.join(map(_md, leave['label']))}" if len(leave) else "")
+            + (f"; leave alone {', '.join(map(md, leave['label']))}" if len(leave) else "")
             + f" (profit after {cost:g} per contact)."
         )
     return out
@@ -357,10 +345,10 @@ def _value_scope(ev: abtest.Evaluation, p: dict) -> list[str]:
         return []
     why = f"fewer than abtest.min_n = {p['min_n']} customers in an arm"
     if ev.value_scope is None:
-        return [f"The value of {_md(vm)} is not computed: even overall there are {why}."]
+        return [f"The value of {md(vm)} is not computed: even overall there are {why}."]
     if ev.value_scope == "all" and p["segment_cols"]:
         return [
-            f"No segment is evaluated for {_md(vm)} (each has {why}), so the value is "
+            f"No segment is evaluated for {md(vm)} (each has {why}), so the value is "
             "reported for all customers together."
         ]
     return []
@@ -385,7 +373,7 @@ def findings(ev: abtest.Evaluation, p: dict, raw: RawCheck = NO_RAW_ISSUES) -> l
     out += _recommendations(ev.recommendations, p["cost_per_contact"])
     out += _value_scope(ev, p)
     for name, k in ev.missing.items():
-        out.append(f"{k:,} rows have no value for {_md(name)}; they are left out of that metric.")
+        out.append(f"{k:,} rows have no value for {md(name)}; they are left out of that metric.")
     skipped = ev.effects[~ev.effects["evaluated"]]
     if len(skipped):
         out.append(

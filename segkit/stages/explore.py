@@ -278,6 +278,9 @@ REASON_WORDS = {
     "missing_arm": "without an experiment arm",
     "duplicate_customer_id": "repeating a customer id",
     "non_numeric_outcome": "with a non-numeric outcome",
+    "non_finite_amount": "with an infinite or NaN amount",
+    "implausible_amount": "with an implausibly large amount",
+    "future_timestamp": "dated in the future",
 }
 
 

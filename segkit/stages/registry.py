@@ -24,6 +24,7 @@ class Stage(NamedTuple):
     title: str
     needs: tuple[str, ...]  # stages that must have succeeded first
     artifacts: tuple[str, ...]  # artifact names (without extension) this stage writes
+    preflight: bool = False  # its module has preflight(params): checks run before any kernel
 
     @property
     def notebook(self) -> str:
@@ -67,6 +68,7 @@ STAGES: tuple[Stage, ...] = (
         "A/B evaluation",
         ("explore", "cluster"),
         ("ab_effects", "ab_recommendations", "ab_value", "ab_srm", "ab_heterogeneity"),
+        preflight=True,
     ),
 )
 
@@ -93,3 +95,11 @@ def run_stage(name: str, run: Run) -> Any:
     # the stage modules import Run, so a top-level import would be a cycle
     module = importlib.import_module(f"segkit.stages.{get(name).name}")
     return module.run(run)
+
+
+def preflight(params: dict, names: list[str] | tuple[str, ...] = NAMES) -> None:
+    """Run the checks of the stages in ``names`` that need the data (e.g. the control arm
+    exists), before any kernel starts; each raises SegkitError naming what is wrong."""
+    for stage in STAGES:
+        if stage.name in names and stage.preflight:
+            importlib.import_module(f"segkit.stages.{stage.name}").preflight(params)

@@ -21,6 +21,7 @@ from segkit.core.errors import SegkitError
 from segkit.core.files import write_json
 from segkit.core.params import load_params
 from segkit.stages import registry
+from segkit.stages.text import safe_markdown
 
 
 class Run:
@@ -67,7 +68,7 @@ class Run:
         """Path of artifact ``name``: ``name`` with its extension, or a bare known name."""
         if "." in name:
             return self.artifacts / name
-        for ext in (".parquet", ".json", ".csv", ".joblib"):
+        for ext in (".parquet", ".json", ".csv"):
             p = self.artifacts / f"{name}{ext}"
             if p.exists():
                 return p
@@ -116,10 +117,6 @@ class Run:
             return pd.read_csv(path)
         if path.suffix == ".json":
             return json.loads(path.read_text())
-        if path.suffix == ".joblib":
-            import joblib
-
-            return joblib.load(path)
         raise SegkitError(f"artifact {name!r}: cannot read {path.suffix}")
 
 
@@ -147,6 +144,6 @@ def show_findings(result: Any, title: str = "Findings"):
     findings = list(getattr(result, "findings", []) or [])
     if not findings:
         return Markdown(f"### {title}\n\n_No findings recorded._")
-    head, *rest = findings
+    head, *rest = (safe_markdown(f) for f in findings)  # data-derived text stays text
     lines = [f"### {title}", "", f"**{head}**", ""] + [f"- {f}" for f in rest]
     return Markdown("\n".join(lines))
