@@ -89,12 +89,34 @@ def make_retailer(
     """
     check_scalar(n_customers, "n_customers", int, ge=50)
     check_scalar(seed, "seed", int, ge=0)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed)  # one stream, drawn from in this order throughout
     t_start, t_end = pd.Timestamp(start), pd.Timestamp(end)
     window = (t_end - t_start).days + 1
     seg = rng.choice(len(SEGMENTS), n_customers, p=SEGMENTS["share"].to_numpy())
     s = SEGMENTS.iloc[seg].reset_index(drop=True)
     ids = np.array([f"C{i + 1 + id_offset:06d}" for i in range(n_customers)])
+    cust, day, nu = _histories(rng, s, n_customers, window)
+    tx = _transactions(rng, s, ids, cust, day, nu, t_start=t_start, order_offset=order_offset)
+    customers = _customers(rng, s, ids, seg)
+    experiment = _experiment(rng, s, ids, seg, tx, t_end=t_end)
+    truth = Truth(
+        segments=pd.DataFrame(
+            {"customer_id": ids, "true_segment": seg + 1, "true_segment_name": s["name"]}
+        ),
+        params=SEGMENTS.drop(columns=["category", "channel", "age"]).assign(
+            segment=np.arange(1, len(SEGMENTS) + 1)
+        ),
+        # per segment, not per customer: indexing the customer array by segment number
+        # gave the first customers' values (caught by the A/B coverage benchmark)
+        effects=_effects((SEGMENTS["p"] * SEGMENTS["v"] / (SEGMENTS["q"] - 1)).to_numpy()),
+    )
+    return Retailer(tx, customers, experiment, truth)
+
+
+def _histories(
+    rng: np.random.Generator, s: pd.DataFrame, n_customers: int, window: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """BG/NBD purchase days per customer (first purchase included), sorted; and nu."""
     lam = rng.gamma(s["r"], 1 / s["alpha"])
     p_drop = rng.beta(s["a"], s["b"])
     nu = rng.gamma(s["q"], 1 / s["v"])
@@ -111,12 +133,26 @@ def make_retailer(
     cust = np.concatenate(rows_c)
     day = np.concatenate(rows_t)
     order = np.lexsort((day, cust))
-    cust, day = cust[order], day[order]
+    return cust[order], day[order], nu
+
+
+def _transactions(
+    rng: np.random.Generator,
+    s: pd.DataFrame,
+    ids: np.ndarray,
+    cust: np.ndarray,
+    day: np.ndarray,
+    nu: np.ndarray,
+    *,
+    t_start: pd.Timestamp,
+    order_offset: int,
+) -> pd.DataFrame:
+    """The transaction log: Gamma-Gamma amounts, a time of day, category and channel."""
     n = len(cust)
     amount = np.round(rng.gamma(s["p"].to_numpy()[cust], 1 / nu[cust]), 2) + 0.01
     ts = t_start + pd.to_timedelta(np.floor(day), unit="D")
     ts = ts + pd.to_timedelta(rng.integers(8 * 3600, 22 * 3600, n), unit="s")
-    tx = pd.DataFrame(
+    return pd.DataFrame(
         {
             "customer_id": ids[cust],
             "order_id": [f"O{i + 1 + order_offset:08d}" for i in range(n)],
@@ -127,10 +163,17 @@ def make_retailer(
             "channel": _mix(rng, s["channel"].to_numpy()[cust], CHANNELS),
         }
     )
+
+
+def _customers(
+    rng: np.random.Generator, s: pd.DataFrame, ids: np.ndarray, seg: np.ndarray
+) -> pd.DataFrame:
+    """The customer table: age, gender, region and income band, tied to the segment."""
+    n_customers = len(ids)
     region_p = np.full((len(SEGMENTS), len(REGIONS)), 0.1)
     region_p[np.arange(len(SEGMENTS)), np.arange(len(SEGMENTS)) % len(REGIONS)] = 0.7
     region = np.array([rng.choice(REGIONS, p=region_p[k]) for k in seg])
-    customers = pd.DataFrame(
+    return pd.DataFrame(
         {
             "customer_id": ids,
             "age": np.clip(np.round(rng.normal(s["age"], 6)), 18, 95).astype(int),
@@ -143,6 +186,19 @@ def make_retailer(
             ),
         }
     )
+
+
+def _experiment(
+    rng: np.random.Generator,
+    s: pd.DataFrame,
+    ids: np.ndarray,
+    seg: np.ndarray,
+    tx: pd.DataFrame,
+    *,
+    t_end: pd.Timestamp,
+) -> pd.DataFrame:
+    """The randomized campaign after the window, with a pre-period spend covariate."""
+    n_customers = len(ids)
     recent = tx[tx["timestamp"] > t_end - pd.Timedelta(days=90)]
     pre = recent.groupby("customer_id")["amount"].sum().reindex(ids, fill_value=0.0)
     arm = rng.permutation(np.arange(n_customers) % len(ARMS))
@@ -150,7 +206,7 @@ def make_retailer(
     convert = visit & (rng.random(n_customers) < _CONVERT[seg, arm] / _VISIT[seg, arm])
     mean_spend = (s["p"] * s["v"] / (s["q"] - 1)).to_numpy()
     spend = np.where(convert, np.round(rng.gamma(4.0, mean_spend / 4.0), 2), 0.0)
-    experiment = pd.DataFrame(
+    return pd.DataFrame(
         {
             "customer_id": ids,
             "arm": np.asarray(ARMS)[arm],
@@ -160,18 +216,6 @@ def make_retailer(
             "pre_spend": pre.to_numpy().round(2),
         }
     )
-    truth = Truth(
-        segments=pd.DataFrame(
-            {"customer_id": ids, "true_segment": seg + 1, "true_segment_name": s["name"]}
-        ),
-        params=SEGMENTS.drop(columns=["category", "channel", "age"]).assign(
-            segment=np.arange(1, len(SEGMENTS) + 1)
-        ),
-        # per segment, not per customer: indexing the customer array by segment number
-        # gave the first customers' values (caught by the A/B coverage benchmark)
-        effects=_effects((SEGMENTS["p"] * SEGMENTS["v"] / (SEGMENTS["q"] - 1)).to_numpy()),
-    )
-    return Retailer(tx, customers, experiment, truth)
 
 
 def _effects(mean_spend: np.ndarray) -> pd.DataFrame:

@@ -15,7 +15,7 @@ from sklearn.metrics import adjusted_rand_score
 from segkit import Run
 from segkit.core.errors import SegkitError
 from segkit.segment import RFM_SEGMENTS, Segmenter
-from segkit.stages import cluster
+from segkit.stages import cluster, explore
 
 
 def blobs(seed=0, n=150):
@@ -100,10 +100,10 @@ def test_separable_blobs_are_recovered_and_ordered_by_revenue(tmp_path):
 
 def test_demo_recovers_the_true_segments(tmp_path):
     """Issue "Segments": the recommended k is the true number, ARI >= 0.8."""
-    from segkit import datasets, explore
+    from segkit import datasets
 
     run = Run.open("demo", tmp_path / "demo")
-    explore.run_stage(run)
+    explore.run(run)
     res = cluster.run(run)
     truth = datasets.make_retailer(**run.params["data"]["demo"], seed=run.seed).truth
     merged = res.segments.merge(truth.segments, on="customer_id")

@@ -1,0 +1,77 @@
+"""The ``segkit`` command: help a newcomer can use, errors that name what is wrong."""
+
+from __future__ import annotations
+
+import pytest
+
+from segkit import cli
+
+
+def test_help_lists_commands_and_exit_codes(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    for command in ("run", "batch", "init", "score", "params", "notebooks"):
+        assert command in out
+    assert "exit codes: 0 ok" in out and "130 interrupted" in out
+
+
+@pytest.mark.parametrize("command", ["run", "batch", "init", "score", "params", "notebooks"])
+def test_every_command_has_a_description_and_an_example(command, capsys):
+    with pytest.raises(SystemExit):
+        cli.main([command, "--help"])
+    out = capsys.readouterr().out
+    assert "examples:" in out and f"segkit {command}" in out
+
+
+def test_run_help_lists_stages_and_bundled_sets(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "explore (01_explore.ipynb), cluster (02_cluster.ipynb)" in out
+    assert "Bundled parameter sets: cdnow, demo, hillstrom, online_retail" in out
+
+
+def test_params_lists_sets_and_tells_grids_apart(capsys):
+    assert cli.main(["params", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert "bundled          grid" in out and "demo             parameter set" in out
+    assert cli.main(["params", "bundled"]) == 2
+    assert "is a batch grid (it has 'runs'), not a parameter set" in capsys.readouterr().err
+
+
+def test_a_bad_set_is_named(capsys):
+    assert cli.main(["params", "demo", "--set", "cluster.k=abc"]) == 2
+    assert "--set cluster.k=abc: cluster.k == 'abc', must be of type int" in capsys.readouterr().err
+
+
+def test_params_prints_the_resolved_set(capsys):
+    assert cli.main(["params", "hillstrom", "--set", "clv.horizon_months=6"]) == 0
+    out = capsys.readouterr().out
+    assert "name: hillstrom" in out and "horizon_months: 6" in out
+
+
+def test_notebooks_does_not_rewrite_without_yes(capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    assert cli.main(["notebooks"]) == 2
+    assert "rewrites the committed notebooks: add --yes" in capsys.readouterr().err
+
+
+def test_init_refuses_a_folder_with_files(tmp_path, capsys):
+    (tmp_path / "x.txt").write_text("mine")
+    assert cli.main(["init", str(tmp_path)]) == 2
+    assert "is not empty; segkit init needs a new or empty folder" in capsys.readouterr().err
+
+
+def test_init_writes_a_project_that_validates(tmp_path, capsys):
+    assert cli.main(["init", str(tmp_path / "shop")]) == 0
+    assert "segkit run --params params.yaml" in capsys.readouterr().out
+    from segkit.core.params import load_params
+
+    p = load_params(tmp_path / "shop" / "params.yaml")
+    assert p["name"] == "shop"
+    assert p["data"]["transactions"]["path"] == str(
+        tmp_path / "shop" / "data" / "cdnow_sample.txt.gz"
+    )
+    nb = (tmp_path / "shop" / "notebooks" / "02_cluster.ipynb").read_text()
+    assert '\\"../params.yaml\\"' in nb and '"outputs": []' in nb
