@@ -108,7 +108,7 @@ def refresh_notebooks(notebooks_dir: Path | None = None) -> list[Path]:
     is dropped so that a rerun with the same results leaves the files unchanged.
     """
     notebooks_dir = Path(notebooks_dir or paths.notebooks_dir())
-    done = []
+    done: list[Path] = []
     # a fresh reports folder: artifacts left by an earlier run (of older code) are not reused
     scratch = tempfile.mkdtemp(prefix="segkit-refresh-")
     old = os.environ.get("SEGKIT_REPORTS_DIR")
