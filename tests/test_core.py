@@ -114,8 +114,10 @@ def test_thread_budget_respects_the_user(monkeypatch):
     assert threads.budget() == 4 and threads.budget(workers=2) == 2 and threads.budget(16) == 1
     monkeypatch.setenv("SEGKIT_THREADS", "3")
     assert threads.budget() == 3
-    env = threads.environment(2, base={"OMP_NUM_THREADS": "6"})
+    env = threads.environment(2, base={"OMP_NUM_THREADS": "6", "MKL_NUM_THREADS": ""})
     assert env["OMP_NUM_THREADS"] == "6" and env["OPENBLAS_NUM_THREADS"] == "2"
+    assert env["MKL_NUM_THREADS"] == "2"  # set but empty: not a choice
+    assert threads.environment(1, base={"OMP_NUM_THREADS": "4,2"})["OMP_NUM_THREADS"] == "4,2"
 
 
 def test_importing_segkit_caps_the_pools_of_this_process():

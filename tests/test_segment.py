@@ -126,6 +126,10 @@ def test_fixed_k_and_bad_input(tmp_path):
         cluster.run(run_on(tmp_path / "f", customers, features=["nope"]))
     with pytest.raises(SegkitError, match=r"customers has 450 rows; cluster.k_max == 50"):
         cluster.run(run_on(tmp_path / "n", customers, k_max=50))
+    with pytest.raises(
+        SegkitError, match=r"customers has 12 rows; cluster.k == 8 needs at least 80"
+    ):
+        cluster.run(run_on(tmp_path / "k8", customers.head(12), k=8))
     with pytest.raises(SegkitError, match=r"customers has 1 row\(s\): a single customer"):
         cluster.run(run_on(tmp_path / "one", customers.head(1)))
 

@@ -80,3 +80,22 @@ def test_transform_from_bad_arrays_raises():
     d.update(log_center=[1.0], categorical=["channel"], categories=[["a", "a"]])
     with pytest.raises(SegkitError, match=r"the levels of 'channel' repeat"):
         Transform.from_dict(d)
+
+
+def test_a_categorical_with_thousands_of_levels_is_left_out_with_a_note():
+    import pandas as pd
+
+    c = pd.DataFrame({"x": np.arange(2000.0) % 7, "code": [f"id{i}" for i in range(2000)]})
+    prep = segment.prepare(c, ["x"], ["code"])
+    assert prep.categorical == [] and "code" not in prep.data.columns
+    assert any("2,000 levels for 2,000 customers, mostly unique" in n for n in prep.notes)
+
+
+def test_rare_levels_are_grouped_as_other_with_a_count():
+    import pandas as pd
+
+    levels = ["a"] * 500 + ["b"] * 300 + [f"r{i % 100}" for i in range(200)]
+    c = pd.DataFrame({"x": np.arange(1000.0) % 5, "shop": levels})
+    prep = segment.prepare(c, ["x"], ["shop"])
+    assert prep.data["shop"].nunique() == 30
+    assert any("'shop': 102 levels; the 29 most frequent kept" in n for n in prep.notes)

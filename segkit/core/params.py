@@ -28,6 +28,8 @@ MIN_SEGMENT_SIZE = 20
 #: Bootstrap Jaccard at or above this: a stable segment; below UNSTABLE: it falls apart
 #: (Hennig's clusterboot cut-offs).
 STABLE, UNSTABLE = 0.75, 0.6
+#: Most levels a categorical clustering column keeps (rarer ones become "other").
+MAX_LEVELS = 30
 #: Days per time unit of the BTYD summaries and the CLV models.
 UNIT_DAYS = {"D": 1.0, "W": 7.0}
 #: Purchase and spend models of the CLV stage.

@@ -50,7 +50,8 @@ def environment(n: int | None = None, base: dict[str, str] | None = None) -> dic
     env = dict(os.environ if base is None else base)
     n = budget() if n is None else n
     for var in THREAD_VARS:
-        env.setdefault(var, str(n))
+        if _first_int(env.get(var)) is None:  # unset, empty or unreadable: ours
+            env[var] = str(n)
     env.setdefault("SEGKIT_THREADS", str(n))
     return env
 
@@ -63,7 +64,12 @@ def apply(n: int | None = None) -> int:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - a dependency; the environment still applies
         return n
-    capped = {var: int(os.environ[var]) for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
-    threadpool_limits(limits=capped["OPENBLAS_NUM_THREADS"], user_api="blas")
-    threadpool_limits(limits=capped["OMP_NUM_THREADS"], user_api="openmp")
+    threadpool_limits(limits=_first_int(os.environ["OPENBLAS_NUM_THREADS"]), user_api="blas")
+    threadpool_limits(limits=_first_int(os.environ["OMP_NUM_THREADS"]), user_api="openmp")
     return n
+
+
+def _first_int(value: str | None) -> int | None:
+    """The thread count a variable sets (OpenMP allows a list like "4,2": its first)."""
+    head = (value or "").split(",")[0].strip()
+    return int(head) if head.isdigit() and int(head) > 0 else None

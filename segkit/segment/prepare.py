@@ -20,6 +20,7 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, RobustScal
 
 from segkit.core.checks import check_columns
 from segkit.core.errors import SegkitError
+from segkit.core.params import MAX_LEVELS
 
 #: Default numeric features for transaction data (money and counts are log-transformed).
 DEFAULT_FEATURES = ["days_since_last", "orders", "revenue", "aov", "tenure_days"]
@@ -29,8 +30,6 @@ LOG_FEATURES = frozenset({"orders", "revenue", "aov", "frequency", "monetary", "
 VALUE_COLUMNS = ("revenue", "monetary", "history", "spend")
 #: Quantile range of the robust scaling.
 QUANTILE_RANGE = (5, 95)
-#: Most levels a column may have to be taken as a categorical feature by default.
-MAX_LEVELS = 30
 #: Columns of the customer table never clustered on by default (ids, dates, BTYD summaries).
 NOT_FEATURES = frozenset(
     {
@@ -173,12 +172,55 @@ def prepare(
         if n:
             data[col] = data[col].fillna(data[col].median())
             notes.append(f"{col!r}: {n:,} missing value(s) filled with the median.")
-    for col in cat:
+    data = _categorical(data, cat, notes)
+    if not num and not cat:
+        raise SegkitError(f"{where}: no usable clustering feature: {' '.join(notes)}")
+    return Prepared(data, num, cat, notes)
+
+
+def _categorical(data: pd.DataFrame, cat: list[str], notes: list[str]) -> pd.DataFrame:
+    """Categorical columns as levels, capped; identifier-like ones removed from ``cat``."""
+    for col in list(cat):
         n = int(data[col].isna().sum())
         data[col] = as_levels(data[col])
         if n:
             notes.append(f"{col!r}: {n:,} missing value(s) kept as the level 'missing'.")
-    return Prepared(data, num, cat, notes)
+        data[col], note = cap_levels(data[col], col)
+        if note:
+            notes.append(note)
+        if data[col].nunique() > MAX_LEVELS:  # identifier-like: nothing to group on
+            cat.remove(col)
+            data = data.drop(columns=col)
+    return data
+
+
+def cap_levels(values: pd.Series, col: str) -> tuple[pd.Series, str | None]:
+    """At most :data:`MAX_LEVELS` levels: rarer ones merged into ``"other"``, with a note.
+
+    A column whose levels are mostly unique (an identifier, a free-text field) is returned
+    as it is with a note saying it is left out: one-hot coding 10,000 levels would make
+    clustering crawl and mean nothing.
+
+    >>> s, note = cap_levels(pd.Series(list("ab") * 50 + [f"x{i}" for i in range(40)]), "c")
+    >>> s.nunique(), note.split(";")[0]
+    (30, "'c': 42 levels")
+    """
+    counts = values.value_counts()
+    if len(counts) <= MAX_LEVELS:
+        return values, None
+    if len(counts) > 0.5 * len(values):
+        return values, (
+            f"{col!r}: {len(counts):,} levels for {len(values):,} customers, mostly unique "
+            "(an identifier or free text?), so it was left out of the clustering."
+        )
+    keep = set(counts.index[: MAX_LEVELS - 1])
+    rare = ~values.isin(keep)
+    note = (
+        f"{col!r}: {len(counts):,} levels; the {MAX_LEVELS - 1} most frequent kept, "
+        f"{int(rare.sum()):,} customers with one of the {len(counts) - len(keep):,} rarer "
+        "levels grouped as 'other'."
+    )
+    return values.where(~rare, "other"), note
 
 
 def as_levels(values: pd.Series) -> pd.Series:

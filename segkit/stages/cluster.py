@@ -95,12 +95,13 @@ def choose_features(customers: pd.DataFrame, p: dict[str, Any]) -> tuple[list[st
     if p["categorical"] is not None:
         check_columns(customers, p["categorical"], "customers (cluster.categorical)")
         cat = list(p["categorical"])
-    need = ROWS_PER_SEGMENT * max(p["k_max"], p["k"] or 0)
+    name, k = ("cluster.k", p["k"]) if p["k"] else ("cluster.k_max", p["k_max"])
+    need = ROWS_PER_SEGMENT * k
     if n < need:
+        lower = "cluster.k" if p["k"] else "cluster.k_max (and cluster.k_min)"
         raise SegkitError(
-            f"customers has {n} rows; cluster.k_max == {p['k_max']} needs at least {need} "
-            f"({ROWS_PER_SEGMENT} customers per segment). Lower cluster.k_max (and "
-            f"cluster.k_min) or give more customers."
+            f"customers has {n} rows; {name} == {k} needs at least {need} "
+            f"({ROWS_PER_SEGMENT} customers per segment). Lower {lower} or give more customers."
         )
     return num, cat
 
