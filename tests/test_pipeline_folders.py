@@ -203,3 +203,29 @@ def test_a_missing_data_file_stops_before_any_kernel(tmp_path, capsys):
         in capsys.readouterr().err
     )
     assert not (tmp_path / "r").exists()
+
+
+def test_a_tampered_segmenter_is_refused_before_use(tmp_path, capsys):
+    folder = tmp_path / "r"
+    assert (
+        cli.main(
+            [
+                "run",
+                "--params",
+                "cdnow",
+                "--stages",
+                "explore,cluster",
+                "--run-dir",
+                str(folder),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    table = folder / "artifacts" / "customers.parquet"
+    assert cli.main(["score", str(folder), str(table), "--out", str(tmp_path / "a.csv")]) == 0
+    seg = folder / "artifacts" / "segmenter.json"
+    seg.write_text(seg.read_text().replace('"format_version"', '"format_version" ', 1))
+    assert cli.main(["score", str(folder), str(table), "--out", str(tmp_path / "b.csv")]) == 2
+    assert "is not the segmenter its run wrote" in capsys.readouterr().err
+    assert not (tmp_path / "b.csv").exists()

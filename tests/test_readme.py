@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -112,8 +113,16 @@ def test_jupyterlab_starts_as_the_readme_says(tmp_path):
             url = m.group(1) if m else None
         assert url, "JupyterLab did not start"
         api = url.replace("/lab?token=", "/api/contents/01_explore.ipynb?token=")
-        with urllib.request.urlopen(api, timeout=30) as reply:
-            assert json.loads(reply.read())["name"] == "01_explore.ipynb"
+        api = api.replace("//localhost:", "//127.0.0.1:")
+        for _ in range(30):  # the URL is printed as the server starts listening
+            try:
+                with urllib.request.urlopen(api, timeout=30) as reply:
+                    assert json.loads(reply.read())["name"] == "01_explore.ipynb"
+                break
+            except urllib.error.URLError:
+                time.sleep(1)
+        else:
+            raise AssertionError(f"JupyterLab did not answer at {api}")
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

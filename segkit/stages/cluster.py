@@ -9,6 +9,7 @@ customer table with a saved segmenter.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -19,6 +20,7 @@ import pandas as pd
 from segkit import segment
 from segkit.core.checks import check_columns
 from segkit.core.errors import SegkitError
+from segkit.core.files import sha256
 from segkit.naming import segment_names
 from segkit.stages.run import Run
 
@@ -387,6 +389,34 @@ def run(run: Run, progress: Callable[[int], Any] | None = None) -> Clustering:
     return result
 
 
+def verify_segmenter(where: Path) -> None:
+    """Check ``segmenter.json`` against the sha256 its run's manifest recorded.
+
+    A run folder written by ``segkit run`` lists every artifact's sha256 in
+    ``manifest.json``; a segmenter that changed since is refused before it is used. A
+    segmenter without a manifest (a notebook run, a file copied alone) is not checked.
+
+    Raises
+    ------
+    SegkitError
+        The file's sha256 differs from the manifest's.
+    """
+    folder = where if where.is_dir() else where.parent.parent
+    path = where / "artifacts" / "segmenter.json" if where.is_dir() else where
+    manifest = folder / "manifest.json"
+    if not manifest.is_file() or not path.is_file():
+        return
+    try:
+        recorded = json.loads(manifest.read_text())["artifacts"]["artifacts/segmenter.json"]
+    except (ValueError, KeyError, TypeError):
+        return
+    if sha256(path) != recorded:
+        raise SegkitError(
+            f"{path} is not the segmenter its run wrote (its sha256 differs from "
+            f"{manifest}); refusing to use it. Rerun the clustering to get a new one."
+        )
+
+
 def score_file(
     run_or_segmenter: str | Path, customers: str | Path, out: str | Path | None = None
 ) -> tuple[Path, pd.DataFrame]:
@@ -403,6 +433,7 @@ def score_file(
     SegkitError
         No valid segmenter there, the table is missing or empty, or lacks a feature column.
     """
+    verify_segmenter(Path(run_or_segmenter))
     seg = segment.Segmenter.load(run_or_segmenter)
     table = segment.read_customers(customers)
     scored = seg.score(table, where=str(customers))
