@@ -169,3 +169,23 @@ def test_pseudonymized_demo_truth_matches_the_customers(tmp_path, monkeypatch):
         .str.startswith("C")
         .any()
     )
+
+
+def test_the_latin1_fallback_is_said_in_the_findings(tmp_path):
+    from pathlib import Path
+
+    bad = Path(__file__).parent / "bad_inputs" / "latin1.csv"
+    spec = {
+        "path": str(bad),
+        "columns": {
+            "customer_id": "customer",
+            "timestamp": "date",
+            "amount": "value",
+            "country": "country",
+        },
+    }
+    run = Run.open(
+        {"name": "l1", "data": {"source": "files", "transactions": spec}}, tmp_path / "r"
+    )
+    res = explore_stage.run(run)
+    assert any("is not UTF-8; it was read as latin-1" in f for f in res.findings)

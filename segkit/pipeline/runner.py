@@ -13,9 +13,13 @@ run is intact.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
+import json
 import shutil
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple, TextIO
 
@@ -29,6 +33,7 @@ from segkit.pipeline import folders, manifest, report
 from segkit.pipeline.kernels import Kernel, prestart_enabled, shutdown
 from segkit.stages import registry
 from segkit.stages.registry import NAMES, STAGES, Stage
+from segkit.stages.run import PROGRESS_FILE
 
 
 class StageResult(NamedTuple):
@@ -124,7 +129,9 @@ def _execute(stage: Stage, folder: Path, notebooks_dir: Path, km: Any) -> str | 
     return None
 
 
-def _run_stage(stage: Stage, folder: Path, notebooks_dir: Path, kernel: Kernel) -> StageResult:
+def _run_stage(
+    stage: Stage, folder: Path, notebooks_dir: Path, kernel: Kernel, out: _Printer
+) -> StageResult:
     """Execute one stage and queue its HTML export; the export's future is attached later."""
     t0 = time.perf_counter()
     km = kernel.take()
@@ -132,7 +139,8 @@ def _run_stage(stage: Stage, folder: Path, notebooks_dir: Path, kernel: Kernel) 
         kernel.close()
         error: str | None = "the notebook kernel did not start (see the terminal for why)"
     else:
-        error = _execute(stage, folder, notebooks_dir, km)
+        with out.watching(stage.name, folder / PROGRESS_FILE):
+            error = _execute(stage, folder, notebooks_dir, km)
         kernel.close()
     headline, status = "", "failed" if error else "ok"
     findings = folder / "artifacts" / f"findings_{stage.name}.json"
@@ -164,10 +172,49 @@ def _blocked_by(stage: Stage, results: list[StageResult]) -> str | None:
 
 
 class _Printer:
-    """One line per stage on stderr: status, time and the headline; quiet when told."""
+    """One line per stage on stderr: status, time and the headline; quiet when told.
+
+    On a terminal, a long stage also shows how far it is (``Run.report_progress`` in the
+    kernel writes it to a file that a thread here reads), on one line that the stage's
+    result then overwrites.
+    """
 
     def __init__(self, name: str, progress: bool, stream: TextIO | None = None):
         self.name, self.progress, self.stream = name, progress, stream or sys.stderr
+        self.live = progress and self.stream.isatty()
+
+    @contextlib.contextmanager
+    def watching(self, stage: str, path: Path) -> Iterator[None]:
+        if not self.live:
+            try:
+                yield
+            finally:
+                path.unlink(missing_ok=True)
+            return
+        stop = threading.Event()
+        thread = threading.Thread(target=self._watch, args=(stage, path, stop), daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+            self.stream.write("\r\033[K")
+            path.unlink(missing_ok=True)
+
+    def _watch(self, stage: str, path: Path, stop: threading.Event) -> None:
+        t0 = time.perf_counter()
+        while not stop.wait(0.5):
+            text = ""
+            try:
+                rec = json.loads(path.read_text())
+                text = f"{rec['what']} ({rec['done']} of {rec['total']})"
+            except (OSError, ValueError, KeyError):
+                pass
+            self.stream.write(
+                f"\r\033[K[{self.name}] {stage} … {time.perf_counter() - t0:.0f} s {text}"
+            )
+            self.stream.flush()
 
     def stage(self, r: StageResult, position: str) -> None:
         if not self.progress:
@@ -225,7 +272,7 @@ def _stages_loop(
                 if prestart and later
                 else None
             )
-            r = _run_stage(stage, folder, notebooks_dir, kernel)
+            r = _run_stage(stage, folder, notebooks_dir, kernel, out)
             r = r._replace(kernel="prestarted" if prestarted else "cold")
             results.append(r)
             out_nb = folder / stage.notebook

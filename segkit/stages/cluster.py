@@ -383,6 +383,12 @@ def run(run: Run, progress: Callable[[int], Any] | None = None) -> Clustering:
     """
     p = run.params["cluster"]
     customers = run.load("customers")
+    if progress is None:
+        total = p["k_max"] - p["k_min"] + 1
+
+        def progress(k: int) -> None:
+            run.report_progress("cluster", k - p["k_min"] + 1, total, f"k = {k} measured")
+
     fitted = fit(customers, p, seed=run.seed, progress=progress)
     result = _result(customers, fitted, p, run.params["name"])
     _write(run, result)

@@ -317,6 +317,34 @@ def _headline(summary: dict, source: str) -> str:
     )
 
 
+def input_notes(name: str, q: dict) -> list[str]:
+    """What reading ``name`` had to decide or repair, in words (from its quality dict).
+
+    >>> input_notes("transactions", {"encoding": "latin-1", "ids_trimmed": 3})
+    ['The transactions file is not UTF-8; it was read as latin-1: check accented names.', '3 transactions customer ids had surrounding blanks, trimmed.']
+    """
+    out = []
+    if q.get("encoding") not in (None, "utf-8", "utf-8-sig", "auto"):
+        out.append(
+            f"The {name} file is not UTF-8; it was read as {q['encoding']}: check accented names."
+        )
+    if q.get("ids_trimmed"):
+        out.append(f"{q['ids_trimmed']:,} {name} customer ids had surrounding blanks, trimmed.")
+    if q.get("timestamps_converted_to_utc"):
+        out.append(
+            f"{q['timestamps_converted_to_utc']:,} {name} timestamps carried a UTC offset and "
+            "were converted to UTC."
+        )
+    order = q.get("date_order") or {}
+    if str(order.get("basis", "")).startswith("assumed"):
+        out.append(
+            f"{order['ambiguous_values']:,} {name} dates could be read either way (like "
+            f"01/02); they were read {order['order']}, as data.{name}.dayfirst says."
+        )
+    out += [str(n) for n in q.get("notes") or []]
+    return out
+
+
 def findings(
     *,
     summary: dict,
@@ -328,6 +356,7 @@ def findings(
     """The stage's findings in plain words; the first one is the headline."""
     out = [_headline(summary, source)]
     out += [_quality_sentence(n, q) for n, q in quality.items()]
+    out += [note for n, q in quality.items() for note in input_notes(n, q)]
     if concentration:
         out.append(
             f"Revenue is concentrated: the top 10% of customers bring "

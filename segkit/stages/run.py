@@ -23,6 +23,9 @@ from segkit.core.params import load_params
 from segkit.stages import registry
 from segkit.stages.text import safe_markdown
 
+#: Where a stage reports the progress of its long loops (see :meth:`Run.report_progress`).
+PROGRESS_FILE = ".progress.json"
+
 
 class Run:
     """One run folder: resolved parameters plus ``artifacts/``.
@@ -91,6 +94,20 @@ class Run:
             raise SegkitError(f"artifact {name!r}: unknown extension; use .parquet, .csv or .json")
         tmp.replace(path)
         return path
+
+    def report_progress(self, stage: str, done: int, total: int, what: str = "") -> None:
+        """Say how far a long step is (``segkit run`` shows it on a terminal).
+
+        Written to ``.progress.json`` in the run folder, which the pipeline reads while the
+        stage runs and removes at the end; a failure to write it is ignored.
+        """
+        try:
+            write_json(
+                self.folder / PROGRESS_FILE,
+                {"stage": stage, "done": int(done), "total": int(total), "what": str(what)},
+            )
+        except OSError:
+            pass
 
     def save_findings(self, stage: str, findings: list[str], status: str = "ok") -> Path:
         """Record a stage's plain-language findings (first = the index page's one-liner)."""
