@@ -229,3 +229,18 @@ def test_a_tampered_segmenter_is_refused_before_use(tmp_path, capsys):
     assert cli.main(["score", str(folder), str(table), "--out", str(tmp_path / "b.csv")]) == 2
     assert "is not the segmenter its run wrote" in capsys.readouterr().err
     assert not (tmp_path / "b.csv").exists()
+
+
+def test_kernel_folders_of_dead_processes_are_swept(tmp_path, monkeypatch):
+    import tempfile
+
+    from segkit.pipeline import kernels
+
+    monkeypatch.setattr(tempfile, "gettempdir", lambda: str(tmp_path))
+    dead, alive, foreign = (tmp_path / f"segkit-kernel-{n}" for n in ("dead", "alive", "x"))
+    for folder in (dead, alive, foreign):
+        folder.mkdir()
+    (dead / "owner.pid").write_text("999999999")
+    (alive / "owner.pid").write_text(str(os.getpid()))
+    assert kernels.sweep_stale() == 1
+    assert not dead.exists() and alive.exists() and foreign.exists()

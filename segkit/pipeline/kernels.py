@@ -36,7 +36,8 @@ class Kernel:
 
         self.stage = stage
         self.ok = False
-        self._dir = Path(tempfile.mkdtemp(prefix="segkit-kernel-"))
+        self._dir = Path(tempfile.mkdtemp(prefix=_PREFIX))
+        (self._dir / "owner.pid").write_text(str(os.getpid()))
         # its own zmq context, not the process-wide singleton: a batch worker forked from a
         # process that already used the singleton would inherit it broken and hang
         km: Any = KernelManager(kernel_name="python3", transport="ipc", context=zmq.Context())
@@ -106,6 +107,30 @@ def shutdown(km: Any) -> None:
         for f in (km.connection_file,):
             if f and os.path.exists(f):
                 os.remove(f)
+
+
+_PREFIX = "segkit-kernel-"
+
+
+def sweep_stale() -> int:
+    """Remove the kernel folders (connection file, sockets) of segkit processes that are
+    gone, e.g. killed with ``kill -9``; returns how many were removed."""
+    removed = 0
+    for folder in Path(tempfile.gettempdir()).glob(f"{_PREFIX}*"):
+        try:
+            pid = int((folder / "owner.pid").read_text())
+        except (OSError, ValueError):
+            continue  # not ours to judge
+        try:
+            os.kill(pid, 0)
+            continue
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed += 1
+    return removed
 
 
 def prestart_enabled() -> bool:

@@ -30,7 +30,7 @@ from segkit.core.errors import SegkitError
 from segkit.core.files import atomic_write_text, write_json
 from segkit.core.params import load_params
 from segkit.pipeline import folders, manifest, report
-from segkit.pipeline.kernels import Kernel, prestart_enabled, shutdown
+from segkit.pipeline.kernels import Kernel, prestart_enabled, shutdown, sweep_stale
 from segkit.stages import registry
 from segkit.stages.registry import NAMES, STAGES, Stage
 from segkit.stages.run import PROGRESS_FILE
@@ -375,6 +375,7 @@ def run(
     final = _target(run_dir, resolved["name"])
     n = n_threads or threads.budget()
     out = _Printer(resolved["name"], progress)
+    sweep_stale()
     with folders.locked(final):
         for note in folders.recover(final):
             out.stream.write(f"[{resolved['name']}] {note}\n") if progress else None
