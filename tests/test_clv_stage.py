@@ -69,3 +69,35 @@ def test_findings_wording():
     assert clv_stage._finding_models("bgnbd", ["bgnbd"], "W", use_spend=False) == (
         "CLV uses BG/NBD (lowest BIC among BG/NBD) fitted in weeks; no spend model."
     )
+
+
+def test_a_model_the_data_cannot_identify_is_left_out_with_the_reason(tmp_path, monkeypatch):
+    """Online Retail's Pareto/NBD runs off to a bound: the stage goes on with BG/NBD."""
+    real = clv_stage.fit_purchases
+
+    def fit(model, *args, **kwargs):
+        if model == "pareto_nbd":
+            raise SegkitError("Pareto/NBD: the data cannot identify ['s', 'beta']")
+        return real(model, *args, **kwargs)
+
+    monkeypatch.setattr(clv_stage, "fit_purchases", fit)
+    run = Run.open("cdnow", tmp_path / "run", {"cluster.n_bootstrap": 3, "cluster.k_max": 4})
+    res = clv_stage.run(run)
+    assert "pareto_nbd" not in res.fits and res.model == "bgnbd"
+    assert (
+        "Pareto/NBD was left out: Pareto/NBD: the data cannot identify ['s', 'beta']"
+        in res.findings
+    )
+    assert (
+        set(res.errors["model"]) == {"BG/NBD"}
+        or "pareto" not in " ".join(map(str, res.errors.values.ravel())).lower()
+    )
+
+    def nothing(model, *args, **kwargs):
+        raise SegkitError(f"{model}: cannot")
+
+    monkeypatch.setattr(clv_stage, "fit_purchases", nothing)
+    with pytest.raises(SegkitError, match=r"no purchase model could be fitted: bgnbd: cannot"):
+        clv_stage.run(
+            Run.open("cdnow", tmp_path / "run2", {"cluster.n_bootstrap": 3, "cluster.k_max": 4})
+        )

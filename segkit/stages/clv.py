@@ -95,8 +95,11 @@ def run(run: Run) -> CLVResult | Skipped:
     purchase_models = _purchase_models(p["models"])
     use_spend = SPEND_MODEL in p["models"]
     seed = run.seed  # the warm start samples histories (only above 40,000 distinct ones)
-    ho = _holdout(run, purchase_models, seed=seed)
-    fits = _fits(customers, purchase_models, use_spend=use_spend, seed=seed)
+    fits, dropped = _fits(customers, purchase_models, use_spend=use_spend, seed=seed)
+    purchase_models = [m for m in purchase_models if m in fits]
+    ho = _holdout(run, purchase_models, seed=seed, dropped=dropped)
+    purchase_models = [m for m in purchase_models if m not in dropped]
+    fits = {m: f for m, f in fits.items() if m not in dropped}
     corr = float("nan")
     if use_spend:
         corr = spend_frequency_correlation(customers["frequency"], customers["monetary"])
@@ -109,6 +112,7 @@ def run(run: Run) -> CLVResult | Skipped:
     findings = _findings(
         run, pred, seg, fits=fits, errors=ho.errors, best=best, models=purchase_models, corr=corr
     )
+    findings += [f"{MODELS[m].label} was left out: {why}" for m, why in dropped.items()]
     run.save_findings("clv", findings)
     return CLVResult(
         findings=findings,
@@ -162,15 +166,27 @@ def _purchase_models(models: list[str]) -> list[str]:
 # ----------------------------------------------------------------------------- fits
 
 
-def _holdout(run: Run, models: list[str], *, seed: int) -> _Holdout:
+def _fit_each(c: pd.DataFrame, models: list[str], *, seed: int, dropped: dict[str, str]) -> dict:
+    """Each purchase model fitted on ``c``; a model the data cannot identify is recorded in
+    ``dropped`` with the reason instead of failing the stage, while another one fits."""
+    fits = {}
+    for m in models:
+        try:
+            fits[m] = fit_purchases(m, c["frequency"], c["recency"], c["T"], seed=seed)
+        except SegkitError as exc:
+            dropped[m] = str(exc)
+    if not fits:
+        raise SegkitError("no purchase model could be fitted: " + " | ".join(dropped.values()))
+    return fits
+
+
+def _holdout(run: Run, models: list[str], *, seed: int, dropped: dict[str, str]) -> _Holdout:
     """Fit on the calibration period and predict the holdout (when there is one)."""
     d = run.params["data"]
     if not d["calibration_end"]:
         return _Holdout({}, None, None, None)
     cal = run.load("calibration")
-    cal_fits = {
-        m: fit_purchases(m, cal["frequency"], cal["recency"], cal["T"], seed=seed) for m in models
-    }
+    cal_fits = _fit_each(cal, models, seed=seed, dropped=dropped)
     per_customer = holdout_predictions(cal, cal_fits)
     by_frequency = holdout_by_frequency(cal, cal_fits, pred=per_customer)
     errors = holdout_errors(cal, cal_fits, pred=per_customer)
@@ -200,13 +216,13 @@ def _tracking(run: Run, cal_fits: dict[str, Fit]) -> pd.DataFrame:
 
 def _fits(
     customers: pd.DataFrame, models: list[str], *, use_spend: bool, seed: int
-) -> dict[str, Fit]:
-    """Every model fitted on the whole period."""
-    c = customers
-    fits = {m: fit_purchases(m, c["frequency"], c["recency"], c["T"], seed=seed) for m in models}
+) -> tuple[dict[str, Fit], dict[str, str]]:
+    """Every model fitted on the whole period, and the purchase models left out (why)."""
+    dropped: dict[str, str] = {}
+    fits = _fit_each(customers, models, seed=seed, dropped=dropped)
     if use_spend:
-        fits[SPEND_MODEL] = fit_spend(c["frequency"], c["monetary"], seed=seed)
-    return fits
+        fits[SPEND_MODEL] = fit_spend(customers["frequency"], customers["monetary"], seed=seed)
+    return fits, dropped
 
 
 # ----------------------------------------------------------------------------- predictions
