@@ -88,10 +88,7 @@ def test_a_model_the_data_cannot_identify_is_left_out_with_the_reason(tmp_path, 
         "Pareto/NBD was left out: Pareto/NBD: the data cannot identify ['s', 'beta']"
         in res.findings
     )
-    assert (
-        set(res.errors["model"]) == {"BG/NBD"}
-        or "pareto" not in " ".join(map(str, res.errors.values.ravel())).lower()
-    )
+    assert res.errors["model"].tolist() == ["BG/NBD"]  # the holdout check too
 
     def nothing(model, *args, **kwargs):
         raise SegkitError(f"{model}: cannot")
