@@ -34,6 +34,7 @@ from segkit.pipeline.kernels import Kernel, prestart_enabled, shutdown, sweep_st
 from segkit.stages import registry
 from segkit.stages.registry import NAMES, STAGES, Stage
 from segkit.stages.run import PROGRESS_FILE
+from segkit.stages.text import plain
 
 
 class StageResult(NamedTuple):
@@ -220,7 +221,7 @@ class _Printer:
         if not self.progress:
             return
         text = r.error if r.status == "failed" else r.headline
-        text = (text or "").replace("\n", " ")
+        text = plain(text or "").replace("\n", " ")
         if len(text) > 90:
             text = text[:89] + "…"
         print(
