@@ -21,6 +21,17 @@ from matplotlib.axes import Axes
 mpl.rcParams["text.parse_math"] = False
 
 
+def _log_x(ax: Axes) -> None:
+    """A log x axis whose tick labels are plain numbers (the default ones are mathtext,
+    which the literal-text setting above would show as code)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.10g}"))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+
+
 def _ax(ax: Axes | None = None, figsize: tuple[float, float] = (7, 4)) -> Axes:
     if ax is None:
         _, ax = plt.subplots(figsize=figsize)
@@ -68,9 +79,10 @@ def plot_feature_distributions(
         bins = np.geomspace(x.min(), x.max(), 40) if log and x.max() > x.min() else 40
         ax.hist(x, bins=bins, color="#4C72B0")
         if log:
-            ax.set_xscale("log")
+            _log_x(ax)
         unit = units.get(col, "days" if col.endswith("_days") or col.startswith("days") else "")
-        ax.set_xlabel(f"{col} ({unit}{', log scale' if log else ''})".replace("(, ", "("))
+        notes = ", ".join(n for n in (unit, "log scale" if log else "") if n)
+        ax.set_xlabel(f"{col} ({notes})" if notes else col)
         ax.set_ylabel("customers")
         ax.set_title(col)
     for ax in flat[len(cols) :]:
@@ -469,7 +481,7 @@ def plot_clv_by_segment(clv: pd.DataFrame, ax: Axes | None = None, min_size: int
         ax=ax,
         color="C0",
     )
-    ax.set_xscale("log")
+    _log_x(ax)
     ax.set_title("CLV per customer by segment (box: middle half; whiskers: 5th-95th pct)")
     ax.set_xlabel(
         f"CLV over the horizon (margin, discounted; log scale; below {floor:g} shown at {floor:g})"

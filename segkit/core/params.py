@@ -96,6 +96,9 @@ DEFAULTS: dict[str, Any] = {
         "min_n": 100,  # fewest customers per arm for a segment to be evaluated
         "target_lift": 0.1,  # relative lift the test should detect (power, planning)
     },
+    "report": {
+        "currency": "",  # shown before money in the reports, e.g. "€" or "$"; "" = none
+    },
 }
 
 #: Keys whose value is a free-form mapping or list (not checked key by key).

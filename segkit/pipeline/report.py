@@ -67,31 +67,30 @@ def export_html(nb_path: Path, html_path: Path, title: str) -> Path:
     exporter.require_js_url = ""
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
     body = EXTERNAL.sub("", body).replace("</head>", _PRINT_CSS + "</head>", 1)
-    return atomic_write_text(html_path, body)
+    return atomic_write_text(html_path, describe_images(body, title))
 
 
-def run_index(name: str, rows: list[dict[str, Any]]) -> str:
-    """The index page of one run: each stage, its status, time and headline."""
-    cells = []
-    for r in rows:
-        stage = html.escape(r["stage"])
-        link = f'<a href="{html.escape(r["report"])}">{stage}</a>' if r["report"] else stage
-        text = html.escape(plain(r["headline"] or r["error"] or ""))
-        cells.append(
-            f"<tr><td>{link}</td><td class='{r['status']}'>{r['status']}</td>"
-            f"<td class='num'>{r['seconds']:.1f}&nbsp;s</td>"
-            f"<td class='num'>{r['overhead_seconds']:.1f}&nbsp;s</td><td>{text}</td></tr>"
-        )
-    return f"""<!doctype html><html><head><meta charset="utf-8">
-<title>segkit run {html.escape(name)}</title><style>{_STYLE}</style></head><body>
-<h1>segkit run: {html.escape(name)}</h1>
-<table><tr><th>stage</th><th>status</th><th>time</th>
-<th title="kernel hand-over, papermill and HTML export: the time not spent in the cells">
-overhead</th><th>finding</th></tr>
-{"".join(cells)}</table>
-<p>Parameters: <a href="params.yaml">params.yaml</a>; provenance:
-<a href="manifest.json">manifest.json</a>.</p>
-</body></html>"""
+_DEFAULT_ALT = 'alt="No description has been provided for this image"'
+_HEADING_OR_IMG = re.compile(r"<h([1-3])[^>]*>(.*?)</h\1>|" + re.escape(_DEFAULT_ALT), re.S)
+
+
+def describe_images(body: str, title: str) -> str:
+    """Give every figure an alt text: the heading of the section it illustrates.
+
+    >>> describe_images('<h2 id="x">Revenue over time<a>¶</a></h2><img alt="No description has been provided for this image">', "explore")
+    '<h2 id="x">Revenue over time<a>¶</a></h2><img alt="explore: Revenue over time (chart)">'
+    """
+    heading = title
+
+    def swap(m: re.Match) -> str:
+        nonlocal heading
+        if m.group(2) is not None:
+            text = re.sub(r"<[^>]+>", "", m.group(2)).replace("¶", "").strip()
+            heading = html.unescape(text) or heading
+            return m.group(0)
+        return f'alt="{html.escape(f"{title}: {heading} (chart)")}"'
+
+    return _HEADING_OR_IMG.sub(swap, body)
 
 
 def batch_index(name: str, rows: list[dict[str, Any]]) -> str:

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import datetime as dt
 import json
+import re
 import shutil
 import sys
 import threading
@@ -29,10 +31,10 @@ from segkit.core import paths, threads
 from segkit.core.errors import SegkitError
 from segkit.core.files import atomic_write_text, write_json
 from segkit.core.params import load_params
-from segkit.pipeline import folders, manifest, report
+from segkit.pipeline import folders, manifest, report, summary
 from segkit.pipeline.kernels import Kernel, prestart_enabled, shutdown, sweep_stale
 from segkit.stages import registry
-from segkit.stages.registry import NAMES, STAGES, Stage
+from segkit.stages.registry import NAMES, STAGES, Stage, get
 from segkit.stages.run import PROGRESS_FILE
 from segkit.stages.text import plain
 
@@ -298,17 +300,29 @@ def _chosen(stages: list[str] | None) -> list[str]:
 
 
 def _write_run_files(tmp: Path, params: dict, results: list[StageResult], seconds: float) -> bool:
+    """The summary (``index.html``), the navigation header of every report, the manifest."""
     rows = [r._asdict() for r in results]
+    created = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    links = summary.stage_links(rows)
+    source = summary.source_of(params)
+    for r in results:
+        page = tmp / get(r.stage).report
+        if r.status == "skipped" and not r.blocked:
+            text = summary.skipped_page(params["name"], source, created, r.stage, r.headline, links)
+            atomic_write_text(page, text)
+        elif page.is_file():
+            header = summary.nav(params["name"], source, created, r.stage, links)
+            text = page.read_text(encoding="utf-8")
+            atomic_write_text(page, _with_header(text, header))
+    atomic_write_text(tmp / "index.html", summary.page(tmp, params, rows, created))
     write_json(tmp / "manifest.json", manifest.build(params, tmp, rows, seconds))
-    index_rows = [
-        {
-            **r._asdict(),
-            "report": STAGES[NAMES.index(r.stage)].report if r.status != "skipped" else "",
-        }
-        for r in results
-    ]
-    atomic_write_text(tmp / "index.html", report.run_index(params["name"], index_rows))
     return all(r.status != "failed" for r in results)
+
+
+def _with_header(text: str, header: str) -> str:
+    """``text`` (an HTML page) with ``header`` right after its ``<body>`` tag."""
+    m = re.search(r"<body[^>]*>", text)
+    return text if m is None else text[: m.end()] + header + text[m.end() :]
 
 
 def _check_inputs(params: dict) -> None:

@@ -25,6 +25,7 @@ class Stage(NamedTuple):
     needs: tuple[str, ...]  # stages that must have succeeded first
     artifacts: tuple[str, ...]  # artifact names (without extension) this stage writes
     preflight: bool = False  # its module has preflight(params): checks run before any kernel
+    enable: str = ""  # what a parameter set needs for this stage to run, in words
 
     @property
     def notebook(self) -> str:
@@ -61,6 +62,7 @@ STAGES: tuple[Stage, ...] = (
             "clv_tracking",
             "actions_with_value",
         ),
+        enable="a transaction log (data.transactions: customer id, timestamp, amount)",
     ),
     Stage(
         "abtest",
@@ -69,6 +71,7 @@ STAGES: tuple[Stage, ...] = (
         ("explore", "cluster"),
         ("ab_effects", "ab_recommendations", "ab_value", "ab_srm", "ab_heterogeneity"),
         preflight=True,
+        enable="an experiment table (data.experiment: customer id, arm, outcomes)",
     ),
 )
 

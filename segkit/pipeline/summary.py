@@ -1,0 +1,238 @@
+"""The run's one-page summary (``index.html``): what the segments are, what they are worth
+and which campaign to send to whom, with a navigation header shared by every report."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from segkit.stages.registry import STAGES
+from segkit.stages.text import plain
+
+_NAV_CSS = """nav.segkit{position:sticky;top:0;background:#f4f6f8;border-bottom:1px solid #ccd;
+padding:.5em 1em;margin:0 0 1em;font:14px system-ui,sans-serif;display:flex;flex-wrap:wrap;
+gap:.4em 1.2em;z-index:10}nav.segkit a{color:#1a4f8b;text-decoration:none}
+nav.segkit .here{font-weight:bold}nav.segkit .skipped{color:#888}
+@media print{nav.segkit{position:static}}"""
+_CSS = """
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:0 auto;padding:0 1em 2em;color:#222}
+table.seg{border-collapse:collapse;margin:.5em 0;font-size:14px}
+table.seg td,table.seg th{padding:.3em .7em;border-bottom:1px solid #ddd;text-align:left}
+table.seg td.num{text-align:right;white-space:nowrap}
+.failed{color:#b00}.skipped{color:#888}.ok{color:#070}
+figure{margin:1em 0;break-inside:avoid}figure img{max-width:100%}
+figcaption{font-size:13px;color:#555}
+@media print{section{break-before:page}
+ section:first-of-type{break-before:auto}table{break-inside:avoid}}
+"""
+
+
+def nav(run: str, source: str, created: str, here: str, stages: list[dict[str, Any]]) -> str:
+    """The header of every report: run, data, date, the summary and the stage reports."""
+    links = [
+        '<a href="index.html"' + (' class="here"' if here == "summary" else "") + ">Summary</a>"
+    ]
+    for st in stages:
+        label = f"{st['number']:02d} {html.escape(st['title'])}"
+        if st["status"] == "not run":
+            links.append(f'<span class="skipped">{label}</span>')
+        else:
+            cls = ' class="here"' if st["name"] == here else ""
+            links.append(f'<a href="{st["report"]}"{cls}>{label}</a>')
+    meta = f"segkit run <b>{html.escape(run)}</b> · data: {html.escape(source)} · {created}"
+    return f'<style>{_NAV_CSS}</style><nav class="segkit"><span>{meta}</span>{"".join(links)}</nav>'
+
+
+def _fmt_int(v: Any) -> str:
+    return "–" if pd.isna(v) else f"{int(v):,}"
+
+
+def _fmt_pct(v: Any) -> str:
+    return "–" if pd.isna(v) else f"{100 * float(v):.0f}%"
+
+
+def _fmt_money(v: Any, currency: str) -> str:
+    if pd.isna(v):
+        return "–"
+    return f"{currency}{float(v):,.0f}" if abs(float(v)) >= 100 else f"{currency}{float(v):,.2f}"
+
+
+def _read(folder: Path, name: str) -> pd.DataFrame | None:
+    path = folder / "artifacts" / name
+    return pd.read_csv(path) if path.is_file() else None
+
+
+def segment_rows(folder: Path, currency: str = "") -> tuple[list[str], list[list[str]]]:
+    """The segment table of the summary: header and formatted rows (empty without segments)."""
+    prof = _read(folder, "profiles.csv")
+    if prof is None:
+        return [], []
+    prof = prof[prof["segment"] > 0]  # 0 = small segments folded together (privacy)
+    head = ["segment", "name", "customers", "share of customers"]
+    cols: list[tuple[str, Any]] = []
+    if "share_revenue" in prof:
+        head += ["share of revenue", "revenue per customer"]
+        cols += [("share_revenue", _fmt_pct), ("mean_revenue", lambda v: _fmt_money(v, currency))]
+    clv = _read(folder, "clv_segments.csv")
+    recs = _read(folder, "ab_recommendations.csv")
+    if recs is not None:
+        recs = recs[recs["segment_col"] == "segment"]
+        recs = recs.set_index(recs["segment"].astype(str))
+    rows = []
+    for _, r in prof.iterrows():
+        row = [str(int(r["segment"])), html.escape(str(r["segment_name"])), _fmt_int(r["n"])]
+        row.append(_fmt_pct(r["share_customers"]))
+        row += [f(r.get(c)) for c, f in cols]
+        if clv is not None:
+            match = clv.loc[clv["segment"] == r["segment"], "clv_per_customer"]
+            row.append(_fmt_money(match.iloc[0] if len(match) else float("nan"), currency))
+        if recs is not None:
+            seg = str(int(r["segment"]))
+            rec = recs.loc[seg] if seg in recs.index else None
+            row.append("–" if rec is None else html.escape(_decision(rec)))
+        rows.append(row)
+    if clv is not None:
+        head.append("CLV per customer")
+    if recs is not None:
+        head.append("campaign decision")
+    return head, rows
+
+
+def _decision(rec: Any) -> str:
+    campaign = str(rec["campaign"])
+    return str(rec["action"]) if campaign in ("none", "nan", "") else f"{rec['action']}: {campaign}"
+
+
+def main_figure(nb_path: Path) -> str | None:
+    """The richest PNG an executed notebook shows (the largest), base64, or None."""
+    if not nb_path.is_file():
+        return None
+    nb = json.loads(nb_path.read_text(encoding="utf-8"))
+    pngs = [
+        "".join(png) if isinstance(png, list) else str(png)
+        for cell in nb.get("cells", [])
+        for out in cell.get("outputs", [])
+        if (png := out.get("data", {}).get("image/png"))
+    ]
+    return max(pngs, key=len) if pngs else None
+
+
+def page(folder: Path, params: dict[str, Any], rows: list[dict[str, Any]], created: str) -> str:
+    """The summary page of a finished run folder."""
+    name, currency = params["name"], params.get("report", {}).get("currency", "") or ""
+    source = source_of(params)
+    stages = stage_links(rows)
+    parts = [f"<h1>{html.escape(name)}: what the data say</h1>", "<section><h2>In brief</h2><ul>"]
+    for r in rows:
+        text = plain(r["headline"] or r["error"] or "")
+        parts.append(f"<li><b>{html.escape(r['stage'])}</b>: {html.escape(text)}</li>")
+    parts.append("</ul></section>")
+    head, seg_rows = segment_rows(folder, currency)
+    if seg_rows:
+        parts.append("<section><h2>The segments</h2>" + _table(head, seg_rows) + "</section>")
+    parts.append(_figures(folder, rows))
+    parts.append(_details(rows))
+    body = "\n".join(parts)
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>segkit {html.escape(name)}: summary</title><style>{_CSS}</style></head><body>"
+        f"{nav(name, source, created, 'summary', stages)}{body}</body></html>"
+    )
+
+
+def source_of(params: dict[str, Any]) -> str:
+    d = params["data"]
+    if d["source"] == "demo":
+        return "synthetic demo retailer"
+    return ", ".join(
+        Path(d[t]["path"]).name for t in ("transactions", "customers", "experiment") if d[t]
+    )
+
+
+def stage_links(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    done = {r["stage"]: r for r in rows}
+    out = []
+    for st in STAGES:
+        r = done.get(st.name)
+        status = r["status"] if r else "not run"
+        if r and r["status"] == "skipped" and r.get("blocked"):
+            status = "not run"
+        out.append(
+            {
+                "name": st.name,
+                "number": st.number,
+                "title": st.title,
+                "report": st.report,
+                "status": status,
+            }
+        )
+    return out
+
+
+_TEXT_COLUMNS = {"name", "campaign decision"}
+
+
+_TEXT_COLUMNS = {"name", "campaign decision"}
+
+
+def _table(head: list[str], rows: list[list[str]]) -> str:
+    th = "".join(f"<th>{h}</th>" for h in head)
+    num = [h not in _TEXT_COLUMNS for h in head]
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td{' class=num' if n else ''}>{v}</td>" for n, v in zip(num, row, strict=True))
+        + "</tr>"
+        for row in rows
+    )
+    return f'<table class="seg"><tr>{th}</tr>{body}</table>'
+
+
+def _figures(folder: Path, rows: list[dict[str, Any]]) -> str:
+    parts = ["<section><h2>One chart per stage</h2>"]
+    for st in STAGES:
+        r = next((x for x in rows if x["stage"] == st.name and x["status"] == "ok"), None)
+        png = main_figure(folder / st.notebook) if r else None
+        if not png:
+            continue
+        caption = html.escape(plain(r["headline"]) if r else "")
+        parts.append(
+            f'<figure><a href="{st.report}"><img src="data:image/png;base64,{png}" '
+            f'alt="{caption}"></a><figcaption>{html.escape(st.title)}: {caption}</figcaption></figure>'
+        )
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _details(rows: list[dict[str, Any]]) -> str:
+    cells = []
+    for r in rows:
+        cells.append(
+            f"<tr><td>{html.escape(r['stage'])}</td><td class='{r['status']}'>{r['status']}</td>"
+            f"<td class='num'>{r['seconds']:.1f}&nbsp;s</td>"
+            f"<td class='num'>{r['overhead_seconds']:.1f}&nbsp;s</td></tr>"
+        )
+    return (
+        "<section><h2>Run details</h2><table class='seg'><tr><th>stage</th><th>status</th>"
+        "<th>time</th><th title='waiting for the kernel, papermill: the time not spent in "
+        "the cells'>overhead</th></tr>" + "".join(cells) + "</table><p>Parameters: "
+        '<a href="params.yaml">params.yaml</a>; provenance: <a href="manifest.json">'
+        "manifest.json</a>.</p></section>"
+    )
+
+
+def skipped_page(
+    run: str, source: str, created: str, stage: str, reason: str, stages: list[dict[str, Any]]
+) -> str:
+    """A skipped stage's report: one short section saying why and what would enable it."""
+    st = next(s for s in STAGES if s.name == stage)
+    enable = f"<p>What would enable it: {html.escape(st.enable)}.</p>" if st.enable else ""
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(st.title)}'
+        f"</title><style>{_CSS}</style></head><body>{nav(run, source, created, stage, stages)}"
+        f"<h1>{st.number:02d} · {html.escape(st.title)}</h1><section><p><b>This stage was skipped."
+        f"</b> {html.escape(plain(reason))}</p>{enable}</section></body></html>"
+    )
