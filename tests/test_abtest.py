@@ -2,6 +2,8 @@
 independently from the raw rows (Hillstrom e-mail experiment), plus planning, coverage of
 the synthetic retailer's true effects, and bad input."""
 
+import warnings
+
 import duckdb
 import numpy as np
 import pandas as pd
@@ -136,6 +138,86 @@ def test_heterogeneity_matches_statsmodels_meta_analysis(result):
     q = combine_effects(seg["abs_lift"].to_numpy(), (se**2).to_numpy()).q
     h = result.heterogeneity.set_index(["segment_col", "metric", "arm"])
     assert h.loc[("zip_code", "visit", WOMENS), "q"] == pytest.approx(q, rel=1e-9)
+
+
+@pytest.mark.parametrize("arm", [MENS, WOMENS])
+def test_cochran_q_of_means_uses_the_exact_standard_errors(hill, result, arm):
+    """Welch intervals use t quantiles: an SE recovered from their width with z = 1.96 is
+    too large (Q too low). The SEs here come from the raw rows."""
+    lifts, variances = [], []
+    for zone in ["Rural", "Surburban", "Urban"]:
+        d = hill[hill["zip_code"] == zone]
+        c, t = d[d.arm == CONTROL]["spend"], d[d.arm == arm]["spend"]
+        lifts.append(t.mean() - c.mean())
+        variances.append(t.var() / len(t) + c.var() / len(c))
+    meta = combine_effects(np.array(lifts), np.array(variances))
+    h = result.heterogeneity.set_index(["segment_col", "metric", "arm"]).loc[
+        ("zip_code", "spend", arm)
+    ]
+    assert h["q"] == pytest.approx(meta.q, rel=1e-9)
+    assert h["q_p_value"] == pytest.approx(stats.chi2.sf(meta.q, 2), rel=1e-8)
+    assert h["test"] == "Cochran's Q" and h["p_value"] == h["q_p_value"] and np.isnan(h["lr"])
+
+
+def _glm_interaction_lr(counts):
+    """LR statistic of arm x segment from grouped counts (statsmodels GLM Binomial)."""
+    import statsmodels.api as sm
+    import statsmodels.formula.api as smf
+
+    counts = counts.assign(fail=counts["n"] - counts["y"])
+    fam = sm.families.Binomial()
+    with warnings.catch_warnings():  # the full model is saturated: 'perfect prediction'
+        warnings.simplefilter("ignore")
+        full = smf.glm("y + fail ~ C(segment) * C(arm)", counts, family=fam).fit()
+        none = smf.glm("y + fail ~ C(segment) + C(arm)", counts, family=fam).fit()
+    return none.deviance - full.deviance, int(none.df_resid - full.df_resid)
+
+
+def test_logistic_interaction_lr_matches_statsmodels_glm_on_a_small_data_set():
+    rng = np.random.default_rng(3)
+    rows = []
+    for seg, (p0, p1) in enumerate([(0.10, 0.15), (0.30, 0.32), (0.05, 0.20), (0.5, 0.5)]):
+        for arm, pr in (("c", p0), ("t", p1)):
+            n = int(rng.integers(80, 200))
+            rows.append({"segment": seg, "arm": arm, "n": n, "y": int(rng.binomial(n, pr))})
+    counts = pd.DataFrame(rows)
+    want, df = _glm_interaction_lr(counts)
+    c, t = counts[counts.arm == "c"], counts[counts.arm == "t"]
+    got, got_df = abtest.statistics.logistic_interaction_lr(c["y"], c["n"], t["y"], t["n"])
+    assert got_df == df == 3
+    assert got == pytest.approx(want, rel=1e-8)
+    # a segment where nobody converts in either arm carries no information: left out
+    c2 = pd.concat([c, pd.DataFrame({"segment": [9], "arm": ["c"], "n": [50], "y": [0]})])
+    t2 = pd.concat([t, pd.DataFrame({"segment": [9], "arm": ["t"], "n": [60], "y": [0]})])
+    again = abtest.statistics.logistic_interaction_lr(c2["y"], c2["n"], t2["y"], t2["n"])
+    assert again == pytest.approx((want, 3), rel=1e-8)
+    assert np.isnan(abtest.statistics.logistic_interaction_lr([1], [10], [2], [10])[0])
+
+
+@pytest.mark.parametrize("arm", [MENS, WOMENS])
+def test_newbie_visit_heterogeneity_is_tested_on_the_logistic_scale(hill, result, arm):
+    """Hillstrom newbie x visit: Q on the additive scale sees nothing (p = 0.71 Mens, 0.11
+    Womens), the logistic interaction does (statsmodels GLM on the grouped counts; the
+    2-df test of all three arms together gives the audit's p = 1.2e-4)."""
+    d = hill[hill.arm.isin([CONTROL, arm])]
+    counts = d.groupby(["newbie", "arm"])["visit"].agg(y="sum", n="count").reset_index()
+    want, df = _glm_interaction_lr(counts.rename(columns={"newbie": "segment"}))
+    h = result.heterogeneity.set_index(["segment_col", "metric", "arm"]).loc[
+        ("newbie", "visit", arm)
+    ]
+    assert h["test"] == "logistic interaction LR" and df == 1
+    assert h["lr"] == pytest.approx(want, rel=1e-7)
+    assert h["p_value"] == h["lr_p_value"] == pytest.approx(stats.chi2.sf(want, 1), rel=1e-6)
+    assert h["p_value"] < 1e-3 < 0.1 < h["q_p_value"]
+
+
+def test_heterogeneity_p_values_are_corrected_across_the_table(result):
+    h = result.heterogeneity
+    ok = h["p_value"].notna()
+    want = multipletests(h.loc[ok, "p_value"], method="holm")[1]
+    np.testing.assert_allclose(h.loc[ok, "p_adjusted"], want, rtol=1e-12)
+    assert (h["significant"] == (h["p_adjusted"] < 0.05)).all()
+    assert set(h["test"]) == {"Cochran's Q", "logistic interaction LR"}
 
 
 def test_srm_matches_scipy_chisquare(hill, result):
@@ -386,3 +468,64 @@ def test_planning_skips_a_metric_without_variance(small):
     metrics = [{"name": "spend", "kind": "mean", "col": "spend", "covariate": "pre"}]
     res = run_on(small, metrics=metrics)
     assert res.planning.empty and res.effects["evaluated"].all()
+
+
+# ---------------------------------------------------------------- the send decision
+
+
+@pytest.fixture(scope="module")
+def zip_value(hill):
+    """The audit's case: Hillstrom, CUPED spend (history), by zip code, 0.1 a contact."""
+    con = duckdb.connect()
+    con.register("h", hill)
+    cuped = {"name": "spend", "kind": "mean", "col": "spend", "covariate": "history"}
+    p = params(metrics=[cuped], value_metric="spend", cost_per_contact=0.1)
+    return {
+        corr: abtest.evaluate(con, "h", {**p, "correction": corr}, ["zip_code"], margin=0.3)
+        for corr in ("holm", "none")
+    }
+
+
+def test_profit_p_values_match_scipy_and_holm(hill, zip_value):
+    value = zip_value["holm"].value
+    fam = value[value.segment_col == "zip_code"]
+    assert len(fam) == 6  # 3 zones x 2 arms: one family
+    for r in fam.itertuples():
+        d = hill[hill["zip_code"] == r.segment]
+        x, y = d["history"], d["spend"]
+        adj = y - np.cov(x, y)[0, 1] / x.var() * (x - x.mean())  # CUPED within the zone
+        t, c = adj[d.arm == r.arm], adj[d.arm == CONTROL]
+        # H0: profit <= 0  <=>  lift <= cost / margin; Welch, one-sided
+        want = stats.ttest_ind(t - 0.1 / 0.3, c, equal_var=False, alternative="greater")
+        assert r.p_profit == pytest.approx(want.pvalue, rel=1e-6)
+    holm = multipletests(fam["p_profit"], method="holm")[1]
+    np.testing.assert_allclose(fam["p_profit_adjusted"], holm, rtol=1e-12)
+
+
+def test_send_survives_holm_within_the_breakdown(zip_value):
+    """Surburban: profit interval above zero (one-sided p = 0.021), but 0.128 after Holm
+    over the 6 zone x campaign comparisons: no longer 'send'."""
+    recs = zip_value["holm"].recommendations.set_index("segment")
+    sub = recs.loc["Surburban"]
+    assert sub["campaign"] == MENS and sub["profit_ci_low"] > 0
+    assert sub["p_profit"] == pytest.approx(0.021, abs=5e-4)
+    assert sub["p_profit_adjusted"] == pytest.approx(0.128, abs=5e-4)
+    assert sub["action"] == "test further"
+    assert ((recs["action"] == "send") == (recs["p_profit_adjusted"] < 0.025)).all()
+    # without a correction the rule is the old one: the 95 % interval above zero
+    plain = zip_value["none"].recommendations.set_index("segment")
+    assert plain.loc["Surburban", "action"] == "send"
+    assert ((plain["action"] == "send") == (plain["profit_ci_low"] > 0)).all()
+    text = "\n".join(abtest_stage.findings(zip_value["holm"], params(value_metric="spend")))
+    assert "zip\\_code = Surburban (p = 0.021, 0.13 after holm)" in text
+    assert "send nothing with confidence" in text
+    assert "above zero at one-sided 2.5% after holm correction" in text
+
+
+def test_profit_p_value_of_a_zero_standard_error():
+    r = pd.DataFrame({"abs_lift": [1.0, 0.2, 1.0], "se": [0.0, 0.0, 0.5], "df": [np.inf, 5, 5]})
+    from segkit.abtest.money import profit_p_values
+
+    got = profit_p_values(r, 0.5)
+    assert got[0] == 0.0 and got[1] == 1.0
+    assert got[2] == pytest.approx(stats.t.sf(1.0, 5), rel=1e-12)

@@ -114,3 +114,35 @@ def test_select_k_recommends_the_true_k_and_explains_it():
         X, factory, layout=(2, []), k_min=2, k_max=4, seed=0, n_boot=0, min_size=20, n_refs=0
     )[0]
     assert "Stability was not measured" in segment.explain_choice(no_boot, 0, 20, 0)
+
+
+def _k_table(rows):
+    return pd.DataFrame(rows, columns=["k", "admissible", "votes", "min_stability", "silhouette"])
+
+
+def test_a_tie_in_votes_goes_to_the_more_stable_k_then_the_silhouette():
+    from segkit.segment.selection import recommended_k
+
+    # the audit's case: one vote each; k = 3 is more stable (0.80 vs 0.79) and must win
+    # although k = 4 has the far better silhouette (the old additive key chose 4)
+    t = _k_table([(3, True, "gap statistic", 0.80, 0.10), (4, True, "BIC", 0.79, 0.25)])
+    assert recommended_k(t) == 3
+    # stability equal to two decimals: the silhouette decides
+    t = _k_table([(3, True, "gap statistic", 0.801, 0.10), (4, True, "BIC", 0.798, 0.25)])
+    assert recommended_k(t) == 4
+    # more votes win whatever the stability; an inadmissible k never wins
+    t = _k_table(
+        [
+            (2, True, "silhouette", 0.95, 0.60),
+            (3, True, "gap statistic, BIC", 0.70, 0.10),
+            (5, False, "Calinski-Harabasz, Davies-Bouldin, BIC", 0.99, 0.90),
+        ]
+    )
+    assert recommended_k(t) == 3
+    # stability not measured (NaN): silhouette, then the smaller k
+    t = _k_table(
+        [(4, True, "", np.nan, 0.2), (3, True, "", np.nan, 0.2), (5, True, "", np.nan, 0.3)]
+    )
+    assert recommended_k(t) == 5
+    t = _k_table([(4, True, "", np.nan, 0.2), (3, True, "", np.nan, 0.2)])
+    assert recommended_k(t) == 3

@@ -6,9 +6,11 @@ Submodules, by concern:
   outcomes), metric inference and column checks, per-(segment, arm) sufficient statistics;
   the raw-file profile used to name arms and outcomes that cleaning removed;
 - :mod:`segkit.abtest.statistics`: arm estimates (proportions, Welch means, CUPED, ratios
-  by the delta method), comparisons, corrections, Cochran's Q heterogeneity, sample-ratio
-  mismatch, sample sizes, MDEs and the planning table;
-- :mod:`segkit.abtest.money`: profit per contact, ROI and recommendations;
+  by the delta method), comparisons, corrections, heterogeneity (Cochran's Q; for rates a
+  logistic interaction likelihood-ratio test), sample-ratio mismatch, sample sizes, MDEs
+  and the planning table;
+- :mod:`segkit.abtest.money`: profit per contact, ROI, the one-sided p-value that the
+  profit is positive (corrected within each breakdown) and recommendations;
 - :mod:`segkit.abtest.evaluation`: :func:`evaluate`, the above end to end.
 
 The stage (run folders, artifacts, findings) is :mod:`segkit.stages.abtest`.
@@ -31,11 +33,13 @@ from segkit.abtest.evaluation import Evaluation, choose_control, evaluate
 from segkit.abtest.money import money, recommend
 from segkit.abtest.statistics import (
     EFFECT_COLUMNS,
+    HETEROGENEITY_COLUMNS,
     KINDS,
     adjust,
     compare,
     effects,
     heterogeneity,
+    logistic_interaction_lr,
     mde_mean,
     mde_proportion,
     planning,
@@ -46,6 +50,7 @@ from segkit.abtest.statistics import (
 
 __all__ = [
     "EFFECT_COLUMNS",
+    "HETEROGENEITY_COLUMNS",
     "KINDS",
     "Evaluation",
     "adjust",
@@ -56,6 +61,7 @@ __all__ = [
     "evaluate",
     "heterogeneity",
     "infer_metrics",
+    "logistic_interaction_lr",
     "mde_mean",
     "mde_proportion",
     "money",

@@ -126,8 +126,11 @@ def _value(
     rows, scope = value_rows(table, vm, segmented)
     if not rows["evaluated"][rows["metric"] == vm].any():
         return None, None, None
-    value = mon.money(rows, vm, sizes or {}, params["cost_per_contact"], margin)
-    return value, mon.label_segments(mon.recommend(value), labels), scope
+    value = mon.money(
+        rows, vm, sizes or {}, params["cost_per_contact"], margin, params["correction"]
+    )
+    recs = mon.recommend(value, params["alpha"])
+    return value, mon.label_segments(recs, labels), scope
 
 
 def evaluate(
@@ -196,5 +199,5 @@ def evaluate(
     plan = st.planning(
         table, alpha=params["alpha"], power=params["power"], target_lift=params["target_lift"]
     )
-    het = st.heterogeneity(table)
+    het = st.heterogeneity(table, params["correction"], params["alpha"])
     return Evaluation(table, srm_table, het, value, recs, metrics, control, plan, missing, scope)

@@ -10,8 +10,9 @@
 
 Relative lifts are ``mean_treatment / mean_control - 1`` with a delta-method interval.
 :func:`adjust` corrects p-values across the segments and arms of each segment column and
-metric (Holm, Benjamini-Hochberg, ... via statsmodels); :func:`heterogeneity` is Cochran's
-Q test of the segment-level effects; :func:`srm` the sample-ratio mismatch check; sample
+metric (Holm, Benjamini-Hochberg, ... via statsmodels); :func:`heterogeneity` tests whether
+the effect differs between segments (Cochran's Q with the exact standard errors; for rates
+the likelihood-ratio test of arm × segment in a logistic model), corrected across tests; :func:`srm` the sample-ratio mismatch check; sample
 sizes, MDEs and the :func:`planning` table complete the planning side.
 """
 
@@ -46,6 +47,8 @@ EFFECT_COLUMNS = [
     "abs_lift",
     "abs_ci_low",
     "abs_ci_high",
+    "se",
+    "df",
     "rel_lift",
     "rel_ci_low",
     "rel_ci_high",
@@ -273,21 +276,24 @@ def cuped_theta(rows: pd.DataFrame, i: int) -> tuple[float, float, float]:
 # ----------------------------------------------------------------------------- comparisons
 
 
-def _quantile_and_p(c: Arm, t: Arm, kind: str, alpha: float) -> tuple[float, float]:
-    """Interval quantile and two-sided p-value of ``t.mean - c.mean`` for the metric kind."""
+def _quantile_and_p(c: Arm, t: Arm, kind: str, alpha: float) -> tuple[float, float, float]:
+    """Interval quantile, two-sided p-value of ``t.mean - c.mean`` for the metric kind, and
+    the degrees of freedom of the interval (``inf``: normal)."""
     z = stats.norm.ppf(1 - alpha / 2)
     diff = t.mean - c.mean
     se = np.sqrt(c.var_mean + t.var_mean)
     if kind == "mean":  # Welch
         dof = se**4 / (c.var_mean**2 / max(c.n - 1, 1) + t.var_mean**2 / max(t.n - 1, 1))
-        q = stats.t.ppf(1 - alpha / 2, dof) if np.isfinite(dof) and dof > 0 else z
+        if not (np.isfinite(dof) and dof > 0):
+            dof = np.inf
+        q = stats.t.ppf(1 - alpha / 2, dof) if np.isfinite(dof) else z
         p = 2 * stats.t.sf(abs(diff) / se, dof) if se > 0 else np.nan
-        return q, p
+        return q, p, float(dof)
     if kind == "proportion":  # pooled z-test, Wald interval
         pooled = (c.mean * c.n + t.mean * t.n) / (c.n + t.n)
         se0 = np.sqrt(pooled * (1 - pooled) * (1 / c.n + 1 / t.n))
-        return z, (2 * stats.norm.sf(abs(diff) / se0) if se0 > 0 else np.nan)
-    return z, (2 * stats.norm.sf(abs(diff) / se) if se > 0 else np.nan)
+        return z, (2 * stats.norm.sf(abs(diff) / se0) if se0 > 0 else np.nan), np.inf
+    return z, (2 * stats.norm.sf(abs(diff) / se) if se > 0 else np.nan), np.inf
 
 
 def _mde_and_power(c: Arm, t: Arm, *, alpha: float, power: float, target: float):
@@ -315,12 +321,14 @@ def compare(c: Arm, t: Arm, kind: str, *, alpha: float, power: float, target: fl
     Returns
     -------
     dict
-        ``mean_control`` … ``power``, the numeric columns of :data:`EFFECT_COLUMNS`.
+        ``mean_control`` … ``power``, the numeric columns of :data:`EFFECT_COLUMNS`
+        (``se``: standard error of the absolute lift, unpooled; ``df``: degrees of freedom
+        of its interval, Welch's for means, ``inf`` for the normal intervals).
     """
     z = stats.norm.ppf(1 - alpha / 2)
     diff = t.mean - c.mean
     se = np.sqrt(c.var_mean + t.var_mean)
-    q, p = _quantile_and_p(c, t, kind, alpha)
+    q, p, dof = _quantile_and_p(c, t, kind, alpha)
     rel = t.mean / c.mean - 1 if c.mean else np.nan
     # delta method for mean_t / mean_c
     rel_se = (
@@ -333,6 +341,8 @@ def compare(c: Arm, t: Arm, kind: str, *, alpha: float, power: float, target: fl
         "abs_lift": diff,
         "abs_ci_low": diff - q * se,
         "abs_ci_high": diff + q * se,
+        "se": se,
+        "df": dof,
         "rel_lift": rel,
         "rel_ci_low": rel - z * rel_se,
         "rel_ci_high": rel + z * rel_se,
@@ -439,29 +449,139 @@ def adjust(table: pd.DataFrame, method: str, alpha: float) -> pd.DataFrame:
     return table
 
 
-def heterogeneity(table: pd.DataFrame) -> pd.DataFrame:
-    """Cochran's Q test per (segment column, metric, arm): does the effect differ?
+#: Columns of the heterogeneity table (``ab_heterogeneity.csv``), in order.
+HETEROGENEITY_COLUMNS = [
+    "segment_col",
+    "metric",
+    "kind",
+    "arm",
+    "segments",
+    "q",
+    "q_p_value",
+    "lr",
+    "lr_p_value",
+    "test",
+    "p_value",
+    "p_adjusted",
+    "significant",
+    "note",
+]
+Q_TEST, LR_TEST = "Cochran's Q", "logistic interaction LR"
 
-    ``Q = sum w_i (d_i - d_w)^2``, ``w_i = 1/se_i^2``, chi-square with k - 1 df, over the
-    evaluated segment rows of ``table``.
+
+def _logistic_deviance(y: np.ndarray, n: np.ndarray, X: np.ndarray) -> float:
+    """Deviance (against the saturated model) of a binomial logit GLM on grouped counts,
+    fitted by Newton-Raphson."""
+    rate = np.clip(y.sum() / n.sum(), 1e-6, 1 - 1e-6)
+    beta = np.linalg.lstsq(X, np.full(len(y), np.log(rate / (1 - rate))), rcond=None)[0]
+    for _ in range(100):
+        mu = n / (1 + np.exp(-(X @ beta)))
+        w = mu * (1 - mu / n)
+        step = np.linalg.lstsq(X.T @ (w[:, None] * X), X.T @ (y - mu), rcond=None)[0]
+        beta = beta + step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    mu = n / (1 + np.exp(-(X @ beta)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = np.where(y > 0, y * np.log(y / mu), 0.0)
+        b = np.where(n - y > 0, (n - y) * np.log((n - y) / (n - mu)), 0.0)
+    return float(2 * (a + b).sum())
+
+
+def logistic_interaction_lr(
+    y_control: np.ndarray, n_control: np.ndarray, y_treatment: np.ndarray, n_treatment: np.ndarray
+) -> tuple[float, int]:
+    """Likelihood-ratio test of arm × segment in a logistic model of a 0/1 outcome.
+
+    The full model (a rate per segment and arm) is saturated on the grouped counts, so the
+    statistic is the deviance of the model without interaction, ``logit p = segment +
+    arm``; chi-square with (segments - 1) df. A segment where every customer of both arms
+    has the same outcome says nothing about the interaction and is left out.
+
+    Parameters
+    ----------
+    y_control, n_control, y_treatment, n_treatment
+        Per segment: successes and customers of the control and of the treatment arm.
+
+    Returns
+    -------
+    (statistic, df); ``(nan, 0)`` with fewer than two informative segments.
+
+    >>> lr, df = logistic_interaction_lr(
+    ...     np.array([10, 30]), np.array([100, 100]), np.array([20, 30]), np.array([100, 100]))
+    >>> df, round(lr, 3)
+    (1, 2.503)
     """
-    z = stats.norm.ppf(0.975)
+    yc, nc, yt, nt = (
+        np.asarray(a, float) for a in (y_control, n_control, y_treatment, n_treatment)
+    )
+    ys, ns = yc + yt, nc + nt
+    keep = (ys > 0) & (ys < ns)
+    k = int(keep.sum())
+    if k < 2:
+        return np.nan, 0
+    y = np.concatenate([yc[keep], yt[keep]])
+    n = np.concatenate([nc[keep], nt[keep]])
+    X = np.hstack([np.vstack([np.eye(k), np.eye(k)]), np.repeat([[0.0], [1.0]], k, axis=0)])
+    return _logistic_deviance(y, n, X), k - 1
+
+
+def _q_test(g: pd.DataFrame) -> tuple[float, float]:
+    """Cochran's Q and its p-value of the absolute lifts of ``g`` (exact standard errors)."""
+    ok = (g["se"] > 0).to_numpy()
+    d, w = g["abs_lift"].to_numpy(float)[ok], 1 / g["se"].to_numpy(float)[ok] ** 2
+    if len(d) < 2:
+        return np.nan, np.nan
+    dw = (w * d).sum() / w.sum()
+    q = float((w * (d - dw) ** 2).sum())
+    return q, float(stats.chi2.sf(q, len(d) - 1))
+
+
+def _lr_test(g: pd.DataFrame) -> tuple[float, float]:
+    """The logistic interaction LR test of a proportion's segment rows ``g``."""
+    yc = np.round(g["mean_control"] * g["n_control"]).to_numpy()
+    yt = np.round(g["mean_treatment"] * g["n_treatment"]).to_numpy()
+    lr, dof = logistic_interaction_lr(yc, g["n_control"], yt, g["n_treatment"])
+    return lr, (float(stats.chi2.sf(lr, dof)) if dof else np.nan)
+
+
+def heterogeneity(table: pd.DataFrame, method: str = "holm", alpha: float = 0.05) -> pd.DataFrame:
+    """Does the effect differ between segments? One test per (segment column, metric, arm).
+
+    Over the evaluated segment rows of ``table``: Cochran's Q of the absolute lifts,
+    ``Q = sum w_i (d_i - d_w)^2``, ``w_i = 1/se_i^2`` with the lifts' exact standard errors,
+    chi-square with k - 1 df (the additive scale); for a proportion also the
+    likelihood-ratio test of arm × segment in a logistic model
+    (:func:`logistic_interaction_lr`), the scale on which a rate's effect is usually
+    constant. ``test``/``p_value`` is the test on the metric's scale (the LR test for
+    proportions, Q otherwise); ``p_adjusted`` corrects those p-values across the whole
+    table with ``method`` (a ``multipletests`` method or ``none``); ``significant`` is
+    ``p_adjusted < alpha``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`HETEROGENEITY_COLUMNS`.
+    """
     rows = []
     seg_rows = table[(table["segment_col"] != "all") & table["evaluated"]]
     for (col, metric, arm), g in seg_rows.groupby(["segment_col", "metric", "arm"]):
-        se = (g["abs_ci_high"] - g["abs_ci_low"]) / (2 * z)
-        ok = se > 0
-        d, w = g["abs_lift"][ok].to_numpy(), 1 / se[ok].to_numpy() ** 2
-        k = len(d)
-        if k < 2:
-            rows.append((col, metric, arm, k, np.nan, np.nan, "one segment: nothing to compare"))
-            continue
-        dw = (w * d).sum() / w.sum()
-        q = float((w * (d - dw) ** 2).sum())
-        rows.append((col, metric, arm, k, q, float(stats.chi2.sf(q, k - 1)), ""))
-    return pd.DataFrame(
-        rows, columns=["segment_col", "metric", "arm", "segments", "q", "p_value", "note"]
-    )
+        kind = g["kind"].iloc[0]
+        q, q_p = _q_test(g)
+        lr, lr_p = _lr_test(g) if kind == "proportion" else (np.nan, np.nan)
+        test, p = (LR_TEST, lr_p) if kind == "proportion" else (Q_TEST, q_p)
+        note = "" if len(g) >= 2 else "one segment: nothing to compare"
+        rows.append((col, metric, kind, arm, len(g), q, q_p, lr, lr_p, test, p, note))
+    cols = [c for c in HETEROGENEITY_COLUMNS if c not in ("p_adjusted", "significant")]
+    out = pd.DataFrame(rows, columns=cols)
+    p = out["p_value"].to_numpy(float)
+    ok = np.isfinite(p)
+    adj = p.copy()
+    if method != "none" and ok.any():
+        adj[ok] = multipletests(p[ok], method=method)[1]
+    out["p_adjusted"] = adj
+    out["significant"] = out["p_adjusted"] < alpha
+    return out[HETEROGENEITY_COLUMNS]
 
 
 def srm(st: pd.DataFrame, allocation: dict | None = None) -> pd.DataFrame:

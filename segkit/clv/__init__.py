@@ -8,7 +8,8 @@ Submodules
 - :mod:`segkit.clv.fit`: maximum-likelihood fits (:func:`fit_purchases`,
   :func:`fit_spend`, :func:`fit_histories`) with standard errors (:class:`Fit`);
 - :mod:`segkit.clv.predict`: discounted expected purchases, CLV with delta-method
-  intervals (:func:`predict`) and CLV per segment (:func:`segment_value`);
+  intervals (:func:`predict`), the interval of a total (:func:`total_interval`) and CLV
+  per segment (:func:`segment_value`);
 - :mod:`segkit.clv.diagnostics`: holdout checks (:func:`holdout_by_frequency`,
   :func:`holdout_errors`) and the tracking plots' data (:func:`tracking`).
 
@@ -70,16 +71,19 @@ from segkit.clv.models import (
 )
 from segkit.clv.predict import (
     DAYS_PER_MONTH,
+    DELTA_PREFIX,
     discounted_purchases,
     months_in_units,
     predict,
     segment_value,
+    total_interval,
 )
 from segkit.core.params import UNIT_DAYS
 
 __all__ = [
     "BGNBD",
     "DAYS_PER_MONTH",
+    "DELTA_PREFIX",
     "MBGNBD",
     "MODELS",
     "PURCHASE_MODELS",
@@ -104,5 +108,6 @@ __all__ = [
     "predict",
     "segment_value",
     "spend_frequency_correlation",
+    "total_interval",
     "tracking",
 ]

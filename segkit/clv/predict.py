@@ -7,8 +7,18 @@ history, and ``E[M]`` the Gamma-Gamma expected spend per purchase. Its interval 
 uncertainty of the fitted parameters (delta method on the log scale), not the much larger
 customer-to-customer randomness of what will actually be bought.
 
+The interval of a *total* (all customers, a segment) is not the sum of the customers'
+bounds: every prediction moves with the same fitted parameters, so the variance of the
+sum is ``g' Σ g`` with ``g`` the gradient of the total with respect to the
+log-parameters (the purchase model's and the spend model's, fitted independently) and
+``Σ`` their covariance. :func:`predict` writes each customer's share of that gradient,
+premultiplied by a square root of ``Σ``, as the columns ``clv_delta_1..k``
+(:data:`DELTA_PREFIX`): the variance of any group's total is the sum of squares of the
+group's column sums (:func:`total_interval`).
+
 - :func:`discounted_purchases`: the discounted sum of expected purchases, month by month;
 - :func:`predict`: P(alive), expected purchases, spend and CLV with intervals;
+- :func:`total_interval`: the delta-method interval of a total CLV;
 - :func:`segment_value`: CLV per segment, small segments suppressed.
 """
 
@@ -29,6 +39,8 @@ from segkit.core.params import MIN_SEGMENT_SIZE, UNIT_DAYS
 
 #: Days in an average month (a year of 365.25 days).
 DAYS_PER_MONTH = 365.25 / 12
+#: Prefix of the per-customer delta-method columns of :func:`predict` (see the module).
+DELTA_PREFIX = "clv_delta_"
 
 
 def months_in_units(time_unit: str) -> float:
@@ -105,15 +117,14 @@ def discounted_purchases(
     return total[idx] * spec.p_alive(theta, x, tx, T)
 
 
-def _delta_var(
+def _log_gradient(
     f: Callable[[np.ndarray], np.ndarray],
     fit: Fit,
     base: np.ndarray | None = None,
     eps: float = 1e-4,
 ) -> np.ndarray:
-    """Per-row variance of log f(θ) from the covariance of the log-parameters (delta
-    method); the gradient by forward differences from ``base = f(θ)`` when given, else
-    central differences."""
+    """Per-row gradient of log f(θ) with respect to the log-parameters (rows × parameters);
+    forward differences from ``base = f(θ)`` when given, else central differences."""
     z = np.log(fit.theta)
     grads = []
     for i in range(len(z)):
@@ -124,8 +135,19 @@ def _delta_var(
                 grads.append((np.log(f(np.exp(z + dz))) - np.log(base)) / eps)
             else:
                 grads.append((np.log(f(np.exp(z + dz))) - np.log(f(np.exp(z - dz)))) / (2 * eps))
-    G = np.column_stack(grads)
-    return np.einsum("ij,jk,ik->i", G, fit.cov_log, G)
+    return np.column_stack(grads)
+
+
+def _quadratic(G: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    """Per-row ``g' cov g``: the delta-method variance of each row."""
+    return np.einsum("ij,jk,ik->i", G, cov, G)
+
+
+def _cov_root(cov: np.ndarray) -> np.ndarray:
+    """``L`` with ``L L' = cov`` (symmetric square root; negative eigenvalues of a
+    numerically indefinite covariance count as 0)."""
+    vals, vecs = np.linalg.eigh((cov + cov.T) / 2)
+    return vecs * np.sqrt(np.clip(vals, 0.0, None))
 
 
 def _add_spend(
@@ -133,22 +155,66 @@ def _add_spend(
     spend: Fit,
     summary: pd.DataFrame,
     *,
+    purchases: Fit,
     disc: np.ndarray,
-    var: np.ndarray,
+    G_p: np.ndarray,
     margin: float,
     alpha: float,
 ) -> None:
-    """Add expected spend and CLV with its interval to ``out``."""
+    """Add expected spend, CLV with its interval and the delta columns to ``out``."""
     x = summary["frequency"].to_numpy(float)
     mx = summary["monetary"].to_numpy(float)
     es = spend.expected_spend(x, mx)
-    var = var + _delta_var(lambda th: spend.spec.expected_spend(th, x, mx), spend)
+    G_s = _log_gradient(lambda th: spend.spec.expected_spend(th, x, mx), spend)
+    var = _quadratic(G_p, purchases.cov_log) + _quadratic(G_s, spend.cov_log)
     out["expected_spend"] = es
-    out["clv"] = margin * disc * es
+    clv = margin * disc * es
+    out["clv"] = clv
     zq = stats.norm.ppf(1 - alpha / 2)
     sd = np.sqrt(np.nan_to_num(var))
-    out["clv_low"] = out["clv"] * np.exp(-zq * sd)
-    out["clv_high"] = out["clv"] * np.exp(zq * sd)
+    out["clv_low"] = clv * np.exp(-zq * sd)
+    out["clv_high"] = clv * np.exp(zq * sd)
+    # d clv_i / d log θ = clv_i · d log clv_i / d log θ, times a root of the covariance
+    parts = [
+        np.nan_to_num(clv[:, None] * G) @ _cov_root(f.cov_log)
+        for G, f in ((G_p, purchases), (G_s, spend))
+    ]
+    delta = np.hstack(parts)
+    for j in range(delta.shape[1]):
+        out[f"{DELTA_PREFIX}{j + 1}"] = delta[:, j]
+
+
+def total_interval(clv: pd.DataFrame, alpha: float = 0.05) -> tuple[float, float, float]:
+    """Total CLV of the customers in ``clv`` with its delta-method interval.
+
+    The variance of the total is the sum of squares of the column sums of the
+    ``clv_delta_*`` columns (``g' Σ g``, see the module); the interval is on the log scale,
+    ``total · exp(±z · sd / total)``, like the customers' own.
+
+    Parameters
+    ----------
+    clv
+        :func:`predict` output (or any subset of its rows): ``clv`` and ``clv_delta_*``.
+    alpha
+        1 - confidence level.
+
+    Returns
+    -------
+    (total, low, high); the bounds are NaN without delta columns (no spend model).
+
+    >>> df = pd.DataFrame({"clv": [60.0, 40.0], "clv_delta_1": [3.0, 1.0],
+    ...                    "clv_delta_2": [0.0, 3.0]})
+    >>> total, low, high = total_interval(df)  # sd = sqrt(4² + 3²) = 5
+    >>> print(f"{total:.0f} {low:.2f} {high:.2f}")
+    100 90.67 110.30
+    """
+    total = float(clv["clv"].sum())
+    cols = [c for c in clv.columns if str(c).startswith(DELTA_PREFIX)]
+    if not cols or total <= 0:
+        return total, np.nan, np.nan
+    sd = float(np.sqrt((clv[cols].sum().to_numpy(float) ** 2).sum()))
+    zq = stats.norm.ppf(1 - alpha / 2)
+    return total, total * np.exp(-zq * sd / total), total * np.exp(zq * sd / total)
 
 
 def predict(
@@ -181,7 +247,9 @@ def predict(
     pandas.DataFrame
         Columns ``p_alive``, ``expected_purchases`` (over the horizon), ``expected_spend``
         (per purchase), ``clv`` (margin × discounted expected revenue) with ``clv_low`` /
-        ``clv_high`` (parameter uncertainty, delta method), ``discounted_purchases``.
+        ``clv_high`` (parameter uncertainty, delta method), the ``clv_delta_*`` columns
+        (one per parameter of the two models: the customer's part of the delta-method
+        variance of a total, see :func:`total_interval`), ``discounted_purchases``.
 
     Raises
     ------
@@ -205,7 +273,7 @@ def predict(
     u_disc = discounted_purchases(purchases, h.x, h.tx, h.T, pairs=pairs, **horizon)
     # delta method on log(discounted purchases) w.r.t. the log-parameters; forward
     # differences (half the cost on the hot path, ample for an interval)
-    var_p = _delta_var(
+    G_p = _log_gradient(
         lambda th: discounted_purchases(
             purchases, h.x, h.tx, h.T, theta=th, pairs=pairs, **horizon
         ),
@@ -221,28 +289,35 @@ def predict(
     out["expected_purchases"] = u_exp[inv]
     disc = u_disc[inv]
     if spend is not None and "monetary" in summary:
-        _add_spend(out, spend, summary, disc=disc, var=var_p[inv], margin=margin, alpha=alpha)
+        kw = {"purchases": purchases, "disc": disc, "G_p": G_p[inv]}
+        _add_spend(out, spend, summary, **kw, margin=margin, alpha=alpha)
     out["discounted_purchases"] = disc
     return out
 
 
-def segment_value(clv: pd.DataFrame, min_size: int = MIN_SEGMENT_SIZE) -> pd.DataFrame:
+def segment_value(
+    clv: pd.DataFrame, min_size: int = MIN_SEGMENT_SIZE, alpha: float = 0.05
+) -> pd.DataFrame:
     """CLV per segment, from :func:`predict` output with a ``segment`` column.
 
     Parameters
     ----------
     clv
-        Per customer: ``segment`` (and ``segment_name``), ``clv``, ``clv_low``,
-        ``clv_high``, ``p_alive``, ``expected_purchases``.
+        Per customer: ``segment`` (and ``segment_name``), ``clv``, ``p_alive``,
+        ``expected_purchases`` and the ``clv_delta_*`` columns (without them the interval
+        is NaN).
     min_size
         Segments below this many customers are listed with their size only (privacy).
+    alpha
+        1 - confidence level of the interval of each segment's total.
 
     Returns
     -------
     pandas.DataFrame
-        Per segment: customers, total CLV (and its interval), share of total value and of
-        customers, CLV per customer and median, mean P(alive) and expected purchases,
-        ``suppressed``.
+        Per segment: customers, total CLV and its delta-method interval
+        (``clv_low_total``, ``clv_high_total``: :func:`total_interval` on the segment's
+        customers, parameter uncertainty only), share of total value and of customers, CLV
+        per customer and median, mean P(alive) and expected purchases, ``suppressed``.
 
     Raises
     ------
@@ -255,11 +330,12 @@ def segment_value(clv: pd.DataFrame, min_size: int = MIN_SEGMENT_SIZE) -> pd.Dat
     out = g.agg(
         customers=("clv", "size"),
         clv_total=("clv", "sum"),
-        clv_low_total=("clv_low", "sum"),
-        clv_high_total=("clv_high", "sum"),
         p_alive=("p_alive", "mean"),
         expected_purchases=("expected_purchases", "mean"),
     ).reset_index()
+    bounds = np.array([total_interval(part, alpha)[1:] for _, part in g])
+    out.insert(out.columns.get_loc("clv_total") + 1, "clv_low_total", bounds[:, 0])
+    out.insert(out.columns.get_loc("clv_total") + 2, "clv_high_total", bounds[:, 1])
     out["share_of_value"] = out["clv_total"] / clv["clv"].sum()
     out["share_of_customers"] = out["customers"] / len(clv)
     out["clv_per_customer"] = out["clv_total"] / out["customers"]

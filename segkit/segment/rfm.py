@@ -44,6 +44,42 @@ RFM_SEGMENTS = {
 QUINTILES = [0.2, 0.4, 0.6, 0.8]
 
 
+def quintile_edges(values: np.ndarray) -> np.ndarray:
+    """Four cut points that split ``values`` into five scores as near quintiles as ties allow.
+
+    Score = 1 + the number of cut points below the value (a value equal to a cut point
+    takes the lower score). Each cut point starts at the largest value at or below its
+    20/40/60/80 % quantile; one that is not above the previous moves up to the next
+    distinct value, then (from the top) one that would leave no value above it, or is not
+    below the next, moves down to the previous distinct value. With at least five distinct
+    values every score is used; with fewer, the cut points repeat and scores stay empty.
+
+    Parameters
+    ----------
+    values : the fitted customers' values (finite).
+
+    Returns
+    -------
+    The four cut points, non-decreasing.
+
+    >>> quintile_edges(np.array([1, 1, 1, 1, 1, 1, 2, 2, 3, 4, 5, 9]))
+    array([1., 2., 3., 4.])
+    >>> quintile_edges(np.arange(1.0, 101.0))
+    array([20., 40., 60., 80.])
+    """
+    u = np.unique(values)
+    if len(u) == 0:
+        return np.zeros(len(QUINTILES))
+    q = np.quantile(values, QUINTILES)
+    idx = np.searchsorted(u, q, side="right") - 1  # largest distinct value <= quantile
+    for i in range(1, len(idx)):  # strictly increasing
+        idx[i] = max(idx[i], idx[i - 1] + 1)
+    top = len(u) - 2  # the last cut point below the largest value
+    for i in range(len(idx) - 1, -1, -1):
+        idx[i] = min(idx[i], top if i == len(idx) - 1 else idx[i + 1] - 1)
+    return u[np.clip(idx, 0, max(top, 0))].astype(float)
+
+
 def rfm_segment_name(r: int, f: int, m: int) -> str:
     """The named cell of scores (r, f, m), each 1..5.
 
@@ -56,10 +92,16 @@ def rfm_segment_name(r: int, f: int, m: int) -> str:
 class RFMScorer(BaseEstimator):
     """Quintile scores 1-5 for recency, frequency and money, and the named RFM segment.
 
-    The cut points are the 20/40/60/80 % quantiles of the customers it is fitted on and
-    are kept, so new customers are scored on the same scale. A value equal to a cut point
-    takes the lower score and tied values share a score (so a class can hold more than
-    20 %, e.g. all one-time buyers get F = 1); R is reversed: the most recent get 5.
+    The cut points are the 20/40/60/80 % quantiles of the customers it is fitted on, each
+    moved to the largest observed value at or below it, and are kept, so new customers are
+    scored on the same scale. A value equal to a cut point takes the lower score and tied
+    values share a score (so a class can hold more than 20 %, e.g. all one-time buyers get
+    F = 1). When ties make cut points coincide (on CDNOW 52 % buy once, so the 20 % and 40 %
+    quantiles of the orders are both 1), a coinciding cut point moves up to the next
+    observed value, and one that would leave the top score empty moves down: with at least
+    five distinct values every score 1..5 is used (CDNOW's F: 1, 2, 3, 4 and 5+ orders).
+    With fewer, some scores stay empty; ``empty_scores_`` names them. R is reversed: the
+    most recent get 5.
 
     Parameters
     ----------
@@ -76,11 +118,26 @@ class RFMScorer(BaseEstimator):
     def fit(self, data: pd.DataFrame, y: Any = None) -> RFMScorer:
         """Keep the quintile cut points of ``data``; ``labels_`` = its segment indices."""
         self.edges_ = {
-            role: np.quantile(data[col].to_numpy(float), QUINTILES)
+            role: quintile_edges(data[col].to_numpy(float))
             for role, col in self.role_columns().items()
+        }
+        s = self.scores(data)
+        self.empty_scores_ = {
+            role: sorted(set(range(1, 6)) - set(s[f"{role[0]}_score"].tolist()))
+            for role in self.edges_
         }
         self.labels_ = self.predict(data)
         return self
+
+    def notes(self) -> list[str]:
+        """Sentences naming the scores no fitted customer has (empty if all five are used)."""
+        cols = self.role_columns()
+        return [
+            f"The {role} score (column '{cols[role]}') has too few distinct values for five "
+            f"levels: no customer scores {', '.join(map(str, empty))}."
+            for role, empty in getattr(self, "empty_scores_", {}).items()
+            if empty
+        ]
 
     def scores(self, data: pd.DataFrame) -> pd.DataFrame:
         """r_score, f_score, m_score (int8, 1..5) of each row."""

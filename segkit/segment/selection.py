@@ -303,13 +303,46 @@ def select_k(
     table["admissible"] = mask
     votes = _votes(table, mask)
     table["votes"] = table["k"].map(lambda k: ", ".join(votes[int(k)]))
-    n_votes = table["k"].map(lambda k: len(votes[int(k)])).where(mask, -1)
-    top = table[n_votes == n_votes.max()]
-    # a tie goes to the most stable k (its least stable segment), then the best silhouette
-    key = top["min_stability"].fillna(0).round(2) * 10 + top["silhouette"].fillna(-1)
-    best = int(top.loc[key.idxmax(), "k"])
-    table["recommended"] = table["k"] == best
+    table["recommended"] = table["k"] == recommended_k(table)
     return table, pd.DataFrame(stab)
+
+
+def recommended_k(table: pd.DataFrame) -> int:
+    """The admissible k with most votes; a tie goes to the more stable k (its least stable
+    segment's Jaccard, to two decimals), then to the better silhouette, then to the smaller k.
+
+    The order is lexicographic: any stability difference of 0.01 or more decides before
+    the silhouette is looked at. An unmeasured stability counts as 0, an unmeasured
+    silhouette as -1.
+
+    Parameters
+    ----------
+    table : one row per k with k, admissible, votes (comma-separated index names),
+        min_stability, silhouette (as returned by :func:`select_k`).
+
+    Returns
+    -------
+    The recommended k.
+
+    >>> t = pd.DataFrame({"k": [3, 4], "admissible": [True, True], "votes": ["gap", "BIC"],
+    ...                   "min_stability": [0.80, 0.79], "silhouette": [0.10, 0.25]})
+    >>> recommended_k(t)
+    3
+    """
+    n_votes = table["votes"].map(lambda v: len([x for x in str(v).split(", ") if x]))
+    n_votes = n_votes.where(table["admissible"].astype(bool), -1)
+    top = pd.DataFrame(
+        {
+            "k": table["k"].astype(int),
+            "votes": n_votes,
+            "stability": table["min_stability"].astype(float).fillna(0.0).round(2),
+            "silhouette": table["silhouette"].astype(float).fillna(-1.0),
+        }
+    )
+    top = top.sort_values(
+        ["votes", "stability", "silhouette", "k"], ascending=[False, False, False, True]
+    )
+    return int(top["k"].iloc[0])
 
 
 def _votes_text(table: pd.DataFrame, row: pd.Series) -> str:

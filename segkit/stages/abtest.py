@@ -21,7 +21,7 @@ import duckdb
 import pandas as pd
 
 from segkit import abtest, io
-from segkit.abtest.money import LEAVE_ALONE, SEND
+from segkit.abtest.money import LEAVE_ALONE, SEND, TEST_FURTHER
 from segkit.core.checks import check_columns
 from segkit.core.errors import SegkitError
 from segkit.core.params import table_spec
@@ -268,19 +268,31 @@ def _overall(ev: abtest.Evaluation, p: dict) -> list[str]:
     return out
 
 
-def _heterogeneity(het: pd.DataFrame, alpha: float) -> list[str]:
-    h = het[het["p_value"] < alpha]
-    if len(h):
-        ex = h.sort_values("p_value").iloc[0]
+def _heterogeneity(het: pd.DataFrame, p: dict) -> list[str]:
+    """How many segment differences survive the correction, with the strongest example."""
+    tested = het[het["p_value"].notna()]
+    if not len(tested):
+        return []
+    alpha, corr = p["alpha"], p["correction"]
+    raw = int((tested["p_value"] < alpha).sum())
+    sig = tested[tested["p_adjusted"] < alpha]
+    after = "" if corr == "none" else f" after {corr} correction"
+    scales = (
+        "Cochran's Q of the lifts for means and ratios, a logistic arm × segment "
+        "likelihood-ratio test for rates"
+    )
+    if not len(sig):
         return [
-            f"The effect differs between segments for {len(h)} of {len(het)} tests, e.g. "
-            f"{md(ex['metric'])} of '{md(ex['arm'])}' across {md(ex['segment_col'])} "
-            f"(Cochran's Q p = {ex['p_value']:.2g}): target by segment rather than send one "
-            "campaign to all."
+            f"No evidence that the effects differ between segments{after} ({raw} of "
+            f"{len(tested)} tests below {alpha:.0%} uncorrected; {scales})."
         ]
-    if len(het):
-        return ["No evidence that the effects differ between segments (Cochran's Q)."]
-    return []
+    ex = sig.sort_values("p_value").iloc[0]
+    return [
+        f"The effect differs between segments in {len(sig)} of {len(tested)} tests{after} "
+        f"({raw} below {alpha:.0%} uncorrected; {scales}), e.g. {md(ex['metric'])} of "
+        f"'{md(ex['arm'])}' across {md(ex['segment_col'])} ({ex['test']} p = "
+        f"{ex['p_value']:.2g}): target by segment rather than send one campaign to all."
+    ]
 
 
 def _balance(srm: pd.DataFrame, raw: RawCheck) -> list[str]:
@@ -321,21 +333,43 @@ def _cleaning(raw: RawCheck) -> list[str]:
     return out
 
 
-def _recommendations(recs: pd.DataFrame | None, cost: float) -> list[str]:
+def _p_text(r: Any, correction: str) -> str:
+    """'p = 0.021, 0.13 after holm': the one-sided p-value of 'profit <= 0'."""
+    after = "" if correction == "none" else f", {r.p_profit_adjusted:.2g} after {correction}"
+    return f"p = {r.p_profit:.2g}{after}"
+
+
+def _recommendations(recs: pd.DataFrame | None, p: dict) -> list[str]:
+    """One sentence per breakdown (send, with the p-values; not proven; leave alone), then
+    the decision rule."""
     out: list[str] = []
     if recs is None or not len(recs):
         return out
+    corr = p["correction"]
     for col, g in recs.groupby("segment_col", sort=False):
         send = g[g["action"] == SEND]
+        further = g[g["action"] == TEST_FURTHER]
         leave = g[g["action"] == LEAVE_ALONE]
-        parts = [f"{md(r.label)}: {md(r.campaign)}" for r in send.itertuples()]
+        parts = [f"{md(r.label)}: {md(r.campaign)} ({_p_text(r, corr)})" for r in send.itertuples()]
+        unproven = [f"{md(r.label)} ({_p_text(r, corr)})" for r in further.itertuples()]
         head = "For all customers" if col == "all" else f"By {md(col)}"
         out.append(
             f"{head}: send "
             + ("; ".join(parts) if parts else "nothing with confidence")
+            + (f"; profit not proven for {'; '.join(unproven)}" if unproven else "")
             + (f"; leave alone {', '.join(map(md, leave['label']))}" if len(leave) else "")
-            + f" (profit after {cost:g} per contact)."
+            + "."
         )
+    fam = (
+        ""
+        if corr == "none"
+        else (f" after {corr} correction over the segments × campaigns of its breakdown")
+    )
+    out.append(
+        f"A segment gets 'send' only when its profit after {p['cost_per_contact']:g} per "
+        f"contact is above zero at one-sided {p['alpha'] / 2:.1%}{fam} (p-values of 'profit "
+        "≤ 0', raw and corrected: ab_recommendations.csv)."
+    )
     return out
 
 
@@ -367,10 +401,10 @@ def findings(ev: abtest.Evaluation, p: dict, raw: RawCheck = NO_RAW_ISSUES) -> l
         What cleaning removed from the experiment file (:func:`raw_check`).
     """
     out = _overall(ev, p)
-    out += _heterogeneity(ev.heterogeneity, p["alpha"])
+    out += _heterogeneity(ev.heterogeneity, p)
     out += _balance(ev.srm, raw)
     out += _cleaning(raw)
-    out += _recommendations(ev.recommendations, p["cost_per_contact"])
+    out += _recommendations(ev.recommendations, p)
     out += _value_scope(ev, p)
     for name, k in ev.missing.items():
         out.append(f"{k:,} rows have no value for {md(name)}; they are left out of that metric.")

@@ -7,8 +7,10 @@ through :mod:`segkit.clv`, and writes:
 - ``clv_holdout.csv``, ``clv_models.csv``, ``clv_tracking.csv``: the holdout check of the
   models fitted on the calibration period;
 - ``clv_params.json``: every model's parameters fitted on the whole period;
-- ``clv.parquet`` (per customer, with segment) and ``clv_segments.csv`` (per segment), from
-  the purchase model with the lowest BIC;
+- ``clv.parquet`` (per customer, with segment and the ``clv_delta_*`` columns from which
+  the delta-method interval of any group's total follows: :func:`segkit.clv.total_interval`)
+  and ``clv_segments.csv`` (per segment, the interval of each segment's total), from the
+  purchase model with the lowest BIC;
 - ``actions_with_value.csv``: the profiling stage's suggested actions with each segment's CLV;
 - ``findings_clv.json``: the findings, worded by the small ``_finding_*`` functions.
 """
@@ -34,6 +36,7 @@ from segkit.clv import (
     predict,
     segment_value,
     spend_frequency_correlation,
+    total_interval,
     tracking,
 )
 from segkit.core.errors import SegkitError
@@ -329,12 +332,19 @@ def _findings(
 
 
 def _finding_value(pred: pd.DataFrame, seg: pd.DataFrame, p: dict) -> str:
-    total = pred["clv"].sum()
+    total, low, high = total_interval(pred)
     shown = seg[~seg["suppressed"]].sort_values("clv_per_customer", ascending=False)
     top = shown.iloc[0]
+    interval = (
+        f"; 95% interval {_money(low)} to {_money(high)} from the uncertainty of the fitted "
+        "parameters alone"
+        if np.isfinite(low)
+        else ""
+    )
     return (
         f"The customers are worth {_money(total)} in margin over the next {p['horizon_months']} "
-        f"months (discounted at {p['discount_rate']:.0%} a year, margin {p['margin']:.0%}); "
+        f"months (discounted at {p['discount_rate']:.0%} a year, margin {p['margin']:.0%}"
+        f"{interval}); "
         f"segment {top['segment']} '{top.get('segment_name', top['segment'])}' is worth "
         f"{_money(top['clv_per_customer'])} per customer and {top['share_of_value']:.0%} of the total."
     )
