@@ -251,7 +251,7 @@ class Bundled(NamedTuple):
 def load_bundled(name: str) -> Bundled:
     """Load and clean bundled set ``name`` (cdnow, online_retail, hillstrom, wholesale) as its
     parameter set ``notebooks/params/<name>.yaml`` tells the exploration stage to."""
-    from segkit import io
+    from segkit import derive, io
     from segkit.core.params import load_params
 
     d = load_params(name)["data"]
@@ -270,6 +270,8 @@ def load_bundled(name: str) -> Bundled:
         if d[kind]:
             table = load(d[kind])
             out.tables[kind] = table.used.df()
+            if kind == "customers":
+                out.tables[kind] = derive.apply_spec(out.tables[kind], d[kind])[0]
             out.rejects[kind] = table.rejects.df()
             out.quality[kind] = table.quality
     return out

@@ -113,7 +113,9 @@ def _check_node(node: ast.AST, fail: Callable[[str], SegkitError]) -> None:
             raise fail(f"{ast.unparse(node)!r}: only < <= > >= == != compare")
     elif isinstance(node, ast.Call):
         _check_call(node, fail)
-    elif not isinstance(node, ast.Name | ast.Expression | ast.Load | ast.operator | ast.cmpop):
+    elif not isinstance(
+        node, ast.Name | ast.Expression | ast.Load | ast.operator | ast.unaryop | ast.cmpop
+    ):
         raise fail(
             f"{ast.unparse(node)!r} is not allowed ({type(node).__name__}); an expression "
             "holds numbers, column names, + - * / // % **, comparisons and "
@@ -289,3 +291,20 @@ def derive(
                 f"log of a negative number) were left empty."
             )
     return out, notes
+
+
+def apply_spec(
+    frame: pd.DataFrame, spec: Mapping[str, Any] | None
+) -> tuple[pd.DataFrame, list[str]]:
+    """The ``derive`` columns of a customer table spec that ``frame`` does not hold yet.
+
+    The exploration stage adds them to the run's customer table; a stage reading a table
+    written before (or by hand) gets them here. Columns already present are kept as
+    they are.
+
+    >>> f = pd.DataFrame({"a": [1.0], "b": [2.0]})
+    >>> apply_spec(f, {"derive": {"s": "a + b"}})[0].columns.tolist()
+    ['a', 'b', 's']
+    """
+    todo = {k: v for k, v in ((spec or {}).get("derive") or {}).items() if k not in frame.columns}
+    return derive(frame, todo)

@@ -17,7 +17,6 @@ from typing import NamedTuple
 import duckdb
 import pandas as pd
 
-from segkit import derive
 from segkit.core import params
 from segkit.core.errors import SegkitError
 from segkit.core.params import ROLES
@@ -424,31 +423,27 @@ def _check_named(spec: dict, key: str, names: list[str], columns: list[str]) -> 
             )
 
 
-def _with_derived(con, table: Table, spec: dict) -> Table:
-    """The used rows with the ``derive`` columns added; labels and outcomes checked."""
-    if not (spec["derive"] or spec["outcomes"] or spec["labels"]):
-        return table
-    frame = table.used.df()
-    frame, notes = derive.derive(frame, spec["derive"])
-    if spec["derive"]:
-        table.quality["derived"] = list(spec["derive"])
-        table.quality.setdefault("notes", []).extend(notes)
-    columns = [str(c) for c in frame.columns]
-    _check_named(spec, "outcomes", list(spec["outcomes"] or []), columns)
+def _check_roles(spec: dict, columns: list[str], numeric: set[str]) -> None:
+    """``derive`` names are new; ``outcomes`` and ``labels`` name columns (or derived ones);
+    an outcome read from the file is numeric."""
+    derived = [str(k) for k in spec["derive"] or {}]
+    for name in derived:
+        if name in columns:
+            raise SegkitError(
+                f"data.customers.derive.{name}: customers ({spec['path']}) already has a "
+                f"column {name!r}; pick another name"
+            )
+    known = columns + derived
+    _check_named(spec, "outcomes", list(spec["outcomes"] or []), known)
     # a label names a column, or a level of one: {"Channel=2": "retail"}
     labelled = [str(k).split("=", 1)[0] for k in spec["labels"] or {}]
-    _check_named(spec, "labels", labelled, columns)
+    _check_named(spec, "labels", labelled, known)
     for col in spec["outcomes"] or []:
-        if not pd.api.types.is_numeric_dtype(frame[col]):
+        if col in columns and col not in numeric:
             raise SegkitError(
-                f"data.customers.outcomes: {col!r} must be numeric (0/1 or an amount), "
-                f"found values such as {frame[col].dropna().astype(str).unique()[:3].tolist()}"
+                f"data.customers.outcomes: {col!r} must be numeric (0/1 or an amount) in "
+                f"customers ({spec['path']}); it holds text"
             )
-    if spec["outcomes"]:
-        table.quality["outcomes"] = list(spec["outcomes"])
-    if not spec["derive"]:
-        return table
-    return table._replace(used=con.from_df(frame))
 
 
 def load_customers(
@@ -463,15 +458,16 @@ def load_customers(
     a date becomes ``days_since_<column>``: whole days from the date to
     ``observation_end`` (default: the latest date in those columns; recorded in
     ``quality["dates"]``); the other columns are categorical text with whitespace and
-    case variants unified. Then the ``derive`` expressions add their columns
-    (:mod:`segkit.derive`). ``outcomes`` and ``labels`` must name columns of the result.
+    case variants unified. ``outcomes`` and ``labels`` must name columns (or ``derive``
+    names); ``derive`` names must be new. The ``derive`` columns themselves are added by
+    :func:`segkit.derive.apply_spec` (a layer above this one).
 
     Raises
     ------
     SegkitError
         The file cannot be read, lacks an attribute or outcome column, a date column mixes
-        day/month orders, a derive expression is not allowed or names an unknown column, a
-        label names no column, an outcome is not numeric.
+        day/month orders, a label names no column, an outcome is not numeric, a derive
+        name is taken.
     """
     con = con or connect()
     spec = _filled(spec, "customers")
@@ -489,6 +485,7 @@ def load_customers(
             f"{_cols_text('customers', {a: a for a in attrs if a in cols}, cols)}"
         )
     numeric = _numeric_columns(raw, attrs, spec)
+    _check_roles(spec, cols, numeric)
     dates = _date_selects(
         raw,
         _date_columns(raw, [a for a in attrs if a not in numeric], spec),
@@ -507,7 +504,9 @@ def load_customers(
     )
     text = [a for a in attrs if a not in numeric and a not in dates]
     _normalize_categories(con, "_staged_customers", text)
-    return _with_derived(con, table, spec)
+    if spec["outcomes"]:
+        table.quality["outcomes"] = list(spec["outcomes"])
+    return table
 
 
 def _experiment_columns(raw, spec: dict, m: dict) -> tuple[list[str], list[str]]:

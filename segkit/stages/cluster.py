@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from segkit import segment
+from segkit import derive, segment
 from segkit.core.checks import check_columns
 from segkit.core.errors import SegkitError
 from segkit.core.files import sha256
@@ -426,9 +426,12 @@ class Roles(NamedTuple):
     outcomes_given: bool = False
     labels: dict[str, str] = {}  # column -> readable name
     derived: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # what deriving the columns left empty
 
 
-def roles(customers: pd.DataFrame, spec: dict[str, Any] | None) -> Roles:
+def roles(
+    customers: pd.DataFrame, spec: dict[str, Any] | None, notes: list[str] | None = None
+) -> Roles:
     """The roles of ``data.customers`` (``spec``): outcomes as listed, else inferred from
     their names (:func:`segkit.segment.prepare.infer_outcomes`); labels; derived names."""
     spec = spec or {}
@@ -439,6 +442,7 @@ def roles(customers: pd.DataFrame, spec: dict[str, Any] | None) -> Roles:
         outcomes is not None,
         {str(k): str(v) for k, v in (spec.get("labels") or {}).items()},
         tuple(spec.get("derive") or ()),
+        tuple(notes or ()),
     )
 
 
@@ -482,7 +486,7 @@ def _result(
         explanation=choice.explanation,
         sizes=sizes,
         rfm=rfm,
-        notes=prepared.notes,
+        notes=[*r.notes, *prepared.notes],
         value=value,
         table=table,
         min_size=p["min_segment_size"],
@@ -528,7 +532,9 @@ def run(run: Run, progress: Callable[[int], Any] | None = None) -> Clustering:
         def progress(k: int) -> None:
             run.report_progress("cluster", k - p["k_min"] + 1, total, f"k = {k} measured")
 
-    spec_roles = roles(customers, run.params["data"]["customers"])
+    spec = run.params["data"]["customers"]
+    customers, derive_notes = derive.apply_spec(customers, spec)
+    spec_roles = roles(customers, spec, derive_notes)
     fitted = fit(customers, p, seed=run.seed, progress=progress, outcomes=spec_roles.outcomes)
     result = _result(customers, fitted, p, run.params["name"], spec_roles)
     _write(run, result)
