@@ -307,8 +307,8 @@ TABLE_SEGMENTS = pd.DataFrame(
     [
         ("Affluent wine lovers", 0.25, 1958, 82_000, 900.0, 500.0, 60.0, 6.0, 9.0, 1.0, 0.2),
         ("Family shoppers", 0.30, 1970, 58_000, 250.0, 120.0, 25.0, 6.0, 6.0, 4.0, 1.8),
-        ("Young deal seekers", 0.25, 1985, 32_000, 25.0, 20.0, 5.0, 2.0, 3.0, 3.0, 0.6),
-        ("Occasional fruit buyers", 0.20, 1965, 45_000, 60.0, 40.0, 90.0, 1.0, 4.0, 0.5, 0.3),
+        ("Young deal seekers", 0.25, 1985, 32_000, 25.0, 20.0, 5.0, 7.0, 2.0, 6.0, 0.6),
+        ("Occasional fruit buyers", 0.20, 1965, 45_000, 60.0, 40.0, 120.0, 1.0, 6.0, 0.5, 0.3),
     ],
     columns=["name", "share", "birth", "income", "wines", "meat", "fruits", "web", "store",
              "deals", "children"],
@@ -369,7 +369,7 @@ def make_customer_table(n: int = 2000, seed: int = 42) -> CustomerTable:
     joined = pd.Timestamp("2012-07-30") + pd.to_timedelta(rng.integers(0, 700, n), unit="D")
     education = np.where(
         rng.random(n) < 0.7,
-        np.array(["PhD", "Graduation", "Basic", "Graduation"])[seg],
+        np.array(["PhD", "Graduation", "Basic", "Master"])[seg],
         rng.choice(["Graduation", "Master", "2n Cycle"], n),
     )
     table = pd.DataFrame(

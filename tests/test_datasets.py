@@ -146,7 +146,9 @@ def test_wholesale_total_spend_is_the_sum_of_the_six_categories():
 def test_customer_table_is_seeded_and_its_outcomes_follow_the_known_rates():
     a = datasets.make_customer_table(3000, seed=5)
     pd.testing.assert_frame_equal(a.table, datasets.make_customer_table(3000, seed=5).table)
-    assert not a.table["MntWines"].equals(datasets.make_customer_table(3000, seed=6).table["MntWines"])
+    assert not a.table["MntWines"].equals(
+        datasets.make_customer_table(3000, seed=6).table["MntWines"]
+    )
     t = a.table.merge(a.truth, on="ID")
     assert t["ID"].is_unique and (t["Z_CostContact"] == 3).all()
     assert t["Income"].max() == 666_666 and (t["Year_Birth"] < 1900).sum() == 2

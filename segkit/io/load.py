@@ -423,7 +423,7 @@ def _check_named(spec: dict, key: str, names: list[str], columns: list[str]) -> 
             )
 
 
-def _check_roles(spec: dict, columns: list[str], numeric: set[str]) -> None:
+def _check_roles(spec: dict, columns: list[str], numeric: set[str] | None) -> None:
     """``derive`` names are new; ``outcomes`` and ``labels`` name columns (or derived ones);
     an outcome read from the file is numeric."""
     derived = [str(k) for k in spec["derive"] or {}]
@@ -438,7 +438,7 @@ def _check_roles(spec: dict, columns: list[str], numeric: set[str]) -> None:
     # a label names a column, or a level of one: {"Channel=2": "retail"}
     labelled = [str(k).split("=", 1)[0] for k in spec["labels"] or {}]
     _check_named(spec, "labels", labelled, known)
-    for col in spec["outcomes"] or []:
+    for col in spec["outcomes"] or [] if numeric is not None else []:
         if col in columns and col not in numeric:
             raise SegkitError(
                 f"data.customers.outcomes: {col!r} must be numeric (0/1 or an amount) in "
@@ -475,7 +475,8 @@ def load_customers(
     raw, info = read_raw(con, spec, "customers")
     m = _id_mapping(spec, "customers", raw, info)
     cols = [c for c in raw.columns if c not in ("_row", m["customer_id"])]
-    attrs = list(spec["attributes"]) if spec["attributes"] is not None else cols
+    attrs = list(spec["attributes"] if spec["attributes"] is not None else cols)
+    _check_roles(spec, cols, None)
     derived = set(spec["derive"] or {})
     attrs += [c for c in spec["outcomes"] or [] if c not in attrs and c not in derived]
     missing = [a for a in attrs if a not in cols]

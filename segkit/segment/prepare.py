@@ -264,12 +264,16 @@ def _usable(customers: pd.DataFrame, numeric: list[str], categorical: list[str])
 
 def _cap_note(customers: pd.DataFrame, col: str, bounds: tuple, out: Any) -> str:
     values = customers.loc[out, col]
-    shown = ", ".join(f"{v:,.6g}" for v in sorted(values.unique())[:5])
+    shown = ", ".join(f"{v:.6g}" for v in sorted(values.unique())[:5])
+    rule = (
+        f"a year of birth before {EARLIEST_BIRTH_YEAR} or more than {OUTLIER_MADS:g} robust "
+        "standard deviations from the median"
+        if _BIRTH.search(str(col))
+        else f"more than {OUTLIER_MADS:g} robust standard deviations (scaled MADs) from the median"
+    )
     return (
-        f"{col!r}: {int(out.sum()):,} implausible value(s) ({shown}; the rule: more than "
-        f"{OUTLIER_MADS:g} robust standard deviations from the median, or a year of birth "
-        f"before {EARLIEST_BIRTH_YEAR}) capped to {bounds[0]:,.6g}..{bounds[1]:,.6g} for "
-        f"the clustering ({_offenders(customers, out)})."
+        f"{col!r}: {int(out.sum()):,} implausible value(s) ({shown}; the rule: {rule}) capped "
+        f"to {bounds[0]:.6g}..{bounds[1]:.6g} for the clustering ({_offenders(customers, out)})."
     )
 
 
@@ -624,7 +628,7 @@ def _numeric_transform(col: str, prepared: Prepared) -> str:
     text = "log1p, robust scaling" if col in prepared.logged else "robust scaling"
     if col in prepared.bounds:
         lo, hi = prepared.bounds[col]
-        text += f"; {prepared.capped[col]:,} implausible value(s) capped to {lo:,.6g}..{hi:,.6g}"
+        text += f"; {prepared.capped[col]:,} implausible value(s) capped to {lo:.6g}..{hi:.6g}"
     return text
 
 

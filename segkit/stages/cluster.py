@@ -10,6 +10,7 @@ customer table with a saved segmenter.
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -230,7 +231,14 @@ def value_column(customers: pd.DataFrame, p: dict[str, Any]) -> str:
         return next((c for c in segment.VALUE_COLUMNS if c in customers.columns), "")
     if not isinstance(value, str) or not value:
         raise SegkitError(f"cluster.value == {value!r}, must be a column name (text)")
-    check_columns(customers, [value], "customers (cluster.value)")
+    if value not in customers.columns:
+        columns = [str(c) for c in customers.columns]
+        close = difflib.get_close_matches(value, columns, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise SegkitError(
+            f"cluster.value == {value!r} is not a column of the customer table{hint} "
+            f"Columns: {columns} (a data.customers.derive name counts too)"
+        )
     if not pd.api.types.is_numeric_dtype(customers[value]) or customers[value].isna().all():
         raise SegkitError(
             f"cluster.value == {value!r}: the column must hold numbers (the value of each "
