@@ -145,6 +145,12 @@ def test_implausible_values_by_the_robust_rule():
     assert implausible_bounds(years, logged=False) == (1950.0, 1990.0)
     assert implausible_bounds(years.rename("founded"), logged=False) is None
     assert implausible_bounds(pd.Series([0.0] * 10 + [5.0]), logged=False) is None  # MAD 0
+    # far values that are not rare: a zero-inflated share, not an error (4 of 150 > 3, 1%)
+    share = pd.Series([0.01] * 50 + [0.02] * 48 + [0.03] * 48 + [0.9, 0.95, 0.8, 0.85])
+    assert implausible_bounds(share, logged=False) is None
+    assert implausible_bounds(share.iloc[:-1], logged=False) == (0.01, 0.03)  # 3: rare
+    rare = pd.Series(np.r_[np.linspace(10, 20, 199), 500.0])  # 1 of 200 = 0.5%
+    assert implausible_bounds(rare, logged=False) == (10.0, 20.0)
 
 
 def test_capping_is_part_of_the_saved_transform():

@@ -438,8 +438,8 @@ def _check_roles(spec: dict, columns: list[str], numeric: set[str] | None) -> No
     # a label names a column, or a level of one: {"Channel=2": "retail"}
     labelled = [str(k).split("=", 1)[0] for k in spec["labels"] or {}]
     _check_named(spec, "labels", labelled, known)
-    for col in spec["outcomes"] or [] if numeric is not None else []:
-        if col in columns and col not in numeric:
+    for col in spec["outcomes"] or []:
+        if numeric is not None and col in columns and col not in numeric:
             raise SegkitError(
                 f"data.customers.outcomes: {col!r} must be numeric (0/1 or an amount) in "
                 f"customers ({spec['path']}); it holds text"

@@ -35,8 +35,9 @@ VALUE_COLUMNS = ("revenue", "monetary", "history", "spend")
 #: :func:`is_skewed`: skewness (of the values capped at their 1st and 99th percentiles)
 #: above this, or a 99th percentile above RATIO_LIMIT times the median.
 SKEW_LIMIT, RATIO_LIMIT = 1.0, 10.0
-#: :func:`implausible_bounds`: values further than this many scaled MADs from the median.
-OUTLIER_MADS = 10.0
+#: :func:`implausible_bounds`: values further than this many scaled MADs from the median,
+#: as long as they are rare (at most this share of the customers, or 3 customers).
+OUTLIER_MADS, MAX_IMPLAUSIBLE_SHARE = 10.0, 0.01
 #: Years of birth before this are implausible (a column named like birth/born/yob).
 EARLIEST_BIRTH_YEAR = 1900
 _BIRTH = re.compile(r"birth|born|yob", re.IGNORECASE)
@@ -219,9 +220,12 @@ def implausible_bounds(values: pd.Series, logged: bool) -> tuple[float, float] |
     The robust rule: on the scale the column is clustered on (log1p when ``logged``), a
     value further than :data:`OUTLIER_MADS` (10) scaled median absolute deviations
     (1.4826 × MAD, about 10 standard deviations for normal data) from the median is
-    implausible; so is a year of birth before :data:`EARLIEST_BIRTH_YEAR` (1900) in a
-    column named like birth/born/yob. Implausible values are capped to the most extreme
-    plausible value seen. A column whose MAD is 0 (mostly one value) is not judged.
+    implausible, as long as such values are rare (at most :data:`MAX_IMPLAUSIBLE_SHARE`,
+    1% of the customers, or 3 customers in a small table: a column where more lie that far is zero-inflated or has several
+    modes, like a share of purchases, and the MAD does not measure its spread); so is a
+    year of birth before :data:`EARLIEST_BIRTH_YEAR` (1900) in a column named like
+    birth/born/yob. Implausible values are capped to the most extreme plausible value
+    seen. A column whose MAD is 0 (mostly one value) is not judged by the MAD.
 
     >>> income = pd.Series([40_000.0, 52_000, 61_000, 48_000, 55_000, 666_666])
     >>> implausible_bounds(income, logged=False)
@@ -235,7 +239,9 @@ def implausible_bounds(values: pd.Series, logged: bool) -> tuple[float, float] |
     mad = 1.4826 * (z - median).abs().median()
     ok = pd.Series(True, index=v.index)
     if mad > 0:
-        ok &= (z - median).abs() <= OUTLIER_MADS * mad
+        near = (z - median).abs() <= OUTLIER_MADS * mad
+        if (~near).sum() <= max(3, MAX_IMPLAUSIBLE_SHARE * len(v)):
+            ok &= near
     if _BIRTH.search(str(values.name)) and 1900 <= v.median() <= 2100:
         ok &= v >= EARLIEST_BIRTH_YEAR
     if ok.all() or not ok.any():
