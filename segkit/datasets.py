@@ -1,4 +1,4 @@
-"""Bundled data and the synthetic retailer of the demo run.
+"""Bundled data, the synthetic retailer of the demo run, a synthetic customer table.
 
 :func:`make_retailer` draws customers from latent segments that differ in purchase rate,
 drop-out, spend, channel and category mix and in their attributes; purchases follow the
@@ -6,6 +6,9 @@ BG/NBD process and spend the Gamma-Gamma model exactly (so the CLV stage can be 
 and a randomized three-arm campaign has effects that differ by segment (so the A/B stage
 can be checked). It returns the ground truth with the data. Everything is drawn from one
 ``numpy.random.default_rng(seed)``: the same seed gives the same frames.
+:func:`make_customer_table` is a CRM-export-like customer table (no transaction log)
+with known segments and known response rates. :func:`load_wholesale` and the other
+``load_*`` read the bundled real data sets through their parameter sets.
 """
 
 from __future__ import annotations
@@ -246,9 +249,9 @@ class Bundled(NamedTuple):
 
 
 def load_bundled(name: str) -> Bundled:
-    """Load and clean bundled set ``name`` (cdnow, online_retail, hillstrom) exactly as its
+    """Load and clean bundled set ``name`` (cdnow, online_retail, hillstrom, wholesale) as its
     parameter set ``notebooks/params/<name>.yaml`` tells the exploration stage to."""
-    from segkit import io
+    from segkit import derive, io
     from segkit.core.params import load_params
 
     d = load_params(name)["data"]
@@ -257,7 +260,9 @@ def load_bundled(name: str) -> Bundled:
     con = io.connect()
     loaders = {
         "transactions": lambda spec: io.load_transactions(spec, d["observation_end"], con=con),
-        "customers": lambda spec: io.load_customers(spec, con=con),
+        "customers": lambda spec: io.load_customers(
+            spec, con=con, observation_end=d["observation_end"]
+        ),
         "experiment": lambda spec: io.load_experiment(spec, con=con),
     }
     out = Bundled({}, {}, {})
@@ -265,6 +270,8 @@ def load_bundled(name: str) -> Bundled:
         if d[kind]:
             table = load(d[kind])
             out.tables[kind] = table.used.df()
+            if kind == "customers":
+                out.tables[kind] = derive.apply_spec(out.tables[kind], d[kind])[0]
             out.rejects[kind] = table.rejects.df()
             out.quality[kind] = table.quality
     return out
@@ -283,6 +290,126 @@ def load_online_retail() -> Bundled:
 def load_hillstrom() -> Bundled:
     """Hillstrom's MineThatData e-mail experiment (2008): attributes and the 3-arm test."""
     return load_bundled("hillstrom")
+
+
+def load_wholesale() -> Bundled:
+    """UCI Wholesale customers (Cardoso 2014): 440 clients' annual spend per category,
+    channel and region; a customer table without a transaction log."""
+    return load_bundled("wholesale")
+
+
+# ------------------------------------------------------------ a synthetic customer table
+
+#: The latent segments of :func:`make_customer_table`: share, then per segment the median
+#: birth year, income, wine / meat / fruit spend, web / store / deal purchases, children.
+# fmt: off
+TABLE_SEGMENTS = pd.DataFrame(
+    [
+        ("Affluent wine lovers", 0.25, 1958, 82_000, 900.0, 500.0, 60.0, 6.0, 9.0, 1.0, 0.2),
+        ("Family shoppers", 0.30, 1970, 58_000, 250.0, 120.0, 25.0, 6.0, 6.0, 4.0, 1.8),
+        ("Young deal seekers", 0.25, 1985, 32_000, 25.0, 20.0, 5.0, 7.0, 2.0, 6.0, 0.6),
+        ("Occasional fruit buyers", 0.20, 1965, 45_000, 60.0, 40.0, 120.0, 1.0, 6.0, 0.5, 0.3),
+    ],
+    columns=["name", "share", "birth", "income", "wines", "meat", "fruits", "web", "store",
+             "deals", "children"],
+)
+#: Known rates per segment (rows as TABLE_SEGMENTS) of the outcome columns.
+TABLE_OUTCOMES = {
+    "Response": np.array([0.35, 0.12, 0.20, 0.04]),
+    "AcceptedCmp1": np.array([0.25, 0.05, 0.02, 0.01]),
+    "Complain": np.array([0.005, 0.01, 0.02, 0.01]),
+}
+# fmt: on
+
+
+class CustomerTable(NamedTuple):
+    """:func:`make_customer_table`: the table and its truth."""
+
+    table: pd.DataFrame  # as a CRM export: ID, attributes, spend, purchases, outcomes
+    truth: pd.DataFrame  # ID, true_segment (1..4, as TABLE_SEGMENTS), true_segment_name
+    rates: pd.DataFrame  # segment, outcome, rate: the probabilities the outcomes are drawn with
+
+
+def make_customer_table(n: int = 2000, seed: int = 42) -> CustomerTable:
+    """A customer table with known segments and known response rates (for tests).
+
+    Four latent segments (:data:`TABLE_SEGMENTS`) differ in income, birth year, spend on
+    wine, meat and fruit (log-normal), purchases per channel (Poisson) and children; the
+    0/1 outcomes ``Response``, ``AcceptedCmp1`` and ``Complain`` are drawn with the
+    segment's rate (:data:`TABLE_OUTCOMES`). Like a real export it has an ``ID`` column,
+    a join date ``Dt_Customer`` (dd-mm-yyyy text), an ``Education`` level, a constant
+    ``Z_CostContact``, about 1% missing incomes, one income of 666,666 and two years of
+    birth before 1900. One ``numpy.random.default_rng(seed)`` draws everything.
+
+    Parameters
+    ----------
+    n : customers (at least 100).
+    seed : the random seed.
+
+    Returns
+    -------
+    :class:`CustomerTable`.
+    """
+    check_scalar(n, "n", int, ge=100)
+    rng = np.random.default_rng(seed)
+    s = TABLE_SEGMENTS
+    seg = rng.choice(len(s), n, p=s["share"].to_numpy())
+    col = {c: s[c].to_numpy()[seg] for c in s.columns[2:]}
+
+    def spend(median: np.ndarray) -> np.ndarray:
+        return np.round(rng.lognormal(np.log(median), 0.35))
+
+    children = rng.poisson(col["children"])
+    kids = rng.binomial(children, 0.5)
+    income = np.round(rng.normal(col["income"], 0.12 * col["income"]), 0)
+    income[rng.random(n) < 0.01] = np.nan
+    income[0] = 666_666.0
+    birth = np.round(rng.normal(col["birth"], 5)).astype(int)
+    birth[1:3] = (1893, 1899)
+    joined = pd.Timestamp("2012-07-30") + pd.to_timedelta(rng.integers(0, 700, n), unit="D")
+    education = np.where(
+        rng.random(n) < 0.7,
+        np.array(["PhD", "Graduation", "Basic", "Master"])[seg],
+        rng.choice(["Graduation", "Master", "2n Cycle"], n),
+    )
+    table = pd.DataFrame(
+        {
+            "ID": rng.permutation(np.arange(1, n + 1) * 7 + 1000),
+            "Year_Birth": birth,
+            "Education": education,
+            "Income": income,
+            "Kidhome": kids,
+            "Teenhome": children - kids,
+            "Dt_Customer": joined.strftime("%d-%m-%Y"),
+            "MntWines": spend(col["wines"]),
+            "MntMeatProducts": spend(col["meat"]),
+            "MntFruits": spend(col["fruits"]),
+            "NumWebPurchases": rng.poisson(col["web"]),
+            "NumStorePurchases": rng.poisson(col["store"]),
+            "NumDealsPurchases": rng.poisson(col["deals"]),
+            **{
+                name: (rng.random(n) < rate[seg]).astype(int)
+                for name, rate in TABLE_OUTCOMES.items()
+            },
+            "Z_CostContact": 3,
+        }
+    )
+    truth = pd.DataFrame(
+        {
+            "ID": table["ID"],
+            "true_segment": seg + 1,
+            "true_segment_name": s["name"].to_numpy()[seg],
+        }
+    )
+    rates = pd.DataFrame(
+        [
+            (k + 1, name, float(rate[k]))
+            for name, rate in TABLE_OUTCOMES.items()
+            for k in range(len(s))
+        ],
+        columns=["segment", "outcome", "rate"],
+    )
+    return CustomerTable(table, truth, rates)
 
 
 # ------------------------------------------------------------------- large synthetic logs

@@ -34,6 +34,10 @@ _LABELS: dict[str, tuple[str, str]] = {
     "monetary": ("average repeat purchase value", ""),
 }
 _SHARE = re.compile(r"^share_(category|channel|country)_(.+)$")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_DAYS_SINCE = re.compile(r"^days_since_(.+)$")
+#: Level values that mean "no value" and never appear in a name.
+_MISSING_WORDS = {"", "nan", "none", "null", "<na>", "missing", "n/a", "na"}
 _RECENCY = ("days_since_last",)
 _FREQUENCY = ("orders", "frequency")
 _MONETARY = ("revenue", "monetary", "aov")
@@ -42,14 +46,34 @@ _EXCLUDE = {"customer_id", "segment", "segment_name"}
 _LEVEL_WORDS = {"low", "mid", "medium", "middle", "high", "none", "yes", "no", "true", "false"}
 
 
-def feature_label(name: str) -> str:
+def readable(name: str) -> str:
+    """A column name made readable: CamelCase and underscores split, lower case.
+
+    >>> readable("NumWebPurchases"), readable("Detergents_Paper"), readable("ID")
+    ('num web purchases', 'detergents paper', 'id')
+    """
+    words = _CAMEL.sub(" ", str(name)).replace("_", " ").replace(".", " ")
+    return " ".join(words.split()).lower()
+
+
+def feature_label(name: str, labels: dict[str, str] | None = None) -> str:
     """Plain-English label of a feature name (``share_channel_web`` -> "share of web purchases").
+
+    ``labels`` (``data.customers.labels``) win; other names are made readable
+    (:func:`readable`). A label keyed ``"column=level"`` names a level of a categorical
+    column (``"Channel=2": "retail"``) and is used in segment names.
 
     >>> feature_label("days_since_last")
     'last purchase'
     >>> feature_label("share_country_united_kingdom")
     'share of purchases from united kingdom'
+    >>> feature_label("MntWines"), feature_label("MntWines", {"MntWines": "wine spend"})
+    ('mnt wines', 'wine spend')
+    >>> feature_label("days_since_Dt_Customer")
+    'days since dt customer'
     """
+    if labels and name in labels:
+        return str(labels[name])
     if name in _LABELS:
         return _LABELS[name][0]
     m = _SHARE.match(name)
@@ -60,7 +84,10 @@ def feature_label(name: str) -> str:
             if kind == "country"
             else (f"share of {value} purchases")
         )
-    return name.replace("_", " ")
+    days = _DAYS_SINCE.match(name)
+    if days and labels and days.group(1) in labels:
+        return f"days since {labels[days.group(1)]}"
+    return readable(name)
 
 
 def feature_unit(name: str) -> str:
@@ -183,7 +210,9 @@ def _first(cols: tuple[str, ...], available: list[str]) -> str | None:
 Trait = tuple[float, str, str]  # (strength, role, phrase)
 
 
-def _numeric_phrase(customers: pd.DataFrame, c: str, hi: bool) -> str:
+def _numeric_phrase(
+    customers: pd.DataFrame, c: str, hi: bool, labels: dict[str, str] | None = None
+) -> str:
     """A numeric feature that is not R, F or M in words: "mostly web", "high history"."""
     share = _SHARE.match(c)
     if share:  # "from United Kingdom", "mostly web", "little grocery"
@@ -194,7 +223,7 @@ def _numeric_phrase(customers: pd.DataFrame, c: str, hi: bool) -> str:
         if kind == "country":
             return f"from {value}" if hi else f"not from {value}"
         return f"mostly {value}" if hi else f"little {value}"
-    label = feature_label(c)
+    label = feature_label(c, labels)
     values = customers[c].dropna().unique()
     if len(values) <= 2 and set(values) <= {0, 1}:  # a flag
         return label if hi else f"no {label}"
@@ -202,7 +231,12 @@ def _numeric_phrase(customers: pd.DataFrame, c: str, hi: bool) -> str:
 
 
 def _numeric_trait(
-    customers: pd.DataFrame, members: pd.Series, c: str, rank: float, rfm: tuple
+    customers: pd.DataFrame,
+    members: pd.Series,
+    c: str,
+    rank: float,
+    rfm: tuple,
+    labels: dict[str, str] | None = None,
 ) -> Trait | None:
     """The trait of numeric feature ``c`` for a segment of mean percentile rank ``rank``."""
     if np.isnan(rank) or abs(rank - 0.5) < 0.15:
@@ -222,45 +256,75 @@ def _numeric_trait(
         )
     if c == mon:
         return (strength + 1, "monetary", "high" if hi else "low")
-    return (strength, "numeric", _numeric_phrase(customers, c, hi))
+    return (strength, "numeric", _numeric_phrase(customers, c, hi, labels))
 
 
-def _category_trait(customers: pd.DataFrame, members: pd.Series, c: str) -> Trait | None:
-    """The segment's most over-represented value of attribute ``c``, if it stands out."""
-    share = customers.loc[members, c].astype("string").value_counts(normalize=True)
-    pop = customers[c].astype("string").value_counts(normalize=True)
+def _as_text(values: pd.Series) -> pd.Series:
+    """Levels as text; numeric codes as whole numbers ("2", not "2.0")."""
+    if pd.api.types.is_float_dtype(values):
+        v = values.dropna()
+        if len(v) and bool((v == np.round(v)).all() and v.abs().max() < 2**53):
+            values = values.astype("Int64")
+    return values.astype("string")
+
+
+def _category_trait(
+    customers: pd.DataFrame, members: pd.Series, c: str, labels: dict[str, str] | None = None
+) -> Trait | None:
+    """The segment's most over-represented value of attribute ``c``, if it stands out
+    (a missing value never does)."""
+    levels = _as_text(customers[c])
+    share = levels[members].value_counts(normalize=True)
+    pop = levels.value_counts(normalize=True)
     if share.empty:
         return None
     top = share.index[0]
+    if str(top).strip().lower() in _MISSING_WORDS:
+        return None
     lift = share.iloc[0] / pop[top]
     if share.iloc[0] < 0.5 or lift < 1.2:
         return None
     text = re.sub(r"^\d+\)\s*", "", str(top))  # "1) $0 - $100" -> "$0 - $100"
-    if text.lower() in _LEVEL_WORDS:  # "low income", not a bare "low"
-        word = f"{text.lower()} {feature_label(c)}"
+    if labels and f"{c}={top}" in labels:  # data.customers.labels {"Channel=2": "retail"}
+        word = str(labels[f"{c}={top}"])
+    elif text.lower() in _LEVEL_WORDS:  # "low income", not a bare "low"
+        word = f"{text.lower()} {feature_label(c, labels)}"
     elif text.replace(" ", "").isalpha():
         word = text.lower()
     else:
-        word = f"{feature_label(c)} {text}"
+        word = f"{feature_label(c, labels)} {text}"
     return (min(lift - 1, 1.0) * 0.5, "category", word)
 
 
-def _traits(customers: pd.DataFrame, seg: pd.Series) -> dict[int, list[Trait]]:
+def _traits(
+    customers: pd.DataFrame,
+    seg: pd.Series,
+    features: tuple[list[str], list[str]] | None = None,
+    labels: dict[str, str] | None = None,
+) -> dict[int, list[Trait]]:
     """Per segment: (strength, role, phrase) traits, strongest first.
 
     Numeric features are compared through population percentile ranks (scale-free: the
     segment's mean rank is 0.5 for an average segment); categorical values through lift.
+    Only ``features`` (numeric, categorical) count when given: the clustering columns,
+    so an outcome or an id never names a segment, and a numeric code clustered as a
+    category (a region number) reads as one.
     """
     num = numeric_columns(customers)
     cat = categorical_columns(customers)
+    if features is not None:
+        num = [c for c in features[0] if c in num]
+        cat = [c for c in features[1] if c in customers.columns]
     ranks = customers[num].rank(pct=True) if num else pd.DataFrame(index=customers.index)
     seg_rank = ranks.groupby(seg).mean()
     rfm = (_first(_RECENCY, num), _first(_FREQUENCY, num), _first(_MONETARY, num))
     out: dict[int, list[Trait]] = {}
     for s in sorted(seg.unique()):
         members = seg == s
-        found = [_numeric_trait(customers, members, c, seg_rank.loc[s, c], rfm) for c in num]
-        found += [_category_trait(customers, members, c) for c in cat]
+        found = [
+            _numeric_trait(customers, members, c, seg_rank.loc[s, c], rfm, labels) for c in num
+        ]
+        found += [_category_trait(customers, members, c, labels) for c in cat]
         traits = [t for t in found if t is not None]
         traits.sort(key=lambda t: -t[0])
         out[int(s)] = traits
@@ -282,11 +346,11 @@ def _compose(traits: list[Trait], n_extra: int) -> str:
         name = " ".join(words)
         extra = [p for _, _, p in others[:n_extra]]
     else:
-        adjectives = [p for _, role, p in others if role == "category"][:2]
-        numeric = [p for _, role, p in others if role == "numeric"]
-        k = max(0, 2 - len(adjectives)) + n_extra
+        # the two (three, four… while names clash) traits that most set it apart
+        top = others[: 2 + n_extra]
+        adjectives = [p for _, role, p in top if role == "category"]
         name = " ".join([*adjectives, "customers"])
-        extra = numeric[:k]
+        extra = [p for _, role, p in top if role == "numeric"]
     if name in ("buyers", "customers") and not extra:
         name = "average customers"
     if extra:
@@ -298,6 +362,10 @@ def segment_names(
     customers: pd.DataFrame,
     labels: pd.Series | pd.DataFrame,
     overrides: dict | None = None,
+    *,
+    features: list[str] | None = None,
+    categorical: list[str] | None = None,
+    readable: dict[str, str] | None = None,
 ) -> dict[int, str]:
     """A descriptive, unique name per segment, derived from its profile.
 
@@ -315,6 +383,10 @@ def segment_names(
     labels : segment per row of ``customers`` (Series/array), or a frame with
         ``customer_id`` and ``segment``.
     overrides : segment number -> name; these win (keys may be strings such as ``"1"``).
+    features, categorical : the numeric and categorical columns a name may use (the
+        clustering features); None = every numeric and categorical column.
+    readable : column -> readable name (``data.customers.labels``); other columns are
+        made readable from their names (:func:`feature_label`).
 
     Returns
     -------
@@ -333,7 +405,10 @@ def segment_names(
         fixed[k] = str(value)
     if len(set(fixed.values())) < len(fixed):
         raise SegkitError(f"overrides has repeated names: {sorted(fixed.values())}")
-    traits = _traits(customers, seg)
+    given = (
+        None if features is None and categorical is None else (features or [], categorical or [])
+    )
+    traits = _traits(customers, seg, given, readable)
     names = dict(fixed)
     taken = set(fixed.values())
     free = [s for s in segments if s not in fixed]

@@ -79,7 +79,7 @@ def test_bundled_files_match_their_recorded_checksums():
 
     text = (data_dir() / "SOURCES.md").read_text()
     found = re.findall(r"`([\w.]+)` \(([0-9a-f]{64})", text)
-    assert len(found) == 4
+    assert len(found) == 5
     for name, digest in found:
         assert io.sha256(data_dir() / name) == digest, name
 
@@ -100,6 +100,7 @@ def test_true_spend_effect_is_conversion_effect_times_segment_mean_spend():
         ("load_cdnow", {"transactions"}, 6_919),
         ("load_online_retail", {"transactions"}, 541_909),
         ("load_hillstrom", {"customers", "experiment"}, 64_000),
+        ("load_wholesale", {"customers"}, 440),
     ],
 )
 def test_bundled_loaders_reconcile(loader, inputs, rows_in):
@@ -128,3 +129,34 @@ def test_write_retailer_in_chunks(tmp_path):
     pd.testing.assert_frame_equal(tx, pd.read_parquet(again["paths"]["transactions"]))
     # the last 30 customers were folded into the second chunk (make_retailer needs 50)
     assert customers["customer_id"].iloc[-1] == "C000230"
+
+
+def test_wholesale_total_spend_is_the_sum_of_the_six_categories():
+    """The derived value column: checked against the raw file, summed by pandas."""
+    from segkit.core.paths import data_dir
+
+    raw = pd.read_csv(data_dir() / "wholesale_customers.csv.gz")
+    table = datasets.load_wholesale().tables["customers"]
+    spend = ["Fresh", "Milk", "Grocery", "Frozen", "Detergents_Paper", "Delicassen"]
+    assert table["customer_id"].tolist()[:2] == ["R000001", "R000002"]
+    np.testing.assert_array_equal(table["total_spend"], raw[spend].sum(axis=1).astype(float))
+    assert (table[["Channel", "Region"]].to_numpy() == raw[["Channel", "Region"]].to_numpy()).all()
+
+
+def test_customer_table_is_seeded_and_its_outcomes_follow_the_known_rates():
+    a = datasets.make_customer_table(3000, seed=5)
+    pd.testing.assert_frame_equal(a.table, datasets.make_customer_table(3000, seed=5).table)
+    assert not a.table["MntWines"].equals(
+        datasets.make_customer_table(3000, seed=6).table["MntWines"]
+    )
+    t = a.table.merge(a.truth, on="ID")
+    assert t["ID"].is_unique and (t["Z_CostContact"] == 3).all()
+    assert t["Income"].max() == 666_666 and (t["Year_Birth"] < 1900).sum() == 2
+    for r in a.rates.itertuples():
+        x = t.loc[t["true_segment"] == r.segment, r.outcome]
+        se = np.sqrt(r.rate * (1 - r.rate) / len(x))
+        assert abs(x.mean() - r.rate) < 4 * se + 0.005, (r.segment, r.outcome)
+    shares = t["true_segment"].value_counts(normalize=True).sort_index()
+    np.testing.assert_allclose(shares, datasets.TABLE_SEGMENTS["share"], atol=0.03)
+    with pytest.raises(SegkitError, match="n == 10, must be >= 100"):
+        datasets.make_customer_table(10)

@@ -31,6 +31,7 @@ LAYERS = {
     "clv": 1,
     "abtest": 1,
     "datasets": 1,
+    "derive": 1,
     "stages": 2,
     "plots": 2,
     "pipeline": 3,

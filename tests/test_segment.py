@@ -201,7 +201,9 @@ def test_stage_writes_the_artifacts_and_findings(tmp_path):
     assert "segmenter.json" in names and "segmenter.joblib" not in names
     saved = json.loads((run.artifacts / "findings_cluster.json").read_text())
     assert saved["findings"] == res.findings
-    assert res.findings[0].startswith(f"{res.k} segments (k-means); the most valuable")
+    assert res.findings[0].startswith(
+        f"{res.k} segments (k-means), numbered by mean revenue per customer; the most valuable"
+    )
     assert any(f.startswith("RFM view: the largest RFM group is") for f in res.findings)
 
 

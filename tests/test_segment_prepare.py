@@ -99,3 +99,110 @@ def test_rare_levels_are_grouped_as_other_with_a_count():
     prep = segment.prepare(c, ["x"], ["shop"])
     assert prep.data["shop"].nunique() == 30
     assert any("'shop': 102 levels; the 29 most frequent kept" in n for n in prep.notes)
+
+
+# ------------------------------------------------- preparation decided by the data
+
+
+def test_skewed_columns_are_logged_whatever_they_are_called():
+    import pandas as pd
+
+    rng = np.random.default_rng(1)
+    spend = pd.Series(rng.lognormal(6, 1.0, 1000))  # skewness of a lognormal(σ=1) ≈ 6
+    from segkit.segment.prepare import is_skewed
+
+    assert is_skewed(spend)
+    assert not is_skewed(pd.Series(rng.normal(50, 5, 1000)))  # symmetric
+    assert not is_skewed(-spend)  # negative values: no log
+    assert not is_skewed(pd.Series([0, 1] * 500))  # two values
+    # one wild value does not make a symmetric column skewed (percentiles cap it first)
+    income = pd.Series(np.r_[rng.normal(50_000, 10_000, 999), 666_666])
+    assert pd.Series(income).skew() > 10 and not is_skewed(income)
+    # the ratio rule: 99th percentile over 10 × the median
+    ratio = pd.Series(np.r_[np.ones(900), np.full(99, 30.0), 31.0])
+    assert is_skewed(ratio)
+    c = pd.DataFrame({"MntWines": spend, "age": rng.normal(45, 10, 1000)})
+    prep = segment.prepare(c, ["MntWines", "age"], [])
+    assert prep.logged == ["MntWines"]
+
+
+def test_implausible_values_by_the_robust_rule():
+    import pandas as pd
+
+    from segkit.segment.prepare import implausible_bounds
+
+    x = pd.Series([10.0, 11, 12, 13, 14, 15, 16, 500], name="x")
+    # median 13.5, MAD 2 -> scaled 2.9652; 10 of them: 13.5 ± 29.65 -> 500 is out
+    assert implausible_bounds(x, logged=False) == (10.0, 16.0)
+    assert implausible_bounds(x.iloc[:-1], logged=False) is None
+    # spend over orders of magnitude: 20,000 is implausible on the raw scale (median 150,
+    # scaled MAD 203.9) but not on the log scale it is clustered on (log1p: median 4.96,
+    # scaled MAD 2.05, 20,000 -> 9.90)
+    spend = pd.Series([5.0, 20, 50, 100, 200, 400, 800, 20_000])
+    assert implausible_bounds(spend, logged=False) == (5.0, 800.0)
+    assert implausible_bounds(spend, logged=True) is None
+    years = pd.Series([1893, 1899, 1950, 1960, 1970, 1980, 1990], name="Year_Birth")
+    assert implausible_bounds(years, logged=False) == (1950.0, 1990.0)
+    assert implausible_bounds(years.rename("founded"), logged=False) is None
+    assert implausible_bounds(pd.Series([0.0] * 10 + [5.0]), logged=False) is None  # MAD 0
+    # far values that are not rare: a zero-inflated share, not an error (4 of 150 > 3, 1%)
+    share = pd.Series([0.01] * 50 + [0.02] * 48 + [0.03] * 48 + [0.9, 0.95, 0.8, 0.85])
+    assert implausible_bounds(share, logged=False) is None
+    assert implausible_bounds(share.iloc[:-1], logged=False) == (0.01, 0.03)  # 3: rare
+    rare = pd.Series(np.r_[np.linspace(10, 20, 199), 500.0])  # 1 of 200 = 0.5%
+    assert implausible_bounds(rare, logged=False) == (10.0, 20.0)
+
+
+def test_capping_is_part_of_the_saved_transform():
+    import pandas as pd
+
+    rng = np.random.default_rng(2)
+    c = pd.DataFrame(
+        {
+            "Income": np.r_[rng.normal(50_000, 8_000, 300), 666_666],
+            "spend": rng.lognormal(5, 1, 301),
+        }
+    )
+    c["customer_id"] = [f"k{i}" for i in range(len(c))]
+    prep = segment.prepare(c, ["Income", "spend"], [])
+    assert prep.capped == {"Income": 1} and prep.bounds["Income"][1] < 100_000
+    assert prep.data["Income"].max() == 666_666  # the data keep it; the transform caps
+    assert any("'Income': 1 implausible value(s) (666666;" in n and "k300" in n for n in prep.notes)
+    pre = segment.preprocessor(prep.numeric, [], prep.logged, prep.bounds).fit(prep.data)
+    t = Transform.from_fitted(pre)
+    assert t.clip == {"Income": prep.bounds["Income"]}
+    assert np.array_equal(t.apply(prep.data), pre.transform(prep.data))
+    again = Transform.from_dict(t.to_dict())
+    assert np.array_equal(again.apply(prep.data), pre.transform(prep.data))
+    # the capped customer sits where the highest plausible income sits
+    out = t.apply(prep.data)
+    j = len(t.logged) + t.plain.index("Income")
+    assert out[300, j] == out[:300, j].max()
+    bad = {**t.to_dict(), "clip": {"nope": [1.0, 2.0]}}
+    with pytest.raises(SegkitError, match=r"the capping bounds do not fit the columns"):
+        Transform.from_dict(bad)
+
+
+def test_roles_inferred_from_names_and_values():
+    import pandas as pd
+
+    from segkit.segment.prepare import infer_outcomes, is_id_like
+
+    t = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c"],
+            "ID": [5524, 2174, 4141],
+            "Response": [1, 0, 0],
+            "AcceptedCmp3": [0, 0, 1],
+            "Complain": [0, 0, 0],
+            "Kidhome": [0, 1, 2],
+            "paid": [3, 1, 2],
+            "response_text": ["y", "n", "y"],
+        }
+    )
+    assert infer_outcomes(t) == ["Response", "AcceptedCmp3", "Complain"]
+    assert [c for c in t if is_id_like(t[c])] == ["ID"]  # 'paid' is not an id by name
+    num, cat = segment.default_features(t, exclude=infer_outcomes(t))
+    assert num == ["Kidhome", "paid"] and cat == ["response_text"]
+    assert segment.as_levels(pd.Series([1.0, 3.0, np.nan])).tolist() == ["1", "3", "missing"]
+    assert segment.as_levels(pd.Series([1.5, 3.0])).tolist() == ["1.5", "3.0"]

@@ -71,6 +71,10 @@ DEFAULTS: dict[str, Any] = {
         "sample_size": 20000,  # fit on a sample of this many customers, assign everyone
         "min_segment_size": MIN_SEGMENT_SIZE,  # smallest segment a k may produce to be recommended
         "names": {},  # segment number -> name, overriding the derived names
+        # column (or data.customers.derive name) whose mean per customer measures value: it
+        # orders the segments (1 = most valuable); None = revenue of a transaction log, else
+        # the segments are numbered by size and none is called the most valuable
+        "value": None,
     },
     "profile": {
         "min_segment_size": MIN_SEGMENT_SIZE,  # segments smaller than this are not profiled in detail
@@ -138,11 +142,20 @@ TABLE_DEFAULTS: dict[str, Any] = {
     "dedupe": True,  # exact duplicate rows are rejected (first kept)
     "allow_zero_amount": False,  # keep zero-value purchases (free items still count as visits)
     "attributes": None,  # customers: attribute columns to keep; None = all others
-    "outcomes": None,  # experiment: outcome columns; None = all numeric others
+    # experiment: outcome columns (None = all numeric others). customers: results such as
+    # campaign acceptance, response, complaints: profiled per segment, never clustered unless
+    # listed in cluster.features (None = columns named like a response/acceptance/complaint)
+    "outcomes": None,
     "covariates": None,  # experiment: pre-period covariates
     "id_from_row": False,  # no id column: ids are the file's row numbers ("R000001")
     "decimal": ".",  # decimal mark of numbers in the file: "." or "," (12,50)
     "thousands": None,  # thousands separator to drop from numbers ("." in 1.234,50); None = none
+    # customers: derived columns {name: expression}, column arithmetic checked against the
+    # columns (segkit.derive), e.g. {total_spend: "MntWines + MntFruits", age: "2014 - Year_Birth"}
+    "derive": None,
+    # customers: readable names of columns in segment names and reports, e.g.
+    # {MntWines: "wine spend"}; None = the column names made readable ("num web purchases")
+    "labels": None,
 }
 
 ROLES = {

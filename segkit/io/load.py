@@ -9,6 +9,7 @@ learnt: the encoding or the sheets, ``ids_trimmed`` (ids that had blanks around 
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -346,18 +347,138 @@ def _numeric_columns(raw, cols: list[str], spec: dict) -> set[str]:
     return {c for c in cols if flags[c]}
 
 
-def load_customers(spec: dict | str | Path, con: duckdb.DuckDBPyConnection | None = None) -> Table:
+def _date_columns(raw, cols: list[str], spec: dict) -> dict[str, bool]:
+    """Text columns whose every non-empty value is a date: column -> day-first order.
+
+    The day/month order is decided per column as for a transaction log
+    (:func:`segkit.io.clean.decide_dayfirst`).
+    """
+    exprs = {
+        c: f"bool_and({clean.ts_expr(c, spec, dayfirst=True)} IS NOT NULL "
+        f"OR {clean.text_expr(c)} IS NULL) AND count({clean.text_expr(c)}) > 0"
+        for c in cols
+    }
+    flags = clean.profile(raw, exprs)
+    out = {}
+    for col in (c for c in cols if flags[c]):
+        dayfirst = spec["dayfirst"]
+        if not spec["date_formats"]:
+            ev = clean.profile(raw, clean.date_evidence(col))
+            dayfirst, _ = clean.decide_dayfirst(
+                ev, dayfirst=dayfirst, name="customers", path=spec["path"], col=col
+            )
+        out[col] = bool(dayfirst)
+    return out
+
+
+def _date_selects(
+    raw, dates: dict[str, bool], spec: dict, observation_end, info: dict
+) -> dict[str, str]:
+    """Date column -> SQL for its days before the observation end (``days_since_<col>``).
+
+    The observation end is ``observation_end`` when given, else the latest date in these
+    columns; it is recorded in ``info["dates"]``.
+    """
+    if not dates:
+        return {}
+    ts = {c: clean.ts_expr(c, spec, dayfirst=d) for c, d in dates.items()}
+    if observation_end is not None:
+        end = pd.Timestamp(observation_end).normalize()
+        basis = "the observation end"
+    else:
+        latest = clean.profile(raw, {c: f"max({e})" for c, e in ts.items()})
+        end = pd.Timestamp(max(latest.values())).normalize()
+        basis = "the latest date in the table (no observation end given)"
+    at = literal(end.date())
+    info["dates"] = {
+        c: {"as": f"days_since_{c}", "at": str(end.date()), "basis": basis} for c in dates
+    }
+    return {c: f"CAST(date_diff('day', CAST({e} AS DATE), {at}) AS DOUBLE)" for c, e in ts.items()}
+
+
+def _check_customer_spec(spec: dict) -> None:
+    """``derive`` and ``labels`` are mappings of names to text."""
+    for key in ("derive", "labels"):
+        value = spec[key]
+        if value is None:
+            continue
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str | int | float) for k, v in value.items()
+        ):
+            example = '{total_spend: "a + b"}' if key == "derive" else '{MntWines: "wine spend"}'
+            raise SegkitError(
+                f"data.customers.{key} == {value!r}, must be a mapping name: text, e.g. {example}"
+            )
+
+
+def _check_named(spec: dict, key: str, names: list[str], columns: list[str]) -> None:
+    """Every name in ``data.customers.<key>`` is a column ("did you mean" otherwise)."""
+    for name in names:
+        if name not in columns:
+            close = difflib.get_close_matches(str(name), columns, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise SegkitError(
+                f"data.customers.{key}: {name!r} is not a column of customers "
+                f"({spec['path']}){hint} Columns: {columns}"
+            )
+
+
+def _check_roles(spec: dict, columns: list[str], numeric: set[str] | None) -> None:
+    """``derive`` names are new; ``outcomes`` and ``labels`` name columns (or derived ones);
+    an outcome read from the file is numeric."""
+    derived = [str(k) for k in spec["derive"] or {}]
+    for name in derived:
+        if name in columns:
+            raise SegkitError(
+                f"data.customers.derive.{name}: customers ({spec['path']}) already has a "
+                f"column {name!r}; pick another name"
+            )
+    known = columns + derived
+    _check_named(spec, "outcomes", list(spec["outcomes"] or []), known)
+    # a label names a column, or a level of one: {"Channel=2": "retail"}
+    labelled = [str(k).split("=", 1)[0] for k in spec["labels"] or {}]
+    _check_named(spec, "labels", labelled, known)
+    for col in spec["outcomes"] or []:
+        if numeric is not None and col in columns and col not in numeric:
+            raise SegkitError(
+                f"data.customers.outcomes: {col!r} must be numeric (0/1 or an amount) in "
+                f"customers ({spec['path']}); it holds text"
+            )
+
+
+def load_customers(
+    spec: dict | str | Path,
+    con: duckdb.DuckDBPyConnection | None = None,
+    *,
+    observation_end: pd.Timestamp | str | None = None,
+) -> Table:
     """Read customer attributes: one row per customer id (later duplicates rejected).
 
-    Numeric-looking attribute columns become numbers; the others are categorical text with
-    whitespace and case variants unified.
+    Numeric-looking attribute columns become numbers; a text column whose every value is
+    a date becomes ``days_since_<column>``: whole days from the date to
+    ``observation_end`` (default: the latest date in those columns; recorded in
+    ``quality["dates"]``); the other columns are categorical text with whitespace and
+    case variants unified. ``outcomes`` and ``labels`` must name columns (or ``derive``
+    names); ``derive`` names must be new. The ``derive`` columns themselves are added by
+    :func:`segkit.derive.apply_spec` (a layer above this one).
+
+    Raises
+    ------
+    SegkitError
+        The file cannot be read, lacks an attribute or outcome column, a date column mixes
+        day/month orders, a label names no column, an outcome is not numeric, a derive
+        name is taken.
     """
     con = con or connect()
     spec = _filled(spec, "customers")
+    _check_customer_spec(spec)
     raw, info = read_raw(con, spec, "customers")
     m = _id_mapping(spec, "customers", raw, info)
     cols = [c for c in raw.columns if c not in ("_row", m["customer_id"])]
-    attrs = spec["attributes"] if spec["attributes"] is not None else cols
+    attrs = list(spec["attributes"] if spec["attributes"] is not None else cols)
+    _check_roles(spec, cols, None)
+    derived = set(spec["derive"] or {})
+    attrs += [c for c in spec["outcomes"] or [] if c not in attrs and c not in derived]
     missing = [a for a in attrs if a not in cols]
     if missing:
         raise SegkitError(
@@ -365,15 +486,27 @@ def load_customers(spec: dict | str | Path, con: duckdb.DuckDBPyConnection | Non
             f"{_cols_text('customers', {a: a for a in attrs if a in cols}, cols)}"
         )
     numeric = _numeric_columns(raw, attrs, spec)
-    select = [
-        f"{clean.num_expr(a, spec) if a in numeric else clean.text_expr(a)} AS {ident(a)}"
-        for a in attrs
-    ]
-    keep = [ident(a) for a in attrs]
+    _check_roles(spec, cols, numeric)
+    dates = _date_selects(
+        raw,
+        _date_columns(raw, [a for a in attrs if a not in numeric], spec),
+        spec,
+        observation_end,
+        info,
+    )
+    select, keep = [], []
+    for a in attrs:
+        name = f"days_since_{a}" if a in dates else a
+        sql = dates.get(a) or (clean.num_expr(a, spec) if a in numeric else clean.text_expr(a))
+        select.append(f"{sql} AS {ident(name)}")
+        keep.append(ident(name))
     table = _load_keyed(
         con, raw, spec=spec, name="customers", m=m, info=info, select=select, keep=keep, rules=[]
     )
-    _normalize_categories(con, "_staged_customers", [a for a in attrs if a not in numeric])
+    text = [a for a in attrs if a not in numeric and a not in dates]
+    _normalize_categories(con, "_staged_customers", text)
+    if spec["outcomes"]:
+        table.quality["outcomes"] = list(spec["outcomes"])
     return table
 
 

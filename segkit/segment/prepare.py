@@ -8,26 +8,46 @@ is what a saved :class:`~segkit.segment.segmenter.Segmenter` keeps and applies.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, RobustScaler
 
 from segkit.core.checks import check_columns
 from segkit.core.errors import SegkitError
 from segkit.core.params import MAX_LEVELS
 
-#: Default numeric features for transaction data (money and counts are log-transformed).
+#: Default numeric features for transaction data.
 DEFAULT_FEATURES = ["days_since_last", "orders", "revenue", "aov", "tenure_days"]
-#: Features that are log1p-transformed before scaling (skewed money and counts).
+#: Money and counts of a transaction log: log1p-transformed even when not strongly skewed
+#: (so runs on transaction logs keep their preparation); any other non-negative column is
+#: log-transformed when the data are skewed (:func:`is_skewed`), whatever it is called.
 LOG_FEATURES = frozenset({"orders", "revenue", "aov", "frequency", "monetary", "items", "history"})
-#: Column whose mean per segment orders the segments (first present wins).
+#: Column whose mean per segment orders the segments when ``cluster.value`` is not given
+#: (first present wins; none present: the segments are ordered by size).
 VALUE_COLUMNS = ("revenue", "monetary", "history", "spend")
+#: :func:`is_skewed`: skewness (of the values capped at their 1st and 99th percentiles)
+#: above this, or a 99th percentile above RATIO_LIMIT times the median.
+SKEW_LIMIT, RATIO_LIMIT = 1.0, 10.0
+#: :func:`implausible_bounds`: values further than this many scaled MADs from the median,
+#: as long as they are rare (at most this share of the customers, or 3 customers).
+OUTLIER_MADS, MAX_IMPLAUSIBLE_SHARE = 10.0, 0.01
+#: Years of birth before this are implausible (a column named like birth/born/yob).
+EARLIEST_BIRTH_YEAR = 1900
+_BIRTH = re.compile(r"birth|born|yob", re.IGNORECASE)
+#: Numeric columns named like this are taken for outcomes (results, not traits).
+OUTCOME_NAMES = re.compile(
+    r"accept|respon[sd]|complain|conver[st]|churn|click|redeem|unsubscri", re.IGNORECASE
+)
+#: Names of identifier columns (``ID``, ``CustomerID``, ``client_no``).
+_ID_NAME = re.compile(r"(?:^|[_\s.])(?:id|key|no|nr|number)$", re.IGNORECASE)
+_CAMEL_ID = re.compile(r"^I[dD]$|[a-z](?:ID|Id)$")
 #: Quantile range of the robust scaling.
 QUANTILE_RANGE = (5, 95)
 #: Columns of the customer table never clustered on by default (ids, dates, BTYD summaries).
@@ -46,18 +66,55 @@ NOT_FEATURES = frozenset(
 )
 
 
-def default_features(customers: pd.DataFrame) -> tuple[list[str], list[str]]:
+def infer_outcomes(customers: pd.DataFrame) -> list[str]:
+    """Numeric columns taken for outcomes: named like a result (:data:`OUTCOME_NAMES`:
+    campaign acceptance, response, complaint, conversion, churn, click…).
+
+    >>> t = pd.DataFrame({"AcceptedCmp1": [0, 1], "Response": [1, 0], "Kidhome": [0, 2]})
+    >>> infer_outcomes(t)
+    ['AcceptedCmp1', 'Response']
+    """
+    return [
+        c
+        for c in customers.columns
+        if c != "customer_id"
+        and OUTCOME_NAMES.search(str(c))
+        and pd.api.types.is_numeric_dtype(customers[c])
+    ]
+
+
+def is_id_like(values: pd.Series) -> bool:
+    """A numeric column that is an identifier: named like one (``ID``, ``client_no``) and
+    a different whole number for every customer.
+
+    >>> is_id_like(pd.Series([3, 1, 2], name="ID")), is_id_like(pd.Series([3, 1, 2], name="age"))
+    (True, False)
+    """
+    name = str(values.name)
+    if not (_ID_NAME.search(name) or _CAMEL_ID.search(name)):
+        return False
+    if not pd.api.types.is_numeric_dtype(values):
+        return False
+    v = values.dropna()
+    return bool(len(v) > 1 and v.is_unique and (v == np.round(v)).all())
+
+
+def default_features(
+    customers: pd.DataFrame, exclude: Iterable[str] = ()
+) -> tuple[list[str], list[str]]:
     """(numeric, categorical) columns to cluster on when the parameters give none.
 
     Parameters
     ----------
     customers : the customer table.
+    exclude : columns never to cluster on by default (the outcomes).
 
     Returns
     -------
     The present :data:`DEFAULT_FEATURES` and ``share_*`` columns plus any other numeric
     column with more than two values; categorical: the remaining columns with at most
-    :data:`MAX_LEVELS` levels.
+    :data:`MAX_LEVELS` levels. Dates, identifier-like columns (:func:`is_id_like`) and
+    ``exclude`` are left out.
 
     Examples
     --------
@@ -66,10 +123,17 @@ def default_features(customers: pd.DataFrame) -> tuple[list[str], list[str]]:
     >>> default_features(t)
     (['revenue', 'age'], ['region'])
     """
-    num = [c for c in DEFAULT_FEATURES if c in customers.columns]
-    num += [c for c in customers.columns if c.startswith("share_")]
-    skip = NOT_FEATURES | set(num)
-    rest = [c for c in customers.columns if c not in skip]
+    skip = NOT_FEATURES | set(exclude)
+    num = [c for c in DEFAULT_FEATURES if c in customers.columns and c not in skip]
+    num += [c for c in customers.columns if c.startswith("share_") and c not in skip]
+    skip |= set(num)
+    rest = [
+        c
+        for c in customers.columns
+        if c not in skip
+        and not pd.api.types.is_datetime64_any_dtype(customers[c])
+        and not is_id_like(customers[c])
+    ]
     num += [
         c
         for c in rest
@@ -95,10 +159,14 @@ def _offenders(customers: pd.DataFrame, mask: Any, n: int = 5) -> str:
 class Prepared(NamedTuple):
     """The clustering columns after :func:`prepare`."""
 
-    data: pd.DataFrame  # the clustering columns, missing values filled
+    data: pd.DataFrame  # the clustering columns, missing values filled (not capped)
     numeric: list[str]
     categorical: list[str]
-    notes: list[str]  # what was dropped or filled, for the report
+    notes: list[str]  # what was dropped, filled or capped, for the report
+    logged: list[str] = []  # numeric columns log1p-transformed (is_skewed or LOG_FEATURES)
+    bounds: dict[str, tuple[float, float]] = {}  # column -> (low, high) it is capped to
+    capped: dict[str, int] = {}  # column -> customers whose value was capped
+    dropped: dict[str, str] = {}  # column -> why it was left out
 
 
 def _check_numeric(customers: pd.DataFrame, numeric: list[str], where: str) -> None:
@@ -121,6 +189,100 @@ def _check_numeric(customers: pd.DataFrame, numeric: list[str], where: str) -> N
             )
 
 
+def is_skewed(values: pd.Series) -> bool:
+    """Whether a numeric column is log1p-transformed before scaling.
+
+    The rule: non-negative, at least three distinct values, and strongly skewed: the
+    skewness of the values capped at their 1st and 99th percentiles is above
+    :data:`SKEW_LIMIT` (1), or the 99th percentile is more than :data:`RATIO_LIMIT` (10)
+    times the median. The percentiles keep one wild value (an income of 666,666) from
+    deciding the scale of a column that is otherwise symmetric; that value is capped
+    instead (:func:`implausible_bounds`).
+
+    >>> rng = np.random.default_rng(0)
+    >>> is_skewed(pd.Series(rng.lognormal(8, 1, 500))), is_skewed(pd.Series(rng.normal(50, 5, 500)))
+    (True, False)
+    """
+    v = pd.to_numeric(values, errors="coerce").dropna().astype(float)
+    if len(v) < 3 or v.min() < 0 or v.nunique() < 3:
+        return False
+    lo, hi = v.quantile([0.01, 0.99])
+    skew = v.clip(lo, hi).skew()
+    median = v.median()
+    return bool(
+        (np.isfinite(skew) and skew > SKEW_LIMIT) or (median > 0 and hi > RATIO_LIMIT * median)
+    )
+
+
+def implausible_bounds(values: pd.Series, logged: bool) -> tuple[float, float] | None:
+    """(low, high) to cap a column to, or None when no value is implausible.
+
+    The robust rule: on the scale the column is clustered on (log1p when ``logged``), a
+    value further than :data:`OUTLIER_MADS` (10) scaled median absolute deviations
+    (1.4826 × MAD, about 10 standard deviations for normal data) from the median is
+    implausible, as long as such values are rare (at most :data:`MAX_IMPLAUSIBLE_SHARE`,
+    1% of the customers, or 3 customers in a small table: a column where more lie that far is zero-inflated or has several
+    modes, like a share of purchases, and the MAD does not measure its spread); so is a
+    year of birth before :data:`EARLIEST_BIRTH_YEAR` (1900) in a column named like
+    birth/born/yob. Implausible values are capped to the most extreme plausible value
+    seen. A column whose MAD is 0 (mostly one value) is not judged by the MAD.
+
+    >>> income = pd.Series([40_000.0, 52_000, 61_000, 48_000, 55_000, 666_666])
+    >>> implausible_bounds(income, logged=False)
+    (40000.0, 61000.0)
+    """
+    v = pd.to_numeric(values, errors="coerce").dropna().astype(float)
+    if len(v) < 3:
+        return None
+    z = np.log1p(v) if logged else v
+    median = z.median()
+    mad = 1.4826 * (z - median).abs().median()
+    ok = pd.Series(True, index=v.index)
+    if mad > 0:
+        near = (z - median).abs() <= OUTLIER_MADS * mad
+        if (~near).sum() <= max(3, MAX_IMPLAUSIBLE_SHARE * len(v)):
+            ok &= near
+    if _BIRTH.search(str(values.name)) and 1900 <= v.median() <= 2100:
+        ok &= v >= EARLIEST_BIRTH_YEAR
+    if ok.all() or not ok.any():
+        return None
+    return float(v[ok].min()), float(v[ok].max())
+
+
+def _usable(customers: pd.DataFrame, numeric: list[str], categorical: list[str]) -> tuple:
+    """(numeric, categorical, notes, dropped): the columns that can separate customers."""
+    notes: list[str] = []
+    dropped: dict[str, str] = {}
+    num: list[str] = []
+    cat: list[str] = []
+    for col in numeric + categorical:
+        s = customers[col]
+        if s.isna().all():
+            notes.append(f"{col!r} is empty for every customer and was left out.")
+            dropped[col] = "empty for every customer"
+        elif s.nunique(dropna=True) < 2 and not s.isna().any():
+            notes.append(f"{col!r} has the same value for every customer and was left out.")
+            dropped[col] = "the same value for every customer"
+        else:
+            (num if col in numeric else cat).append(col)
+    return num, cat, notes, dropped
+
+
+def _cap_note(customers: pd.DataFrame, col: str, bounds: tuple, out: Any) -> str:
+    values = customers.loc[out, col]
+    shown = ", ".join(f"{v:.6g}" for v in sorted(values.unique())[:5])
+    rule = (
+        f"a year of birth before {EARLIEST_BIRTH_YEAR} or more than {OUTLIER_MADS:g} robust "
+        "standard deviations from the median"
+        if _BIRTH.search(str(col))
+        else f"more than {OUTLIER_MADS:g} robust standard deviations (scaled MADs) from the median"
+    )
+    return (
+        f"{col!r}: {int(out.sum()):,} implausible value(s) ({shown}; the rule: {rule}) capped "
+        f"to {bounds[0]:.6g}..{bounds[1]:.6g} for the clustering ({_offenders(customers, out)})."
+    )
+
+
 def prepare(
     customers: pd.DataFrame, numeric: list[str], categorical: list[str], where: str = "customers"
 ) -> Prepared:
@@ -131,7 +293,10 @@ def prepare(
     - a column with no values at all, or with one value only: dropped, with a note (it
       cannot separate customers); an error if no feature is left;
     - missing values: numeric filled with the column's median, categorical with the level
-      ``"missing"``, with a note giving the count.
+      ``"missing"``, with a note giving the count;
+    - skewed non-negative columns (:func:`is_skewed`, or :data:`LOG_FEATURES`) are marked
+      for log1p; implausible values (:func:`implausible_bounds`) get bounds the
+      preprocessor caps them to, with a note naming the values and the customers.
 
     Parameters
     ----------
@@ -141,7 +306,8 @@ def prepare(
 
     Returns
     -------
-    :class:`Prepared`: the filled columns, the kept numeric and categorical names, notes.
+    :class:`Prepared`: the filled columns, the kept numeric and categorical names, notes,
+    the logged columns, the capping bounds and counts, the columns left out and why.
 
     Raises
     ------
@@ -150,35 +316,36 @@ def prepare(
     """
     check_columns(customers, numeric + categorical, where)
     _check_numeric(customers, numeric, where)
-    notes: list[str] = []
-    num: list[str] = []
-    cat: list[str] = []
-    for col in numeric + categorical:
-        s = customers[col]
-        if s.isna().all():
-            notes.append(f"{col!r} is empty for every customer and was left out.")
-        elif s.nunique(dropna=True) < 2 and not s.isna().any():
-            notes.append(f"{col!r} has the same value for every customer and was left out.")
-        else:
-            (num if col in numeric else cat).append(col)
+    num, cat, notes, dropped = _usable(customers, numeric, categorical)
     if not num and not cat:
         raise SegkitError(
             f"{where}: no usable clustering feature: {' '.join(notes)} Give "
             f"cluster.features / cluster.categorical columns that vary between customers."
         )
     data = customers[num + cat].copy()
+    logged, bounds, capped = [], {}, {}
     for col in num:
-        n = int(data[col].isna().sum())
+        s = data[col]
+        if (col in LOG_FEATURES and s.min() >= 0) or is_skewed(s):
+            logged.append(col)
+        b = implausible_bounds(s, col in logged)
+        if b is not None:
+            out = s.notna() & ((s < b[0]) | (s > b[1]))
+            bounds[col], capped[col] = b, int(out.sum())
+            notes.append(_cap_note(customers, col, b, out.to_numpy()))
+        n = int(s.isna().sum())
         if n:
-            data[col] = data[col].fillna(data[col].median())
+            data[col] = s.fillna(s.median())
             notes.append(f"{col!r}: {n:,} missing value(s) filled with the median.")
-    data = _categorical(data, cat, notes)
+    data = _categorical(data, cat, notes, dropped)
     if not num and not cat:
         raise SegkitError(f"{where}: no usable clustering feature: {' '.join(notes)}")
-    return Prepared(data, num, cat, notes)
+    return Prepared(data, num, cat, notes, logged, bounds, capped, dropped)
 
 
-def _categorical(data: pd.DataFrame, cat: list[str], notes: list[str]) -> pd.DataFrame:
+def _categorical(
+    data: pd.DataFrame, cat: list[str], notes: list[str], dropped: dict[str, str]
+) -> pd.DataFrame:
     """Categorical columns as levels, capped; identifier-like ones removed from ``cat``."""
     for col in list(cat):
         n = int(data[col].isna().sum())
@@ -190,6 +357,7 @@ def _categorical(data: pd.DataFrame, cat: list[str], notes: list[str]) -> pd.Dat
             notes.append(note)
         if data[col].nunique() > MAX_LEVELS:  # identifier-like: nothing to group on
             cat.remove(col)
+            dropped[col] = "identifier-like: most customers have a level of their own"
             data = data.drop(columns=col)
     return data
 
@@ -224,16 +392,52 @@ def cap_levels(values: pd.Series, col: str) -> tuple[pd.Series, str | None]:
 
 
 def as_levels(values: pd.Series) -> pd.Series:
-    """A categorical column as strings, missing values as the level ``"missing"``.
+    """A categorical column as strings, missing values as the level ``"missing"``; numeric
+    codes read as whole numbers ("2", not "2.0").
 
     >>> as_levels(pd.Series(["a", None, 3])).tolist()
     ['a', 'missing', '3']
+    >>> as_levels(pd.Series([1.0, 2.0, None])).tolist()
+    ['1', '2', 'missing']
     """
+    if pd.api.types.is_float_dtype(values):
+        whole = values.dropna()
+        if len(whole) and bool((whole == np.round(whole)).all() and whole.abs().max() < 2**53):
+            values = values.astype("Int64")
     return values.astype("string").fillna("missing").astype(str)
 
 
-def preprocessor(numeric: list[str], categorical: list[str]) -> ColumnTransformer:
-    """log1p for skewed money/counts, robust scaling, one-hot for categories.
+def clip_columns(X: Any, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``X`` (rows x columns) as floats, each column capped to ``lo``..``hi``.
+
+    >>> clip_columns([[1, 50], [9, -3]], np.array([2.0, -1]), np.array([5.0, 10]))
+    array([[ 2., 10.],
+           [ 5., -1.]])
+    """
+    return np.clip(np.asarray(X, dtype=float), lo, hi)
+
+
+def _numeric_part(
+    cols: list[str], bounds: Mapping[str, tuple[float, float]], log: bool
+) -> Pipeline:
+    steps: list[tuple[str, Any]] = []
+    if any(c in bounds for c in cols):
+        lo = np.array([bounds.get(c, (-np.inf, np.inf))[0] for c in cols])
+        hi = np.array([bounds.get(c, (-np.inf, np.inf))[1] for c in cols])
+        steps.append(("clip", FunctionTransformer(clip_columns, kw_args={"lo": lo, "hi": hi})))
+    if log:
+        steps.append(("log", FunctionTransformer(np.log1p)))
+    steps.append(("scale", RobustScaler(quantile_range=QUANTILE_RANGE)))
+    return Pipeline(steps)
+
+
+def preprocessor(
+    numeric: list[str],
+    categorical: list[str],
+    logged: Iterable[str] | None = None,
+    bounds: Mapping[str, tuple[float, float]] | None = None,
+) -> ColumnTransformer:
+    """Capping, log1p for skewed columns, robust scaling, one-hot for categories.
 
     Output columns: the log-transformed numeric features, the other numeric features, then
     one block of indicator columns per categorical attribute (the layout
@@ -242,19 +446,23 @@ def preprocessor(numeric: list[str], categorical: list[str]) -> ColumnTransforme
     Parameters
     ----------
     numeric, categorical : the (prepared) clustering columns.
+    logged : the numeric columns to log1p (:attr:`Prepared.logged`); None: those in
+        :data:`LOG_FEATURES`.
+    bounds : column -> (low, high) to cap values to first (:attr:`Prepared.bounds`).
 
     Returns
     -------
     An unfitted ``ColumnTransformer``.
     """
-    logged = [c for c in numeric if c in LOG_FEATURES]
-    plain = [c for c in numeric if c not in LOG_FEATURES]
+    log_set = set(LOG_FEATURES if logged is None else logged)
+    bounds = bounds or {}
+    logs = [c for c in numeric if c in log_set]
+    plain = [c for c in numeric if c not in log_set]
     parts: list[tuple[str, Any, list[str]]] = []
-    if logged:
-        scaler = RobustScaler(quantile_range=QUANTILE_RANGE)
-        parts.append(("log", make_pipeline(FunctionTransformer(np.log1p), scaler), logged))
+    if logs:
+        parts.append(("log", _numeric_part(logs, bounds, log=True), logs))
     if plain:
-        parts.append(("num", RobustScaler(quantile_range=QUANTILE_RANGE), plain))
+        parts.append(("num", _numeric_part(plain, bounds, log=False), plain))
     if categorical:
         parts.append(
             ("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical)
@@ -269,13 +477,26 @@ def onehot_layout(prep: ColumnTransformer) -> list[int]:
     return [len(c) for c in prep.named_transformers_["cat"].categories_]
 
 
+def _clip_bounds(est: Any, cols: list[str]) -> dict[str, tuple[float, float]]:
+    """Column -> (low, high) of the capping step of a fitted numeric part, finite only."""
+    if not isinstance(est, Pipeline) or "clip" not in est.named_steps:
+        return {}
+    kw = est.named_steps["clip"].kw_args
+    return {
+        c: (float(lo), float(hi))
+        for c, lo, hi in zip(cols, kw["lo"], kw["hi"], strict=True)
+        if np.isfinite(lo) or np.isfinite(hi)
+    }
+
+
 @dataclass
 class Transform:
     """A fitted :func:`preprocessor` as plain arrays: same output, nothing to unpickle.
 
-    ``(log1p(x) - log_center) / log_scale`` for ``logged``, ``(x - center) / scale`` for
-    ``plain``, then one indicator block per categorical column over ``categories`` (an
-    unseen level gives a block of zeros, as ``OneHotEncoder(handle_unknown="ignore")``).
+    ``x`` capped to ``clip[col]`` when given, then ``(log1p(x) - log_center) / log_scale``
+    for ``logged``, ``(x - center) / scale`` for ``plain``, then one indicator block per
+    categorical column over ``categories`` (an unseen level gives a block of zeros, as
+    ``OneHotEncoder(handle_unknown="ignore")``).
     """
 
     logged: list[str]
@@ -285,6 +506,7 @@ class Transform:
     center: np.ndarray
     scale: np.ndarray
     categories: dict[str, list[str]]
+    clip: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @classmethod
     def from_fitted(cls, prep: ColumnTransformer) -> Transform:
@@ -295,19 +517,25 @@ class Transform:
         logged: list[str] = []
         plain: list[str] = []
         categories: dict[str, list[str]] = {}
+        clip: dict[str, tuple[float, float]] = {}
         if "log" in parts:
             est, logged = parts["log"]
             scaler = est[-1]
             log_center, log_scale = scaler.center_, scaler.scale_
+            clip.update(_clip_bounds(est, logged))
         if "num" in parts:
             est, plain = parts["num"]
-            center, scale = est.center_, est.scale_
+            scaler = est[-1] if isinstance(est, Pipeline) else est
+            center, scale = scaler.center_, scaler.scale_
+            clip.update(_clip_bounds(est, plain))
         if "cat" in parts:
             est, cols = parts["cat"]
             categories = {
                 c: [str(v) for v in lv] for c, lv in zip(cols, est.categories_, strict=True)
             }
-        return cls(list(logged), log_center, log_scale, list(plain), center, scale, categories)
+        return cls(
+            list(logged), log_center, log_scale, list(plain), center, scale, categories, clip
+        )
 
     @property
     def width(self) -> int:
@@ -332,6 +560,8 @@ class Transform:
         ):
             for col, c, s in zip(cols, center, scale, strict=True):
                 x = np.asarray(data[col], dtype=float)
+                if col in self.clip:
+                    x = np.clip(x, *self.clip[col])
                 out[:, j] = ((np.log1p(x) if log else x) - c) / s
                 j += 1
         for col, levels in self.categories.items():
@@ -352,6 +582,7 @@ class Transform:
             "scale": self.scale.tolist(),
             "categorical": list(self.categories),  # JSON objects lose their order
             "categories": list(self.categories.values()),
+            "clip": {c: [float(lo), float(hi)] for c, (lo, hi) in self.clip.items()},
         }
 
     @classmethod
@@ -368,10 +599,14 @@ class Transform:
                 str(c): [str(v) for v in lv]
                 for c, lv in zip(d["categorical"], d["categories"], strict=True)
             },
+            {str(c): (float(b[0]), float(b[1])) for c, b in (d.get("clip") or {}).items()},
         )
         for col, levels in t.categories.items():
             if len(set(levels)) != len(levels):
                 raise SegkitError(f"transform: the levels of {col!r} repeat: {levels}")
+        unknown = sorted(set(t.clip) - set(t.logged) - set(t.plain))
+        if unknown or any(not lo <= hi for lo, hi in t.clip.values()):
+            raise SegkitError(f"transform: the capping bounds do not fit the columns: {t.clip}")
         shapes = [(t.logged, t.log_center), (t.logged, t.log_scale)]
         shapes += [(t.plain, t.center), (t.plain, t.scale)]
         if any(arr.shape != (len(cols),) for cols, arr in shapes):
@@ -379,3 +614,118 @@ class Transform:
                 f"transform: centers/scales do not match the columns {t.logged + t.plain}"
             )
         return t
+
+
+# ------------------------------------------------------------- what happened to each column
+
+
+class Declared(NamedTuple):
+    """What the parameters say about the columns (for :func:`feature_table`)."""
+
+    features: list[str] | None = None  # cluster.features as given
+    categorical: list[str] | None = None  # cluster.categorical as given
+    outcomes: tuple[str, ...] = ()  # the outcomes (given or inferred)
+    outcomes_given: bool = False  # listed in data.customers.outcomes (else inferred)
+    value: str = ""  # the column that orders the segments
+    derived: tuple[str, ...] = ()  # data.customers.derive names
+
+
+def _numeric_transform(col: str, prepared: Prepared) -> str:
+    text = "log1p, robust scaling" if col in prepared.logged else "robust scaling"
+    if col in prepared.bounds:
+        lo, hi = prepared.bounds[col]
+        text += f"; {prepared.capped[col]:,} implausible value(s) capped to {lo:.6g}..{hi:.6g}"
+    return text
+
+
+def _used_reason(col: str, declared: Declared, outcomes: set[str], categorical: bool) -> str:
+    listed = declared.categorical if categorical else declared.features
+    if col in outcomes:
+        return "an outcome, clustered because it is listed in cluster.features"
+    where = "cluster.categorical" if categorical else "cluster.features"
+    why = f"listed in {where}" if listed is not None and col in listed else "chosen by default"
+    if col.startswith("days_since_"):
+        why += " (a date, as days before the observation end)"
+    elif col in declared.derived:
+        why += " (derived: data.customers.derive)"
+    return why
+
+
+def _left_out(customers: pd.DataFrame, col: str, declared: Declared, outcomes: set[str]) -> tuple:
+    """(role, reason) of a column that is not clustered."""
+    s = customers[col]
+    if col in outcomes:
+        return "outcome", (
+            "listed in data.customers.outcomes: profiled per segment, not clustered"
+            if declared.outcomes_given
+            else "named like a result (acceptance, response, complaint…): taken for an "
+            "outcome, profiled per segment, not clustered (list it in cluster.features to "
+            "cluster on it)"
+        )
+    if col == declared.value:
+        return "value", "cluster.value: orders the segments, not clustered"
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return "date", "a date: clustered only as days (e.g. tenure_days, days_since_last)"
+    if col in NOT_FEATURES:
+        return "summary", "a purchase-history summary for the CLV models"
+    if s.isna().all():
+        return "empty", "empty for every customer"
+    if s.nunique(dropna=False) < 2:
+        return "constant", "the same value for every customer"
+    if is_id_like(s):
+        return "id-like", "a different whole number for every customer (an identifier)"
+    if declared.features is not None or declared.categorical is not None:
+        return "attribute", "not listed in cluster.features / cluster.categorical"
+    if pd.api.types.is_numeric_dtype(s):
+        return "attribute", "not a clustering feature by default"
+    return "attribute", f"text with more than {MAX_LEVELS} levels"
+
+
+def feature_table(customers: pd.DataFrame, prepared: Prepared, declared: Declared) -> pd.DataFrame:
+    """Every column of the customer table with what happened to it before clustering.
+
+    Parameters
+    ----------
+    customers : the customer table.
+    prepared : the clustering columns as :func:`prepare` left them.
+    declared : what the parameters say (:class:`Declared`).
+
+    Returns
+    -------
+    DataFrame ``feature, role, used, transform, reason``: ``role`` is one of id, feature,
+    outcome, value, date, summary, constant, empty, id-like, attribute; ``used`` whether
+    it was clustered; ``transform`` how (log1p / robust scaling / capping / one-hot).
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"customer_id": ["a", "b", "c"], "spend": [1.0, 5, 9],
+    ...                   "Response": [0, 1, 0], "flat": [2, 2, 2]})
+    >>> p = prepare(t, ["spend"], [])
+    >>> feature_table(t, p, Declared(outcomes=("Response",)))[["feature", "role", "used"]]
+        feature     role   used
+    0  customer_id       id  False
+    1        spend  feature   True
+    2     Response  outcome  False
+    3         flat constant  False
+    """
+    outcomes = set(declared.outcomes)
+    rows = []
+    for col in customers.columns:
+        if col == "customer_id":
+            rows.append((col, "id", False, "", "the customer id"))
+        elif col in prepared.numeric:
+            reason = _used_reason(col, declared, outcomes, categorical=False)
+            rows.append((col, "feature", True, _numeric_transform(col, prepared), reason))
+        elif col in prepared.categorical:
+            n = prepared.data[col].nunique()
+            reason = _used_reason(col, declared, outcomes, categorical=True)
+            rows.append((col, "feature", True, f"one-hot ({n} levels)", reason))
+        elif col in prepared.dropped:
+            why = prepared.dropped[col]
+            role = "id-like" if why.startswith("identifier") else why.split()[0]
+            role = {"the": "constant"}.get(role, role)
+            rows.append((col, role, False, "", why))
+        else:
+            role, reason = _left_out(customers, col, declared, outcomes)
+            rows.append((col, role, False, "", reason))
+    return pd.DataFrame(rows, columns=["feature", "role", "used", "transform", "reason"])

@@ -3,12 +3,14 @@ segmenter that assigns new customers (``segkit score``), and the findings in wor
 
 :func:`run` reads the customer table, fits through :mod:`segkit.segment`, writes
 ``segments.parquet``, ``k_selection.csv``, ``stability.csv``, ``rfm.csv`` (transaction
-data) and ``segmenter.json``, and records the findings. :func:`score_file` scores a
+data), ``cluster_features.csv`` (every column of the customer table and what happened to
+it) and ``segmenter.json``, and records the findings. :func:`score_file` scores a
 customer table with a saved segmenter.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -17,12 +19,14 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from segkit import segment
+from segkit import derive, segment
 from segkit.core.checks import check_columns
 from segkit.core.errors import SegkitError
 from segkit.core.files import sha256
-from segkit.naming import segment_names
+from segkit.naming import feature_label, segment_names
+from segkit.segment.prepare import Declared, feature_table, infer_outcomes
 from segkit.stages.run import Run
+from segkit.stages.text import md
 
 #: Customers per segment the data must hold for the largest k tried.
 ROWS_PER_SEGMENT = 10
@@ -50,6 +54,8 @@ class Clustering(NamedTuple):
     rfm: pd.DataFrame | None  # RFM segment table (transaction data), else None
     notes: list[str]  # columns dropped or filled before clustering
     segmenter: segment.Segmenter
+    feature_table: pd.DataFrame  # every input column: role, used, transform, reason
+    value: str  # the column whose mean orders the segments; "" = ordered by size
 
 
 class Choice(NamedTuple):
@@ -70,8 +76,11 @@ def _has_rfm(customers: pd.DataFrame) -> bool:
     return set(segment.RFM_COLUMNS.values()) <= set(customers.columns)
 
 
-def choose_features(customers: pd.DataFrame, p: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """(numeric, categorical) clustering columns from the ``cluster`` parameters ``p``.
+def choose_features(
+    customers: pd.DataFrame, p: dict[str, Any], outcomes: list[str] | tuple[str, ...] = ()
+) -> tuple[list[str], list[str]]:
+    """(numeric, categorical) clustering columns from the ``cluster`` parameters ``p``;
+    ``outcomes`` are never chosen by default (only when listed).
 
     Raises
     ------
@@ -90,7 +99,7 @@ def choose_features(customers: pd.DataFrame, p: dict[str, Any]) -> tuple[list[st
                 f"{sorted(customers.columns)}. Use kmeans or kprototypes on customer attributes."
             )
         return list(segment.RFM_COLUMNS.values()), []
-    num, cat = segment.default_features(customers)
+    num, cat = segment.default_features(customers, exclude=outcomes)
     if p["features"]:
         check_columns(customers, p["features"], "customers (cluster.features)")
         num = list(p["features"])
@@ -180,18 +189,62 @@ def _cluster_choice(
 
 
 def _names(
-    customers: pd.DataFrame, choice: Choice, relabel: dict[int, int], p: dict[str, Any]
+    customers: pd.DataFrame,
+    choice: Choice,
+    relabel: dict[int, int],
+    p: dict[str, Any],
+    *,
+    features: tuple[list[str], list[str]],
+    readable: dict[str, str],
 ) -> dict[int, str]:
-    """Segment number -> name: the RFM cell names (rfm) or names derived from profiles;
-    ``cluster.names`` overrides."""
+    """Segment number -> name: the RFM cell names (rfm) or names derived from the profiles
+    of the clustering ``features`` (``readable`` labels); ``cluster.names`` overrides."""
     if p["method"] != "rfm":
         labels = pd.Series([relabel[int(x)] for x in choice.raw], index=customers.index)
-        return segment_names(customers, labels, p["names"] or None)
+        return segment_names(
+            customers,
+            labels,
+            p["names"] or None,
+            features=features[0],
+            categorical=features[1],
+            readable=readable,
+        )
     rfm_names = list(segment.RFM_SEGMENTS)
     names = {relabel[int(r)]: rfm_names[int(r)] for r in np.unique(choice.raw)}
     for key, val in (p["names"] or {}).items():
         names[int(key)] = str(val)
     return names
+
+
+def value_column(customers: pd.DataFrame, p: dict[str, Any]) -> str:
+    """The column whose mean per customer orders the segments: ``cluster.value``, else
+    the first of :data:`segkit.segment.VALUE_COLUMNS` present (revenue of a transaction
+    log), else "" (the segments are ordered by size).
+
+    Raises
+    ------
+    SegkitError
+        ``cluster.value`` is not a numeric column of the customer table.
+    """
+    value = p["value"]
+    if value is None:
+        return next((c for c in segment.VALUE_COLUMNS if c in customers.columns), "")
+    if not isinstance(value, str) or not value:
+        raise SegkitError(f"cluster.value == {value!r}, must be a column name (text)")
+    if value not in customers.columns:
+        columns = [str(c) for c in customers.columns]
+        close = difflib.get_close_matches(value, columns, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise SegkitError(
+            f"cluster.value == {value!r} is not a column of the customer table{hint} "
+            f"Columns: {columns} (a data.customers.derive name counts too)"
+        )
+    if not pd.api.types.is_numeric_dtype(customers[value]) or customers[value].isna().all():
+        raise SegkitError(
+            f"cluster.value == {value!r}: the column must hold numbers (the value of each "
+            f"customer, e.g. spend), found {customers[value].dtype}"
+        )
+    return value
 
 
 def _segments(
@@ -222,6 +275,51 @@ def _sizes(segments: pd.DataFrame, customers: pd.DataFrame, value: str) -> pd.Da
 # --------------------------------------------------------------------------- findings
 
 
+def _headline(method: str, k: int, sizes: pd.DataFrame, value: str, readable: dict) -> str:
+    if value:
+        top = sizes.iloc[0]
+        label = md(readable.get(value) or feature_label(value))
+        return (
+            f"{k} segments ({METHOD_WORDS[method]}), numbered by mean {label} per customer; "
+            f"the most valuable, '{top['segment_name']}', holds {top['share']:.0%} of "
+            "customers."
+        )
+    big = sizes.sort_values("customers", ascending=False, kind="stable").iloc[0]
+    return (
+        f"{k} segments ({METHOD_WORDS[method]}), numbered by size: no cluster.value and no "
+        f"revenue column says what a customer is worth; the largest, '{big['segment_name']}', "
+        f"holds {big['share']:.0%} of customers."
+    )
+
+
+def _features_finding(table: pd.DataFrame) -> str:
+    """Which columns were clustered, which left out and why (in groups)."""
+    used = table[table["used"]]
+    logged = used.loc[used["transform"].str.startswith("log1p"), "feature"]
+    text = f"Clustered on {len(used)} column(s): {', '.join(md(f) for f in used['feature'])}"
+    if len(logged):
+        text += f" (log1p for the skewed {', '.join(md(f) for f in logged)})"
+    out = table[~table["used"] & (table["role"] != "id")]
+    groups = out.groupby("role", sort=False)["feature"].agg(lambda f: ", ".join(md(x) for x in f))
+    if len(groups):
+        text += "; left out: " + "; ".join(f"{role}: {cols}" for role, cols in groups.items())
+    return text + " (cluster_features.csv says why for each)."
+
+
+def _tiny_finding(sizes: pd.DataFrame, min_size: int) -> str | None:
+    tiny = sizes[sizes["customers"] < min_size]
+    if tiny.empty:
+        return None
+    listed = ", ".join(
+        f"{r.segment} '{r.segment_name}' ({r.customers:,} customer{'s' * (r.customers != 1)})"
+        for r in tiny.itertuples()
+    )
+    return (
+        f"Too small to act on (under cluster.min_segment_size = {min_size}): segment {listed}; "
+        "the profiles leave segments under profile.min_segment_size out of the detail."
+    )
+
+
 def findings(
     *,
     method: str,
@@ -230,18 +328,26 @@ def findings(
     sizes: pd.DataFrame,
     rfm: pd.DataFrame | None,
     notes: list[str],
+    value: str = "revenue",
+    table: pd.DataFrame | None = None,
+    min_size: int = 0,
+    readable: dict[str, str] | None = None,
 ) -> list[str]:
-    """The stage's findings in plain words (the first is the one-line summary)."""
-    top = sizes.iloc[0]
-    out = [
-        f"{k} segments ({METHOD_WORDS[method]}); the most valuable, '{top['segment_name']}', "
-        f"holds {top['share']:.0%} of customers.",
-        explanation,
-    ]
+    """The stage's findings in plain words (the first is the one-line summary).
+
+    Segments are called "most valuable" only when a ``value`` column orders them;
+    without one they are numbered by size and the summary says so.
+    """
+    out = [_headline(method, k, sizes, value, readable or {}), explanation]
     out += [
         f"Segment {r.segment} '{r.segment_name}': {r.customers:,} customers ({r.share:.0%})."
         for r in sizes.itertuples()
     ]
+    tiny = _tiny_finding(sizes, min_size)
+    if tiny:
+        out.append(tiny)
+    if table is not None and method != "rfm":
+        out.append(_features_finding(table))
     if rfm is not None and method != "rfm":
         out.append(_rfm_finding(rfm))
     return out + [f"Data note: {note}" for note in notes]
@@ -268,6 +374,7 @@ def _write(run: Run, result: Clustering) -> None:
     run.save("segments.parquet", result.segments)
     run.save("k_selection.csv", result.k_selection)
     run.save("stability.csv", result.stability)
+    run.save("cluster_features.csv", result.feature_table)
     result.segmenter.save(run.artifacts / segment.FILE_NAME)
     run.save_findings("cluster", result.findings)
 
@@ -287,22 +394,24 @@ def fit(
     *,
     seed: int,
     progress: Callable[[int], Any] | None = None,
+    outcomes: list[str] | tuple[str, ...] = (),
 ) -> Fitted:
     """Prepare the features, fit the preprocessor on a sample of ``cluster.sample_size``
-    customers, choose k and fit the model (or score RFM), assign everyone.
+    customers, choose k and fit the model (or score RFM), assign everyone. ``outcomes``
+    are not clustered unless listed in ``cluster.features``.
 
     Raises
     ------
     SegkitError
         See :func:`choose_features` and :func:`segkit.segment.prepare`.
     """
-    num, cat = choose_features(customers, p)
+    num, cat = choose_features(customers, p, outcomes)
     prepared = segment.prepare(customers, num, cat, "customers (clustering features)")
     num, cat = prepared.numeric, prepared.categorical
     if p["method"] == "rfm" and len(num) < 3:
         raise SegkitError(f"cluster.method == 'rfm': {' '.join(prepared.notes)}")
     n = len(customers)
-    prep = segment.preprocessor(num, cat)
+    prep = segment.preprocessor(num, cat, prepared.logged, prepared.bounds)
     rng = np.random.default_rng(seed)
     fit_idx = np.sort(rng.choice(n, min(n, p["sample_size"]), replace=False))
     X_all = prep.fit(prepared.data.iloc[fit_idx]).transform(prepared.data)
@@ -318,15 +427,47 @@ def fit(
     return Fitted(prepared, prep, choice, scorer)
 
 
+class Roles(NamedTuple):
+    """What the table spec says about the customer table's columns."""
+
+    outcomes: tuple[str, ...] = ()  # given or inferred
+    outcomes_given: bool = False
+    labels: dict[str, str] = {}  # column -> readable name
+    derived: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # what deriving the columns left empty
+
+
+def roles(
+    customers: pd.DataFrame, spec: dict[str, Any] | None, notes: list[str] | None = None
+) -> Roles:
+    """The roles of ``data.customers`` (``spec``): outcomes as listed, else inferred from
+    their names (:func:`segkit.segment.prepare.infer_outcomes`); labels; derived names."""
+    spec = spec or {}
+    given = spec.get("outcomes")
+    outcomes = [c for c in given if c in customers.columns] if given else None
+    return Roles(
+        tuple(outcomes if outcomes is not None else infer_outcomes(customers)),
+        outcomes is not None,
+        {str(k): str(v) for k, v in (spec.get("labels") or {}).items()},
+        tuple(spec.get("derive") or ()),
+        tuple(notes or ()),
+    )
+
+
 def _result(
-    customers: pd.DataFrame, fitted: Fitted, p: dict[str, Any], run_name: str
+    customers: pd.DataFrame,
+    fitted: Fitted,
+    p: dict[str, Any],
+    run_name: str,
+    spec_roles: Roles | None = None,
 ) -> Clustering:
     """Number and name the segments, tabulate them, build the segmenter, word the findings."""
+    r = spec_roles or Roles()
     choice, prepared, scorer = fitted.choice, fitted.prepared, fitted.scorer
     num, cat = prepared.numeric, prepared.categorical
-    value = segment.value_column(customers, num)
+    value = value_column(customers, p)
     relabel = segment.order_labels(customers, choice.raw, value)
-    names = _names(customers, choice, relabel, p)
+    names = _names(customers, choice, relabel, p, features=(num, cat), readable=r.labels)
     labels = np.array([relabel[int(x)] for x in choice.raw])
     segments = _segments(customers, labels, names, scorer)
     rfm = segment.rfm_table(customers, scorer) if scorer is not None else None
@@ -343,13 +484,21 @@ def _result(
         n_customers=len(customers),
         run=run_name,
     )
+    declared = Declared(
+        p["features"], p["categorical"], r.outcomes, r.outcomes_given, value, r.derived
+    )
+    table = feature_table(customers, prepared, declared)
     words = findings(
         method=p["method"],
         k=choice.k,
         explanation=choice.explanation,
         sizes=sizes,
         rfm=rfm,
-        notes=prepared.notes,
+        notes=[*r.notes, *prepared.notes],
+        value=value,
+        table=table,
+        min_size=p["min_segment_size"],
+        readable=r.labels,
     )
     return Clustering(
         words,
@@ -364,12 +513,14 @@ def _result(
         rfm,
         prepared.notes,
         segmenter,
+        table,
+        value,
     )
 
 
 def run(run: Run, progress: Callable[[int], Any] | None = None) -> Clustering:
     """Segment the customers of ``run``; writes segments, k_selection, stability, rfm,
-    segmenter.json and the findings.
+    cluster_features, segmenter.json and the findings.
 
     Parameters
     ----------
@@ -389,8 +540,11 @@ def run(run: Run, progress: Callable[[int], Any] | None = None) -> Clustering:
         def progress(k: int) -> None:
             run.report_progress("cluster", k - p["k_min"] + 1, total, f"k = {k} measured")
 
-    fitted = fit(customers, p, seed=run.seed, progress=progress)
-    result = _result(customers, fitted, p, run.params["name"])
+    spec = run.params["data"]["customers"]
+    customers, derive_notes = derive.apply_spec(customers, spec)
+    spec_roles = roles(customers, spec, derive_notes)
+    fitted = fit(customers, p, seed=run.seed, progress=progress, outcomes=spec_roles.outcomes)
+    result = _result(customers, fitted, p, run.params["name"], spec_roles)
     _write(run, result)
     return result
 
