@@ -9,7 +9,7 @@ from segkit.core.errors import SegkitError
 from segkit.core.params import DEFAULTS, parse_override
 
 
-@pytest.mark.parametrize("name", ["demo", "online_retail", "cdnow", "hillstrom"])
+@pytest.mark.parametrize("name", ["demo", "online_retail", "cdnow", "hillstrom", "wholesale"])
 def test_bundled_parameter_sets_are_valid(name):
     p = load_params(name)
     assert p["name"] == name

@@ -494,7 +494,7 @@ def _result(
         explanation=choice.explanation,
         sizes=sizes,
         rfm=rfm,
-        notes=[*r.notes, *prepared.notes],
+        notes=[*r.notes, *prepared.notes, *(scorer.notes() if scorer is not None else [])],
         value=value,
         table=table,
         min_size=p["min_segment_size"],

@@ -27,7 +27,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from segkit import explore, features, io
+from segkit import derive, explore, features, io
 from segkit.core.errors import SegkitError
 from segkit.core.params import TABLE_NAMES, parse_date
 from segkit.core.sql import ident, idents, literal
@@ -124,7 +124,9 @@ def _load_tables(
     if "transactions" in specs:
         tables["transactions"] = io.load_transactions(specs["transactions"], obs_end, con=con)
     if "customers" in specs:
-        tables["customers"] = io.load_customers(specs["customers"], con=con)
+        tables["customers"] = io.load_customers(
+            specs["customers"], con=con, observation_end=obs_end
+        )
     if "experiment" in specs:
         tables["experiment"] = io.load_experiment(specs["experiment"], con=con)
     return tables
@@ -426,6 +428,8 @@ def run(run: Run) -> Exploration:
             "add data.transactions or data.customers"
         )
     customers = _tidy(customers)
+    if "customers" in specs:  # derived columns (data.customers.derive), e.g. total spend
+        customers = derive.apply_spec(customers, specs["customers"])[0]
     summary["customers"] = int(len(customers))
     run.save("customers.parquet", customers)
     run.save("data_quality.json", {**quality, "summary": summary})
