@@ -23,6 +23,8 @@ Submodules:
 
 - :mod:`~segkit.segment.prepare`: default features, :func:`prepare` (checks, fills),
   :func:`preprocessor` and its fitted arrays :class:`Transform`.
+- :mod:`~segkit.segment.roles`: what happened to each column of the customer table
+  (:func:`feature_table`, ``cluster_features.csv``).
 - :mod:`~segkit.segment.kprototypes`: :class:`KPrototypes`.
 - :mod:`~segkit.segment.models`: :func:`make_model`, the metric space, fitted models as
   arrays (:func:`model_to_dict`, :func:`model_from_dict`).

@@ -24,7 +24,8 @@ from segkit.core.checks import check_columns
 from segkit.core.errors import SegkitError
 from segkit.core.files import sha256
 from segkit.naming import feature_label, segment_names
-from segkit.segment.prepare import Declared, feature_table, infer_outcomes
+from segkit.segment.prepare import infer_outcomes
+from segkit.segment.roles import Declared, feature_table
 from segkit.stages.run import Run
 from segkit.stages.text import md
 
