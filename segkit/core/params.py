@@ -105,26 +105,6 @@ DEFAULTS: dict[str, Any] = {
     },
 }
 
-#: Keys whose value is a free-form mapping or list (not checked key by key).
-_FREE = {
-    ("data", "transactions"),
-    ("data", "customers"),
-    ("data", "experiment"),
-    ("cluster", "names"),
-    ("cluster", "features"),
-    ("cluster", "categorical"),
-    ("clv", "models"),
-    ("abtest", "metrics"),
-    ("abtest", "segment_cols"),
-}
-
-_CHOICES = {
-    ("data", "source"): {"demo", "files"},
-    ("data", "time_unit"): {"D", "W"},
-    ("cluster", "method"): {"kmeans", "gmm", "kprototypes", "rfm"},
-    ("abtest", "correction"): {"holm", "fdr_bh", "bonferroni", "none"},
-}
-
 
 #: Keys of a table spec and their defaults.
 TABLE_DEFAULTS: dict[str, Any] = {
