@@ -23,7 +23,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from segkit import io
+from segkit import features, io
 from segkit.core.checks import SegkitError, check_columns, check_scalar
 from segkit.core.sql import ident, literal
 
@@ -95,24 +95,6 @@ def quality_table(quality: dict[str, dict]) -> pd.DataFrame:
     return out.set_index("input").astype("int64")
 
 
-def _src(con: duckdb.DuckDBPyConnection, transactions: Transactions) -> str:
-    """A FROM clause for a DataFrame, a relation or a Parquet/CSV path."""
-    if isinstance(transactions, str | Path):
-        path = Path(transactions).as_posix()
-        reader = "read_parquet" if path.endswith(".parquet") else "read_csv"
-        return f"{reader}({literal(path)})"
-    if isinstance(transactions, pd.DataFrame):
-        con.register("_explore_tx", transactions)
-        return "_explore_tx"
-    if isinstance(transactions, duckdb.DuckDBPyRelation):
-        transactions.create_view("_explore_tx", replace=True)
-        return "_explore_tx"
-    raise SegkitError(
-        "transactions must be a DataFrame, a DuckDB relation or a file path, "
-        f"found {type(transactions).__name__}"
-    )
-
-
 def _columns(con: duckdb.DuckDBPyConnection, src: str) -> list[str]:
     return [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()]
 
@@ -141,7 +123,7 @@ def monthly_summary(
     [[1.0, 1.0, 1.0], [6.0, 2.0, 1.0]]
     """
     con = con or duckdb.connect()
-    src = _src(con, transactions)
+    src = features.source_sql(con, transactions, view="_explore_tx")
     order_key = ident("order_id" if "order_id" in _columns(con, src) else "timestamp")
     return con.execute(f"""
         WITH f AS (SELECT customer_id, date_trunc('month', min(timestamp)) AS first_month
@@ -185,7 +167,7 @@ def cohort_retention(
     """
     check_scalar(max_months, "max_months", int, ge=1)
     con = con or duckdb.connect()
-    src = _src(con, transactions)
+    src = features.source_sql(con, transactions, view="_explore_tx")
     long = con.execute(f"""
         WITH m AS (SELECT DISTINCT customer_id, date_trunc('month', timestamp) AS month
                    FROM {src}),

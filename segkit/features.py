@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -30,21 +31,27 @@ from segkit.core.sql import ident, literal, literals
 _UNITS = {"D": 1.0, "W": 7.0}
 
 
-def _source(con, transactions) -> str:
-    """A FROM clause for a DataFrame, a relation or a Parquet/CSV path."""
+def source_sql(con: Any, transactions: Any, *, view: str = "_tx") -> str:
+    """A FROM clause for a DataFrame, a DuckDB relation or a Parquet/CSV path.
+
+    A frame or relation is registered in ``con`` as the view ``view``.
+
+    >>> import duckdb
+    >>> source_sql(duckdb.connect(), "/data/it's.parquet")
+    "read_parquet('/data/it''s.parquet')"
+    """
     if isinstance(transactions, str | Path):
         p = Path(transactions).as_posix()
-        if p.endswith(".parquet"):
-            return f"read_parquet({literal(p)})"
-        return f"read_csv({literal(p)})"
+        reader = "read_parquet" if p.endswith(".parquet") else "read_csv"
+        return f"{reader}({literal(p)})"
     if isinstance(transactions, pd.DataFrame):
-        con.register("_tx_df", transactions)
-        return "_tx_df"
+        con.register(view, transactions)
+        return view
     if isinstance(transactions, duckdb.DuckDBPyRelation):
-        transactions.create_view("_tx_rel", replace=True)
-        return "_tx_rel"
+        transactions.create_view(view, replace=True)
+        return view
     raise SegkitError(
-        f"transactions must be a DataFrame, a DuckDB relation or a file path, "
+        "transactions must be a DataFrame, a DuckDB relation or a file path, "
         f"found {type(transactions).__name__}"
     )
 
@@ -159,7 +166,7 @@ def btyd_summary(
     """
     con = con or duckdb.connect()
     unit = _check_unit(time_unit)
-    src = _source(con, transactions)
+    src = source_sql(con, transactions)
     cid, ts, amt = customer_id_col, timestamp_col, amount_col
     _require(con, src, _roles(cid, ts, amt))
     end = _end_of(con, src, cid, ts, amt, observation_end)
@@ -237,7 +244,7 @@ def customer_features(
     con = con or duckdb.connect()
     unit = _check_unit(time_unit)
     check_scalar(top_n, "top_n", int, ge=1)
-    src = _source(con, transactions)
+    src = source_sql(con, transactions)
     cid, ts, amt = customer_id_col, timestamp_col, amount_col
     _require(con, src, _roles(cid, ts, amt))
     cols = _columns(con, src)
@@ -304,7 +311,7 @@ def calibration_holdout(
     """
     con = con or duckdb.connect()
     unit = _check_unit(time_unit)
-    src = _source(con, transactions)
+    src = source_sql(con, transactions)
     cid, ts, amt = customer_id_col, timestamp_col, amount_col
     _require(con, src, _roles(cid, ts, amt))
     cal = pd.Timestamp(calibration_end).normalize()
