@@ -12,6 +12,7 @@ from segkit.profile import (
     describe_rules,
     index_table,
     migration,
+    outcome_rates,
     profile,
     suggest_actions,
 )
@@ -321,3 +322,83 @@ def test_rules_categorical_and_binary_in_words():
     )
     r = describe_rules(flags, pd.Series([1] * 10 + [2] * 10), 1)
     assert r.rules["rule"].tolist() == ["newbie = 0", "newbie = 1"]
+
+
+# ------------------------------------------------------------------ outcome rates
+
+
+def _outcomes() -> tuple[pd.DataFrame, pd.Series]:
+    """Segment 1: 6 customers (one Response missing), 2: 5, 3: 2 (under min_size 3)."""
+    customers = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(13)],
+            "Response": [1, 0, 1, 1, np.nan, 0, 0, 0, 1, 0, 0, 1, 1],
+            "spend": [10.0, 12, 9, 15, 11, 13, 4, 6, 5, 7, 3, 50, 60],
+        }
+    )
+    return customers, pd.Series([1] * 6 + [2] * 5 + [3] * 2)
+
+
+def test_outcome_rates_match_statsmodels_and_scipy():
+    from scipy import stats
+    from statsmodels.stats.proportion import proportion_confint
+
+    customers, seg = _outcomes()
+    r = outcome_rates(customers, seg, ["Response", "spend"], min_size=3, names={1: "One"})
+    assert r["segment"].tolist() == [1, 1, 2, 2, 3, 3]
+    assert r["outcome"].tolist() == ["Response", "spend"] * 3
+    assert r["segment_name"].tolist()[:3] == ["One", "One", "Segment 2"]
+    row = r.set_index(["segment", "outcome"])
+    # Response, segment 1: 3 of the 5 non-missing; overall 6 of 12
+    lo, hi = proportion_confint(3, 5, alpha=0.05, method="wilson")
+    got = row.loc[(1, "Response")]
+    assert got["kind"] == "rate" and got["customers"] == 5
+    assert got["estimate"] == pytest.approx(0.6)
+    assert (got["ci_low"], got["ci_high"]) == (pytest.approx(lo), pytest.approx(hi))
+    assert got["overall"] == pytest.approx(0.5) and got["index"] == pytest.approx(120.0)
+    lo, hi = proportion_confint(1, 5, alpha=0.05, method="wilson")
+    assert row.loc[(2, "Response"), "ci_low"] == pytest.approx(lo)
+    assert row.loc[(2, "Response"), "index"] == pytest.approx(40.0)
+    # spend, segment 2: a t interval on 4, 6, 5, 7, 3
+    x = np.array([4.0, 6, 5, 7, 3])
+    lo, hi = stats.t.interval(0.95, len(x) - 1, loc=x.mean(), scale=stats.sem(x))
+    got = row.loc[(2, "spend")]
+    assert got["kind"] == "mean" and got["customers"] == 5
+    assert (got["estimate"], got["ci_low"], got["ci_high"]) == (
+        pytest.approx(5.0),
+        pytest.approx(lo),
+        pytest.approx(hi),
+    )
+    overall = customers["spend"].mean()  # over all customers, the suppressed ones too
+    assert got["index"] == pytest.approx(5.0 / overall * 100)
+
+
+def test_outcome_rates_alpha_widens_the_interval():
+    from statsmodels.stats.proportion import proportion_confint
+
+    customers, seg = _outcomes()
+    r = outcome_rates(customers, seg, ["Response"], alpha=0.01, min_size=3)
+    lo, hi = proportion_confint(3, 5, alpha=0.01, method="wilson")
+    assert r.loc[0, "ci_low"] == pytest.approx(lo) and r.loc[0, "ci_high"] == pytest.approx(hi)
+
+
+def test_outcome_rates_suppress_small_segments():
+    customers, seg = _outcomes()
+    r = outcome_rates(customers, seg, ["Response", "spend"], min_size=3)
+    small = r[r["segment"] == 3]
+    assert small["suppressed"].all() and not r.loc[r["segment"] != 3, "suppressed"].any()
+    assert small["customers"].isna().all()
+    assert small[["estimate", "ci_low", "ci_high", "index"]].isna().all().all()
+    # with a smaller threshold the same segment is shown: 2 of 2 responded
+    shown = outcome_rates(customers, seg, ["Response"], min_size=2)
+    assert shown.loc[shown["segment"] == 3, "estimate"].item() == 1.0
+
+
+def test_outcome_rates_errors():
+    customers, seg = _outcomes()
+    with pytest.raises(SegkitError, match="missing column.*nope|nope"):
+        outcome_rates(customers, seg, ["nope"])
+    with pytest.raises(SegkitError, match="outcome 'customer_id' is not numeric"):
+        outcome_rates(customers, seg, ["customer_id"])
+    with pytest.raises(SegkitError, match="alpha == 1.5"):
+        outcome_rates(customers, seg, ["spend"], alpha=1.5)
