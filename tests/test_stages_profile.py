@@ -129,3 +129,121 @@ def test_no_segments_skips_the_stage(tmp_path):
     res = profile_stage.run(run)
     assert res.reason == "there are no segments to profile"
     assert run.load("findings_profile")["status"] == "skipped"
+
+
+# ---------------------------------------------------------------------- outcome rates
+
+
+@pytest.fixture(scope="module")
+def crm_run(tmp_path_factory):
+    """The synthetic CRM export (known segments and response rates), loaded like the
+    exploration stage does and clustered by the cluster stage."""
+    from segkit import datasets, io
+    from segkit.stages import cluster
+
+    folder = tmp_path_factory.mktemp("crm")
+    ct = datasets.make_customer_table(2000, seed=42)
+    ct.table.to_csv(folder / "crm.csv", index=False)
+    spec = {"path": str(folder / "crm.csv"), "id_from_row": True}
+    params = {
+        "name": "crm",
+        "data": {"source": "files", "customers": spec},
+        "cluster": {"k_min": 2, "k_max": 6, "n_bootstrap": 5, "gap_references": 3},
+    }
+    run = Run.open(params, folder / "run")
+    customers = io.load_customers(spec).used.df()
+    run.save("customers.parquet", customers)
+    cluster.run(run)
+    truth = pd.Series(ct.truth["true_segment"].to_numpy(), index=customers["customer_id"])
+    return run, profile_stage.run(run), ct, truth
+
+
+def test_outcome_rates_recover_the_known_rates(crm_run):
+    """Each found segment's rate against the rate its customers were drawn with: the
+    true rates mixed in the proportions of the true segments it holds (the outcomes depend
+    only on the true segment). All 12 (segment, outcome) intervals hold their truth."""
+    run, res, ct, truth = crm_run
+    rates = res.outcome_rates
+    assert rates is not None and (run.artifacts / "outcome_rates.csv").exists()
+    assert set(rates["outcome"]) == {"Response", "AcceptedCmp1", "Complain"}
+    assert (rates["kind"] == "rate").all() and not rates["suppressed"].any()
+    found = run.load("segments").set_index("customer_id")["segment"].reindex(truth.index)
+    mix = pd.crosstab(found, truth, normalize="index")  # found segment × true segment
+    true = ct.rates.pivot(index="segment", columns="outcome", values="rate")
+    expected = mix.to_numpy() @ true.loc[mix.columns].to_numpy()
+    expected = pd.DataFrame(expected, index=mix.index, columns=true.columns)
+    for _, row in rates.iterrows():
+        want = expected.loc[row["segment"], row["outcome"]]
+        assert row["ci_low"] <= want <= row["ci_high"], (row.to_dict(), want)
+    pure = mix.max(axis=1)  # the segment the cluster stage found almost without mixing
+    best = pure.idxmax()
+    assert pure[best] > 0.99
+    true_seg = int(mix.loc[best].idxmax())
+    got = rates.set_index(["segment", "outcome"]).loc[(best, "Response"), "estimate"]
+    assert got == pytest.approx(true.loc[true_seg, "Response"], abs=0.05)
+
+
+def test_outcome_findings_name_the_top_segment_and_say_association(crm_run):
+    run, res, _, _ = crm_run
+    rates = res.outcome_rates
+    top = rates[rates["outcome"] == "AcceptedCmp1"].sort_values("estimate").iloc[-1]
+    words = [f for f in res.findings if "accepted cmp1" in f]
+    assert len(words) == 1
+    assert words[0].startswith(f"Segment {top['segment']} ")
+    assert f"(index {top['index']:.0f}, 95% interval" in words[0]
+    assert "clearly above" in words[0] and "not clearly" not in words[0]
+    assert "associations, not effects" in res.findings[-1]
+    saved = pd.read_csv(run.artifacts / "outcome_rates.csv")
+    assert saved["estimate"].tolist() == pytest.approx(rates["estimate"].tolist())
+
+
+def test_outcome_findings_with_an_experiment_do_not_warn():
+    rates = pd.DataFrame(
+        {
+            "segment": [1, 2],
+            "segment_name": ["A $1", "B"],
+            "outcome": ["Response"] * 2,
+            "kind": ["rate"] * 2,
+            "customers": [100, 100],
+            "estimate": [0.3, 0.1],
+            "ci_low": [0.22, 0.05],
+            "ci_high": [0.39, 0.17],
+            "overall": [0.2, 0.2],
+            "index": [150.0, 50.0],
+            "suppressed": [False, False],
+        }
+    )
+    words = profile_stage.outcome_findings(rates, labels={"Response": "replied"}, experiment=True)
+    assert words == [
+        "Segment 1 'A \\$1' has the highest rate of replied: 30% (index 150, 95% interval "
+        "22% to 39%); clearly above the 20% of all customers."
+    ]
+    words = profile_stage.outcome_findings(rates, labels={}, experiment=False)
+    assert len(words) == 2 and "associations, not effects" in words[1]
+
+
+def test_outcome_columns_declared_artifact_inferred(tmp_path):
+    df, seg = _rule_frame()
+    df = df.assign(Response=[0, 1] * 20, AcceptedCmp2=[1, 0] * 20, score=range(40))
+    run = Run.open({"name": "t"}, run_dir=tmp_path / "r")
+    assert profile_stage.outcome_columns(run, df) == ["Response", "AcceptedCmp2"]  # by name
+    run.save(
+        "cluster_features.csv",
+        pd.DataFrame(
+            {"feature": ["orders", "score"], "role": ["feature", "outcome"], "used": [1, 0]}
+        ),
+    )
+    assert profile_stage.outcome_columns(run, df) == ["score"]  # as the cluster stage said
+    spec = {"customers": {"path": "x.csv", "outcomes": ["Response", "gone"]}}
+    run = Run.open({"name": "t", "data": {"source": "files", **spec}}, run_dir=tmp_path / "s")
+    assert profile_stage.outcome_columns(run, df) == ["Response"]  # as listed, when present
+
+
+def test_no_outcomes_no_outcome_rates(tmp_path):
+    df, seg = _rule_frame()
+    run = Run.open({"name": "t"}, run_dir=tmp_path / "r")
+    run.save("customers.parquet", df)
+    run.save("segments.parquet", pd.DataFrame({"customer_id": df["customer_id"], "segment": seg}))
+    res = profile_stage.run(run)
+    assert res.outcome_rates is None and not (run.artifacts / "outcome_rates.csv").exists()
+    assert not any("association" in f for f in res.findings)

@@ -4,7 +4,8 @@
 (sizes, shares, indexes, categorical mix, surrogate-tree rules, suggested actions) and
 writes ``profiles.csv``, ``index_table.csv``, ``rules.csv``, ``actions.csv``,
 ``segment_names.json``, ``migration.csv`` (with ``profile.compare_run`` or
-``profile.compare_date``) and the findings. Segments under ``profile.min_segment_size``
+``profile.compare_date``), ``outcome_rates.csv`` (when the customer table has outcomes:
+campaign acceptance, response, complaints…) and the findings. Segments under ``profile.min_segment_size``
 are pooled into one suppressed row and described by no rule (privacy).
 """
 
@@ -19,7 +20,7 @@ from segkit import features, io
 from segkit.core.errors import SegkitError
 from segkit.core.params import parse_date
 from segkit.core.sql import literal
-from segkit.naming import align_segments, segment_names
+from segkit.naming import align_segments, feature_label, segment_names
 from segkit.profile import (
     SUPPRESSED,
     Rules,
@@ -27,11 +28,13 @@ from segkit.profile import (
     describe_rules,
     index_table,
     migration,
+    outcome_rates,
     profile,
     profiled,
     suggest_actions,
 )
 from segkit.stages.run import Run, Skipped
+from segkit.stages.text import md
 
 
 class Profiles(NamedTuple):
@@ -47,6 +50,7 @@ class Profiles(NamedTuple):
     names: dict[int, str]
     migration: pd.DataFrame | None
     findings: list[str]
+    outcome_rates: pd.DataFrame | None = None  # segkit.profile.outcome_rates; None: no outcomes
 
 
 class Migration(NamedTuple):
@@ -225,6 +229,78 @@ def findings(
     return out
 
 
+# -------------------------------------------------------------------------- outcomes
+
+
+def outcome_columns(run: Run, customers: pd.DataFrame) -> list[str]:
+    """The customer table's outcomes: ``data.customers.outcomes`` when listed, else the
+    columns ``cluster_features.csv`` gives the role "outcome", else those named like a
+    result (:func:`segkit.segment.prepare.infer_outcomes`); numeric columns present only."""
+    spec = run.params["data"].get("customers") or {}
+    if spec.get("outcomes"):
+        cols = list(spec["outcomes"])
+    elif run.has("cluster_features.csv"):
+        table = run.load("cluster_features")
+        cols = table.loc[table["role"] == "outcome", "feature"].astype(str).tolist()
+    else:
+        from segkit.segment.prepare import infer_outcomes  # the segment package: 1 s to import
+
+        cols = infer_outcomes(customers)
+    return [
+        c for c in cols if c in customers.columns and pd.api.types.is_numeric_dtype(customers[c])
+    ]
+
+
+def _amount(kind: str, v: float) -> str:
+    """A rate as a percentage (one decimal under 10%), a mean to three significant digits.
+
+    >>> _amount("rate", 0.214), _amount("rate", 0.016), _amount("mean", 1234.5)
+    ('21%', '1.6%', '1,234')
+    """
+    if kind == "rate":
+        return f"{v:.1%}" if v < 0.1 else f"{v:.0%}"
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
+
+
+def _outcome_sentence(rows: pd.DataFrame, label: str) -> str:
+    """The segment with the highest rate (or mean) of one outcome, in words."""
+    top = rows.loc[rows["estimate"].idxmax()]
+    kind = top["kind"]
+    what = "rate" if kind == "rate" else "mean"
+    index = f"index {top['index']:.0f}, " if pd.notna(top["index"]) else ""
+    known = pd.notna(top["ci_low"])
+    interval = (
+        f"95% interval {_amount(kind, top['ci_low'])} to {_amount(kind, top['ci_high'])}"
+        if known
+        else "too few customers for an interval"
+    )
+    above = known and top["ci_low"] > top["overall"]
+    return (
+        f"Segment {top['segment']} '{md(top['segment_name'])}' has the highest {what} of "
+        f"{md(label)}: {_amount(kind, top['estimate'])} ({index}{interval}); "
+        f"{'clearly above' if above else 'not clearly above'} the "
+        f"{_amount(kind, top['overall'])} of all customers."
+    )
+
+
+def outcome_findings(rates: pd.DataFrame, *, labels: dict[str, str], experiment: bool) -> list[str]:
+    """Per outcome, the segment with the highest rate or mean and its index; and, without a
+    randomized experiment, that these are associations, not effects of the campaigns."""
+    shown = rates[~rates["suppressed"] & rates["estimate"].notna()]
+    out = [
+        _outcome_sentence(rows, labels.get(str(name), feature_label(str(name))))
+        for name, rows in shown.groupby("outcome", sort=False)
+    ]
+    if out and not experiment:
+        out.append(
+            "These outcome rates are associations, not effects: they show who responded "
+            "(accepted, complained…), not what the campaigns caused. Segments differ in more "
+            "than the campaigns they got, and no randomized experiment (data.experiment) is "
+            "declared to measure an effect."
+        )
+    return out
+
+
 # --------------------------------------------------------------------------- stage
 
 
@@ -245,7 +321,8 @@ def run(run: Run) -> Profiles | Skipped:
     """Profile the segments of ``run`` and write the profile artifacts and findings.
 
     Writes ``profiles.csv``, ``index_table.csv``, ``rules.csv``, ``actions.csv``,
-    ``segment_names.json``, ``migration.csv`` (when a comparison is asked for) and
+    ``segment_names.json``, ``migration.csv`` (when a comparison is asked for),
+    ``outcome_rates.csv`` (when the customers have outcomes, :func:`outcome_columns`) and
     ``findings_profile.json``. Returns :class:`Skipped` when there are no segments.
     """
     params = run.params["profile"]
@@ -266,6 +343,12 @@ def run(run: Run) -> Profiles | Skipped:
     actions = suggest_actions(prof)
     mig = compare(run, segments, customers)
     idx = index_table(prof)
+    outcomes = outcome_columns(run, customers)
+    rates = (
+        outcome_rates(customers, seg, outcomes, min_size=params["min_segment_size"], names=names)
+        if outcomes
+        else None
+    )
     run.save("profiles.csv", prof)
     run.save("index_table.csv", idx.reset_index())
     run.save("rules.csv", rules.rules)
@@ -274,6 +357,14 @@ def run(run: Run) -> Profiles | Skipped:
     if mig is not None:
         run.save("migration.csv", mig.table)
     words = findings(prof, actions=actions, rules=rules, params=params, mig=mig)
+    if rates is not None:
+        run.save("outcome_rates.csv", rates)
+        spec = run.params["data"].get("customers") or {}
+        words += outcome_findings(
+            rates,
+            labels={str(k): str(v) for k, v in (spec.get("labels") or {}).items()},
+            experiment=run.params["data"].get("experiment") is not None,
+        )
     run.save_findings("profile", words)
     return Profiles(
         profiles=prof,
@@ -286,4 +377,5 @@ def run(run: Run) -> Profiles | Skipped:
         names=names,
         migration=None if mig is None else mig.table,
         findings=words,
+        outcome_rates=rates,
     )
