@@ -529,3 +529,52 @@ def test_profit_p_value_of_a_zero_standard_error():
     got = profit_p_values(r, 0.5)
     assert got[0] == 0.0 and got[1] == 1.0
     assert got[2] == pytest.approx(stats.t.sf(1.0, 5), rel=1e-12)
+
+
+# ------------------------------------------------------------------------------ balance
+
+
+def test_balance_standardized_mean_differences_by_hand():
+    from segkit.abtest.statistics import balance
+
+    customers = pd.DataFrame(
+        {
+            "customer_id": list(range(1, 9)),
+            "age": [20, 30, 40, 50, 22, 32, 42, 52],
+            "income": [10, 20, 10, 20, 15, 15, np.nan, 15],
+            "region": ["n", "n", "s", "s", "n", "n", "n", "s"],
+        }
+    )
+    experiment = pd.DataFrame(
+        {"customer_id": [1, 2, 3, 4, 5, 6, 7, 8, 99], "arm": ["control"] * 4 + ["mail"] * 5}
+    )
+    b = balance(customers, experiment, ["age", "income", "region"])
+    assert b["arm"].unique().tolist() == ["mail"] and b["control"].unique().tolist() == ["control"]
+    row = b.set_index(["attribute", "level"])
+    # age: means 37 vs 35, both sample variances 500 / 3
+    assert row.loc[("age", ""), "smd"] == pytest.approx(2 / np.sqrt(500 / 3))
+    assert row.loc[("age", ""), "imbalanced"]  # 0.155 > 0.1
+    assert row.loc[("age", ""), "n_arm"] == 4  # customer 99 has no attributes
+    # income: 15, 15, 15 (one missing) vs 10, 20, 10, 20: same mean
+    assert row.loc[("income", ""), "smd"] == 0.0 and row.loc[("income", ""), "n_arm"] == 3
+    assert not row.loc[("income", ""), "imbalanced"]
+    # region n: shares 0.75 vs 0.5, p(1 - p) variances 0.1875 and 0.25
+    want = 0.25 / np.sqrt((0.1875 + 0.25) / 2)
+    assert row.loc[("region", "n"), "smd"] == pytest.approx(want)
+    assert row.loc[("region", "s"), "smd"] == pytest.approx(-want)
+    assert row.loc[("region", "n"), "mean_arm"] == 0.75
+
+
+def test_balance_errors():
+    from segkit.abtest.statistics import balance
+
+    customers = pd.DataFrame({"customer_id": [1, 2], "age": [20, 30]})
+    experiment = pd.DataFrame({"customer_id": [1, 2], "arm": ["a", "b"]})
+    with pytest.raises(SegkitError, match="customers has no column 'income'"):
+        balance(customers, experiment, ["income"])
+    with pytest.raises(SegkitError, match="experiment has no column 'arm'"):
+        balance(customers, experiment.rename(columns={"arm": "group"}), ["age"])
+    with pytest.raises(SegkitError, match="no arm looks like a control"):
+        balance(customers, experiment, ["age"])
+    got = balance(customers, experiment, ["age"], control="a")
+    assert got["arm"].tolist() == ["b"] and np.isnan(got["smd"].item())  # one each: no SD
