@@ -319,6 +319,64 @@ def plot_segment_shares(profiles: pd.DataFrame, ax: Axes | None = None) -> Axes:
     return ax
 
 
+def _outcome_text(kind: str, value: float, index: float) -> str:
+    """A heatmap cell: the rate in % (or the mean) over its index; "" when not shown."""
+    if not np.isfinite(value):
+        return ""
+    shown = (
+        f"{value:.0%}"
+        if kind == "rate" and value >= 0.1
+        else (f"{value:.1%}" if kind == "rate" else f"{value:,.3g}")
+    )
+    return shown + (f"\n({index:.0f})" if np.isfinite(index) else "")
+
+
+def plot_outcome_rates(rates: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Which segment accepted which campaign: ``profile.outcome_rates`` as a heatmap.
+
+    Rows are segments, columns outcomes; colour is the index (100 = all customers, on a
+    log2 scale so 50 and 200 are equally far), each cell shows the rate (or mean) and its
+    index. Suppressed segments (too small to show) are blank.
+    """
+    from segkit.naming import feature_label
+
+    rates = rates.assign(
+        segment_name=rates["segment_name"]
+        if "segment_name" in rates.columns
+        else "Segment " + rates["segment"].astype(str),
+        index=rates["index"].where(~rates["suppressed"].astype(bool)),
+        estimate=rates["estimate"].where(~rates["suppressed"].astype(bool)),
+    )
+    rows = list(dict.fromkeys(rates["segment_name"]))
+    cols = list(dict.fromkeys(rates["outcome"]))
+    index = rates.pivot(index="segment_name", columns="outcome", values="index")
+    index = index.reindex(index=rows, columns=cols).astype("float64")
+    text = rates.assign(
+        text=[
+            _outcome_text(k, float(v), float(i))
+            for k, v, i in zip(rates["kind"], rates["estimate"], rates["index"], strict=True)
+        ]
+    ).pivot(index="segment_name", columns="outcome", values="text")
+    text = text.reindex(index=rows, columns=cols)
+    ax = _ax(ax, figsize=(max(6, 1.3 * len(cols) + 3), 0.6 * len(rows) + 2))
+    sns.heatmap(
+        np.log2(index.clip(lower=1) / 100),
+        annot=text.to_numpy(),
+        fmt="",
+        cmap="RdBu_r",
+        center=0,
+        vmin=-2,
+        vmax=2,
+        cbar_kws={"label": "log2(index / 100)"},
+        ax=ax,
+    )
+    ax.set_xticklabels([feature_label(c) for c in cols], rotation=30, ha="right")
+    ax.set_title("Which segment responded to what: rate (index, 100 = all customers)")
+    ax.set_xlabel("outcome")
+    ax.set_ylabel("segment")
+    return ax
+
+
 def plot_migration(
     migration: pd.DataFrame, ax: Axes | None = None, before: str = "earlier run"
 ) -> Axes:
