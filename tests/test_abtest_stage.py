@@ -159,3 +159,32 @@ def test_run_without_experiment_is_skipped(tmp_path):
     res = abtest_stage.run(run)
     assert "parameter set 'cdnow' has no experiment table" in res.reason
     assert run.load("findings_abtest.json")["status"] == "skipped"
+
+
+def test_an_arm_that_is_not_randomized_is_said_first(tmp_path):
+    """An 'arm' that follows a customer attribute (past acceptance, age) is no experiment."""
+    from segkit import datasets
+    from segkit.stages import abtest as stage
+
+    shop = datasets.make_retailer(600, seed=5)
+    old = shop.customers["age"] > shop.customers["age"].median()
+    experiment = shop.experiment.assign(arm=["discount" if o else "control" for o in old])
+    shop.transactions.to_csv(tmp_path / "tx.csv", index=False)
+    shop.customers.to_csv(tmp_path / "customers.csv", index=False)
+    experiment.to_csv(tmp_path / "experiment.csv", index=False)
+    params = {
+        "name": "biased",
+        "data": {
+            "source": "files",
+            "transactions": {"path": str(tmp_path / "tx.csv")},
+            "customers": {"path": str(tmp_path / "customers.csv")},
+            "experiment": {"path": str(tmp_path / "experiment.csv"), "columns": {"arm": "arm"}},
+        },
+        "cluster": {"k_min": 2, "k_max": 3, "n_bootstrap": 2, "gap_references": 0},
+        "abtest": {"control": "control"},
+    }
+    res = stage.run(Run.open(params, tmp_path / "run"))
+    assert res.findings[0].startswith("Arm 'discount' does not look randomized")
+    assert "on age (standardized difference +" in res.findings[0]
+    table = pd.read_csv(tmp_path / "run" / "artifacts" / "ab_balance.csv")
+    assert table.loc[table["attribute"] == "age", "imbalanced"].all()

@@ -72,7 +72,14 @@ def test_outcome_rates_heatmap_blank_for_suppressed_segments():
     ]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["response", "accepted cmp1"]
     colours = np.ma.ravel(ax.collections[0].get_array())
-    assert np.ma.getmaskarray(colours).tolist() == [False, False, False, False, True, True]  # Tiny: blank
+    assert np.ma.getmaskarray(colours).tolist() == [
+        False,
+        False,
+        False,
+        False,
+        True,
+        True,
+    ]  # Tiny: blank
     assert colours[0] == pytest.approx(np.log2(1.75)) and colours[2] == pytest.approx(-2)
     assert "Which segment" in ax.get_title()
     assert ax.get_xlabel() == "outcome" and ax.get_ylabel() == "segment"

@@ -32,10 +32,13 @@ from segkit.abtest.aggregation import (
 from segkit.abtest.evaluation import Evaluation, choose_control, evaluate
 from segkit.abtest.money import money, recommend
 from segkit.abtest.statistics import (
+    BALANCE_COLUMNS,
     EFFECT_COLUMNS,
     HETEROGENEITY_COLUMNS,
     KINDS,
+    SMD_LIMIT,
     adjust,
+    balance,
     compare,
     effects,
     heterogeneity,
@@ -49,11 +52,14 @@ from segkit.abtest.statistics import (
 )
 
 __all__ = [
+    "BALANCE_COLUMNS",
     "EFFECT_COLUMNS",
+    "SMD_LIMIT",
     "HETEROGENEITY_COLUMNS",
     "KINDS",
     "Evaluation",
     "adjust",
+    "balance",
     "check_metric_columns",
     "choose_control",
     "compare",

@@ -441,6 +441,42 @@ def _save(run: Run, res: ABResult, p: dict) -> None:
     run.save_findings(STAGE, res.findings)
 
 
+def balance_attributes(customers: pd.DataFrame, experiment: pd.DataFrame) -> list[str]:
+    """Customer attributes to check the randomization on: numeric ones and categorical ones
+    with at most 20 levels, not the experiment's outcomes nor the table's past outcomes."""
+    from segkit.segment.prepare import infer_outcomes
+
+    skip = {"customer_id", *experiment.columns, *infer_outcomes(customers)}
+    return [
+        c
+        for c in customers.columns
+        if c not in skip
+        and (pd.api.types.is_numeric_dtype(customers[c]) or customers[c].nunique() <= 20)
+    ]
+
+
+def _randomization(run: Run, control: str) -> tuple[pd.DataFrame | None, str | None]:
+    """``ab_balance.csv`` (standardized differences, arm vs control) and, when an arm is
+    clearly not randomized, the finding that must come first."""
+    customers, experiment = run.load("customers"), run.load("experiment")
+    attrs = balance_attributes(customers, experiment)
+    if not attrs:
+        return None, None
+    table = abtest.balance(customers, experiment, attrs, control=control)
+    run.save("ab_balance.csv", table)
+    bad = table[table["imbalanced"]]
+    if bad.empty:
+        return table, None
+    worst = bad.loc[bad["smd"].abs().idxmax()]
+    what = worst["attribute"] + (f" = {worst['level']}" if str(worst["level"]) else "")
+    return table, (
+        f"Arm '{md(worst['arm'])}' does not look randomized: its customers differ from the "
+        f"control '{md(control)}' on {md(what)} (standardized difference "
+        f"{worst['smd']:+.2f}, above {abtest.SMD_LIMIT}) and {len(bad) - 1} more; the "
+        "differences below are associations, not effects of the campaign."
+    )
+
+
 def run(run: Run) -> ABResult | Skipped:
     """Evaluate the campaign of ``run`` overall and per segment; write the A/B artifacts.
 
@@ -465,8 +501,12 @@ def run(run: Run) -> ABResult | Skipped:
     finally:
         con.close()
     p = run.params["abtest"]
+    words = findings(ev, p, raw)
+    _, warning = _randomization(run, ev.control)
+    if warning:
+        words.insert(0, warning)
     res = ABResult(
-        findings=findings(ev, p, raw),
+        findings=words,
         effects=ev.effects,
         srm=ev.srm,
         heterogeneity=ev.heterogeneity,
