@@ -20,6 +20,7 @@ from segkit.core.errors import SegkitError
 from segkit.core.files import atomic_write_text
 from segkit.core.params import load_params, read_yaml_mapping, resolve_params_path
 from segkit.pipeline import folders, report
+from segkit.stages.registry import STAGES
 
 
 class Point(NamedTuple):
@@ -78,12 +79,15 @@ def _point(args: tuple[Point, int]) -> PointResult:
 
 
 def _headline(folder: Path) -> str:
+    """The run's headline for the grid index: the segments' finding, else the first finding
+    of a stage that ran (in stage order; skipped stages say nothing)."""
     try:
         stages = json.loads((folder / "manifest.json").read_text())["stages"]
     except (OSError, ValueError, KeyError):
         return ""
-    heads = [s.get("headline") for s in stages.values() if s.get("headline")]
-    return heads[0] if heads else ""
+    ok = {name: s.get("headline") for name, s in stages.items() if s.get("status") == "ok"}
+    order = ["cluster", *(st.name for st in STAGES)]
+    return next((ok[name] for name in order if ok.get(name)), "")
 
 
 def batch(grid: str | Path, workers: int = 2, progress: bool = True) -> list[PointResult]:
