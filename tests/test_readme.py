@@ -129,3 +129,16 @@ def test_jupyterlab_starts_as_the_readme_says(tmp_path):
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def test_the_yaml_examples_of_your_own_data_are_valid_parameter_sets():
+    import yaml
+
+    from segkit.core.params import load_params
+
+    section = README.split("### Your own data", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```yaml\n(.+?)\n```", section, re.S)
+    assert len(blocks) == 3
+    for block in blocks:
+        params = load_params(yaml.safe_load(block))  # every key known, every value valid
+        assert params["data"]["source"] == "files"
