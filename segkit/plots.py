@@ -32,6 +32,22 @@ def _log_x(ax: Axes) -> None:
     ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
 
 
+def _index_heatmap(index: pd.DataFrame, annot: Any, fmt: str, ax: Axes) -> None:
+    """A heatmap of indices (100 = everyone) on a log2 scale, so that 50 and 200 are
+    equally far from the middle, annotated with ``annot``."""
+    sns.heatmap(
+        np.log2(index.clip(lower=1) / 100),
+        annot=annot,
+        fmt=fmt,
+        cmap="RdBu_r",
+        center=0,
+        vmin=-2,
+        vmax=2,
+        cbar_kws={"label": "log2(index / 100)"},
+        ax=ax,
+    )
+
+
 def _ax(ax: Axes | None = None, figsize: tuple[float, float] = (7, 4)) -> Axes:
     if ax is None:
         _, ax = plt.subplots(figsize=figsize)
@@ -254,17 +270,7 @@ def plot_index_heatmap(index: pd.DataFrame, ax: Axes | None = None) -> Axes:
 
     ax = _ax(ax, figsize=(max(6, 0.9 * index.shape[1] + 3), 0.6 * len(index) + 2))
     shown = index.rename(columns=feature_label)
-    sns.heatmap(
-        np.log2(shown.clip(lower=1) / 100),  # symmetric colours: 50 and 200 equally far
-        annot=shown.round(0),
-        fmt=".0f",
-        cmap="RdBu_r",
-        center=0,
-        vmin=-2,
-        vmax=2,
-        cbar_kws={"label": "log2(index / 100)"},
-        ax=ax,
-    )
+    _index_heatmap(shown, shown.round(0), ".0f", ax)
     ax.set_title("Segment profiles: index (100 = average customer)")
     ax.set_xlabel("feature")
     ax.set_ylabel("segment")
@@ -359,17 +365,7 @@ def plot_outcome_rates(rates: pd.DataFrame, ax: Axes | None = None) -> Axes:
     ).pivot(index="segment_name", columns="outcome", values="text")
     text = text.reindex(index=rows, columns=cols)
     ax = _ax(ax, figsize=(max(6, 1.3 * len(cols) + 3), 0.6 * len(rows) + 2))
-    sns.heatmap(
-        np.log2(index.clip(lower=1) / 100),
-        annot=text.to_numpy(),
-        fmt="",
-        cmap="RdBu_r",
-        center=0,
-        vmin=-2,
-        vmax=2,
-        cbar_kws={"label": "log2(index / 100)"},
-        ax=ax,
-    )
+    _index_heatmap(index, text.to_numpy(), "", ax)
     ax.set_xticklabels([feature_label(c) for c in cols], rotation=30, ha="right")
     ax.set_title("Which segment responded to what: rate (index, 100 = all customers)")
     ax.set_xlabel("outcome")

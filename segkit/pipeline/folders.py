@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import json
 import os
 import re
 import shutil
@@ -60,8 +61,6 @@ def written_by_segkit(folder: Path) -> bool:
     if not manifest.is_file():
         return False
     try:
-        import json
-
         data = json.loads(manifest.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False

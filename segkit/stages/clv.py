@@ -99,8 +99,8 @@ def run(run: Run) -> CLVResult | Skipped:
     use_spend = SPEND_MODEL in p["models"]
     seed = run.seed  # the warm start samples histories (only above 40,000 distinct ones)
     fits, dropped = _fits(customers, purchase_models, use_spend=use_spend, seed=seed)
-    purchase_models = [m for m in purchase_models if m in fits]
-    ho = _holdout(run, purchase_models, seed=seed, dropped=dropped)
+    ho = _holdout(run, [m for m in purchase_models if m in fits], seed=seed, dropped=dropped)
+    # a model the calibration period cannot identify is left out of the whole stage
     purchase_models = [m for m in purchase_models if m not in dropped]
     fits = {m: f for m, f in fits.items() if m not in dropped}
     corr = float("nan")

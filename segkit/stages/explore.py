@@ -32,7 +32,9 @@ from segkit.core.errors import SegkitError
 from segkit.core.params import TABLE_NAMES, parse_date
 from segkit.core.sql import ident, idents, literal
 from segkit.explore import Exploration
+from segkit.io.clean import id_expr
 from segkit.stages.run import Run
+from segkit.stages.text import md
 
 #: Environment variable holding the secret salt of the pseudonymized ids.
 SALT_VARIABLE = "SEGKIT_SALT"
@@ -148,12 +150,6 @@ def _raw_id_column(spec: dict | str | Path, name: str) -> str | None:
     return columns.get("customer_id", "customer_id")
 
 
-def _raw_id_sql(column: str) -> str:
-    # The cleaning segkit.io applies to ids ('17850.0' -> '17850', blanks -> NULL), so that
-    # a rejected row's pseudonym is the same customer's pseudonym as in the used rows.
-    return f"NULLIF(regexp_replace(trim(CAST({ident(column)} AS VARCHAR)), '\\.0+$', ''), '')"
-
-
 def _rejects(
     con: duckdb.DuckDBPyConnection,
     tables: dict[str, io.Table],
@@ -172,7 +168,9 @@ def _rejects(
         for c in cols:
             value = f"CAST({ident(c)} AS VARCHAR)"
             if salt is not None and c == id_columns.get(name):
-                value = _hash_sql(_raw_id_sql(c), salt)
+                # the cleaning the loader applies to ids, so that a rejected row's pseudonym is
+                # the same customer's pseudonym as in the used rows
+                value = _hash_sql(id_expr(c), salt)
             pairs.append(f"{literal(c + '=')} || coalesce({value}, '')")
         view = f"_rej_{name}"
         t.rejects.create_view(view, replace=True)
@@ -428,8 +426,9 @@ def run(run: Run) -> Exploration:
             "add data.transactions or data.customers"
         )
     customers = _tidy(customers)
+    derive_notes: list[str] = []
     if "customers" in specs:  # derived columns (data.customers.derive), e.g. total spend
-        customers = derive.apply_spec(customers, specs["customers"])[0]
+        customers, derive_notes = derive.apply_spec(customers, specs["customers"])
     summary["customers"] = int(len(customers))
     run.save("customers.parquet", customers)
     run.save("data_quality.json", {**quality, "summary": summary})
@@ -439,7 +438,7 @@ def run(run: Run) -> Exploration:
         source=d["source"],
         concentration=tx["concentration"],
         cohorts=tx["cohorts"],
-    )
+    ) + [md(n) for n in derive_notes]
     run.save_findings("explore", words)
     con.close()
     return Exploration(
