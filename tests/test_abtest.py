@@ -535,7 +535,7 @@ def test_profit_p_value_of_a_zero_standard_error():
 
 
 def test_balance_standardized_mean_differences_by_hand():
-    from segkit.abtest.statistics import balance
+    from segkit.abtest.balance import balance
 
     customers = pd.DataFrame(
         {
@@ -566,7 +566,7 @@ def test_balance_standardized_mean_differences_by_hand():
 
 
 def test_balance_errors():
-    from segkit.abtest.statistics import balance
+    from segkit.abtest.balance import balance
 
     customers = pd.DataFrame({"customer_id": [1, 2], "age": [20, 30]})
     experiment = pd.DataFrame({"customer_id": [1, 2], "arm": ["a", "b"]})

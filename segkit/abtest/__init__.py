@@ -9,6 +9,8 @@ Submodules, by concern:
   by the delta method), comparisons, corrections, heterogeneity (Cochran's Q; for rates a
   logistic interaction likelihood-ratio test), sample-ratio mismatch, sample sizes, MDEs
   and the planning table;
+- :mod:`segkit.abtest.balance`: standardized mean differences of the customer attributes
+  between the arms (was the arm randomized?);
 - :mod:`segkit.abtest.money`: profit per contact, ROI, the one-sided p-value that the
   profit is positive (corrected within each breakdown) and recommendations;
 - :mod:`segkit.abtest.evaluation`: :func:`evaluate`, the above end to end.
@@ -29,16 +31,14 @@ from segkit.abtest.aggregation import (
     stats_sql,
     sufficient_stats,
 )
+from segkit.abtest.balance import BALANCE_COLUMNS, SMD_LIMIT, balance
 from segkit.abtest.evaluation import Evaluation, choose_control, evaluate
 from segkit.abtest.money import money, recommend
 from segkit.abtest.statistics import (
-    BALANCE_COLUMNS,
     EFFECT_COLUMNS,
     HETEROGENEITY_COLUMNS,
     KINDS,
-    SMD_LIMIT,
     adjust,
-    balance,
     compare,
     effects,
     heterogeneity,
