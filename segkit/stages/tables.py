@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from pandas.io.formats.style import Styler
 
+from segkit.core.errors import SegkitError
 from segkit.naming import feature_label
 
 if TYPE_CHECKING:
@@ -202,6 +203,10 @@ def fmt_sig(v: Any, digits: int = 4) -> str:
 # ----------------------------------------------------------------------------- tables
 
 
+CELL_KINDS = frozenset({"text", "int", "num", "money", "pct", "p", "bool", "sig", "pre"})
+INTERVAL_KINDS = frozenset({"num", "money", "pct", "pts"})
+
+
 @dataclass(frozen=True)
 class Col:
     """One column of a formatted table.
@@ -217,6 +222,16 @@ class Col:
     label: str
     kind: str = "text"
     estimate: str | None = None
+
+    def __post_init__(self) -> None:
+        kinds = INTERVAL_KINDS if isinstance(self.source, tuple) else CELL_KINDS
+        if self.kind not in kinds and not (
+            self.kind.startswith("num:") and self.kind[4:].isdigit() and kinds is CELL_KINDS
+        ):
+            raise SegkitError(
+                f"table column {self.source!r}: kind {self.kind!r}, must be one of "
+                f"{sorted(kinds)}" + (" or num:D" if kinds is CELL_KINDS else "")
+            )
 
     @property
     def columns(self) -> tuple[str, ...]:
