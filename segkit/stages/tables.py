@@ -350,12 +350,12 @@ class Table:
         )
         styles: dict[Any, Any] = {}
         for key, num in zip(keys, self.numeric, strict=True):
-            props = (
-                "text-align:right;white-space:nowrap"
-                if num
-                else "text-align:left;white-space:normal;max-width:28em;overflow-wrap:anywhere"
-            )
-            styles[key] = [{"selector": "td", "props": props}, {"selector": "th", "props": props}]
+            align = "text-align:right" if num else "text-align:left"
+            td = "white-space:nowrap" if num else "white-space:normal;max-width:28em"
+            styles[key] = [
+                {"selector": "td", "props": f"{align};{td};overflow-wrap:anywhere"},
+                {"selector": "th", "props": f"{align};white-space:normal;vertical-align:bottom"},
+            ]
         styler = styler.set_table_styles(styles)
         if self.caption:
             styler = styler.set_caption(html.escape(self.caption))
