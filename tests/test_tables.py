@@ -244,3 +244,53 @@ def test_profile_means_are_transposed_with_a_feature_column(tmp_path):
         ["revenue", "€1,239 (€857)", "€65.00 (€50.30)"],
     ]
     assert any("minimum size" in n for n in t.notes)
+
+
+def test_outcome_rates_show_rates_as_percent_and_means_as_numbers():
+    rates = pd.DataFrame(
+        {
+            "segment": [1, 1, 2],
+            "segment_name": ["Big", "Big", "Small"],
+            "outcome": ["response", "spend", "response"],
+            "kind": ["rate", "mean", "rate"],
+            "customers": [1200, 1200, np.nan],
+            "estimate": [0.153, 1234.6, np.nan],
+            "ci_low": [0.133, 1100.0, np.nan],
+            "ci_high": [0.175, 1369.0, np.nan],
+            "overall": [0.12, 1000.0, 0.12],
+            "index": [127.5, 123.45, np.nan],
+            "suppressed": [False, False, True],
+        }
+    )
+    t = tables.outcome_rates(rates)
+    assert t is not None and tables.outcome_rates(None) is None
+    assert t.rows[0][3:] == ["1,200", "15%", "13.3% to 17.5%", "12%", "128"]
+    assert t.rows[1][4:7] == ["1,235", "1,100 to 1,369", "1,000"]
+    assert t.rows[2][3:] == ["–", "–", "–", "12%", "–"]
+    assert any("minimum size" in n for n in t.notes)
+
+
+def test_the_summary_segment_table_uses_the_same_formats(tmp_path):
+    from segkit.pipeline import summary
+
+    (tmp_path / "artifacts").mkdir()
+    pd.DataFrame(
+        {
+            "segment": [0, 1, 2],
+            "segment_name": ["other", "Loyal <b>big</b>", "Lapsed"],
+            "n": [3, 1234, 56],
+            "share_customers": [0.001, 0.956, 0.043],
+            "share_revenue": [0.0, 0.991, 0.009],
+            "mean_revenue": [1.0, 1234567.891, 12.3456],
+        }
+    ).to_csv(tmp_path / "artifacts" / "profiles.csv", index=False)
+    pd.DataFrame({"segment": [1], "clv_per_customer": [310.4]}).to_csv(
+        tmp_path / "artifacts" / "clv_segments.csv", index=False
+    )
+    head, rows = summary.segment_rows(tmp_path, "€")
+    assert rows == [
+        ["1", "Loyal <b>big</b>", "1,234", "96%", "99%", "€1,234,568", "€310"],
+        ["2", "Lapsed", "56", "4.3%", "0.9%", "€12.35", "–"],
+    ]
+    html = summary._table(head, rows)
+    assert "Loyal &lt;b&gt;big&lt;/b&gt;" in html and "– no value" in html
