@@ -294,3 +294,14 @@ def test_the_summary_segment_table_uses_the_same_formats(tmp_path):
     ]
     html = summary._table(head, rows)
     assert "Loyal &lt;b&gt;big&lt;/b&gt;" in html and "– no value" in html
+
+
+def test_an_empty_table_still_shows_its_header():
+    empty = pd.DataFrame(
+        {"metric": pd.Series([], dtype=str), "p_value": pd.Series([], dtype=float)}
+    )
+    t = tables.show(empty, [Col("metric", "metric"), Col("p_value", "p", "p")])
+    assert t.head == ["metric", "p"]
+    assert repr(t).splitlines()[-1] == "(no rows)"
+    assert "<th" in t._repr_html_() and "No rows." in t._repr_html_()
+    assert repr(tables.show(empty, [])) == "(no columns)"

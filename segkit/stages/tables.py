@@ -320,6 +320,8 @@ class Table:
         grid = [[_wrap(c, TEXT_WIDTH) for c in row] for row in [self.head, *self.rows]]
         widths = [max(len(x) for r in grid for x in r[j]) for j in range(len(self.head))]
         out = [self.caption] if self.caption else []
+        if not self.head:
+            return "\n".join([*out, "(no columns)", *self._footer()])
         for i, row in enumerate(grid):
             for k in range(max(len(c) for c in row)):
                 parts = []
@@ -330,6 +332,8 @@ class Table:
                 out.append("  ".join(parts).rstrip())
             if i == 0:
                 out.append("  ".join("-" * w for w in widths))
+        if not self.rows:
+            out.append("(no rows)")
         return "\n".join(out + self._footer())
 
     def _repr_html_(self) -> str:
@@ -360,7 +364,8 @@ class Table:
         if self.caption:
             styler = styler.set_caption(html.escape(self.caption))
         body = styler.to_html()
-        notes = "".join(f"<p>{html.escape(x)}</p>" for x in self.notes)
+        notes = "<p>No rows.</p>" if not self.rows else ""
+        notes += "".join(f"<p>{html.escape(x)}</p>" for x in self.notes)
         if self.link:
             href = html.escape(self.link)
             notes += f'<p>Full table: <a href="{href}">{href}</a></p>'
@@ -404,7 +409,8 @@ def show(
     """
     cols = _auto_cols(df) if cols is None else list(cols)
     cols = [c for c in cols if all(s in df for s in c.columns)]
-    cols = [c for c in cols if not all(df[s].isna().all() for s in c.columns)]
+    if len(df):  # a column with no value at all says nothing
+        cols = [c for c in cols if not all(df[s].isna().all() for s in c.columns)]
     currency = currency_of(run)
     rows = [[_cell(c, r, currency) for c in cols] for _, r in df.iterrows()]
     notes = list(notes)
