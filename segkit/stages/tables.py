@@ -17,15 +17,17 @@ The result is a :class:`Table`: ``_repr_html_`` for the report and a determinist
 plain-text ``__repr__`` of the same formatted values (nbval compares the text output, so
 it must carry the numbers, not ``<Styler object at 0x…>``).
 
-Why pandas' Styler and not Great Tables: both render HTML tables offline (Great Tables
-1.1.0's default CSS holds no network URL; only ``opt_table_font(google_font(...))`` adds a
-Google Fonts ``@import``). But the rules above are segkit's own (the currency comes from a
-parameter, intervals share decimals chosen from their width, "not identified" depends on
-the estimate), so either library would only lay out cells segkit has already written;
-Styler does that with what is installed (pandas + jinja2), whereas Great Tables would add
-eight packages (htmltools, Babel, multimark, faicons, nokap, …) to the environment and the
-lock file for no rule we need. The cells are formatted here once, as text, and both the
-HTML and the plain-text views show that same text.
+Why pandas' Styler and not Great Tables: both render HTML tables offline. Great Tables
+1.1.0 was tried (installed apart, ``pip install --target``): its default HTML holds no
+network URL, and only ``opt_table_font(font=google_font(...))`` adds a Google Fonts
+``@import``. But the rules above are segkit's own (the currency comes from a parameter,
+an interval's decimals follow its width, "not identified" depends on the estimate), so
+either library would only lay out cells segkit has already written. Styler does that with
+what is installed (pandas + jinja2); Great Tables would add ten packages to the
+environment and the lock file (itself, htmltools, multimark, faicons, nokap,
+lazy_importer, importlib_metadata, importlib_resources, websockets, zipp) for no rule we
+need. The cells are formatted here once, as text, and the HTML and the plain-text views
+show that same text.
 """
 
 from __future__ import annotations
