@@ -305,3 +305,12 @@ def test_an_empty_table_still_shows_its_header():
     assert repr(t).splitlines()[-1] == "(no rows)"
     assert "<th" in t._repr_html_() and "No rows." in t._repr_html_()
     assert repr(tables.show(empty, [])) == "(no columns)"
+
+
+def test_show_without_columns_reads_the_kinds_from_the_dtypes():
+    df = pd.DataFrame({"arm": ["a", "b"], "n_customers": [1234, 5], "mean": [0.8200, 1234.5678]})
+    df["ok"] = [True, False]
+    t = tables.show(df)
+    assert t.head == ["arm", "n customers", "mean", "ok"]
+    assert t.rows == [["a", "1,234", "0.82", "yes"], ["b", "5", "1,235", "no"]]
+    assert t.numeric == [False, True, True, True]

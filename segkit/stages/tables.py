@@ -290,7 +290,7 @@ def _auto_cols(df: pd.DataFrame) -> list[Col]:
 
 
 def _wrap(text: str, width: int) -> list[str]:
-    return textwrap.wrap(text, width, break_long_words=False) or [""]
+    return textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False) or [""]
 
 
 class Table:
@@ -665,7 +665,10 @@ def holdout(df: pd.DataFrame) -> Table:
         Col("actual", "actual", "num"),
     ]
     cols += [Col(m, spec.label, "num") for m, spec in MODELS.items() if m in df]
-    notes = ["Mean purchases per customer in the holdout period; the last row: all of them."]
+    notes = [
+        "Mean purchases per customer in the holdout period; "
+        "the last row: the total over all customers."
+    ]
     return show(
         df.assign(calibration_frequency=df["calibration_frequency"].astype(str)), cols, notes=notes
     )
