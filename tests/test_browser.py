@@ -1,7 +1,8 @@
 """The reports in a real browser (Chromium through Playwright): every page of a small run
 loads offline without console errors, fits 1,400 px without horizontal scrolling, gives
 every image an alt text, no table of any report shows NaN or an index column (and every
-full-table CSV it links exists), and the run's summary shows the segment table. CI installs Chromium (.ci/run); locally: `apt-get install chromium`."""
+full-table CSV it links exists), and the run's summary shows the segment table. CI
+installs Chromium (.ci/run); locally: `apt-get install chromium`."""
 
 from __future__ import annotations
 
