@@ -1,7 +1,8 @@
 """The reports in a real browser (Chromium through Playwright): every page of a small run
 loads offline without console errors, fits 1,400 px without horizontal scrolling, gives
-every image an alt text, and the run's summary shows the segment table with no NaN and no
-index column. CI installs Chromium (.ci/run); locally: `apt-get install chromium`."""
+every image an alt text, no table of any report shows NaN or an index column (and every
+full-table CSV it links exists), and the run's summary shows the segment table. CI
+installs Chromium (.ci/run); locally: `apt-get install chromium`."""
 
 from __future__ import annotations
 
@@ -80,6 +81,44 @@ def test_every_report_loads_offline_clean_and_fits(run_folder, browser):
         assert page.locator("nav.segkit a[href='index.html']").count() == 1, path.name
         assert path.stat().st_size < 2_000_000, path.name
         page.close()
+
+
+_TABLES_JS = """[...document.querySelectorAll('table')].map(t =>
+  [...t.rows].map(r => [...r.cells].map(c => c.innerText.trim())))"""
+
+
+def _index_column(rows: list[list[str]]) -> bool:
+    """A pandas index: an empty first header cell, or a first column reading 0..n-1."""
+    if not rows or not rows[0]:
+        return False
+    if rows[0][0] == "":
+        return True
+    first = [r[0] for r in rows[1:] if r]
+    return len(first) >= 2 and first == [str(i) for i in range(len(first))]
+
+
+def test_no_report_table_shows_nan_or_an_index_column(run_folder, browser):
+    checked = 0
+    for path in sorted(run_folder.glob("*.html")):
+        page, _, _ = _open(browser, path)
+        for i, rows in enumerate(page.evaluate(_TABLES_JS)):
+            bad = [c for r in rows for c in r if c in ("NaN", "nan", "None", "NaT", "<NA>")]
+            assert not bad, (path.name, i, bad)
+            assert not _index_column(rows), (path.name, i, rows[:3])
+            checked += 1
+        for href in page.eval_on_selector_all(
+            "a[href$='.csv']", "as => as.map(a => a.getAttribute('href'))"
+        ):
+            assert (run_folder / href).is_file(), (path.name, href)
+        page.close()
+    assert checked >= 10  # the stage reports' tables and the summary's
+
+
+def test_the_index_check_catches_a_pandas_dump():
+    assert _index_column([["", "k", "silhouette"], ["0", "3", "0.255"], ["1", "4", "0.287"]])
+    assert _index_column([["x", "k"], ["0", "3"], ["1", "4"], ["2", "5"]])
+    assert not _index_column([["segments (k)", "silhouette"], ["3", "0.255"], ["4", "0.287"]])
+    assert not _index_column([["segment", "name"], ["1", "a"], ["2", "b"]])
 
 
 def test_the_summary_shows_the_segment_table_without_nan_or_index(run_folder, browser):

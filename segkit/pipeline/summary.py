@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from segkit.stages import tables
 from segkit.stages.registry import STAGES
 from segkit.stages.text import plain
 
@@ -47,20 +48,6 @@ def nav(run: str, source: str, created: str, here: str, stages: list[dict[str, A
     return f'<style>{_NAV_CSS}</style><nav class="segkit"><span>{meta}</span>{"".join(links)}</nav>'
 
 
-def _fmt_int(v: Any) -> str:
-    return "–" if pd.isna(v) else f"{int(v):,}"
-
-
-def _fmt_pct(v: Any) -> str:
-    return "–" if pd.isna(v) else f"{100 * float(v):.0f}%"
-
-
-def _fmt_money(v: Any, currency: str) -> str:
-    if pd.isna(v):
-        return "–"
-    return f"{currency}{float(v):,.0f}" if abs(float(v)) >= 100 else f"{currency}{float(v):,.2f}"
-
-
 def _read(folder: Path, name: str) -> pd.DataFrame | None:
     path = folder / "artifacts" / name
     return pd.read_csv(path) if path.is_file() else None
@@ -76,7 +63,10 @@ def segment_rows(folder: Path, currency: str = "") -> tuple[list[str], list[list
     cols: list[tuple[str, Any]] = []
     if "share_revenue" in prof:
         head += ["share of revenue", "revenue per customer"]
-        cols += [("share_revenue", _fmt_pct), ("mean_revenue", lambda v: _fmt_money(v, currency))]
+        cols += [
+            ("share_revenue", tables.fmt_pct),
+            ("mean_revenue", lambda v: tables.fmt_money(v, currency)),
+        ]
     clv = _read(folder, "clv_segments.csv")
     recs = _read(folder, "ab_recommendations.csv")
     if recs is not None:
@@ -84,16 +74,16 @@ def segment_rows(folder: Path, currency: str = "") -> tuple[list[str], list[list
         recs = recs.set_index(recs["segment"].astype(str))
     rows = []
     for _, r in prof.iterrows():
-        row = [str(int(r["segment"])), html.escape(str(r["segment_name"])), _fmt_int(r["n"])]
-        row.append(_fmt_pct(r["share_customers"]))
+        row = [str(int(r["segment"])), str(r["segment_name"]), tables.fmt_int(r["n"])]
+        row.append(tables.fmt_pct(r["share_customers"]))
         row += [f(r.get(c)) for c, f in cols]
         if clv is not None:
             match = clv.loc[clv["segment"] == r["segment"], "clv_per_customer"]
-            row.append(_fmt_money(match.iloc[0] if len(match) else float("nan"), currency))
+            row.append(tables.fmt_money(match.iloc[0] if len(match) else float("nan"), currency))
         if recs is not None:
             seg = str(int(r["segment"]))
             rec = recs.loc[seg] if seg in recs.index else None
-            row.append("–" if rec is None else html.escape(_decision(rec)))
+            row.append(tables.DASH if rec is None else _decision(rec))
         rows.append(row)
     if clv is not None:
         head.append("CLV per customer")
@@ -176,19 +166,30 @@ def stage_links(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 _TEXT_COLUMNS = {"name", "campaign decision"}
 
 
-_TEXT_COLUMNS = {"name", "campaign decision"}
-
-
 def _table(head: list[str], rows: list[list[str]]) -> str:
-    th = "".join(f"<th>{h}</th>" for h in head)
+    """The segment table: cells formatted by :mod:`segkit.stages.tables`, escaped here;
+    a dash is explained under the table, as in the stage reports."""
+    th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
     num = [h not in _TEXT_COLUMNS for h in head]
     body = "".join(
         "<tr>"
-        + "".join(f"<td{' class=num' if n else ''}>{v}</td>" for n, v in zip(num, row, strict=True))
+        + "".join(
+            f"<td{' class=num' if n else ''}>{html.escape(v)}</td>"
+            for n, v in zip(num, row, strict=True)
+        )
         + "</tr>"
         for row in rows
     )
-    return f'<table class="seg"><tr>{th}</tr>{body}</table>'
+    note = ""
+    if any(v == tables.DASH for row in rows for v in row):
+        note = f"<p class='note'>{html.escape(_DASH_NOTE)}</p>"
+    return f'<table class="seg"><tr>{th}</tr>{body}</table>{note}'
+
+
+_DASH_NOTE = (
+    "– no value: no CLV for the segment, or no campaign evaluated for it "
+    "(details in the stage reports)."
+)
 
 
 def _figures(folder: Path, rows: list[dict[str, Any]]) -> str:
