@@ -83,9 +83,9 @@ def test_run_stage_suppresses_small_segments(tmp_path):
     assert res.rules["segment"].unique().tolist() == [2]  # no rule describes the small one
     assert res.actions["segment"].tolist() == [2]
     assert list(res.index.index) == [res.names[2]]
-    assert res.findings[-1] == (
+    assert res.findings[-1] == (  # the excluded segment named with its size
         "10 customers in segments smaller than 20 are not profiled in detail, "
-        "to protect their privacy."
+        f"to protect their privacy: segment 1 '{res.names[1]}' (10 customers)."
     )
     assert res.migration is None and not (run.artifacts / "migration.csv").exists()
 
