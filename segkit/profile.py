@@ -104,10 +104,11 @@ def profile(
     out["segment_name"] = [names.get(s, f"Segment {s}") for s in shown]
     out["n"] = sizes.loc[shown].to_numpy()
     out["share_customers"] = out["n"] / len(customers)
-    share = value_share_column(value_col) if value_col in customers.columns else ""
+    value = value_col if value_col and value_col in customers.columns else ""
+    share = value_share_column(value)
     if share:
-        total = customers[value_col].sum()
-        rev = customers.loc[keep, value_col].groupby(seg[keep]).sum()
+        total = customers[value].sum()
+        rev = customers.loc[keep, value].groupby(seg[keep]).sum()
         out[share] = (rev.reindex(shown) / total).to_numpy() if total > 0 else np.nan
     pop_mean, pop_std = customers[num].mean(), customers[num].std()
     means, medians = g.mean().loc[shown], g.median().loc[shown]
@@ -137,7 +138,7 @@ def profile(
         }
         out = pd.concat([out, pd.DataFrame([row])], ignore_index=True)
     if share:
-        out.attrs.update(value_col=value_col, value_label=value_label or feature_label(value_col))
+        out.attrs.update(value_col=value, value_label=value_label or feature_label(value))
     return out
 
 

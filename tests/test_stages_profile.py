@@ -187,7 +187,7 @@ def test_outcome_findings_name_the_top_segment_and_say_association(crm_run):
     run, res, _, _ = crm_run
     rates = res.outcome_rates
     top = rates[rates["outcome"] == "AcceptedCmp1"].sort_values("estimate").iloc[-1]
-    words = [f for f in res.findings if "accepted cmp1" in f]
+    words = [f for f in res.findings if "highest rate of accepted cmp1" in f]
     assert len(words) == 1
     assert words[0].startswith(f"Segment {top['segment']} ")
     assert f"(index {top['index']:.0f}, 95% interval" in words[0]
