@@ -1,12 +1,17 @@
 """Who is in each segment, in words a marketing team can act on.
 
 - :func:`segment_names`: a descriptive, unique name per segment from its profile.
-- :func:`profile`: size, share of customers and revenue, means/medians, categorical mix;
+- :func:`profile`: size, share of customers and of value (revenue or ``cluster.value``),
+  means/medians, categorical mix;
   segments under ``min_segment_size`` are folded into one "other/suppressed" row (privacy).
 - :func:`index_table`: segment mean / population mean × 100.
 - :func:`describe_rules`: plain-English rules from a shallow surrogate decision tree, with
   precision, recall and coverage per rule and the tree's fidelity to the segments.
-- :func:`suggest_actions`: retain, develop, win back, nurture or leave alone, with the reason.
+- :func:`with_levels`: integer codes (a region 1/2/3) as categories, never as numbers.
+- :func:`suggest_actions`: retain, develop, win back, nurture or leave alone, with the reason,
+  from recency/frequency/money; for a customer table (:func:`attribute_action`) from the
+  value index of ``cluster.value`` and the outcome rates (reward and upsell, fix service
+  first, use the offer they respond to, low-cost channel only…).
 - :func:`migration`: transition matrix between two segmentations (incl. new/gone customers).
 - :func:`outcome_rates`: rate (0/1 outcomes) or mean of each outcome per segment, with its
   95% interval and index; segments under ``min_size`` show no numbers (privacy).
@@ -49,7 +54,10 @@ __all__ = [
     "profile",
     "profiled",
     "segment_names",
+    "attribute_action",
     "suggest_actions",
+    "value_share_column",
+    "with_levels",
 ]
 
 # ----------------------------------------------------------------------- profiles
