@@ -669,7 +669,7 @@ def attribute_action(
             ("retain with service, contact sparingly", why) if low else ("retain and reward", why)
         )
     if high or deals:
-        what = ", ".join(feature_label(r.outcome, labels) for r in high) or "deals"
+        what = ", ".join([feature_label(r.outcome, labels) for r in high] + ["deals"] * bool(deals))
         why = "; ".join(w for w in (why, deals) if w)
         return f"use the offer they respond to ({what})", why
     if vi <= LOW_VALUE or (np.isnan(vi) and low):
