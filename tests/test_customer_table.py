@@ -389,3 +389,26 @@ def test_wholesale_codes_are_levels_and_total_spend_is_the_money(wholesale):
         res.actions["reason"],
         res.rules["rule"],
     )
+
+
+# --------------------------------------------------------- item 4: what was capped, named
+
+
+def test_capped_values_and_rare_levels_are_counted_and_named_in_the_findings(crm, tmp_path):
+    """make_customer_table has an income of 666,666 and birth years 1893 and 1899; a marital
+    status with 'YOLO' and 'Absurd' (2 customers each, as in the public table) is added."""
+    folder, spec, ct = crm
+    table = ct.table.assign(
+        Marital_Status=np.where(np.arange(len(ct.table)) % 2 == 0, "Married", "Single")
+    )
+    table.loc[[5, 6], "Marital_Status"] = "YOLO"
+    table.loc[[7, 8], "Marital_Status"] = "Absurd"
+    table.to_csv(tmp_path / "crm_status.csv", index=False)
+    _, res = stage(tmp_path, {**spec, "path": str(tmp_path / "crm_status.csv")}, k=3)
+    notes = [f for f in res.findings if f.startswith("Data note: ")]
+    text = " ".join(notes)
+    assert "'Income': 1 implausible value(s) (666666;" in text
+    assert "'Year_Birth': 2 implausible value(s) (1893, 1899;" in text
+    rare = [n for n in notes if "'Marital_Status'" in n]
+    assert len(rare) == 1 and "4 customers hold a rare level (under 1% of customers" in rare[0]
+    assert "'YOLO' (2)" in rare[0] and "'Absurd' (2)" in rare[0]
