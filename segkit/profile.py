@@ -262,6 +262,18 @@ def _fmt(v: float) -> str:
     return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
 
 
+_YEAR = re.compile(r"year|birth|yob", re.IGNORECASE)
+
+
+def _whole(v: float, feature: str) -> str:
+    """A whole number with thousands separators, except a year ("1,984" reads wrong).
+
+    >>> _whole(12345.0, "Income"), _whole(1984.0, "Year_Birth")
+    ('12,345', '1984')
+    """
+    return f"{v:.0f}" if _YEAR.search(feature) else f"{v:,.0f}"
+
+
 def _condition(feature: str, op: str, t: float, integer: bool, labels: Labels = None) -> str:
     if "=" in feature:  # one-hot column "attr=value": <= 0.5 means "not"
         attr, value = feature.split("=", 1)
@@ -270,7 +282,8 @@ def _condition(feature: str, op: str, t: float, integer: bool, labels: Labels = 
     if is_share(feature):
         return f"{label} {'≤' if op == '<=' else '>'} {t:.0%}"
     if integer:
-        text = f"≤ {np.floor(t):,.0f}" if op == "<=" else f"≥ {np.floor(t) + 1:,.0f}"
+        a, b = _whole(np.floor(t), feature), _whole(np.floor(t) + 1, feature)
+        text = f"≤ {a}" if op == "<=" else f"≥ {b}"
     else:
         text = f"{'≤' if op == '<=' else '>'} {_fmt(t)}"
     return f"{label} {text}" + (f" {unit}" if unit else "")
@@ -282,8 +295,8 @@ def _between(feature: str, lo: float, hi: float, integer: bool, labels: Labels =
     if is_share(feature):
         return f"{label} > {lo:.0%} and ≤ {hi:.0%}"
     if integer:
-        a, b = np.floor(lo) + 1, np.floor(hi)
-        text = f"{a:,.0f}" if a == b else f"{a:,.0f}-{b:,.0f}"
+        a, b = _whole(np.floor(lo) + 1, feature), _whole(np.floor(hi), feature)
+        text = a if a == b else f"{a}-{b}"
         return f"{label} {text}" + (f" {unit}" if unit else "")
     return f"{label} > {_fmt(lo)} and ≤ {_fmt(hi)}" + (f" {unit}" if unit else "")
 
