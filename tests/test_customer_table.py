@@ -412,3 +412,25 @@ def test_capped_values_and_rare_levels_are_counted_and_named_in_the_findings(crm
     rare = [n for n in notes if "'Marital_Status'" in n]
     assert len(rare) == 1 and "4 customers hold a rare level (under 1% of customers" in rare[0]
     assert "'YOLO' (2)" in rare[0] and "'Absurd' (2)" in rare[0]
+
+
+def test_tiny_segments_are_named_with_their_size_in_both_reports(tmp_path):
+    """Wholesale forced to k = 8 (its k_selection shows a smallest segment of 12 there):
+    the cluster findings and the profile findings name each segment under the minimum size
+    (20) with its customers, and the profile details none of them."""
+    from segkit.stages.registry import run_stage
+
+    fast = {"cluster.n_bootstrap": 3, "cluster.gap_references": 0, "cluster.k": 8}
+    run = Run.open("wholesale", tmp_path / "k8", overrides=fast)
+    _, clustered, res = (run_stage(name, run) for name in ("explore", "cluster", "profile"))
+    sizes = clustered.sizes.set_index("segment")["customers"]
+    tiny = sizes[sizes < 20]
+    assert len(tiny) >= 1
+    cluster_text = " ".join(clustered.findings)
+    profile_text = " ".join(res.findings)
+    for s, n in tiny.items():
+        name = res.names[s]
+        assert f"{s} '{name}' ({n} customer" in cluster_text
+        assert f"segment {s} '{name}' ({n} customer" in profile_text
+    assert not set(tiny.index) & set(res.actions["segment"])
+    assert f"{int(tiny.sum())} customers in segments smaller than 20" in profile_text
