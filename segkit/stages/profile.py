@@ -5,8 +5,15 @@
 writes ``profiles.csv``, ``index_table.csv``, ``rules.csv``, ``actions.csv``,
 ``segment_names.json``, ``migration.csv`` (with ``profile.compare_run`` or
 ``profile.compare_date``), ``outcome_rates.csv`` (when the customer table has outcomes:
-campaign acceptance, response, complaints…) and the findings. Segments under ``profile.min_segment_size``
-are pooled into one suppressed row and described by no rule (privacy).
+campaign acceptance, response, complaints…) and the findings. Segments under
+``profile.min_segment_size`` are pooled into one suppressed row, described by no rule
+(privacy) and named with their size in the findings.
+
+The customer table is profiled as :func:`view` sees it: the value column
+(``cluster.value``, else revenue) is the money of the profiles, the size chart and the
+findings; integer codes (a region 1/2/3) are categories; outcomes, identifiers and
+constants are left to ``outcome_rates.csv`` or out. Actions come from recency, frequency
+and money for a transaction log, else from the value index and the outcome rates.
 """
 
 from __future__ import annotations
