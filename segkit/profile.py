@@ -208,28 +208,27 @@ def with_levels(
 
     Integer codes (a region 1/2/3, a channel 1/2) have no mean: profiled as numbers they
     would give "index of Region 102". Each code becomes its level ("2", not "2.0"), or its
-    label when ``labels`` has one (``{"Channel=2": "retail"}``); missing stays missing.
-    Columns absent from ``customers`` are ignored; the input is not changed.
+    label when ``labels`` has one (``{"Channel=2": "retail"}``); missing stays missing. A
+    text column gets its labelled levels (``{"Education=PhD": "doctorate"}``), others stay.
+    Columns absent from ``customers`` (or boolean) are ignored; the input is not changed.
 
     >>> t = pd.DataFrame({"customer_id": ["a", "b", "c"], "Channel": [1.0, 2.0, None]})
     >>> with_levels(t, ["Channel"], {"Channel=2": "retail"})["Channel"].tolist()
     ['1', 'retail', <NA>]
     """
+    labels = labels or {}
     out = customers.copy()
     for c in columns:
-        if c not in out.columns or not pd.api.types.is_numeric_dtype(out[c]):
+        if c not in out.columns or pd.api.types.is_bool_dtype(out[c]):
             continue
-        values = out[c]
+        values, numeric = out[c], pd.api.types.is_numeric_dtype(out[c])
         whole = values.dropna()
-        if len(whole) and bool((whole == np.round(whole)).all()):
+        if numeric and len(whole) and bool((whole == np.round(whole)).all()):
             values = values.astype("Int64")
         text = values.astype("string")
-        named = {
-            f"{v}": str((labels or {})[f"{c}={v}"])
-            for v in text.dropna().unique()
-            if f"{c}={v}" in (labels or {})
-        }
-        out[c] = text.replace(named) if named else text
+        named = {v: labels[f"{c}={v}"] for v in text.dropna().unique() if f"{c}={v}" in labels}
+        if numeric or named:
+            out[c] = text.replace(named) if named else text
     return out
 
 

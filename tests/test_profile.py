@@ -430,6 +430,10 @@ def test_with_levels_makes_codes_categories():
     assert p["pct_Region=Lisbon"].tolist() == [0.5, 0.5]
     rules = describe_rules(out, pd.Series([1, 1, 2, 2]), depth=2, readable={"Region": "region"})
     assert not any("Region" in r for r in rules.rules["rule"])  # the label, not the code
+    t = t.assign(Education=["PhD", "Basic", "PhD", None])
+    out = with_levels(t, ["Education"], {"Education=PhD": "doctorate"})
+    assert out["Education"].tolist() == ["doctorate", "Basic", "doctorate", pd.NA]
+    assert with_levels(t, ["Education"])["Education"].tolist()[:2] == ["PhD", "Basic"]
 
 
 def _attr_profiles() -> pd.DataFrame:

@@ -397,7 +397,8 @@ def _left_out(customers: pd.DataFrame, outcomes: list[str]) -> list[str]:
 
 def view(run: Run, customers: pd.DataFrame) -> View:
     """The customer table to profile: derived columns added (``data.customers.derive``),
-    integer codes as their levels (:func:`code_columns`), outcomes, identifiers and
+    integer codes as their levels (:func:`code_columns`), labelled levels by their labels
+    (``data.customers.labels``, ``"Education=PhD": "doctorate"``), outcomes, identifiers and
     constants left out; with the value column (:func:`segkit.stages.cluster.value_column`)."""
     from segkit.stages.cluster import value_column
 
@@ -406,7 +407,10 @@ def view(run: Run, customers: pd.DataFrame) -> View:
     customers, _ = derive.apply_spec(customers, spec)
     outcomes = outcome_columns(run, customers)
     value = value_column(customers, run.params["cluster"])
-    table = with_levels(customers, code_columns(run, customers, readable), readable)
+    levels = code_columns(run, customers, readable) + [
+        k.split("=", 1)[0] for k in readable if "=" in k
+    ]
+    table = with_levels(customers, list(dict.fromkeys(levels)), readable)
     table = table.drop(columns=[c for c in _left_out(table, outcomes) if c != value])
     return View(table, outcomes, value, readable, customers)
 
