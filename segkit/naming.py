@@ -289,8 +289,8 @@ def _category_trait(
         word = str(labels[f"{c}={top}"])
     elif text.lower() in _LEVEL_WORDS:  # "low income", not a bare "low"
         word = f"{text.lower()} {feature_label(c, labels)}"
-    elif text.replace(" ", "").isalpha():
-        word = text.lower()
+    elif text.replace(" ", "").isalpha():  # "PhD", "USA" keep their capitals, "Urban" not
+        word = text if any(ch.isupper() for ch in text[1:]) else text.lower()
     else:
         word = f"{feature_label(c, labels)} {text}"
     return (min(lift - 1, 1.0) * 0.5, "category", word)

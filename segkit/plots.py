@@ -310,16 +310,19 @@ def plot_category_mix(categories: pd.DataFrame, attribute: str, ax: Axes | None 
 
 
 def plot_segment_shares(profiles: pd.DataFrame, ax: Axes | None = None) -> Axes:
-    """Bars of each segment's share of customers (and of revenue when known), in %."""
+    """Bars of each segment's share of customers (and of revenue, or of the ``cluster.value``
+    column named in ``profiles.attrs["value_label"]``, when known), in %."""
     ax = _ax(ax)
-    cols = [c for c in ("share_customers", "share_revenue") if c in profiles.columns]
+    value = str(profiles.attrs.get("value_label") or "value")
+    words = {"share_customers": "customers", "share_revenue": "revenue", "share_value": value}
+    cols = [c for c in words if c in profiles.columns]
     long = profiles.melt(
         id_vars="segment_name", value_vars=cols, var_name="share", value_name="pct"
     )
     long["pct"] = long["pct"] * 100
-    long["share"] = long["share"].map({"share_customers": "customers", "share_revenue": "revenue"})
+    long["share"] = long["share"].map(words)
     sns.barplot(data=long.dropna(), y="segment_name", x="pct", hue="share", orient="h", ax=ax)
-    ax.set_title("Segment size and revenue share")
+    ax.set_title(f"Segment size and {words[cols[-1]]} share" if len(cols) > 1 else "Segment size")
     ax.set_xlabel("share (%)")
     ax.set_ylabel("segment")
     return ax

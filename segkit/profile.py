@@ -1,12 +1,17 @@
 """Who is in each segment, in words a marketing team can act on.
 
 - :func:`segment_names`: a descriptive, unique name per segment from its profile.
-- :func:`profile`: size, share of customers and revenue, means/medians, categorical mix;
+- :func:`profile`: size, share of customers and of value (revenue or ``cluster.value``),
+  means/medians, categorical mix;
   segments under ``min_segment_size`` are folded into one "other/suppressed" row (privacy).
 - :func:`index_table`: segment mean / population mean × 100.
 - :func:`describe_rules`: plain-English rules from a shallow surrogate decision tree, with
   precision, recall and coverage per rule and the tree's fidelity to the segments.
-- :func:`suggest_actions`: retain, develop, win back, nurture or leave alone, with the reason.
+- :func:`with_levels`: integer codes (a region 1/2/3) as categories, never as numbers.
+- :func:`suggest_actions`: retain, develop, win back, nurture or leave alone, with the reason,
+  from recency/frequency/money; for a customer table (:func:`attribute_action`) from the
+  value index of ``cluster.value`` and the outcome rates (reward and upsell, fix service
+  first, use the offer they respond to, low-cost channel only…).
 - :func:`migration`: transition matrix between two segmentations (incl. new/gone customers).
 - :func:`outcome_rates`: rate (0/1 outcomes) or mean of each outcome per segment, with its
   95% interval and index; segments under ``min_size`` show no numbers (privacy).
@@ -18,6 +23,7 @@ re-exported here.
 
 from __future__ import annotations
 
+import re
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -48,7 +54,10 @@ __all__ = [
     "profile",
     "profiled",
     "segment_names",
+    "attribute_action",
     "suggest_actions",
+    "value_share_column",
+    "with_levels",
 ]
 
 # ----------------------------------------------------------------------- profiles
@@ -62,7 +71,8 @@ def profile(
     min_segment_size: int = MIN_SEGMENT_SIZE,
     *,
     names: dict[int, str] | None = None,
-    revenue_col: str = "revenue",
+    value_col: str | None = "revenue",
+    value_label: str = "",
 ) -> pd.DataFrame:
     """One row per segment: size, shares, mean/median/index/z of every numeric feature.
 
@@ -75,11 +85,15 @@ def profile(
         pooled into one row (``segment == 0``, "other (suppressed)") holding only their
         count and share of customers (privacy: no aggregate of a handful of people).
     names : segment number -> name; derived with :func:`segment_names` when None.
-    revenue_col : column summed for ``share_revenue`` (skipped when absent).
+    value_col : the column whose sum per segment is its share of value (``cluster.value``;
+        revenue of a transaction log); None or absent: no value share.
+    value_label : how the value reads in charts ("total spend"); "" = from its name.
 
     Returns
     -------
-    DataFrame with ``segment, segment_name, n, share_customers[, share_revenue]`` and, per
+    DataFrame with ``segment, segment_name, n, share_customers`` and the value share:
+    ``share_revenue`` when ``value_col`` is "revenue", else ``share_value`` (the frame's
+    ``attrs`` hold ``value_col`` and ``value_label`` for the size chart); per
     numeric feature ``f``: ``mean_f, median_f, index_f`` (segment mean / population mean
     × 100; NaN when the population mean is not positive), ``z_f`` (standardized mean), and
     per categorical attribute value ``pct_<attr>=<value>`` (share of the segment).
@@ -98,11 +112,12 @@ def profile(
     out["segment_name"] = [names.get(s, f"Segment {s}") for s in shown]
     out["n"] = sizes.loc[shown].to_numpy()
     out["share_customers"] = out["n"] / len(customers)
-    has_rev = revenue_col in customers.columns
-    if has_rev:
-        total = customers[revenue_col].sum()
-        rev = customers.loc[keep, revenue_col].groupby(seg[keep]).sum()
-        out["share_revenue"] = (rev.loc[shown] / total).to_numpy() if total else np.nan
+    value = value_col if value_col and value_col in customers.columns else ""
+    share = value_share_column(value)
+    if share:
+        total = customers[value].sum()
+        rev = customers.loc[keep, value].groupby(seg[keep]).sum()
+        out[share] = (rev.reindex(shown) / total).to_numpy() if total > 0 else np.nan
     pop_mean, pop_std = customers[num].mean(), customers[num].std()
     means, medians = g.mean().loc[shown], g.median().loc[shown]
     cols: dict[str, Any] = {}
@@ -130,7 +145,20 @@ def profile(
             "share_customers": n_small / len(customers),
         }
         out = pd.concat([out, pd.DataFrame([row])], ignore_index=True)
+    if share:
+        out.attrs.update(value_col=value, value_label=value_label or feature_label(value))
     return out
+
+
+def value_share_column(value_col: str | None) -> str:
+    """The column of :func:`profile` holding each segment's share of ``value_col``.
+
+    >>> value_share_column("revenue"), value_share_column("total_spend"), value_share_column(None)
+    ('share_revenue', 'share_value', '')
+    """
+    if not value_col:
+        return ""
+    return "share_revenue" if value_col == "revenue" else "share_value"
 
 
 def profiled(profiles: pd.DataFrame) -> pd.DataFrame:
@@ -173,6 +201,37 @@ def category_mix(profiles: pd.DataFrame) -> pd.DataFrame:
     return long[["segment_name", "attribute", "value", "share"]]
 
 
+def with_levels(
+    customers: pd.DataFrame, columns: list[str], labels: dict[str, str] | None = None
+) -> pd.DataFrame:
+    """A copy of ``customers`` whose ``columns`` are categories (text levels), not numbers.
+
+    Integer codes (a region 1/2/3, a channel 1/2) have no mean: profiled as numbers they
+    would give "index of Region 102". Each code becomes its level ("2", not "2.0"), or its
+    label when ``labels`` has one (``{"Channel=2": "retail"}``); missing stays missing. A
+    text column gets its labelled levels (``{"Education=PhD": "doctorate"}``), others stay.
+    Columns absent from ``customers`` (or boolean) are ignored; the input is not changed.
+
+    >>> t = pd.DataFrame({"customer_id": ["a", "b", "c"], "Channel": [1.0, 2.0, None]})
+    >>> with_levels(t, ["Channel"], {"Channel=2": "retail"})["Channel"].tolist()
+    ['1', 'retail', <NA>]
+    """
+    labels = labels or {}
+    out = customers.copy()
+    for c in columns:
+        if c not in out.columns or pd.api.types.is_bool_dtype(out[c]):
+            continue
+        values, numeric = out[c], pd.api.types.is_numeric_dtype(out[c])
+        whole = values.dropna()
+        if numeric and len(whole) and bool((whole == np.round(whole)).all()):
+            values = values.astype("Int64")
+        text = values.astype("string")
+        named = {v: labels[f"{c}={v}"] for v in text.dropna().unique() if f"{c}={v}" in labels}
+        if numeric or named:
+            out[c] = text.replace(named) if named else text
+    return out
+
+
 # -------------------------------------------------------------------------- rules
 
 # BTYD columns say what orders/days_since_last/tenure_days/aov say, in harder words.
@@ -195,38 +254,57 @@ def _tree_inputs(customers: pd.DataFrame) -> pd.DataFrame:
     return x
 
 
+Labels = dict[str, str] | None  # column -> readable name (data.customers.labels)
+
+
 def _fmt(v: float) -> str:
     return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
 
 
-def _condition(feature: str, op: str, t: float, integer: bool) -> str:
+_YEAR = re.compile(r"year|birth|yob", re.IGNORECASE)
+
+
+def _whole(v: float, feature: str) -> str:
+    """A whole number with thousands separators, except a year ("1,984" reads wrong).
+
+    >>> _whole(12345.0, "Income"), _whole(1984.0, "Year_Birth")
+    ('12,345', '1984')
+    """
+    return f"{v:.0f}" if _YEAR.search(feature) else f"{v:,.0f}"
+
+
+def _condition(feature: str, op: str, t: float, integer: bool, labels: Labels = None) -> str:
     if "=" in feature:  # one-hot column "attr=value": <= 0.5 means "not"
         attr, value = feature.split("=", 1)
-        return f"{feature_label(attr)} is {'not ' if op == '<=' else ''}{value}"
-    label, unit = feature_label(feature), feature_unit(feature)
+        return f"{feature_label(attr, labels)} is {'not ' if op == '<=' else ''}{value}"
+    label, unit = feature_label(feature, labels), feature_unit(feature)
     if is_share(feature):
         return f"{label} {'≤' if op == '<=' else '>'} {t:.0%}"
     if integer:
-        text = f"≤ {np.floor(t):,.0f}" if op == "<=" else f"≥ {np.floor(t) + 1:,.0f}"
+        a, b = _whole(np.floor(t), feature), _whole(np.floor(t) + 1, feature)
+        text = f"≤ {a}" if op == "<=" else f"≥ {b}"
     else:
         text = f"{'≤' if op == '<=' else '>'} {_fmt(t)}"
     return f"{label} {text}" + (f" {unit}" if unit else "")
 
 
-def _between(feature: str, lo: float, hi: float, integer: bool) -> str:
+def _between(feature: str, lo: float, hi: float, integer: bool, labels: Labels = None) -> str:
     """``lo < x <= hi`` in words: "last purchase 30-39 days ago", "aov > 20 and ≤ 50"."""
-    label, unit = feature_label(feature), feature_unit(feature)
+    label, unit = feature_label(feature, labels), feature_unit(feature)
     if is_share(feature):
         return f"{label} > {lo:.0%} and ≤ {hi:.0%}"
     if integer:
-        a, b = np.floor(lo) + 1, np.floor(hi)
-        text = f"{a:,.0f}" if a == b else f"{a:,.0f}-{b:,.0f}"
+        a, b = _whole(np.floor(lo) + 1, feature), _whole(np.floor(hi), feature)
+        text = a if a == b else f"{a}-{b}"
         return f"{label} {text}" + (f" {unit}" if unit else "")
     return f"{label} > {_fmt(lo)} and ≤ {_fmt(hi)}" + (f" {unit}" if unit else "")
 
 
 def _merge_conditions(
-    merged: dict[tuple[str, str], float], integer: dict[str, bool], binary: dict[str, bool]
+    merged: dict[tuple[str, str], float],
+    integer: dict[str, bool],
+    binary: dict[str, bool],
+    labels: Labels = None,
 ) -> list[str]:
     """Path conditions in words: one phrase per feature or categorical attribute."""
     words: list[str] = []
@@ -238,14 +316,14 @@ def _merge_conditions(
             pos, neg = cats.setdefault(attr, ([], []))
             (pos if lo is not None else neg).append(value)
         elif binary[f] and not is_share(f):
-            words.append(f"{feature_label(f)} = {1 if lo is not None else 0}")
+            words.append(f"{feature_label(f, labels)} = {1 if lo is not None else 0}")
         elif lo is not None and hi is not None:
-            words.append(_between(f, lo, hi, integer[f]))
+            words.append(_between(f, lo, hi, integer[f], labels))
         else:
             op = ">" if lo is not None else "<="
-            words.append(_condition(f, op, merged[(f, op)], integer[f]))
+            words.append(_condition(f, op, merged[(f, op)], integer[f], labels))
     for attr, (pos, neg) in cats.items():
-        label = feature_label(attr)
+        label = feature_label(attr, labels)
         if pos:  # "is X" implies every "is not Y" on the same attribute
             words.append(f"{label} is {pos[0]}")
         elif len(neg) == 1:
@@ -301,6 +379,7 @@ def describe_rules(
     *,
     seed: int = 0,
     names: dict[int, str] | None = None,
+    readable: Labels = None,
 ) -> Rules:
     """Plain-English rules per segment from a shallow surrogate decision tree.
 
@@ -308,6 +387,7 @@ def describe_rules(
     segment from the customer features (numeric features without missing values, plus
     one-hot categorical attributes); each leaf becomes a rule for the segment it predicts,
     its conditions merged per feature ("orders ≥ 5 and last purchase ≤ 30 days ago").
+    ``readable`` (``data.customers.labels``) names the features in the rules.
 
     Returns
     -------
@@ -341,7 +421,7 @@ def describe_rules(
     for leaf, conds in _tree_paths(t, list(x.columns)).items():
         members = leaf_of == leaf
         target = int(tree.classes_[np.argmax(t.value[leaf][0])])
-        words = _merge_conditions(_tightest(conds), integer, binary)
+        words = _merge_conditions(_tightest(conds), integer, binary, readable)
         rows.append(
             {
                 "segment": target,
@@ -373,11 +453,17 @@ _VALUE_COLS = ("clv_per_customer", "mean_clv", "clv_mean", "value_per_customer",
 
 
 def suggest_actions(
-    profiles: pd.DataFrame, clv_segments: pd.DataFrame | None = None
+    profiles: pd.DataFrame,
+    clv_segments: pd.DataFrame | None = None,
+    *,
+    rates: pd.DataFrame | None = None,
+    value_col: str | None = None,
+    labels: Labels = None,
 ) -> pd.DataFrame:
     """A short suggested action per segment, with the reason, from its indexes.
 
-    Recency (``index_days_since_last``), frequency (``index_orders`` or
+    **Transaction data** (the profiles have recency, frequency or money indexes):
+    recency (``index_days_since_last``), frequency (``index_orders`` or
     ``index_frequency``), money (``index_revenue``/``index_monetary``/``index_aov``) and
     tenure (``index_tenure_days``), 100 = population average:
 
@@ -390,6 +476,10 @@ def suggest_actions(
     With ``clv_segments`` (``segment`` plus a value-per-customer column such as
     ``clv_per_customer``), a lapsed low segment whose value index is ≥ 150 is moved to win
     back and a win-back segment whose value index is < 50 to leave alone.
+
+    **A customer table** (no purchase history): from the value index of ``value_col``
+    (``cluster.value``) and the outcome ``rates`` (:func:`outcome_rates`), see
+    :func:`attribute_action`. ``labels`` name the columns in the reasons.
     """
     p = profiled(profiles)
 
@@ -401,6 +491,8 @@ def suggest_actions(
 
     r, f = idx("days_since_last"), idx("orders", "frequency")
     m, ten = idx("revenue", "monetary", "aov"), idx("tenure_days")
+    if r.isna().all() and f.isna().all() and m.isna().all():
+        return _attribute_actions(p, rates, value_col, labels)
     value = _value_index(p, clv_segments)
     rows = []
     for i in p.index:
@@ -464,6 +556,162 @@ def _with_value(action: str, reason: str, vi: float) -> tuple[str, str]:
     if action == "win back" and vi < 50:
         return "leave alone / low-cost", reason + f"; but expected value is low (index {vi:.0f})"
     return action, reason + f"; expected value index {vi:.0f}"
+
+
+# --------------------------------------------------------- actions for a customer table
+
+#: Value index (segment mean of ``cluster.value`` / all customers' × 100) from which a
+#: segment counts as high value, and up to which as low value.
+HIGH_VALUE, LOW_VALUE = 120.0, 80.0
+#: Index from which a deals feature (purchases on deals, discounts, coupons…) says a
+#: segment goes for deals.
+DEALS_INDEX = 150.0
+_COMPLAINT = re.compile(r"complain", re.IGNORECASE)
+_DEALS = re.compile(r"deal|discount|promo|coupon|voucher", re.IGNORECASE)
+
+
+class Response(NamedTuple):
+    """One outcome of one segment against all customers (a row of :func:`outcome_rates`)."""
+
+    outcome: str
+    kind: str  # "rate" or "mean"
+    estimate: float
+    low: float  # 95% interval
+    high: float
+    overall: float  # all customers
+    direction: int  # +1: the interval lies above ``overall``; -1: below; 0: overlaps it
+
+
+def _amount(kind: str, v: float) -> str:
+    """A rate in % (one decimal under 10%), a mean to three significant digits."""
+    if kind == "rate":
+        return f"{v:.1%}" if v < 0.1 else f"{v:.0%}"
+    return _fmt(v)
+
+
+def _responses(rates: pd.DataFrame | None, segment: int) -> list[Response]:
+    """The segment's outcomes with a known interval, in the order of ``rates``."""
+    if rates is None:
+        return []
+    rows = rates[(rates["segment"] == segment) & ~rates["suppressed"].astype(bool)]
+    out = []
+    for r in rows.itertuples():
+        if not (np.isfinite(r.ci_low) and np.isfinite(r.ci_high) and np.isfinite(r.overall)):
+            continue
+        sign = 1 if r.ci_low > r.overall else (-1 if r.ci_high < r.overall else 0)
+        out.append(
+            Response(str(r.outcome), str(r.kind), r.estimate, r.ci_low, r.ci_high, r.overall, sign)
+        )
+    return out
+
+
+def _response_text(r: Response, labels: Labels) -> str:
+    """ "response 34% vs 18% of all customers (95% interval 30%-38%)"."""
+    return (
+        f"{feature_label(r.outcome, labels)} {_amount(r.kind, r.estimate)} vs "
+        f"{_amount(r.kind, r.overall)} of all customers (95% interval "
+        f"{_amount(r.kind, r.low)}-{_amount(r.kind, r.high)})"
+    )
+
+
+def _value_text(p: pd.DataFrame, i: Any, value_col: str | None, labels: Labels) -> str:
+    """ "value index 138 (mean total spend 45,847 vs 33,227 for all customers)"."""
+    if not value_col or not np.isfinite(_index_of(p, i, value_col)):
+        return "no value column (cluster.value) says what these customers are worth"
+    vi = _index_of(p, i, value_col)
+    mean = float(p.at[i, f"mean_{value_col}"])
+    label = feature_label(value_col, labels)
+    return (
+        f"value index {vi:.0f} (mean {label} {_fmt(mean)} vs {_fmt(mean / vi * 100)} for all "
+        "customers)"
+    )
+
+
+def _index_of(p: pd.DataFrame, i: Any, col: str | None) -> float:
+    key = f"index_{col}"
+    return float(p.at[i, key]) if col and key in p.columns and pd.notna(p.at[i, key]) else np.nan
+
+
+def _deals(p: pd.DataFrame, i: Any, labels: Labels) -> str:
+    """The segment's strongest deals feature at index ≥ :data:`DEALS_INDEX`, in words."""
+    found = [
+        (float(p.at[i, c]), c[len("index_") :])
+        for c in p.columns
+        if c.startswith("index_") and _DEALS.search(c[len("index_") :]) and pd.notna(p.at[i, c])
+    ]
+    best = max(found, default=(np.nan, ""))
+    return f"{feature_label(best[1], labels)} index {best[0]:.0f}" if best[0] >= DEALS_INDEX else ""
+
+
+def attribute_action(
+    vi: float, responses: list[Response], deals: str = "", labels: Labels = None
+) -> tuple[str, str]:
+    """(action, the outcomes that decided it in words; "" when none stood out) for a
+    segment of a customer table.
+
+    ``vi`` is the value index (NaN: no value column), ``responses`` the segment's outcomes
+    (a complaint outcome is one named like "complain"), ``deals`` a deals feature the
+    segment stands out on ("" = none). A response counts as high or low only when its 95%
+    interval excludes the all-customer rate:
+
+    - complaints clearly above all customers: **fix service first**;
+    - high value (index ≥ :data:`HIGH_VALUE`): high response **reward and upsell**; low
+      response **retain with service, contact sparingly**; neither **retain and reward**;
+    - otherwise a clearly high response, or deals: **use the offer they respond to**;
+    - low value (index ≤ :data:`LOW_VALUE`), or no value column, with a low response:
+      **low-cost channel only**; low value and no clear response, the same;
+    - average value: low response **develop at low cost, contact sparingly**, else
+      **develop / cross-sell**; no value column and no clear response: **test and learn**.
+
+    >>> attribute_action(150.0, [Response("Response", "rate", .3, .25, .35, .2, 1)])[0]
+    'reward and upsell'
+    """
+    complaints = [r for r in responses if _COMPLAINT.search(r.outcome) and r.direction > 0]
+    answers = [r for r in responses if not _COMPLAINT.search(r.outcome)]
+    high = sorted((r for r in answers if r.direction > 0), key=lambda r: -r.estimate / r.overall)
+    low = [r for r in answers if r.direction < 0]
+    words = [_response_text(r, labels) for r in complaints + high + low]
+    why = "; ".join(words)
+    if complaints:
+        return "fix service first", why
+    if vi >= HIGH_VALUE:
+        if high:
+            return "reward and upsell", why
+        return (
+            ("retain with service, contact sparingly", why) if low else ("retain and reward", why)
+        )
+    if high or deals:
+        what = ", ".join([feature_label(r.outcome, labels) for r in high] + ["deals"] * bool(deals))
+        why = "; ".join(w for w in (why, deals) if w)
+        return f"use the offer they respond to ({what})", why
+    if vi <= LOW_VALUE or (np.isnan(vi) and low):
+        return "low-cost channel only", why
+    if low:
+        return "develop at low cost, contact sparingly", why
+    return ("test and learn" if np.isnan(vi) else "develop / cross-sell"), why
+
+
+def _attribute_actions(
+    p: pd.DataFrame, rates: pd.DataFrame | None, value_col: str | None, labels: Labels
+) -> pd.DataFrame:
+    """:func:`suggest_actions` for a customer table: value index and outcome rates."""
+    rows = []
+    for i in p.index:
+        segment = int(p.at[i, "segment"])
+        vi = _index_of(p, i, value_col)
+        responses = _responses(rates, segment)
+        action, why = attribute_action(vi, responses, _deals(p, i, labels), labels)
+        if not why:
+            why = (
+                "no outcomes (campaign acceptance, response…) to go by"
+                if rates is None
+                else "no outcome clearly above or below all customers (95% intervals)"
+            )
+        reason = "; ".join(w for w in (_value_text(p, i, value_col, labels), why) if w)
+        rows.append((segment, p.at[i, "segment_name"], action, reason, vi))
+    return pd.DataFrame(
+        rows, columns=["segment", "segment_name", "action", "reason", "value_index"]
+    )
 
 
 # ---------------------------------------------------------------------- migration

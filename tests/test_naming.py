@@ -52,6 +52,18 @@ def test_names_from_attributes_only():
     assert names == {1: "Urban web customers", 2: "Rural phone customers"}
 
 
+def test_names_keep_the_capitals_of_acronyms():
+    df = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(8)],
+            "Education": ["PhD"] * 4 + ["Graduation"] * 4,
+            "Country": ["Spain"] * 4 + ["USA"] * 4,
+        }
+    )
+    names = segment_names(df, pd.Series([1] * 4 + [2] * 4))
+    assert names == {1: "PhD spain customers", 2: "Graduation USA customers"}
+
+
 def test_names_are_unique_when_profiles_repeat():
     df, _ = _rfm_frame()
     seg = pd.Series([1, 2] * 6)  # two interleaved, equally mixed segments

@@ -15,6 +15,7 @@ from segkit.profile import (
     outcome_rates,
     profile,
     suggest_actions,
+    with_levels,
 )
 
 # ----------------------------------------------------------------------- profile
@@ -402,3 +403,107 @@ def test_outcome_rates_errors():
         outcome_rates(customers, seg, ["customer_id"])
     with pytest.raises(SegkitError, match="alpha == 1.5"):
         outcome_rates(customers, seg, ["spend"], alpha=1.5)
+
+
+# ------------------------------------------------------- a customer table (no purchases)
+
+
+def test_profile_value_share_of_the_value_column():
+    customers, segments = _small()
+    c = customers.rename(columns={"revenue": "total_spend"})
+    p = profile(c, segments, min_segment_size=2, value_col="total_spend", value_label="spend")
+    # total_spend 60 and 300 of 400, as revenue in test_profile_hand_built
+    assert p["share_value"].tolist()[:2] == pytest.approx([0.15, 0.75])
+    assert "share_revenue" not in p.columns
+    assert p.attrs == {"value_col": "total_spend", "value_label": "spend"}
+    assert "share_value" not in profile(c, segments, value_col=None).columns
+    assert "share_value" not in profile(c, segments, value_col="absent").columns
+
+
+def test_with_levels_makes_codes_categories():
+    t = pd.DataFrame({"customer_id": list("abcd"), "Region": [1, 2, 3, 1], "Fresh": [1.0, 2, 3, 4]})
+    out = with_levels(t, ["Region", "absent"], {"Region=1": "Lisbon"})
+    assert out["Region"].tolist() == ["Lisbon", "2", "3", "Lisbon"]
+    assert t["Region"].tolist() == [1, 2, 3, 1]  # the input is not changed
+    p = profile(out, pd.Series([1, 1, 2, 2]), min_segment_size=1)
+    assert "mean_Region" not in p.columns and "index_Region" not in p.columns
+    assert p["pct_Region=Lisbon"].tolist() == [0.5, 0.5]
+    rules = describe_rules(out, pd.Series([1, 1, 2, 2]), depth=2, readable={"Region": "region"})
+    assert not any("Region" in r for r in rules.rules["rule"])  # the label, not the code
+    t = t.assign(Education=["PhD", "Basic", "PhD", None])
+    out = with_levels(t, ["Education"], {"Education=PhD": "doctorate"})
+    assert out["Education"].tolist() == ["doctorate", "Basic", "doctorate", pd.NA]
+    assert with_levels(t, ["Education"])["Education"].tolist()[:2] == ["PhD", "Basic"]
+
+
+def _attr_profiles() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "segment": [1, 2, 3, 4, 5, 0],
+            "segment_name": ["A", "B", "C", "D", "E", "other"],
+            "n": [100] * 5 + [3],
+            "mean_total_spend": [300.0, 250, 40, 30, 100, np.nan],
+            "index_total_spend": [300.0, 250, 40, 30, 100, np.nan],
+            "index_NumDealsPurchases": [50.0, 50, 200, 50, 90, np.nan],
+        }
+    )
+
+
+def _rates(rows: list[tuple]) -> pd.DataFrame:
+    cols = ["segment", "outcome", "kind", "estimate", "ci_low", "ci_high", "overall"]
+    out = pd.DataFrame(rows, columns=cols)
+    out["suppressed"] = False
+    return out
+
+
+def test_actions_for_a_customer_table_from_value_and_response():
+    """Each branch once: A high value, high response; B high value, low response; C low
+    value, goes for deals; D low value, low response; E average value, high complaints."""
+    rates = _rates(
+        [
+            (1, "Response", "rate", 0.34, 0.30, 0.38, 0.18),
+            (2, "Response", "rate", 0.05, 0.03, 0.08, 0.18),
+            (3, "Response", "rate", 0.19, 0.15, 0.24, 0.18),  # interval holds 18%: not high
+            (4, "Response", "rate", 0.04, 0.02, 0.07, 0.18),
+            (5, "Response", "rate", 0.18, 0.14, 0.22, 0.18),
+            (5, "Complain", "rate", 0.05, 0.03, 0.09, 0.01),
+        ]
+    )
+    a = suggest_actions(
+        _attr_profiles(), rates=rates, value_col="total_spend", labels={"Response": "reply"}
+    )
+    assert a["action"].tolist() == [
+        "reward and upsell",
+        "retain with service, contact sparingly",
+        "use the offer they respond to (deals)",
+        "low-cost channel only",
+        "fix service first",
+    ]
+    assert a["reason"].iloc[0] == (
+        "value index 300 (mean total spend 300 vs 100 for all customers); "
+        "reply 34% vs 18% of all customers (95% interval 30%-38%)"
+    )
+    assert "num deals purchases index 200" in a["reason"].iloc[2]
+    assert "complain 5.0% vs 1.0% of all customers" in a["reason"].iloc[4]
+    assert a["value_index"].tolist() == [300.0, 250, 40, 30, 100]
+
+
+def test_actions_for_a_customer_table_without_value_or_outcomes():
+    p = _attr_profiles().drop(columns=["mean_total_spend", "index_total_spend"])
+    p["index_NumDealsPurchases"] = 100.0
+    rates = _rates([(1, "AcceptedCmp1", "rate", 0.2, 0.15, 0.26, 0.08)])
+    a = suggest_actions(p, rates=rates)
+    assert a["action"].iloc[0] == "use the offer they respond to (accepted cmp1)"
+    assert a["action"].iloc[1] == "test and learn"
+    assert a["reason"].iloc[1] == (
+        "no value column (cluster.value) says what these customers are worth; no outcome "
+        "clearly above or below all customers (95% intervals)"
+    )
+    no_rates = suggest_actions(_attr_profiles(), value_col="total_spend")
+    assert no_rates["action"].tolist()[:2] == ["retain and reward", "retain and reward"]
+    assert (
+        no_rates["reason"].iloc[4].endswith("no outcomes (campaign acceptance, response…) to go by")
+    )
+    for frame in (a, no_rates):
+        text = " ".join(frame["reason"]) + " ".join(frame["action"])
+        assert "nan" not in text.lower() and "valuable" not in text

@@ -83,9 +83,9 @@ def test_run_stage_suppresses_small_segments(tmp_path):
     assert res.rules["segment"].unique().tolist() == [2]  # no rule describes the small one
     assert res.actions["segment"].tolist() == [2]
     assert list(res.index.index) == [res.names[2]]
-    assert res.findings[-1] == (
+    assert res.findings[-1] == (  # the excluded segment named with its size
         "10 customers in segments smaller than 20 are not profiled in detail, "
-        "to protect their privacy."
+        f"to protect their privacy: segment 1 '{res.names[1]}' (10 customers)."
     )
     assert res.migration is None and not (run.artifacts / "migration.csv").exists()
 
@@ -187,7 +187,7 @@ def test_outcome_findings_name_the_top_segment_and_say_association(crm_run):
     run, res, _, _ = crm_run
     rates = res.outcome_rates
     top = rates[rates["outcome"] == "AcceptedCmp1"].sort_values("estimate").iloc[-1]
-    words = [f for f in res.findings if "accepted cmp1" in f]
+    words = [f for f in res.findings if "highest rate of accepted cmp1" in f]
     assert len(words) == 1
     assert words[0].startswith(f"Segment {top['segment']} ")
     assert f"(index {top['index']:.0f}, 95% interval" in words[0]
@@ -247,3 +247,56 @@ def test_no_outcomes_no_outcome_rates(tmp_path):
     res = profile_stage.run(run)
     assert res.outcome_rates is None and not (run.artifacts / "outcome_rates.csv").exists()
     assert not any("association" in f for f in res.findings)
+
+
+# ------------------------------------------------------------- a customer table's view
+
+
+def test_view_codes_value_and_left_out_columns(tmp_path):
+    """Codes declared in cluster.categorical or with labelled levels become levels; ids,
+    constants and outcomes leave the feature profile; cluster.value is the money."""
+    n = 40
+    df = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(n)],
+            "ID": np.arange(n) * 7 + 3,
+            "Region": [1, 2, 3, 1] * 10,
+            "Channel": [1, 2] * 20,
+            "flat": 3,
+            "Response": [0, 1, 0, 0] * 10,
+            "spend_a": np.arange(n, dtype=float),
+            "spend_b": np.arange(n, dtype=float) * 2,
+        }
+    )
+    spec = {
+        "path": "x.csv",
+        "derive": {"total": "spend_a + spend_b"},
+        "labels": {"Channel=2": "retail", "total": "total spend"},
+    }
+    params = {
+        "name": "t",
+        "data": {"source": "files", "customers": spec},
+        "cluster": {"categorical": ["Region"], "value": "total"},
+        "profile": {"min_segment_size": 5},
+    }
+    run = Run.open(params, run_dir=tmp_path / "r")
+    v = profile_stage.view(run, df)
+    assert profile_stage.code_columns(run, df, v.readable) == ["Region", "Channel"]
+    assert v.value == "total" and v.outcomes == ["Response"]
+    assert set(v.table.columns) == {
+        "customer_id",
+        "Region",
+        "Channel",
+        "spend_a",
+        "spend_b",
+        "total",
+    }
+    assert sorted(v.table["Channel"].unique()) == ["1", "retail"]
+    seg = pd.Series([1] * 10 + [2] * 30)  # segment 1: spend 0..9 of 0..39
+    run.save("customers.parquet", df)
+    run.save("segments.parquet", pd.DataFrame({"customer_id": df["customer_id"], "segment": seg}))
+    res = profile_stage.run(run)
+    # total = 3 × spend_a: segment 1 holds 3 × 45 of 3 × 780
+    assert res.profiles["share_value"].tolist() == pytest.approx([45 / 780, 735 / 780])
+    assert res.findings[0] == f"'{res.names[2]}': 75% of customers, 94% of total spend"
+    assert "mean_Region" not in res.profiles.columns and "pct_Channel=retail" in res.profiles

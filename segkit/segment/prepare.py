@@ -38,6 +38,10 @@ SKEW_LIMIT, RATIO_LIMIT = 1.0, 10.0
 #: :func:`implausible_bounds`: values further than this many scaled MADs from the median,
 #: as long as they are rare (at most this share of the customers, or 3 customers).
 OUTLIER_MADS, MAX_IMPLAUSIBLE_SHARE = 10.0, 0.01
+#: Category levels held by fewer than this share of the customers are named in a note:
+#: a marital status "YOLO" or "Absurd" held by 2 of 2,240 customers is more often an entry
+#: error than a kind of customer, and a reader of the report should see it.
+RARE_LEVEL_SHARE = 0.01
 #: Years of birth before this are implausible (a column named like birth/born/yob).
 EARLIEST_BIRTH_YEAR = 1900
 _BIRTH = re.compile(r"birth|born|yob", re.IGNORECASE)
@@ -352,14 +356,41 @@ def _categorical(
         data[col] = as_levels(data[col])
         if n:
             notes.append(f"{col!r}: {n:,} missing value(s) kept as the level 'missing'.")
+        rare = rare_levels_note(data[col], col)
         data[col], note = cap_levels(data[col], col)
-        if note:
-            notes.append(note)
+        notes += [n for n in (rare, note) if n]
         if data[col].nunique() > MAX_LEVELS:  # identifier-like: nothing to group on
             cat.remove(col)
             dropped[col] = "identifier-like: most customers have a level of their own"
             data = data.drop(columns=col)
     return data
+
+
+def rare_levels_note(values: pd.Series, col: str) -> str | None:
+    """A note counting and naming the levels of ``col`` held by fewer than
+    :data:`RARE_LEVEL_SHARE` of the customers (the five rarest by name); None when none is.
+    Columns with more than :data:`MAX_LEVELS` levels get :func:`cap_levels`' note instead.
+
+    >>> s = pd.Series(["Single"] * 150 + ["Married"] * 148 + ["YOLO"] * 2)
+    >>> rare_levels_note(s, "Marital_Status")
+    "'Marital_Status': 2 customers hold a rare level (under 1% of customers each): 'YOLO' (2); kept as levels of their own (check them for entry errors)."
+    """
+    counts = values.value_counts()
+    if len(counts) > MAX_LEVELS:
+        return None
+    rare = counts[counts < RARE_LEVEL_SHARE * len(values)].drop(
+        ["missing", "other"], errors="ignore"
+    )
+    if rare.empty:
+        return None
+    rare = rare.sort_values(kind="stable")
+    shown = ", ".join(f"{v!r} ({n:,})" for v, n in rare.head(5).items())
+    more = f" and {len(rare) - 5:,} more" if len(rare) > 5 else ""
+    return (
+        f"{col!r}: {int(rare.sum()):,} customers hold a rare level (under "
+        f"{RARE_LEVEL_SHARE:.0%} of customers each): {shown}{more}; kept as levels of their "
+        "own (check them for entry errors)."
+    )
 
 
 def cap_levels(values: pd.Series, col: str) -> tuple[pd.Series, str | None]:
@@ -383,10 +414,11 @@ def cap_levels(values: pd.Series, col: str) -> tuple[pd.Series, str | None]:
         )
     keep = set(counts.index[: MAX_LEVELS - 1])
     rare = ~values.isin(keep)
+    merged = ", ".join(repr(v) for v in counts.index[MAX_LEVELS - 1 :][-3:])
     note = (
         f"{col!r}: {len(counts):,} levels; the {MAX_LEVELS - 1} most frequent kept, "
         f"{int(rare.sum()):,} customers with one of the {len(counts) - len(keep):,} rarer "
-        "levels grouped as 'other'."
+        f"levels (the rarest: {merged}) grouped as 'other'."
     )
     return values.where(~rare, "other"), note
 

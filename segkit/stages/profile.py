@@ -5,8 +5,15 @@
 writes ``profiles.csv``, ``index_table.csv``, ``rules.csv``, ``actions.csv``,
 ``segment_names.json``, ``migration.csv`` (with ``profile.compare_run`` or
 ``profile.compare_date``), ``outcome_rates.csv`` (when the customer table has outcomes:
-campaign acceptance, response, complaints…) and the findings. Segments under ``profile.min_segment_size``
-are pooled into one suppressed row and described by no rule (privacy).
+campaign acceptance, response, complaints…) and the findings. Segments under
+``profile.min_segment_size`` are pooled into one suppressed row, described by no rule
+(privacy) and named with their size in the findings.
+
+The customer table is profiled as :func:`view` sees it: the value column
+(``cluster.value``, else revenue) is the money of the profiles, the size chart and the
+findings; integer codes (a region 1/2/3) are categories; outcomes, identifiers and
+constants are left to ``outcome_rates.csv`` or out. Actions come from recency, frequency
+and money for a transaction log, else from the value index and the outcome rates.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from segkit import features, io
+from segkit import derive, features, io
 from segkit.core.errors import SegkitError
 from segkit.core.params import parse_date
 from segkit.core.sql import literal
@@ -32,6 +39,7 @@ from segkit.profile import (
     profile,
     profiled,
     suggest_actions,
+    with_levels,
 )
 from segkit.stages.run import Run, Skipped
 from segkit.stages.text import md
@@ -147,13 +155,22 @@ def compare(
 # ------------------------------------------------------------------------ findings
 
 
+def _value_share(p: pd.DataFrame) -> tuple[str, str]:
+    """(share column, how the value reads) of the profiles; ("", "") without a value."""
+    for col in ("share_revenue", "share_value"):
+        if col in p.columns and p[col].notna().any():
+            return col, md(p.attrs.get("value_label") or "revenue")
+    return "", ""
+
+
 def _headline(p: pd.DataFrame) -> str:
     q = profiled(p)
-    if "share_revenue" in q.columns and q["share_revenue"].notna().any():
-        top = q.loc[q["share_revenue"].idxmax()]
+    share, label = _value_share(q)
+    if share:
+        top = q.loc[q[share].idxmax()]
         return (
             f"'{top['segment_name']}': {top['share_customers']:.0%} of customers, "
-            f"{top['share_revenue']:.0%} of revenue"
+            f"{top[share]:.0%} of {label}"
         )
     top = q.loc[q["n"].idxmax()]
     return (
@@ -161,10 +178,13 @@ def _headline(p: pd.DataFrame) -> str:
     )
 
 
-def _segment_sentence(row: pd.Series, *, actions: pd.DataFrame, rules: pd.DataFrame) -> str:
-    """One profiled segment: size, revenue share, suggested action, its best rule."""
+def _segment_sentence(
+    row: pd.Series, *, actions: pd.DataFrame, rules: pd.DataFrame, value: tuple[str, str]
+) -> str:
+    """One profiled segment: size, value share, suggested action, its best rule."""
     act = actions.loc[actions["segment"] == row["segment"], "action"].iloc[0]
-    rev = f", {row['share_revenue']:.0%} of revenue" if pd.notna(row.get("share_revenue")) else ""
+    share, label = value
+    rev = f", {row[share]:.0%} of {label}" if share and pd.notna(row.get(share)) else ""
     seg_rules = rules[rules["segment"] == row["segment"]]
     best = seg_rules.iloc[0] if len(seg_rules) and seg_rules["customers"].iloc[0] else None
     typical = (
@@ -176,6 +196,21 @@ def _segment_sentence(row: pd.Series, *, actions: pd.DataFrame, rules: pd.DataFr
     return (
         f"Segment {row['segment']} '{row['segment_name']}': {row['n']:,} customers "
         f"({row['share_customers']:.0%}){rev}; suggested action: {act}.{typical}"
+    )
+
+
+def _suppressed_sentence(
+    prof: pd.DataFrame, small: dict[int, tuple[str, int]], min_size: int
+) -> str:
+    """The segments left out of the detail, each named with its size."""
+    n = int(prof.loc[prof["segment"] == SUPPRESSED, "n"].iloc[0])
+    listed = "; ".join(
+        f"segment {s} '{md(name)}' ({size:,} customer{'s' * (size != 1)})"
+        for s, (name, size) in sorted(small.items())
+    )
+    return (
+        f"{n:,} customers in segments smaller than {min_size} are not profiled in detail, "
+        "to protect their privacy" + (f": {listed}." if listed else ".")
     )
 
 
@@ -204,14 +239,18 @@ def findings(
     rules: Rules,
     params: dict,
     mig: Migration | None,
+    small: dict[int, tuple[str, int]] | None = None,
 ) -> list[str]:
     """The stage's findings in plain words; the first one is the headline.
 
-    ``params`` is the run's ``profile`` section (``tree_depth``, ``min_segment_size``).
+    ``params`` is the run's ``profile`` section (``tree_depth``, ``min_segment_size``);
+    ``small`` the segments under that size: number -> (name, customers), named with their
+    size. Without a value share in ``prof`` no segment is called valuable: the headline is
+    the largest segment.
     """
     out = [_headline(prof)]
     out += [
-        _segment_sentence(row, actions=actions, rules=rules.rules)
+        _segment_sentence(row, actions=actions, rules=rules.rules, value=_value_share(prof))
         for _, row in profiled(prof).iterrows()
     ]
     out.append(
@@ -219,11 +258,7 @@ def findings(
         f"{rules.fidelity:.0%} of customers in their own segment."
     )
     if (prof["segment"] == SUPPRESSED).any():
-        n = int(prof.loc[prof["segment"] == SUPPRESSED, "n"].iloc[0])
-        out.append(
-            f"{n:,} customers in segments smaller than {params['min_segment_size']} are not "
-            "profiled in detail, to protect their privacy."
-        )
+        out.append(_suppressed_sentence(prof, small or {}, params["min_segment_size"]))
     if mig is not None:
         out.append(_migration_sentence(mig))
     return out
@@ -317,13 +352,109 @@ def _names(
     return names
 
 
+class View(NamedTuple):
+    """The customer table as the profiles see it, and what the parameters say of it."""
+
+    table: pd.DataFrame  # codes as levels; no ids, constants or outcomes
+    outcomes: list[str]  # profiled by outcome_rates, not as features
+    value: str  # cluster.value (or revenue): the money in the profiles; "" = none
+    readable: dict[str, str]  # data.customers.labels
+    customers: pd.DataFrame  # the whole table with the derived columns (for the outcomes)
+
+
+def code_columns(run: Run, customers: pd.DataFrame, readable: dict[str, str]) -> list[str]:
+    """Numeric columns that are categories (a region 1/2/3): listed in
+    ``cluster.categorical``, with labelled levels (``"Region=1"``), or one-hot coded by the
+    cluster stage (``cluster_features.csv``)."""
+    cols = list(run.params["cluster"].get("categorical") or [])
+    cols += [k.split("=", 1)[0] for k in readable if "=" in k]
+    if run.has("cluster_features.csv"):
+        table = run.load("cluster_features")
+        if "transform" in table.columns:
+            onehot = table["transform"].fillna("").astype(str).str.startswith("one-hot")
+            cols += table.loc[onehot, "feature"].astype(str).tolist()
+    return [
+        c
+        for c in dict.fromkeys(cols)
+        if c in customers.columns
+        and pd.api.types.is_numeric_dtype(customers[c])
+        and not pd.api.types.is_bool_dtype(customers[c])
+    ]
+
+
+def _left_out(customers: pd.DataFrame, outcomes: list[str]) -> list[str]:
+    """Columns with nothing to profile: outcomes (they get outcome_rates), identifiers,
+    constant or empty columns."""
+    from segkit.segment.prepare import is_id_like  # the segment package: 1 s to import
+
+    return [
+        c
+        for c in customers.columns
+        if c != "customer_id"
+        and (c in outcomes or is_id_like(customers[c]) or customers[c].nunique(dropna=False) < 2)
+    ]
+
+
+def view(run: Run, customers: pd.DataFrame) -> View:
+    """The customer table to profile: derived columns added (``data.customers.derive``),
+    integer codes as their levels (:func:`code_columns`), labelled levels by their labels
+    (``data.customers.labels``, ``"Education=PhD": "doctorate"``), outcomes, identifiers and
+    constants left out; with the value column (:func:`segkit.stages.cluster.value_column`)."""
+    from segkit.stages.cluster import value_column
+
+    spec = run.params["data"].get("customers") or {}
+    readable = {str(k): str(v) for k, v in (spec.get("labels") or {}).items()}
+    customers, _ = derive.apply_spec(customers, spec)
+    outcomes = outcome_columns(run, customers)
+    value = value_column(customers, run.params["cluster"])
+    levels = code_columns(run, customers, readable) + [
+        k.split("=", 1)[0] for k in readable if "=" in k
+    ]
+    table = with_levels(customers, list(dict.fromkeys(levels)), readable)
+    table = table.drop(columns=[c for c in _left_out(table, outcomes) if c != value])
+    return View(table, outcomes, value, readable, customers)
+
+
+def _small_segments(seg: pd.Series, names: dict[int, str], min_size: int) -> dict:
+    sizes = seg.value_counts()
+    return {
+        int(s): (names.get(int(s), f"Segment {s}"), int(n))
+        for s, n in sizes.items()
+        if n < min_size
+    }
+
+
+def _rates(run: Run, seg: pd.Series, v: View, names: dict) -> pd.DataFrame | None:
+    """:func:`segkit.profile.outcome_rates` of the view's outcomes; None without any."""
+    if not v.outcomes:
+        return None
+    size = run.params["profile"]["min_segment_size"]
+    return outcome_rates(v.customers, seg, v.outcomes, min_size=size, names=names)
+
+
+def _save(run: Run, res: Profiles, rules: Rules) -> None:
+    run.save("profiles.csv", res.profiles)
+    run.save("index_table.csv", res.index.reset_index())
+    run.save("rules.csv", rules.rules)
+    run.save("actions.csv", res.actions)
+    run.save("segment_names.json", {str(k): v for k, v in res.names.items()})
+    if res.migration is not None:
+        run.save("migration.csv", res.migration)
+    if res.outcome_rates is not None:
+        run.save("outcome_rates.csv", res.outcome_rates)
+    run.save_findings("profile", res.findings)
+
+
 def run(run: Run) -> Profiles | Skipped:
     """Profile the segments of ``run`` and write the profile artifacts and findings.
 
     Writes ``profiles.csv``, ``index_table.csv``, ``rules.csv``, ``actions.csv``,
     ``segment_names.json``, ``migration.csv`` (when a comparison is asked for),
     ``outcome_rates.csv`` (when the customers have outcomes, :func:`outcome_columns`) and
-    ``findings_profile.json``. Returns :class:`Skipped` when there are no segments.
+    ``findings_profile.json``. The value column (``cluster.value``, else revenue) is the
+    money in the profiles and findings; actions come from the recency/frequency/money
+    indexes of a transaction log, else from the value index and the outcome rates.
+    Returns :class:`Skipped` when there are no segments.
     """
     params = run.params["profile"]
     customers = run.load("customers")
@@ -334,41 +465,35 @@ def run(run: Run) -> Profiles | Skipped:
         return Skipped("profile", reason)
     seg = align_segments(customers, segments, "segments")
     names = _names(run, customers, segments, seg)
-    prof = profile(customers, seg, params["min_segment_size"], names=names)
-    rules = describe_rules(customers, seg, params["tree_depth"], seed=run.seed, names=names)
+    v = view(run, customers)
+    label = v.readable.get(v.value) or (feature_label(v.value) if v.value else "")
+    prof = profile(
+        v.table,
+        seg,
+        params["min_segment_size"],
+        names=names,
+        value_col=v.value or None,
+        value_label=label,
+    )
+    rules = describe_rules(
+        v.table, seg, params["tree_depth"], seed=run.seed, names=names, readable=v.readable
+    )
     shown = rules.rules["segment"].isin(profiled(prof)["segment"])  # privacy: no small ones
     rules = rules._replace(rules=rules.rules[shown].reset_index(drop=True))
+    rates = _rates(run, seg, v, names)
     # from the profile alone: the CLV stage (later) revisits them with each segment's value,
     # so this stage's output never depends on whether a CLV run happened in the folder
-    actions = suggest_actions(prof)
+    actions = suggest_actions(prof, rates=rates, value_col=v.value or None, labels=v.readable)
     mig = compare(run, segments, customers)
-    idx = index_table(prof)
-    outcomes = outcome_columns(run, customers)
-    rates = (
-        outcome_rates(customers, seg, outcomes, min_size=params["min_segment_size"], names=names)
-        if outcomes
-        else None
-    )
-    run.save("profiles.csv", prof)
-    run.save("index_table.csv", idx.reset_index())
-    run.save("rules.csv", rules.rules)
-    run.save("actions.csv", actions)
-    run.save("segment_names.json", {str(k): v for k, v in names.items()})
-    if mig is not None:
-        run.save("migration.csv", mig.table)
-    words = findings(prof, actions=actions, rules=rules, params=params, mig=mig)
+    small = _small_segments(seg, names, params["min_segment_size"])
+    words = findings(prof, actions=actions, rules=rules, params=params, mig=mig, small=small)
     if rates is not None:
-        run.save("outcome_rates.csv", rates)
-        spec = run.params["data"].get("customers") or {}
         words += outcome_findings(
-            rates,
-            labels={str(k): str(v) for k, v in (spec.get("labels") or {}).items()},
-            experiment=run.params["data"].get("experiment") is not None,
+            rates, labels=v.readable, experiment=run.params["data"].get("experiment") is not None
         )
-    run.save_findings("profile", words)
-    return Profiles(
+    result = Profiles(
         profiles=prof,
-        index=idx,
+        index=index_table(prof),
         standardized=index_table(prof, prefix="z_"),
         categories=category_mix(prof),
         rules=rules.rules,
@@ -379,3 +504,5 @@ def run(run: Run) -> Profiles | Skipped:
         findings=words,
         outcome_rates=rates,
     )
+    _save(run, result, rules)
+    return result
