@@ -314,3 +314,28 @@ def test_show_without_columns_reads_the_kinds_from_the_dtypes():
     assert t.head == ["arm", "n customers", "mean", "ok"]
     assert t.rows == [["a", "1,234", "0.82", "yes"], ["b", "5", "1,235", "no"]]
     assert t.numeric == [False, True, True, True]
+
+
+def test_the_summary_segment_table_shows_the_cluster_value_of_a_customer_table(tmp_path):
+    """A customer table's value (cluster.value, a derived total) in the summary, by its label."""
+    from segkit.pipeline import summary
+
+    (tmp_path / "artifacts").mkdir()
+    pd.DataFrame(
+        {
+            "segment": [1, 2],
+            "segment_name": ["Big spenders", "Small"],
+            "n": [176, 264],
+            "share_customers": [0.4, 0.6],
+            "share_value": [0.552, 0.448],
+            "mean_total_spend": [45847.2, 24812.0],
+        }
+    ).to_csv(tmp_path / "artifacts" / "profiles.csv", index=False)
+    params = {
+        "cluster": {"value": "total_spend"},
+        "data": {"customers": {"labels": {"total_spend": "total spend"}}},
+    }
+    head, rows = summary.segment_rows(tmp_path, "", params)
+    assert head[-2:] == ["share of total spend", "total spend per customer"]
+    assert rows[0][-2:] == ["55%", "45,847"]
+    assert summary.segment_rows(tmp_path, "")[0][-1] == "share of customers"  # no value: none

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from segkit.naming import feature_label
 from segkit.stages import tables
 from segkit.stages.registry import STAGES
 from segkit.stages.text import plain
@@ -53,19 +54,26 @@ def _read(folder: Path, name: str) -> pd.DataFrame | None:
     return pd.read_csv(path) if path.is_file() else None
 
 
-def segment_rows(folder: Path, currency: str = "") -> tuple[list[str], list[list[str]]]:
-    """The segment table of the summary: header and formatted rows (empty without segments)."""
+def segment_rows(
+    folder: Path, currency: str = "", params: dict[str, Any] | None = None
+) -> tuple[list[str], list[list[str]]]:
+    """The segment table of the summary: header and formatted rows (empty without segments).
+
+    The value columns are revenue's for a transaction log, else those of ``cluster.value``
+    (named by its label in ``data.customers.labels``) when the run's ``params`` set one.
+    """
     prof = _read(folder, "profiles.csv")
     if prof is None:
         return [], []
     prof = prof[prof["segment"] > 0]  # 0 = small segments folded together (privacy)
     head = ["segment", "name", "customers", "share of customers"]
     cols: list[tuple[str, Any]] = []
-    if "share_revenue" in prof:
-        head += ["share of revenue", "revenue per customer"]
+    value, label = _value_column(prof, params or {})
+    if value:
+        head += [f"share of {label}", f"{label} per customer"]
         cols += [
-            ("share_revenue", tables.fmt_pct),
-            ("mean_revenue", lambda v: tables.fmt_money(v, currency)),
+            ("share_revenue" if value == "revenue" else "share_value", tables.fmt_pct),
+            (f"mean_{value}", lambda v: tables.fmt_money(v, currency)),
         ]
     clv = _read(folder, "clv_segments.csv")
     recs = _read(folder, "ab_recommendations.csv")
@@ -90,6 +98,17 @@ def segment_rows(folder: Path, currency: str = "") -> tuple[list[str], list[list
     if recs is not None:
         head.append("campaign decision")
     return head, rows
+
+
+def _value_column(prof: pd.DataFrame, params: dict[str, Any]) -> tuple[str, str]:
+    """(column, label) of the value in the profiles, or ("", "") without one."""
+    if "share_revenue" in prof:
+        return "revenue", "revenue"
+    value = (params.get("cluster") or {}).get("value") or ""
+    if not value or "share_value" not in prof or f"mean_{value}" not in prof:
+        return "", ""
+    labels = ((params.get("data") or {}).get("customers") or {}).get("labels") or {}
+    return value, feature_label(value, labels)
 
 
 def _decision(rec: Any) -> str:
@@ -121,7 +140,7 @@ def page(folder: Path, params: dict[str, Any], rows: list[dict[str, Any]], creat
         text = plain(r["headline"] or r["error"] or "")
         parts.append(f"<li><b>{html.escape(r['stage'])}</b>: {html.escape(text)}</li>")
     parts.append("</ul></section>")
-    head, seg_rows = segment_rows(folder, currency)
+    head, seg_rows = segment_rows(folder, currency, params)
     if seg_rows:
         parts.append("<section><h2>The segments</h2>" + _table(head, seg_rows) + "</section>")
     parts.append(_figures(folder, rows))
