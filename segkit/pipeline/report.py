@@ -93,17 +93,40 @@ def describe_images(body: str, title: str) -> str:
     return _HEADING_OR_IMG.sub(swap, body)
 
 
+#: The columns of the grid index's comparison: (row key, heading, right-aligned).
+_COMPARE = (
+    ("k", "k", True),
+    ("sizes", "segment sizes (customers)", True),
+    ("clv", "total CLV (95% interval)", True),
+    ("campaign", "best campaign (all customers)", False),
+)
+
+
 def batch_index(name: str, rows: list[dict[str, Any]]) -> str:
-    """The index page of a batch: each run, its status and first finding."""
-    cells = "".join(
-        f"<tr><td><a href='{html.escape(r['folder'])}/index.html'>{html.escape(r['folder'])}</a>"
-        f"</td><td class='{'ok' if r['ok'] else 'failed'}'>{'ok' if r['ok'] else 'failed'}</td>"
-        f"<td>{html.escape(plain(r['text']))}</td></tr>"
-        for r in rows
-    )
+    """The index page of a batch: each run's status and headline, then the runs side by
+    side (k, segment sizes, total CLV, best campaign; the keys of
+    :func:`segkit.pipeline.batch.run_facts`, shown when any run has them), each run
+    linking to its summary page."""
+    shown = [c for c in _COMPARE if any(r.get(c[0]) for r in rows)]
+    head = "".join(f"<th>{h}</th>" for _, h, _ in shown)
+    cells = ""
+    for r in rows:
+        folder = html.escape(r["folder"])
+        status = "ok" if r["ok"] else "failed"
+        facts = "".join(
+            f"<td{' class=num' if num else ''}>{html.escape(str(r.get(key) or '–'))}</td>"
+            for key, _, num in shown
+        )
+        cells += (
+            f"<tr><td><a href='{folder}/index.html' title='the run summary'>{folder}</a></td>"
+            f"<td class='{status}'>{status}</td>{facts}"
+            f"<td>{html.escape(plain(r['text']))}</td></tr>"
+        )
     return (
-        "<!doctype html><html><head><meta charset='utf-8'>"
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>segkit batch {html.escape(name)}</title><style>{_STYLE}</style></head><body>"
-        f"<h1>segkit batch: {html.escape(name)}</h1><table><tr><th>run</th><th>status</th>"
-        f"<th>headline</th></tr>{cells}</table></body></html>"
+        f"<h1>segkit batch: {html.escape(name)}</h1><p>Each run side by side; the run's name "
+        "opens its summary (segments, value, campaigns) and its stage reports.</p>"
+        f"<table><tr><th>run (summary)</th><th>status</th>{head}<th>headline</th></tr>{cells}</table>"
+        "</body></html>"
     )
