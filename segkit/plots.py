@@ -187,7 +187,7 @@ def _legible(fig: Any) -> None:
     figure wider than the report is scaled down, so its text must be set larger."""
     from matplotlib.text import Text
 
-    for _ in range(3):  # larger text widens the figure a little: check again
+    for _ in range(6):  # larger text widens the figure a little: check again
         floor = MIN_FONT_PT / shown_scale(fig)
         small = [
             t
@@ -473,7 +473,8 @@ def plot_snake(standardized: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Snake plot: standardized segment means (z, in population standard deviations)."""
     from segkit.naming import feature_label
 
-    ax = _ax(ax, figsize=(max(6, 0.8 * standardized.shape[1] + 2), 4))
+    # the legend sits right of the axes: leave it a quarter of the report's width
+    ax = _ax(ax, figsize=(min(max(6, 0.8 * standardized.shape[1] + 2), 0.75 * MAX_WIDTH_IN), 4))
     x = np.arange(standardized.shape[1])
     colours = segment_palette(standardized.index)
     for name, row in standardized.iterrows():
