@@ -32,11 +32,13 @@ from matplotlib.text import Text  # noqa: E402
 SHOWN_WIDTH_PX = 1090
 
 
-def measure(fig) -> dict:
+def measure(fig, png: Path | None = None) -> dict:
     """Width of the PNG a notebook shows, the scale a report shows it at and its smallest
-    text (points as shown) with what that text says."""
+    text (points as shown) with what that text says; the PNG is kept as ``png`` if given."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    if png is not None:
+        png.write_bytes(buf.getvalue())
     buf.seek(0)
     width = matplotlib.image.imread(buf).shape[1]
     scale = min(1.0, SHOWN_WIDTH_PX / width)
@@ -52,7 +54,9 @@ def measure(fig) -> dict:
     }
 
 
-def run_notebooks(notebooks: Path, params: str, overrides: list[str]) -> dict[str, list[dict]]:
+def run_notebooks(
+    notebooks: Path, params: str, overrides: list[str], png_dir: Path | None = None
+) -> dict[str, list[dict]]:
     """Execute each stage notebook's code cells here; the figures of each, measured."""
     import segkit.core.params as sp
 
@@ -62,9 +66,10 @@ def run_notebooks(notebooks: Path, params: str, overrides: list[str]) -> dict[st
     for nb in sorted(notebooks.glob("0*.ipynb")):
         figures: list[dict] = []
 
-        def show(*_a, figures: list[dict] = figures, **_k) -> None:
+        def show(*_a, figures: list[dict] = figures, stem: str = nb.stem, **_k) -> None:
             for num in plt.get_fignums():
-                figures.append(measure(plt.figure(num)))
+                png = png_dir / f"{stem}_{len(figures) + 1:02d}.png" if png_dir else None
+                figures.append(measure(plt.figure(num), png))
             plt.close("all")
 
         plt.show = show
@@ -101,13 +106,17 @@ def main() -> None:
     ap.add_argument("--params", default="demo")
     ap.add_argument("--set", nargs="*", default=[], help="parameter overrides key=value")
     ap.add_argument("--out")
+    ap.add_argument("--png", help="folder to keep every figure's PNG in")
     ap.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"))
     a = ap.parse_args()
     if a.compare:
         before, after = (json.loads(Path(p).read_text()) for p in a.compare)
         print(compare(before, after))
         return
-    res = run_notebooks(Path(a.notebooks), a.params, a.set)
+    png_dir = Path(a.png) if a.png else None
+    if png_dir:
+        png_dir.mkdir(parents=True, exist_ok=True)
+    res = run_notebooks(Path(a.notebooks), a.params, a.set, png_dir)
     text = json.dumps(res, indent=1)
     if a.out:
         Path(a.out).write_text(text)

@@ -75,17 +75,19 @@ def index(tmp_path) -> str:
 
 
 def _row(page: str, run: str) -> list[str]:
-    row = re.search(rf"<tr><td><a href='{run}/index.html'.*?</tr>", page, re.S)
+    """The cells of a run's row, then its headline (the row under it)."""
+    row = re.search(rf"<tr class='run'><td><a href='{run}/index.html'.*?</tr>.*?</tr>", page, re.S)
     assert row, run
-    return [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row.group(0))]
+    cells = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row.group(0))]
+    return cells[:6] + cells[7:]  # the headline row starts with an empty cell
 
 
 def test_runs_side_by_side(index):
-    assert "<th>k</th>" in index and "segment sizes" in index and "total CLV" in index
+    assert "<th class=num>k</th>" in index and "segment sizes" in index and "total CLV" in index
     retail = _row(index, "retail-k4")
     assert retail[0] == "retail-k4" and retail[1] == "ok"
     assert retail[2] == "5"  # five segments were made; the fifth is too small to detail
-    assert retail[3] == "789 / 1,028 / 1,171 / 1,012"
+    assert retail[3] == "789 / 1,028 / 1,171 / 1,012 (+ 12 in 1 smaller segment)"
     # total 1,100; sd = sqrt(24² + 13²) (column sums of the delta columns); log-scale bounds
     total, sd = 1100.0, np.hypot(24.0, 13.0)
     z = stats.norm.ppf(0.975)

@@ -153,13 +153,20 @@ def run_facts(folder: Path) -> dict[str, str]:
     currency = (params.get("report") or {}).get("currency") or ""
     art = folder / "artifacts"
     facts = {"k": "", "sizes": "", "clv": "", "campaign": ""}
+    segments = None
     if (art / "segments.parquet").is_file():
-        facts["k"] = str(
-            pd.read_parquet(art / "segments.parquet", columns=["segment"]).nunique().iloc[0]
-        )
+        segments = pd.read_parquet(art / "segments.parquet", columns=["segment"])["segment"]
+        facts["k"] = str(segments.nunique())
     head, rows = segment_rows(folder, currency)
     if rows:
-        facts["sizes"] = " / ".join(row[head.index("customers")] for row in rows)
+        sizes = [row[head.index("customers")] for row in rows]
+        facts["sizes"] = " / ".join(sizes)
+        if segments is not None:  # segments too small to detail, counted together
+            small = segments.nunique() - len(rows)
+            rest = len(segments) - sum(int(n.replace(",", "")) for n in sizes)
+            if small > 0 and rest > 0:
+                what = "segment" if small == 1 else "segments"
+                facts["sizes"] += f" (+ {rest:,} in {small} smaller {what})"
     if (art / "clv.parquet").is_file():
         facts["clv"] = _clv_total(pd.read_parquet(art / "clv.parquet"), currency)
     if (art / "ab_recommendations.csv").is_file():

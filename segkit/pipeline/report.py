@@ -17,9 +17,11 @@ _PRINT_CSS = """<style>
 @media print { .jp-Cell, img { break-inside: avoid; } body { background: white; } }
 body { max-width: 1100px; margin: auto; }
 </style>"""
-_STYLE = """body{font-family:sans-serif;max-width:1000px;margin:2em auto}
-td,th{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
-td.num{white-space:nowrap;text-align:right}
+_STYLE = """body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}
+table{border-collapse:collapse}th{border-bottom:2px solid #999}
+td,th{padding:.3em .8em;text-align:left;vertical-align:top}
+td.num,th.num{white-space:nowrap;text-align:right}
+tr.headline td{border-bottom:1px solid #ddd;color:#444;padding-bottom:.7em}
 .failed{color:#b00}.skipped{color:#888}.ok{color:#070}"""
 
 
@@ -108,7 +110,7 @@ def batch_index(name: str, rows: list[dict[str, Any]]) -> str:
     :func:`segkit.pipeline.batch.run_facts`, shown when any run has them), each run
     linking to its summary page."""
     shown = [c for c in _COMPARE if any(r.get(c[0]) for r in rows)]
-    head = "".join(f"<th>{h}</th>" for _, h, _ in shown)
+    head = "".join(f"<th{' class=num' if num else ''}>{h}</th>" for _, h, num in shown)
     cells = ""
     for r in rows:
         folder = html.escape(r["folder"])
@@ -117,16 +119,19 @@ def batch_index(name: str, rows: list[dict[str, Any]]) -> str:
             f"<td{' class=num' if num else ''}>{html.escape(str(r.get(key) or '–'))}</td>"
             for key, _, num in shown
         )
+        # the headline on its own line under the run's numbers, as wide as the table
         cells += (
-            f"<tr><td><a href='{folder}/index.html' title='the run summary'>{folder}</a></td>"
-            f"<td class='{status}'>{status}</td>{facts}"
-            f"<td>{html.escape(plain(r['text']))}</td></tr>"
+            f"<tr class='run'><td><a href='{folder}/index.html' title='the run summary'>"
+            f"{folder}</a></td><td class='{status}'>{status}</td>{facts}</tr>"
+            f"<tr class='headline'><td></td><td colspan='{len(shown) + 1}'>"
+            f"{html.escape(plain(r['text']) or '–')}</td></tr>"
         )
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>segkit batch {html.escape(name)}</title><style>{_STYLE}</style></head><body>"
-        f"<h1>segkit batch: {html.escape(name)}</h1><p>Each run side by side; the run's name "
-        "opens its summary (segments, value, campaigns) and its stage reports.</p>"
-        f"<table><tr><th>run (summary)</th><th>status</th>{head}<th>headline</th></tr>{cells}</table>"
+        f"<h1>segkit batch: {html.escape(name)}</h1><p>The runs side by side, each with its "
+        "headline underneath; a run's name opens its summary (segments, value, campaigns) "
+        "and from there its stage reports.</p>"
+        f"<table><tr><th>run (summary)</th><th>status</th>{head}</tr>{cells}</table>"
         "</body></html>"
     )
