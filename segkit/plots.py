@@ -418,6 +418,13 @@ def plot_k_selection(k_selection: pd.DataFrame, k: int, axes: Any = None) -> Any
     return axes
 
 
+def _wrap(text: str, width: int = 12) -> str:
+    """``text`` on lines of at most ``width`` characters (a long name fits its cell)."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width)) or text
+
+
 def plot_rfm_grid(segments: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Customers in each cell of recency score by combined frequency-money score, with the
     RFM segment names (``segment.RFM_GRID``) written in the cells."""
@@ -431,7 +438,7 @@ def plot_rfm_grid(segments: pd.DataFrame, ax: Axes | None = None) -> Axes:
     share = counts / max(counts.to_numpy().sum(), 1)
     labels = np.array(
         [
-            [f"{RFM_GRID[r - 1][f - 1]}\n{share.loc[r, f]:.1%}" for f in range(1, 6)]
+            [f"{_wrap(RFM_GRID[r - 1][f - 1])}\n{share.loc[r, f]:.1%}" for f in range(1, 6)]
             for r in range(5, 0, -1)
         ]
     )
@@ -840,7 +847,6 @@ def plot_forest(
                 fmt=_ARM_MARKERS[j % 4] if s != "all" else "D",
                 color=_ARM_COLOURS[j % 4],
                 capsize=3,
-                label=arm if s == "all" else None,
             )
             ticks.append(y)
             label = (labels or {}).get(str(s), str(s))
@@ -859,7 +865,13 @@ def plot_forest(
         unit = ""
     ax.set_xlabel(f"lift in {metric} over control{unit}, 95% interval")
     ax.set_title(f"Lift in {metric} by {segment_col} (diamond: all customers)")
-    ax.legend(loc="best", title="campaign")
+    from matplotlib.lines import Line2D
+
+    arm_keys = [
+        Line2D([], [], marker=_ARM_MARKERS[j % 4], color=_ARM_COLOURS[j % 4], label=arm)
+        for j, arm in enumerate(arms)
+    ]
+    ax.legend(handles=arm_keys, loc="best", title="campaign")
     _legible(ax.figure)
     return ax
 
