@@ -813,6 +813,15 @@ _ARM_COLOURS = ("#222222", "#8a8a8a", "#555555", "#bbbbbb")
 _ARM_MARKERS = ("o", "s", "^", "v")
 
 
+def _lift_unit(kind: str, metric: str) -> str:
+    """The unit of a lift: percentage points for a rate, money for the value metric."""
+    if kind == "proportion":
+        return " (percentage points)"
+    if metric == _CONTEXT.value_metric:
+        return f" ({_CONTEXT.currency or 'currency units'} per customer)"
+    return ""
+
+
 def plot_forest(
     effects: pd.DataFrame,
     metric: str,
@@ -857,13 +866,7 @@ def plot_forest(
     ax.axvline(0, color="grey", lw=1)
     ax.set_yticks(ticks, names)
     _swatches(ax, ticks, keys)
-    if kind == "proportion":
-        unit = " (percentage points)"
-    elif metric == _CONTEXT.value_metric:
-        unit = f" ({_CONTEXT.currency or 'currency units'} per customer)"
-    else:
-        unit = ""
-    ax.set_xlabel(f"lift in {metric} over control{unit}, 95% interval")
+    ax.set_xlabel(f"lift in {metric} over control{_lift_unit(kind, metric)}, 95% interval")
     ax.set_title(f"Lift in {metric} by {segment_col} (diamond: all customers)")
     from matplotlib.lines import Line2D
 
