@@ -7,6 +7,9 @@ Sections follow the stages; helpers used by one section stay in it with a leadin
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import matplotlib as mpl
@@ -19,6 +22,184 @@ from matplotlib.axes import Axes
 # Labels come from the data: "$0-100" is a price band, not mathematics (Hillstrom's history
 # segments were typeset as an italic "0 - 100"). Every text stays literal.
 mpl.rcParams["text.parse_math"] = False
+# Every text at least MIN_FONT_PT points (matplotlib's "small" legends are 8.3 pt).
+mpl.rcParams.update(
+    {
+        "font.size": 10,
+        "legend.fontsize": 10,
+        "legend.title_fontsize": 10,
+        "xtick.labelsize": 10,
+        "ytick.labelsize": 10,
+    }
+)
+
+#: Smallest text, in points, at the size a report shows a figure.
+MIN_FONT_PT = 10.0
+#: Widest a report shows a figure, in CSS px: the notebook HTML's content column in a
+#: 1,400 px window (measured in Chromium; wider images are scaled down to it).
+SHOWN_WIDTH_PX = 1090
+#: Pixels per inch of a notebook figure (matplotlib-inline's PNG, figure.dpi = 100).
+REPORT_DPI = 100
+#: Widest figure a plot function makes, in inches: shown unscaled (with a margin for the
+#: labels that "tight" cropping adds outside the axes).
+MAX_WIDTH_IN = 10.0
+
+#: One colour per segment number (1 = the first colour), the same in every chart of a run:
+#: seaborn's colour-blind palette without its grey (kept for "all" and "other") and yellow
+#: (unreadable on white), plus two darker hues; beyond ten segments the colours repeat.
+SEGMENT_COLOURS = (
+    "#0173b2",
+    "#de8f05",
+    "#029e73",
+    "#d55e00",
+    "#cc78bc",
+    "#ca9161",
+    "#56b4e9",
+    "#fbafe4",
+    "#6a3d9a",
+    "#1b7837",
+)
+ALL_COLOUR = "#3c3c3c"  # all customers (the overall row of a breakdown)
+OTHER_COLOUR = "#a0a0a0"  # segment 0: small segments folded together
+
+
+@dataclass
+class PlotContext:
+    """What the plots of one run share: the currency of money axes and the segment names
+    (to find a segment's number, hence its colour, from its name)."""
+
+    currency: str = ""
+    names: dict[str, int] = field(default_factory=dict)  # segment name -> number
+    names_file: Path | None = None  # segment_names.json of the run, read when needed
+    value_metric: str | None = None  # the A/B metric whose lift is money
+
+    def segment_number(self, label: Any) -> int | None:
+        """The segment number of ``label`` (a number, "3", or a segment name), else None."""
+        if isinstance(label, (int, np.integer)) and not isinstance(label, bool):
+            return int(label)
+        text = str(label).strip()
+        if text.lstrip("-").isdigit():
+            return int(text)
+        names = dict(self.names)
+        if self.names_file is not None and self.names_file.is_file():
+            try:
+                stored = json.loads(self.names_file.read_text())
+                names.update({str(v): int(k) for k, v in stored.items()})
+            except (ValueError, OSError):
+                pass  # a half-written file: the colours fall back to the plot's order
+        return names.get(text)
+
+
+_CONTEXT = PlotContext()
+
+
+def set_context(
+    currency: str = "",
+    names: dict[Any, str] | None = None,
+    names_file: str | Path | None = None,
+    value_metric: str | None = None,
+) -> PlotContext:
+    """Set what every later plot uses: the currency of money axes and the segment names
+    (``names``: number -> name; ``names_file``: a ``segment_names.json`` read at each plot,
+    so names written after this call count). :meth:`segkit.Run.open` calls it."""
+    global _CONTEXT
+    _CONTEXT = PlotContext(
+        currency=currency or "",
+        names={str(v): int(k) for k, v in (names or {}).items()},
+        names_file=Path(names_file) if names_file else None,
+        value_metric=value_metric,
+    )
+    return _CONTEXT
+
+
+def context() -> PlotContext:
+    """The plotting context in force (see :func:`set_context`)."""
+    return _CONTEXT
+
+
+def use_run(folder: str | Path, params: dict[str, Any]) -> PlotContext:
+    """The plotting context of a run folder and its resolved parameters."""
+    return set_context(
+        currency=params.get("report", {}).get("currency", ""),
+        names=params.get("cluster", {}).get("names") or {},
+        names_file=Path(folder) / "artifacts" / "segment_names.json",
+        value_metric=params.get("abtest", {}).get("value_metric"),
+    )
+
+
+def money_label(what: str) -> str:
+    """An axis label for an amount of money, with the run's currency: "revenue (€)"."""
+    return f"{what} ({_CONTEXT.currency or 'currency units'})"
+
+
+def segment_colour(label: Any) -> str | None:
+    """The colour of a segment (its number, name, "all" or "other"); None if unknown."""
+    text = str(label).strip().lower()
+    if text in ("all", "all customers"):
+        return ALL_COLOUR
+    if text == "other":
+        return OTHER_COLOUR
+    number = _CONTEXT.segment_number(label)
+    if number is None:
+        return None
+    return OTHER_COLOUR if number <= 0 else SEGMENT_COLOURS[(number - 1) % len(SEGMENT_COLOURS)]
+
+
+def segment_palette(labels: Any) -> dict[Any, str]:
+    """Label -> colour for the segments of a plot: each known segment its own colour;
+    labels that are not segments of the run take, in order, colours no known one uses."""
+    labels = list(dict.fromkeys(labels))
+    known = {lab: segment_colour(lab) for lab in labels}
+    spare = iter([c for c in SEGMENT_COLOURS if c not in known.values()] * len(labels))
+    return {lab: col or next(spare) for lab, col in known.items()}
+
+
+def _swatches(ax: Axes, positions: Any, labels: Any) -> None:
+    """A square of the segment's colour beside each y tick label that names a segment."""
+    from matplotlib.transforms import offset_copy
+
+    marks = [(p, segment_colour(lab)) for p, lab in zip(positions, labels, strict=True)]
+    marks = [(p, c) for p, c in marks if c is not None]
+    if not marks:
+        return
+    where = offset_copy(
+        ax.get_yaxis_transform(), fig=ax.get_figure(root=True), x=-7, units="points"
+    )
+    for p, c in marks:
+        ax.plot([0], [p], "s", ms=8, color=c, transform=where, clip_on=False)
+    ax.tick_params(axis="y", pad=14)
+
+
+def shown_scale(fig: Any) -> float:
+    """How much a report scales the figure down (1 = shown at its own size), from its
+    width with "tight" cropping as the notebook's PNG is saved."""
+    width_in = fig.get_size_inches()[0]
+    try:
+        tight = fig.get_tightbbox(fig.canvas.get_renderer())
+        width_in = max(width_in, tight.width)
+    except (AttributeError, RuntimeError):  # a backend without a renderer: the size
+        pass
+    return min(1.0, SHOWN_WIDTH_PX / (width_in * REPORT_DPI))
+
+
+def _legible(fig: Any) -> None:
+    """Raise every text of ``fig`` to MIN_FONT_PT at the size a report shows it: a
+    figure wider than the report is scaled down, so its text must be set larger."""
+    from matplotlib.text import Text
+
+    for _ in range(6):  # larger text widens the figure a little: check again
+        floor = MIN_FONT_PT / shown_scale(fig)
+        small = [
+            t
+            for t in fig.findobj(Text)
+            if t.get_visible() and t.get_text() and t.get_fontsize() < floor - 1e-9
+        ]
+        for ax in fig.axes:
+            ax.tick_params(which="both", labelsize=max(floor, MIN_FONT_PT))
+        if not small:
+            return
+        for t in small:
+            t.set_fontsize(floor)
 
 
 def _log_x(ax: Axes) -> None:
@@ -49,8 +230,9 @@ def _index_heatmap(index: pd.DataFrame, annot: Any, fmt: str, ax: Axes) -> None:
 
 
 def _ax(ax: Axes | None = None, figsize: tuple[float, float] = (7, 4)) -> Axes:
+    """``ax``, else the Axes of a new figure no wider than a report shows unscaled."""
     if ax is None:
-        _, ax = plt.subplots(figsize=figsize)
+        _, ax = plt.subplots(figsize=(min(figsize[0], MAX_WIDTH_IN), figsize[1]))
     return ax
 
 
@@ -72,6 +254,7 @@ def plot_quality(quality: pd.DataFrame, ax: Axes | None = None) -> Axes:
         ax.set_xlabel("rows set aside")
         ax.set_ylabel("cleaning rule")
     ax.set_title("Rows set aside, by cleaning rule")
+    _legible(ax.figure)
     return ax
 
 
@@ -86,9 +269,10 @@ def plot_feature_distributions(
     if axes is None:
         ncol = 3
         nrow = max(1, int(np.ceil(len(cols) / ncol)))
-        _, axes = plt.subplots(nrow, ncol, figsize=(10, 2.8 * nrow), squeeze=False)
+        _, axes = plt.subplots(nrow, ncol, figsize=(MAX_WIDTH_IN, 2.8 * nrow), squeeze=False)
     flat = np.asarray(axes).ravel()
-    units = {"revenue": "currency", "aov": "currency", "monetary": "currency"}
+    money = _CONTEXT.currency or "currency units"
+    units = {"revenue": money, "aov": money, "monetary": money}
     for ax, col in zip(flat, cols, strict=False):
         x = customers[col].dropna().to_numpy(dtype=float)
         log = features[col] and len(x) and x.min() > 0
@@ -105,6 +289,7 @@ def plot_feature_distributions(
         ax.set_axis_off()
     flat[0].figure.suptitle("Distribution of key customer features")
     flat[0].figure.tight_layout()
+    _legible(flat[0].figure)
     return flat[: len(cols)]
 
 
@@ -113,13 +298,14 @@ def plot_monthly(monthly: pd.DataFrame, ax: Axes | None = None) -> Axes:
     ax = _ax(ax, figsize=(9, 4))
     x = pd.to_datetime(monthly["month"])
     ax.bar(x, monthly["revenue"], width=20, color="#4C72B0", label="revenue")
-    ax.set_ylabel("revenue per month (currency)")
+    ax.set_ylabel(money_label("revenue per month"))
     ax.set_xlabel("month")
     right = ax.twinx()
     right.plot(x, monthly["customers"], color="#DD8452", marker="o", label="customers")
     right.set_ylabel("purchasing customers per month")
     right.set_ylim(bottom=0)
     ax.set_title("Monthly revenue and purchasing customers")
+    _legible(ax.figure)
     return ax
 
 
@@ -138,6 +324,7 @@ def plot_cohort_retention(cohorts: pd.DataFrame, ax: Axes | None = None) -> Axes
     ax.set_xlabel("months since first purchase")
     ax.set_ylabel("first-purchase month (cohort)")
     ax.set_title("Cohort retention: % of each cohort buying again")
+    _legible(ax.figure)
     return ax
 
 
@@ -162,6 +349,7 @@ def plot_concentration(concentration: dict, ax: Axes | None = None) -> Axes:
     ax.set_ylabel("% of revenue")
     ax.set_title(f"Revenue concentration (Gini {concentration['gini']:.2f})")
     ax.legend(loc="lower right")
+    _legible(ax.figure)
     return ax
 
 
@@ -188,7 +376,7 @@ def plot_k_selection(k_selection: pd.DataFrame, k: int, axes: Any = None) -> Any
     if axes is None:
         ncol = 3
         nrow = -(-len(panels) // ncol)
-        _, grid = plt.subplots(nrow, ncol, figsize=(12, 3.3 * nrow), squeeze=False)
+        _, grid = plt.subplots(nrow, ncol, figsize=(MAX_WIDTH_IN, 3.3 * nrow), squeeze=False)
         for ax in grid.ravel()[len(panels) :]:
             ax.remove()
         axes = grid.ravel()[: len(panels)]
@@ -216,7 +404,7 @@ def plot_k_selection(k_selection: pd.DataFrame, k: int, axes: Any = None) -> Any
             ax.axhline(0.75, color="#55A868", linestyle=":", label="stable (0.75)")
             ax.axhline(0.6, color="#C44E52", linestyle=":", label="unstable (0.6)")
             ax.set_ylim(0, 1.05)
-            ax.legend(loc="lower left", fontsize="small")
+            ax.legend(loc="lower left")
         ax.axvline(k, color="grey", linestyle="--")
         ax.set_xlabel("number of segments k")
         ax.set_ylabel(label)
@@ -226,7 +414,15 @@ def plot_k_selection(k_selection: pd.DataFrame, k: int, axes: Any = None) -> Any
         f"Choosing the number of segments (dashed: k = {k}; hollow: not admissible)", y=1.0
     )
     axes[0].figure.tight_layout()
+    _legible(axes[0].figure)
     return axes
+
+
+def _wrap(text: str, width: int = 12) -> str:
+    """``text`` on lines of at most ``width`` characters (a long name fits its cell)."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width)) or text
 
 
 def plot_rfm_grid(segments: pd.DataFrame, ax: Axes | None = None) -> Axes:
@@ -242,7 +438,7 @@ def plot_rfm_grid(segments: pd.DataFrame, ax: Axes | None = None) -> Axes:
     share = counts / max(counts.to_numpy().sum(), 1)
     labels = np.array(
         [
-            [f"{RFM_GRID[r - 1][f - 1]}\n{share.loc[r, f]:.1%}" for f in range(1, 6)]
+            [f"{_wrap(RFM_GRID[r - 1][f - 1])}\n{share.loc[r, f]:.1%}" for f in range(1, 6)]
             for r in range(5, 0, -1)
         ]
     )
@@ -252,12 +448,13 @@ def plot_rfm_grid(segments: pd.DataFrame, ax: Axes | None = None) -> Axes:
         fmt="",
         cmap="Blues",
         cbar_kws={"label": "% of customers"},
-        annot_kws={"fontsize": 8},
+        annot_kws={"fontsize": MIN_FONT_PT},
         ax=ax,
     )
     ax.set_title("RFM map: share of customers by recency and frequency-money score")
     ax.set_xlabel("FM score = (F + M) // 2 (5 = most orders and revenue)")
     ax.set_ylabel("R score (5 = most recent)")
+    _legible(ax.figure)
     return ax
 
 
@@ -271,9 +468,11 @@ def plot_index_heatmap(index: pd.DataFrame, ax: Axes | None = None) -> Axes:
     ax = _ax(ax, figsize=(max(6, 0.9 * index.shape[1] + 3), 0.6 * len(index) + 2))
     shown = index.rename(columns=feature_label)
     _index_heatmap(shown, shown.round(0), ".0f", ax)
+    _swatches(ax, np.arange(len(index)) + 0.5, index.index)
     ax.set_title("Segment profiles: index (100 = average customer)")
     ax.set_xlabel("feature")
     ax.set_ylabel("segment")
+    _legible(ax.figure)
     return ax
 
 
@@ -281,16 +480,19 @@ def plot_snake(standardized: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Snake plot: standardized segment means (z, in population standard deviations)."""
     from segkit.naming import feature_label
 
-    ax = _ax(ax, figsize=(max(6, 0.8 * standardized.shape[1] + 2), 4))
+    # the legend sits right of the axes: leave it a quarter of the report's width
+    ax = _ax(ax, figsize=(min(max(6, 0.8 * standardized.shape[1] + 2), 0.75 * MAX_WIDTH_IN), 4))
     x = np.arange(standardized.shape[1])
+    colours = segment_palette(standardized.index)
     for name, row in standardized.iterrows():
-        ax.plot(x, row.to_numpy(), marker="o", label=str(name))
+        ax.plot(x, row.to_numpy(), marker="o", label=str(name), color=colours[name])
     ax.axhline(0, color="grey", lw=0.8)
     ax.set_xticks(x, [feature_label(c) for c in standardized.columns], rotation=45, ha="right")
     ax.set_title("Snake plot: standardized means per segment")
     ax.set_xlabel("feature")
     ax.set_ylabel("segment mean (standard deviations from average)")
-    ax.legend(title="segment", fontsize="small")
+    ax.legend(title="segment", loc="upper left", bbox_to_anchor=(1.01, 1))
+    _legible(ax.figure)
     return ax
 
 
@@ -302,30 +504,58 @@ def plot_category_mix(categories: pd.DataFrame, attribute: str, ax: Axes | None 
         raise ValueError(f"attribute == {attribute!r} not in categories")
     wide = sub.pivot_table(index="segment_name", columns="value", values="share", sort=False) * 100
     wide.plot.barh(stacked=True, ax=ax, width=0.8)
+    _swatches(ax, np.arange(len(wide)), wide.index)
     ax.set_title(f"{attribute.replace('_', ' ')} by segment")
     ax.set_xlabel("share of segment (%)")
     ax.set_ylabel("segment")
-    ax.legend(title=attribute, fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
+    ax.legend(title=attribute, loc="upper left", bbox_to_anchor=(1.01, 1))
+    _legible(ax.figure)
     return ax
 
 
 def plot_segment_shares(profiles: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Bars of each segment's share of customers (and of revenue, or of the ``cluster.value``
-    column named in ``profiles.attrs["value_label"]``, when known), in %."""
+    column named in ``profiles.attrs["value_label"]``, when known), in %, in the segment's
+    colour (customers light, value full)."""
     ax = _ax(ax)
     value = str(profiles.attrs.get("value_label") or "value")
     words = {"share_customers": "customers", "share_revenue": "revenue", "share_value": value}
-    cols = [c for c in words if c in profiles.columns]
-    long = profiles.melt(
-        id_vars="segment_name", value_vars=cols, var_name="share", value_name="pct"
-    )
-    long["pct"] = long["pct"] * 100
-    long["share"] = long["share"].map(words)
-    sns.barplot(data=long.dropna(), y="segment_name", x="pct", hue="share", orient="h", ax=ax)
-    ax.set_title(f"Segment size and {words[cols[-1]]} share" if len(cols) > 1 else "Segment size")
+    shares = {c: n for c, n in words.items() if c in profiles}
+    _paired_bars(ax, profiles, "segment_name", shares)
+    last = list(shares.values())[-1]
+    ax.set_title(f"Segment size and {last} share" if len(shares) > 1 else "Segment size")
     ax.set_xlabel("share (%)")
     ax.set_ylabel("segment")
+    _legible(ax.figure)
     return ax
+
+
+def _paired_bars(ax: Axes, table: pd.DataFrame, label: str, shares: dict[str, str]) -> None:
+    """Horizontal bars per segment, one per share column (in %), all in the segment's
+    colour: the first light, the last full; the value written at the end of each bar."""
+    from matplotlib.patches import Patch
+
+    labels = table[label].astype(str).tolist()
+    keys = table["segment"].tolist() if "segment" in table else labels
+    colours = [segment_palette(keys)[k] for k in keys]
+    y = np.arange(len(labels), dtype=float)
+    h = 0.8 / max(len(shares), 1)
+    alphas = np.linspace(0.45, 1.0, len(shares)) if len(shares) > 1 else [1.0]
+    handles = []
+    for j, (col, name) in enumerate(shares.items()):
+        pct = table[col].to_numpy(float) * 100
+        pos = y - 0.4 + h * (j + 0.5)
+        ax.barh(pos, np.nan_to_num(pct), height=h, color=colours, alpha=alphas[j])
+        for p, v in zip(pos, pct, strict=True):
+            if np.isfinite(v):
+                ax.annotate(
+                    f"{v:.0f}%", (v, p), xytext=(3, 0), textcoords="offset points", va="center"
+                )
+        handles.append(Patch(facecolor="grey", alpha=alphas[j], label=name))
+    ax.set_yticks(y, labels)
+    ax.set_ylim(len(labels) - 0.5, -0.5)  # the first segment on top
+    ax.margins(x=0.12)
+    ax.legend(handles=handles, title="share of", loc="lower right")
 
 
 def _outcome_text(kind: str, value: float, index: float) -> str:
@@ -370,9 +600,13 @@ def plot_outcome_rates(rates: pd.DataFrame, ax: Axes | None = None) -> Axes:
     ax = _ax(ax, figsize=(max(6, 1.3 * len(cols) + 3), 0.6 * len(rows) + 2))
     _index_heatmap(index, text.to_numpy(), "", ax)
     ax.set_xticklabels([feature_label(c) for c in cols], rotation=30, ha="right")
+    keys = rates.drop_duplicates("segment_name").set_index("segment_name")
+    keys = keys["segment"] if "segment" in keys else pd.Series(rows, index=rows)
+    _swatches(ax, np.arange(len(rows)) + 0.5, [keys[r] for r in rows])
     ax.set_title("Which segment responded to what: rate (index, 100 = all customers)")
     ax.set_xlabel("outcome")
     ax.set_ylabel("segment")
+    _legible(ax.figure)
     return ax
 
 
@@ -403,6 +637,7 @@ def plot_migration(
     ax.set_title(f"Segment migration: customers from {before} (rows) to this run (columns)")
     ax.set_xlabel("segment in this run")
     ax.set_ylabel(f"segment in {before}")
+    _legible(ax.figure)
     return ax
 
 
@@ -424,6 +659,7 @@ def plot_holdout_by_frequency(holdout: pd.DataFrame, ax: Axes | None = None) -> 
     ax.set_xlabel("repeat purchases in the calibration period")
     ax.set_ylabel("mean repeat purchases in the holdout")
     ax.legend()
+    _legible(ax.figure)
     return ax
 
 
@@ -446,6 +682,7 @@ def plot_tracking(tracking: pd.DataFrame, cumulative: bool = False, ax: Axes | N
     ax.set_xlabel("week since the first purchase in the data")
     ax.set_ylabel("repeat purchases" + (" (cumulative)" if cumulative else " per week"))
     ax.legend()
+    _legible(ax.figure)
     return ax
 
 
@@ -473,10 +710,11 @@ def plot_frequency_recency(
     Z[(X > 0) & (TX == 0)] = np.nan  # repeat buyers have recency > 0
     m = ax.pcolormesh(x, tx, Z, shading="nearest", cmap="viridis")
     when = horizon_label or f"{horizon:.0f} {unit}"
-    plt.colorbar(m, ax=ax, label=f"expected purchases in the next {when}")
+    ax.figure.colorbar(m, ax=ax, label=f"expected purchases in the next {when}")
     ax.set_title(f"Expected purchases, next {when}\n(customers first seen {T:.0f} {unit} ago)")
     ax.set_xlabel("repeat purchases (frequency)")
     ax.set_ylabel(f"time of last purchase since the first ({unit})")
+    _legible(ax.figure)
     return ax
 
 
@@ -489,10 +727,11 @@ def plot_p_alive_matrix(
     Z = fit.p_alive(X.ravel(), TX.ravel(), np.full(X.size, T)).reshape(X.shape)
     Z[(X > 0) & (TX == 0)] = np.nan
     m = ax.pcolormesh(x, tx, Z, shading="nearest", cmap="RdYlGn", vmin=0, vmax=1)
-    plt.colorbar(m, ax=ax, label="probability alive")
+    ax.figure.colorbar(m, ax=ax, label="probability alive")
     ax.set_title(f"Probability still a customer\n(customers first seen {T:.0f} {unit} ago)")
     ax.set_xlabel("repeat purchases (frequency)")
     ax.set_ylabel(f"time of last purchase since the first ({unit})")
+    _legible(ax.figure)
     return ax
 
 
@@ -514,6 +753,7 @@ def plot_p_alive_history(
     ax.set_title("Probability alive over one customer's history (dashed: purchases)")
     ax.set_xlabel(f"time since the first purchase ({unit})")
     ax.set_ylabel("probability alive")
+    _legible(ax.figure)
     return ax
 
 
@@ -527,23 +767,32 @@ def plot_clv_by_segment(clv: pd.DataFrame, ax: Axes | None = None, min_size: int
     sizes = d[label].value_counts()
     d = d[d[label].isin(sizes[sizes >= min_size].index)]
     order = d.groupby(label)["clv"].median().sort_values(ascending=False).index
+    keys = d.drop_duplicates(label).set_index(label)
+    keys = keys["segment"] if "segment" in keys else pd.Series(order, index=order)
+    colours = segment_palette([keys[o] for o in order])
     sns.boxplot(
         data=d,
         y=label,
         x="clv",
+        hue=label,
         order=order,
+        hue_order=list(order),
+        palette={o: colours[keys[o]] for o in order},
+        legend=False,
+        saturation=1,  # the segment's own colour, as in the other charts
         orient="h",
         showfliers=False,
         whis=(5, 95),
         ax=ax,
-        color="C0",
     )
     _log_x(ax)
     ax.set_title("CLV per customer by segment (box: middle half; whiskers: 5th-95th pct)")
     ax.set_xlabel(
-        f"CLV over the horizon (margin, discounted; log scale; below {floor:g} shown at {floor:g})"
+        money_label("CLV per customer over the horizon")
+        + f"\nmargin, discounted; log scale; below {floor:g} shown at {floor:g}"
     )
     ax.set_ylabel("segment")
+    _legible(ax.figure)
     return ax
 
 
@@ -551,25 +800,30 @@ def plot_segment_value(segments: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Each segment's share of customers next to its share of expected value (%)."""
     ax = _ax(ax)
     label = "segment_name" if "segment_name" in segments else "segment"
-    s = segments[~segments.get("suppressed", False)]
-    long = s.melt(
-        id_vars=label,
-        value_vars=["share_of_customers", "share_of_value"],
-        var_name="share",
-        value_name="pct",
-    )
-    long["pct"] *= 100
-    long["share"] = long["share"].map(
-        {"share_of_customers": "customers", "share_of_value": "expected value (CLV)"}
-    )
-    sns.barplot(data=long, y=label, x="pct", hue="share", orient="h", ax=ax)
+    s = segments[~segments.get("suppressed", pd.Series(False, index=segments.index)).astype(bool)]
+    shares = {"share_of_customers": "customers", "share_of_value": "expected value (CLV)"}
+    _paired_bars(ax, s, label, shares)
     ax.set_title("Share of customers and of expected value by segment")
     ax.set_xlabel("share (%)")
     ax.set_ylabel("segment")
+    _legible(ax.figure)
     return ax
 
 
 # ---------------------------------------------------------------- A/B evaluation
+
+#: Campaigns (arms) in shades of grey, so that colour always means a segment.
+_ARM_COLOURS = ("#222222", "#8a8a8a", "#555555", "#bbbbbb")
+_ARM_MARKERS = ("o", "s", "^", "v")
+
+
+def _lift_unit(kind: str, metric: str) -> str:
+    """The unit of a lift: percentage points for a rate, money for the value metric."""
+    if kind == "proportion":
+        return " (percentage points)"
+    if metric == _CONTEXT.value_metric:
+        return f" ({_CONTEXT.currency or 'currency units'} per customer)"
+    return ""
 
 
 def plot_forest(
@@ -589,7 +843,7 @@ def plot_forest(
     kind = e["kind"].iloc[0] if len(e) else "mean"
     scale = 100 if kind == "proportion" else 1
     y = 0.0
-    ticks, names = [], []
+    ticks, names, keys = [], [], []
     for s in segs:
         for j, arm in enumerate(arms):
             r = e[(e["segment"] == s) & (e["arm"] == arm)]
@@ -603,22 +857,29 @@ def plot_forest(
                     [(r["abs_lift"] - r["abs_ci_low"]) * scale],
                     [(r["abs_ci_high"] - r["abs_lift"]) * scale],
                 ],
-                fmt="o" if s != "all" else "D",
-                color=f"C{j}",
+                fmt=_ARM_MARKERS[j % 4] if s != "all" else "D",
+                color=_ARM_COLOURS[j % 4],
                 capsize=3,
-                label=arm if s == "all" else None,
             )
             ticks.append(y)
             label = (labels or {}).get(str(s), str(s))
             names.append(f"{label} · {arm}" if len(arms) > 1 else label)
+            keys.append(s if s == "all" or segment_col == "segment" else None)
             y -= 1
         y -= 0.5
     ax.axvline(0, color="grey", lw=1)
     ax.set_yticks(ticks, names)
-    unit = " (percentage points)" if kind == "proportion" else ""
-    ax.set_xlabel(f"lift in {metric} over control{unit}, 95% interval")
+    _swatches(ax, ticks, keys)
+    ax.set_xlabel(f"lift in {metric} over control{_lift_unit(kind, metric)}, 95% interval")
     ax.set_title(f"Lift in {metric} by {segment_col} (diamond: all customers)")
-    ax.legend(loc="best", fontsize=8)
+    from matplotlib.lines import Line2D
+
+    arm_keys = [
+        Line2D([], [], marker=_ARM_MARKERS[j % 4], color=_ARM_COLOURS[j % 4], label=arm)
+        for j, arm in enumerate(arms)
+    ]
+    ax.legend(handles=arm_keys, loc="best", title="campaign")
+    _legible(ax.figure)
     return ax
 
 
@@ -638,7 +899,7 @@ def plot_roi(
     for j, arm in enumerate(arms):
         r = v[v["arm"] == arm].set_index("label").reindex(segs)
         pos = np.arange(len(segs)) + j * h
-        ax.barh(pos, r["profit_per_contact"], height=h, color=f"C{j}", label=arm)
+        ax.barh(pos, r["profit_per_contact"], height=h, color=_ARM_COLOURS[j % 4], label=arm)
         ax.errorbar(
             r["profit_per_contact"],
             pos,
@@ -650,9 +911,14 @@ def plot_roi(
             color="black",
             capsize=2,
         )
-    ax.set_yticks(np.arange(len(segs)) + h * (len(arms) - 1) / 2, segs)
+    ticks = np.arange(len(segs)) + h * (len(arms) - 1) / 2
+    ax.set_yticks(ticks, segs)
+    first = v.drop_duplicates("label").set_index("label")["segment"]
+    keys = [s if str(s) == "all" or segment_col == "segment" else None for s in first[segs]]
+    _swatches(ax, ticks, keys)
     ax.axvline(0, color="grey", lw=1)
-    ax.set_xlabel("profit per contact (lift × margin − cost), 95% interval")
+    ax.set_xlabel(money_label("profit per contact (lift × margin − cost)") + ", 95% interval")
     ax.set_title(f"Is the campaign worth its cost? Profit per contact by {segment_col}")
-    ax.legend(fontsize=8)
+    ax.legend(title="campaign")
+    _legible(ax.figure)
     return ax

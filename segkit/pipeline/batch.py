@@ -15,11 +15,15 @@ import multiprocessing as mp
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import pandas as pd
+import yaml
+
 from segkit.core import paths, threads
 from segkit.core.errors import SegkitError
 from segkit.core.files import atomic_write_text
 from segkit.core.params import load_params, read_yaml_mapping, resolve_params_path
 from segkit.pipeline import folders, report
+from segkit.pipeline.summary import segment_rows
 from segkit.stages.registry import STAGES
 
 
@@ -118,8 +122,79 @@ def batch(grid: str | Path, workers: int = 2, progress: bool = True) -> list[Poi
             bar.update()
         bar.close()
     results.sort()
-    rows = [
-        {"folder": Path(r.folder).name, "ok": r.ok, "text": r.error or r.headline} for r in results
-    ]
-    atomic_write_text(folder / "index.html", report.batch_index(name, rows))
+    write_index(name, folder, results)
     return results
+
+
+def write_index(name: str, folder: Path, results: list[PointResult]) -> Path:
+    """The grid's ``index.html``: each run's status and headline, and the runs compared
+    side by side (:func:`run_facts`), each linking to its summary."""
+    rows = [
+        {
+            "folder": Path(r.folder).name,
+            "ok": r.ok,
+            "text": r.error or r.headline,
+            **run_facts(Path(r.folder)),
+        }
+        for r in results
+    ]
+    return atomic_write_text(folder / "index.html", report.batch_index(name, rows))
+
+
+def run_facts(folder: Path) -> dict[str, str]:
+    """What the grid index compares for one run folder, read from its artifacts: the
+    number of segments ``k``, the segment ``sizes`` (as on its summary page, small segments
+    left out), the ``clv`` total with its 95 % interval and the ``campaign`` the A/B
+    stage recommends for all customers; "" where the run has none."""
+    try:
+        params = yaml.safe_load((folder / "params.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        params = {}
+    currency = (params.get("report") or {}).get("currency") or ""
+    art = folder / "artifacts"
+    facts = {"k": "", "sizes": "", "clv": "", "campaign": ""}
+    segments = None
+    if (art / "segments.parquet").is_file():
+        segments = pd.read_parquet(art / "segments.parquet", columns=["segment"])["segment"]
+        facts["k"] = str(segments.nunique())
+    head, rows = segment_rows(folder, currency)
+    if rows:
+        sizes = [row[head.index("customers")] for row in rows]
+        facts["sizes"] = " / ".join(sizes)
+        if segments is not None:  # segments too small to detail, counted together
+            small = segments.nunique() - len(rows)
+            rest = len(segments) - sum(int(n.replace(",", "")) for n in sizes)
+            if small > 0 and rest > 0:
+                what = "segment" if small == 1 else "segments"
+                facts["sizes"] += f" (+ {rest:,} in {small} smaller {what})"
+    if (art / "clv.parquet").is_file():
+        facts["clv"] = _clv_total(pd.read_parquet(art / "clv.parquet"), currency)
+    if (art / "ab_recommendations.csv").is_file():
+        facts["campaign"] = _best_campaign(pd.read_csv(art / "ab_recommendations.csv"))
+    return facts
+
+
+def _clv_total(clv: pd.DataFrame, currency: str) -> str:
+    """ "€1,234,567 (€1.1M to €1.4M)": the total CLV with its delta-method interval."""
+    from segkit.clv import total_interval
+
+    total, low, high = total_interval(clv)
+    text = f"{currency}{total:,.0f}"
+    if pd.notna(low) and pd.notna(high):
+        text += f" ({currency}{low:,.0f} to {currency}{high:,.0f})"
+    return text
+
+
+def _best_campaign(recs: pd.DataFrame) -> str:
+    """The campaign recommended for all customers and the decision ("Womens E-Mail:
+    send"); without an overall row, the one with the largest expected profit."""
+    overall = recs[recs["segment_col"] == "all"]
+    best = overall if len(overall) else recs.sort_values("expected_profit", ascending=False)
+    if best.empty:
+        return ""
+    r = best.iloc[0]
+    campaign = str(r["campaign"])
+    if campaign in ("none", "nan", ""):
+        return f"none ({r['action']})"
+    where = "" if len(overall) else f" (for {r['segment_col']} {r['segment']})"
+    return f"{campaign}: {r['action']}{where}"

@@ -17,9 +17,11 @@ _PRINT_CSS = """<style>
 @media print { .jp-Cell, img { break-inside: avoid; } body { background: white; } }
 body { max-width: 1100px; margin: auto; }
 </style>"""
-_STYLE = """body{font-family:sans-serif;max-width:1000px;margin:2em auto}
-td,th{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
-td.num{white-space:nowrap;text-align:right}
+_STYLE = """body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}
+table{border-collapse:collapse}th{border-bottom:2px solid #999}
+td,th{padding:.3em .8em;text-align:left;vertical-align:top}
+td.num,th.num{white-space:nowrap;text-align:right}
+tr.headline td{border-bottom:1px solid #ddd;color:#444;padding-bottom:.7em}
 .failed{color:#b00}.skipped{color:#888}.ok{color:#070}"""
 
 
@@ -93,17 +95,43 @@ def describe_images(body: str, title: str) -> str:
     return _HEADING_OR_IMG.sub(swap, body)
 
 
+#: The columns of the grid index's comparison: (row key, heading, right-aligned).
+_COMPARE = (
+    ("k", "k", True),
+    ("sizes", "segment sizes (customers)", True),
+    ("clv", "total CLV (95% interval)", True),
+    ("campaign", "best campaign (all customers)", False),
+)
+
+
 def batch_index(name: str, rows: list[dict[str, Any]]) -> str:
-    """The index page of a batch: each run, its status and first finding."""
-    cells = "".join(
-        f"<tr><td><a href='{html.escape(r['folder'])}/index.html'>{html.escape(r['folder'])}</a>"
-        f"</td><td class='{'ok' if r['ok'] else 'failed'}'>{'ok' if r['ok'] else 'failed'}</td>"
-        f"<td>{html.escape(plain(r['text']))}</td></tr>"
-        for r in rows
-    )
+    """The index page of a batch: each run's status and headline, then the runs side by
+    side (k, segment sizes, total CLV, best campaign; the keys of
+    :func:`segkit.pipeline.batch.run_facts`, shown when any run has them), each run
+    linking to its summary page."""
+    shown = [c for c in _COMPARE if any(r.get(c[0]) for r in rows)]
+    head = "".join(f"<th{' class=num' if num else ''}>{h}</th>" for _, h, num in shown)
+    cells = ""
+    for r in rows:
+        folder = html.escape(r["folder"])
+        status = "ok" if r["ok"] else "failed"
+        facts = "".join(
+            f"<td{' class=num' if num else ''}>{html.escape(str(r.get(key) or '–'))}</td>"
+            for key, _, num in shown
+        )
+        # the headline on its own line under the run's numbers, as wide as the table
+        cells += (
+            f"<tr class='run'><td><a href='{folder}/index.html' title='the run summary'>"
+            f"{folder}</a></td><td class='{status}'>{status}</td>{facts}</tr>"
+            f"<tr class='headline'><td></td><td colspan='{len(shown) + 1}'>"
+            f"{html.escape(plain(r['text']) or '–')}</td></tr>"
+        )
     return (
-        "<!doctype html><html><head><meta charset='utf-8'>"
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>segkit batch {html.escape(name)}</title><style>{_STYLE}</style></head><body>"
-        f"<h1>segkit batch: {html.escape(name)}</h1><table><tr><th>run</th><th>status</th>"
-        f"<th>headline</th></tr>{cells}</table></body></html>"
+        f"<h1>segkit batch: {html.escape(name)}</h1><p>The runs side by side, each with its "
+        "headline underneath; a run's name opens its summary (segments, value, campaigns) "
+        "and from there its stage reports.</p>"
+        f"<table><tr><th>run (summary)</th><th>status</th>{head}</tr>{cells}</table>"
+        "</body></html>"
     )

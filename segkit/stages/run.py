@@ -61,6 +61,7 @@ class Run:
             shutil.rmtree(run.artifacts, ignore_errors=True)
         run.artifacts.mkdir(parents=True, exist_ok=True)
         params_file.write_text(yaml.safe_dump(resolved, sort_keys=False))
+        _set_plot_context(run)
         return run
 
     @property
@@ -135,6 +136,14 @@ class Run:
         if path.suffix == ".json":
             return json.loads(path.read_text())
         raise SegkitError(f"artifact {name!r}: cannot read {path.suffix}")
+
+
+def _set_plot_context(run: Run) -> None:
+    """Every chart drawn after this run is opened (in its notebook) gives each segment the
+    colour of its number and money the run's currency (``report.currency``)."""
+    from segkit import plots  # matplotlib only where a run is opened, not on every import
+
+    plots.use_run(run.folder, run.params)
 
 
 class Skipped:
