@@ -27,7 +27,6 @@ from segkit.io import clean
 from segkit.io import infer as inf
 from segkit.io.load import load_customers
 from segkit.segment.prepare import (
-    OUTCOME_NAMES,
     default_features,
     infer_outcomes,
     is_skewed,
@@ -58,6 +57,12 @@ MIN_MONEY_LEVELS = 20
 
 def _pct(n: int, of: int) -> str:
     return f"{n / of:.0%}" if of else "0%"
+
+
+def _dates(c: inf.Column) -> str:
+    """'98% of values parse as dates' (and of how many sampled values)."""
+    of = f" (of {c.sampled:,} sampled)" if c.sampled < c.present else ""
+    return f"{_pct(c.dates, c.sampled)} of values parse as dates{of}"
 
 
 # --------------------------------------------------------------------------- transactions
@@ -124,15 +129,16 @@ def _transactions(p: inf.Profile) -> inf.Guess:
     columns = {"customer_id": cid.name, "timestamp": date.name}
     why = {
         cid.name: f"customer id: {ids:,} ids over {cid.present:,} rows (customers buy again)",
-        date.name: f"timestamp: {_pct(date.dates, date.present)} of values parse as dates",
+        date.name: f"timestamp: {_dates(date)}",
     }
     spec: dict[str, Any] = dict(p.options)
     dayfirst, order = inf.day_order(p, date.name)
     why[date.name] += f"; {order}"
-    if dayfirst is not None:
-        spec["dayfirst"] = dayfirst
     taken = {cid.name, date.name}
     roles, money_why, todo = _amount_roles(p, taken)
+    if dayfirst is not None:
+        spec["dayfirst"] = dayfirst
+        todo.append(f"dayfirst: {date.name}: {order.removeprefix('TODO: ')}")
     columns.update(roles)
     why.update(money_why)
     taken |= set(roles.values())
@@ -228,7 +234,10 @@ def value_choice(df: pd.DataFrame, num: list[str]) -> tuple[str | None, dict[str
     return name, {name: expr}, f"the sum of {len(money)} spend columns ({how})"
 
 
-def _customer_spec(p: inf.Profile, id_col: str | None, attributes: list[str] | None) -> dict:
+def _customer_spec(
+    p: inf.Profile, id_col: str | None, attributes: list[str] | None, todo: list[str]
+) -> dict:
+    """The read options, the id (or numbered rows), the attributes and the day order."""
     spec: dict[str, Any] = dict(p.options)
     if id_col:
         spec["columns"] = {"customer_id": id_col}
@@ -238,9 +247,10 @@ def _customer_spec(p: inf.Profile, id_col: str | None, attributes: list[str] | N
         spec["attributes"] = attributes
     for c in p.columns.values():
         if c.is_date and not c.is_numeric and "dayfirst" not in spec:
-            dayfirst, _ = inf.day_order(p, c.name)
+            dayfirst, order = inf.day_order(p, c.name)
             if dayfirst is not None:
                 spec["dayfirst"] = dayfirst
+                todo.append(f"dayfirst: {c.name}: {order.removeprefix('TODO: ')}")
     return spec
 
 
@@ -256,10 +266,7 @@ def _date_why(p: inf.Profile, quality: dict) -> dict[str, str]:
     out = {}
     for col, d in (quality.get("dates") or {}).items():
         c = p.columns[col]
-        out[d["as"]] = (
-            f"{col}: {_pct(c.dates, c.present)} of values parse as dates -> {d['as']}, days "
-            f"before {d['at']}: {d['basis']}"
-        )
+        out[d["as"]] = f"{col}: {_dates(c)} -> {d['as']}, days before {d['at']}: {d['basis']}"
     return out
 
 
@@ -290,7 +297,8 @@ def _customer_why(table: pd.DataFrame, outcomes: list[str], codes: list[str]) ->
 def _customers(
     p: inf.Profile, id_col: str | None = None, attributes: list[str] | None = None
 ) -> inf.Guess:
-    spec = _customer_spec(p, id_col, attributes)
+    todo: list[str] = []
+    spec = _customer_spec(p, id_col, attributes, todo)
     df, quality = _load(p, spec)
     outcomes = infer_outcomes(df)
     num, cat = default_features(df, exclude=outcomes)
@@ -312,7 +320,8 @@ def _customers(
         spec["derive"] = derive
     left = {r.feature: why[r.feature] for r in table.itertuples() if not r.used and r.role != "id"}
     left = {k: v for k, v in left.items() if k not in outcomes}
-    todo = [] if value else [value_why + "; set cluster.value to the column that measures value"]
+    if not value:
+        todo.append(f"cluster.value: {value_why}; set it to the column that measures value")
     extra = {"features": num, "categorical": cat, "value": value, "value_why": value_why}
     extra["method"] = "kprototypes" if cat else "kmeans"
     ids = f"id {id_col}" if id_col else "no id column (rows numbered)"
@@ -330,24 +339,12 @@ def _customers(
 def _experiment(p: inf.Profile) -> list[inf.Guess]:
     found = inf.arm_column(p)
     assert found is not None  # decide_shape checked
-    arm, levels = found
+    arm, levels, outcomes = found
     cid = inf.id_column(p)
     id_col = cid.name if cid is not None and cid.distinct == cid.present else None
+    outcomes = [c for c in outcomes if c != id_col]
     names = list(p.columns)
     after = names[names.index(arm.name) + 1 :]
-    outcomes = [
-        c
-        for c in names
-        if c not in (arm.name, id_col)
-        and p.columns[c].is_numeric
-        and (c in after or OUTCOME_NAMES.search(c))
-    ]
-    if not outcomes:
-        raise inf.init_error(
-            p.path,
-            f"looks like an experiment (arm column {arm.name!r} with levels {levels}) but has "
-            f"no numeric outcome column after it or named like a result; {inf.seen(p)}",
-        )
     why = {arm.name: f"arm: {len(levels)} levels {levels}, named like an arm or a control"}
     for c in outcomes:
         kind = "0/1" if p.columns[c].is_binary else "numeric"

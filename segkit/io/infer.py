@@ -34,18 +34,22 @@ from segkit.core.errors import SegkitError
 from segkit.core.params import table_spec
 from segkit.io import clean
 from segkit.io.read import connect, read_raw
+from segkit.segment.prepare import OUTCOME_NAMES
 
 #: A date column: at least this share of its values parse as dates.
 DATE_SHARE = 0.9
+#: The kinds of values are judged on at most this many rows (evenly spaced over the file).
+SAMPLE_ROWS = 50_000
 #: Levels of an experiment's arm column.
 ARM_LEVELS = (2, 5)
 #: Shapes :func:`infer_file` tells apart (the table spec each becomes).
 SHAPES = ("transactions", "customers", "experiment")
 
 _CUSTOMER = re.compile(
-    r"cust|client|user|member|account|buyer|shopper|patron|subscriber|household|contact",
+    r"cust|client|user|member|account|buyer|shopper|patron|subscriber|household|contact|mail",
     re.IGNORECASE,
 )
+_WHO = re.compile(r"id|customers?|clients?|users?|members?|accounts?|buyers?|e-?mail", re.I)
 _ID = re.compile(r"(?:^|[_\s.])(?:id|key|no|nr|number|code)$|^id$|[a-z](?:ID|Id)$", re.IGNORECASE)
 _DATE = re.compile(r"date|time|day|dt_|_dt|when|created|timestamp", re.IGNORECASE)
 PRICE_NAME = re.compile(r"price|unit_?cost|rate", re.IGNORECASE)
@@ -63,35 +67,38 @@ OPTIONAL_NAMES = {
     "country": re.compile(r"country|nation", re.IGNORECASE),
 }
 _ARM = re.compile(r"segment|treat|arm\b|^arm|group|variant|variation|cell|condition|test", re.I)
-CONTROL_NAME = re.compile(r"control|holdout|hold-out|none|no[ _-]?e-?mail|baseline|placebo", re.I)
+CONTROL_NAME = re.compile(r"control|holdout|hold-out|no[ _-]?e-?mail|baseline|placebo", re.I)
 _VALUE_LIKE = re.compile(r"^\s*[-+]?[\d.,:/ -]+\s*$")
 _SPACED = re.compile(r"\S\s{2,}\S|^\s+\S+\s+\S")
 
 
 @dataclass
 class Column:
-    """One column's profile: counts over its non-empty values."""
+    """One column's profile. ``present``, ``distinct``, ``lo`` and ``hi`` count the whole
+    file; the kinds of values (numbers, whole numbers, dates) are counted on the sample
+    (every row of a file up to :data:`SAMPLE_ROWS` rows, else evenly spaced rows)."""
 
     name: str
     present: int  # non-empty values
-    numeric: int  # values that are numbers
-    integer: int  # values that are whole numbers
     distinct: int  # distinct values (as text)
     lo: float | None  # smallest number
     hi: float | None  # largest number
-    dates: int = 0  # values that parse as dates (checked for candidates only)
+    sampled: int  # non-empty values in the sample
+    numeric: int  # of those, values that are numbers
+    integer: int  # of those, values that are whole numbers
+    dates: int = 0  # of those, values that parse as dates (checked for candidates only)
 
     @property
     def is_numeric(self) -> bool:
-        return self.present > 0 and self.numeric == self.present
+        return self.sampled > 0 and self.numeric == self.sampled
 
     @property
     def is_date(self) -> bool:
-        return self.present > 0 and self.dates >= DATE_SHARE * self.present
+        return self.sampled > 0 and self.dates >= DATE_SHARE * self.sampled
 
     @property
     def date_share(self) -> float:
-        return self.dates / self.present if self.present else 0.0
+        return self.dates / self.sampled if self.sampled else 0.0
 
     @property
     def is_binary(self) -> bool:
@@ -209,7 +216,7 @@ def _number_marks(profile: Profile) -> None:
             f"count(*) FILTER (WHERE regexp_matches({clean.stripped(col)}, "
             r"'^[+-]?\d{1,3}(\.\d{3})+,\d+$'))"
         )
-    ev = clean.profile(profile.rel, exprs)
+    ev = clean.profile(sample(profile), exprs)
     hint = clean.decimal_hint(ev, names, spec, "customers")
     if hint is None:
         return
@@ -220,24 +227,39 @@ def _number_marks(profile: Profile) -> None:
         profile.why["thousands"] = "numbers like 1.234,50: dots separate thousands"
 
 
-def _stats(col: str, spec: dict, i: int) -> dict[str, str]:
+def _whole(col: str, spec: dict, i: int) -> dict[str, str]:
+    """Aggregates over the whole file."""
     num = clean.num_expr(col, spec)
     text = clean.text_expr(col)
     return {
         f"{i}:present": f"count({text})",
-        f"{i}:numeric": f"count({num})",
-        f"{i}:integer": f"count(*) FILTER (WHERE {num} = round({num}))",
         f"{i}:distinct": f"count(DISTINCT {text})",
         f"{i}:lo": f"min({num})",
         f"{i}:hi": f"max({num})",
     }
 
 
+def _kinds(col: str, spec: dict, i: int) -> dict[str, str]:
+    """Aggregates over the sample: the kinds of values."""
+    num = clean.num_expr(col, spec)
+    return {
+        f"{i}:sampled": f"count({clean.text_expr(col)})",
+        f"{i}:numeric": f"count({num})",
+        f"{i}:integer": f"count(*) FILTER (WHERE {num} = round({num}))",
+    }
+
+
+def sample(profile: Profile) -> Any:
+    """The rows the kinds of values are judged on: all, or evenly spaced ones."""
+    step = -(-profile.rows // SAMPLE_ROWS)
+    return profile.rel if step <= 1 else profile.rel.filter(f"_row % {step} = 0")
+
+
 def _date_candidate(c: Column) -> bool:
     """Text, or whole numbers of 8 digits that could be YYYYMMDD."""
     if not c.is_numeric:
-        return c.numeric < 0.5 * c.present
-    return bool(c.integer == c.present and c.lo and c.lo >= 19000101 and (c.hi or 0) <= 21001231)
+        return c.numeric < 0.5 * c.sampled
+    return bool(c.integer == c.sampled and c.lo and c.lo >= 19000101 and (c.hi or 0) <= 21001231)
 
 
 def profile_file(path: str | Path) -> Profile:
@@ -247,13 +269,18 @@ def profile_file(path: str | Path) -> Profile:
     _number_marks(profile)
     spec = read_spec(profile)
     names = _names(profile.rel)
-    exprs: dict[str, str] = {}
+    rows = sample(profile)
+    whole: dict[str, str] = {}
+    kinds: dict[str, str] = {}
     for i, col in enumerate(names):
-        exprs.update(_stats(col, spec, i))
-    ev = clean.profile(profile.rel, exprs)
+        whole.update(_whole(col, spec, i))
+        kinds.update(_kinds(col, spec, i))
+    ev = {**clean.profile(profile.rel, whole), **clean.profile(rows, kinds)}
     for i, col in enumerate(names):
         lo, hi = ev[f"{i}:lo"], ev[f"{i}:hi"]
-        counts = {k: int(ev[f"{i}:{k}"]) for k in ("present", "numeric", "integer", "distinct")}
+        counts = {
+            k: int(ev[f"{i}:{k}"]) for k in ("present", "distinct", "sampled", "numeric", "integer")
+        }
         profile.columns[col] = Column(
             col,
             **counts,
@@ -262,7 +289,7 @@ def profile_file(path: str | Path) -> Profile:
         )
     candidates = [c for c in profile.columns.values() if c.present and _date_candidate(c)]
     dates = {c.name: f"count({clean.ts_expr(c.name, spec, dayfirst=True)})" for c in candidates}
-    for col, n in clean.profile(profile.rel, dates).items():
+    for col, n in clean.profile(rows, dates).items():
         profile.columns[col].dates = int(n)
     return profile
 
@@ -305,7 +332,7 @@ def _id_rank(c: Column, headerless: bool) -> int | None:
     customer, idname = bool(_CUSTOMER.search(c.name)), bool(_ID.search(c.name))
     if customer and idname:
         return 0
-    if customer or c.name.lower() == "id":
+    if _WHO.fullmatch(c.name.strip()):
         return 1
     if idname:
         return 2
@@ -324,14 +351,31 @@ def id_column(profile: Profile) -> Column | None:
     return profile.columns[min(ranked)[2]] if ranked else None
 
 
-def arm_column(profile: Profile) -> tuple[Column, list[str]] | None:
-    """A column with 2-5 levels named like an arm, or with a level named like a control."""
+def arm_column(profile: Profile) -> tuple[Column, list[str], list[str]] | None:
+    """(arm column, its levels, the outcome columns) of an experiment, or None.
+
+    The arm has 2-5 levels and is named like an arm (segment, treatment, group…) or has a
+    level named like a control (control, holdout, no e-mail…); the outcomes are the numeric
+    columns after it, and any numeric column named like a result
+    (:data:`segkit.segment.prepare.OUTCOME_NAMES`). Without an outcome it is no arm.
+    """
+    names = list(profile.columns)
     for c in profile.columns.values():
         if not ARM_LEVELS[0] <= c.distinct <= ARM_LEVELS[1] or c.is_binary:
             continue
         levels = levels_of(profile, c.name)
-        if _ARM.search(c.name) or any(CONTROL_NAME.search(v) for v in levels):
-            return c, levels
+        if not (_ARM.search(c.name) or any(CONTROL_NAME.search(v) for v in levels)):
+            continue
+        after = names[names.index(c.name) + 1 :]
+        outcomes = [
+            n
+            for n in names
+            if n != c.name
+            and profile.columns[n].is_numeric
+            and (n in after or OUTCOME_NAMES.search(n))
+        ]
+        if outcomes:
+            return c, levels, outcomes
     return None
 
 
