@@ -360,3 +360,12 @@ def test_segkit_run_runs_on_the_params_written_for_wholesale(tmp_path):
     assert clustered == {*SPEND, "Channel", "Region"}
     sizes = json.loads((run / "artifacts" / "findings_cluster.json").read_text())
     assert "total spend" in json.dumps(sizes).lower()
+
+
+def test_an_excel_export_is_read_like_its_csv(tmp_path):
+    path = tmp_path / "crm.xlsx"
+    datasets.make_customer_table(n=150, seed=5).table.to_excel(path, index=False)
+    g = guessed(str(path))["customers"]
+    assert g.spec["columns"] == {"customer_id": "ID"}
+    assert g.spec["outcomes"] == ["Response", "AcceptedCmp1", "Complain"]
+    assert "days_since_Dt_Customer" in g.extra["features"]
