@@ -86,7 +86,8 @@ def _add_batch(sub: Any) -> None:
     b.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _add_other(sub: Any) -> None:
+def _add_init(sub: Any) -> None:
+    """``segkit init DIR [--from FILE]``."""
     i = _sub(
         sub,
         "init",
@@ -111,6 +112,9 @@ def _add_other(sub: Any) -> None:
         metavar="FILE",
         help="your data file (CSV, .gz, Parquet, Excel); repeatable, one of each kind",
     )
+
+
+def _add_other(sub: Any) -> None:
     s = _sub(
         sub,
         "score",
@@ -161,6 +165,7 @@ def parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run(sub)
     _add_batch(sub)
+    _add_init(sub)
     _add_other(sub)
     return ap
 

@@ -56,6 +56,7 @@ MIN_MONEY_LEVELS = 20
 
 
 def _pct(n: int, of: int) -> str:
+    """``n`` as a share of ``of``, as a whole percentage."""
     return f"{n / of:.0%}" if of else "0%"
 
 
@@ -109,6 +110,7 @@ def _amount_roles(p: inf.Profile, taken: set[str]) -> tuple[dict[str, str], dict
 
 
 def _optional_roles(p: inf.Profile, taken: set[str]) -> dict[str, str]:
+    """Order id, product, category, channel, country: the first column named like each."""
     out: dict[str, str] = {}
     for role, pattern in inf.OPTIONAL_NAMES.items():
         for c in p.columns.values():
@@ -123,6 +125,7 @@ def _optional_roles(p: inf.Profile, taken: set[str]) -> dict[str, str]:
 
 
 def _transactions(p: inf.Profile) -> inf.Guess:
+    """A transaction log's column mapping, cancellations, day order and zero amounts."""
     cid, date = inf.id_column(p), inf.date_column(p)
     assert cid is not None and date is not None  # decide_shape checked
     ids = inf.distinct_ids(p, cid.name)
@@ -172,6 +175,7 @@ def _transactions(p: inf.Profile) -> inf.Guess:
 
 
 def _unused(c: inf.Column) -> str:
+    """Why a column of a transaction log is not mapped."""
     if c.is_numeric and c.integer == c.numeric:
         return "whole numbers no name marks as a role (map it as quantity if it counts items)"
     return "not a role segkit reads from a transaction log"
@@ -255,6 +259,7 @@ def _customer_spec(
 
 
 def _load(p: inf.Profile, spec: dict) -> tuple[pd.DataFrame, dict]:
+    """The customer table as a run loads it (dates as days), and the loader's quality."""
     try:
         table = load_customers({"path": str(p.path), **spec})
     except SegkitError as exc:
@@ -263,6 +268,7 @@ def _load(p: inf.Profile, spec: dict) -> tuple[pd.DataFrame, dict]:
 
 
 def _date_why(p: inf.Profile, quality: dict) -> dict[str, str]:
+    """``days_since_<col>`` -> why: the share of dates and the day they count to."""
     out = {}
     for col, d in (quality.get("dates") or {}).items():
         c = p.columns[col]
@@ -297,6 +303,8 @@ def _customer_why(table: pd.DataFrame, outcomes: list[str], codes: list[str]) ->
 def _customers(
     p: inf.Profile, id_col: str | None = None, attributes: list[str] | None = None
 ) -> inf.Guess:
+    """A customer table's roles, as the clustering stage assigns them (module docstring),
+    the features to list, the value column and the clustering method."""
     todo: list[str] = []
     spec = _customer_spec(p, id_col, attributes, todo)
     df, quality = _load(p, spec)
@@ -337,6 +345,7 @@ def _customers(
 
 
 def _experiment(p: inf.Profile) -> list[inf.Guess]:
+    """The experiment's arm and outcomes, and its other columns as a customer table."""
     found = inf.arm_column(p)
     assert found is not None  # decide_shape checked
     arm, levels, outcomes = found
@@ -367,6 +376,8 @@ def _experiment(p: inf.Profile) -> list[inf.Guess]:
 
 
 def _abtest(p: inf.Profile, levels: list[str], outcomes: list[str], todo: list[str]) -> dict:
+    """``abtest.control`` (segkit's own rule, else a level named like a control, else a
+    guess marked TODO) and ``abtest.value_metric`` (a numeric outcome named like money)."""
     try:
         control = choose_control(levels, None)
         why = f"named like a control, among {levels}"

@@ -33,7 +33,7 @@ import duckdb
 from segkit.core.errors import SegkitError
 from segkit.core.params import table_spec
 from segkit.io import clean
-from segkit.io.read import connect, read_raw
+from segkit.io.read import connect, format_of, read_raw
 from segkit.segment.prepare import OUTCOME_NAMES
 
 #: A date column: at least this share of its values parse as dates.
@@ -133,6 +133,7 @@ class Guess:
 
 
 def init_error(path: Path, what: str) -> SegkitError:
+    """The error of ``segkit init --from``: names the file, then what was seen."""
     return SegkitError(f"segkit init --from {str(path)!r}: {what}")
 
 
@@ -140,6 +141,7 @@ def init_error(path: Path, what: str) -> SegkitError:
 
 
 def _read(con: duckdb.DuckDBPyConnection, path: Path, options: dict) -> Any:
+    """:func:`segkit.io.read.read_raw` with ``options``; its errors reworded for init."""
     spec = table_spec({"path": str(path), **options}, "customers")
     assert spec is not None
     try:
@@ -174,7 +176,15 @@ def read_file(path: str | Path) -> Profile:
     con = connect()
     options: dict[str, Any] = {}
     why: dict[str, str] = {}
-    rel = _read(con, path, options)
+    try:
+        rel = _read(con, path, options)
+    except SegkitError as exc:  # a first line of values can repeat a value: 1,1,2.5
+        if "duplicate column names" not in str(exc):
+            raise
+        rel = _read(con, path, {"header": False})
+        if not _looks_headerless([str(v) for v in rel.limit(1).fetchall()[0][1:]]):
+            raise
+        options["header"] = False
     names = _names(rel)
     first = rel.limit(3).fetchall()
     if len(names) == 1 and (
@@ -184,10 +194,13 @@ def read_file(path: str | Path) -> Profile:
         why["format"] = "columns separated by runs of blanks, not by a delimiter"
         rel = _read(con, path, options)
         names = _names(rel)
-    if _looks_headerless(names) and (options.get("format") or "auto") != "parquet":
+    parquet = format_of(path, "auto") == "parquet"
+    if options.get("header") is False or (_looks_headerless(names) and not parquet):
+        first_line = rel.limit(1).fetchall()[0][1:] if options.get("header") is False else names
         options["header"] = False
         options["names"] = [f"column_{i + 1}" for i in range(len(names))]
-        why["header"] = f"the first line holds values ({', '.join(map(str, names[:3]))}…), no names"
+        shown = ", ".join(map(str, first_line[:3]))
+        why["header"] = f"the first line holds values ({shown}…), not names"
         rel = _read(con, path, options)
         names = _names(rel)
     rows = int(rel.aggregate("count(*)").fetchall()[0][0])
@@ -200,6 +213,7 @@ def read_file(path: str | Path) -> Profile:
 
 
 def read_spec(profile: Profile) -> dict:
+    """The full table spec the file is read with (defaults plus the options found)."""
     out = table_spec({"path": str(profile.path), **profile.options}, "customers")
     assert out is not None
     return out
@@ -318,6 +332,7 @@ def day_order(profile: Profile, col: str) -> tuple[bool | None, str]:
 
 
 def date_column(profile: Profile) -> Column | None:
+    """The timestamp: a date column, those named like a date first, then by share parsed."""
     dates = [c for c in profile.columns.values() if c.is_date]
     dates.sort(key=lambda c: (not _DATE.search(c.name), -c.date_share))
     return dates[0] if dates else None
@@ -380,6 +395,7 @@ def arm_column(profile: Profile) -> tuple[Column, list[str], list[str]] | None:
 
 
 def levels_of(profile: Profile, col: str) -> list[str]:
+    """The distinct non-empty values of ``col``, most frequent first."""
     rows = profile.rel.aggregate(
         f"{clean.text_expr(col)} AS v, count(*) AS n", f"{clean.text_expr(col)}"
     ).fetchall()
@@ -387,6 +403,7 @@ def levels_of(profile: Profile, col: str) -> list[str]:
 
 
 def seen(profile: Profile) -> str:
+    """What the file holds, for an error: rows, and each column's kind and distinct values."""
     parts = []
     for c in profile.columns.values():
         kind = "dates" if c.is_date else "numbers" if c.is_numeric else "text"
@@ -453,4 +470,5 @@ def quoted(col: str) -> str:
 
 
 def sql_count(profile: Profile, where: str) -> int:
+    """Rows of the file where the SQL condition ``where`` holds."""
     return int(profile.rel.aggregate(f"count(*) FILTER (WHERE {where})").fetchall()[0][0])

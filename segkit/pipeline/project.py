@@ -150,10 +150,12 @@ def _commented(head: str, why: str) -> str:
 
 
 def _line(indent: int, key: str, value: str = "", why: str = "") -> str:
+    """``key: value`` at ``indent``, with its reason."""
     return _commented(" " * indent + (f"{key}: {value}" if value != "" else f"{key}:"), why)
 
 
 def _items(indent: int, values: list[str], why: dict[str, str]) -> list[str]:
+    """A YAML block list, each item with its reason."""
     return [_commented(" " * indent + "- " + _scalar(v), why.get(v, "")) for v in values]
 
 
@@ -165,6 +167,7 @@ def _path(file: Path, folder: Path) -> str:
 
 
 def _read_options(g: Guess) -> list[str]:
+    """The read options found (format, header, decimal…), each with its reason."""
     out = []
     for key in ("format", "header", "decimal", "thousands", "dayfirst"):
         if key in g.spec:
@@ -175,6 +178,7 @@ def _read_options(g: Guess) -> list[str]:
 
 
 def _left_out(g: Guess) -> list[str]:
+    """The columns not used, and why, as comments."""
     if not g.left_out:
         return []
     lines = ["    # Columns left out:"]
@@ -211,6 +215,7 @@ def _table_lines(g: Guess, folder: Path) -> list[str]:
 
 
 def _outcome_lines(g: Guess) -> list[str]:
+    """``outcomes:`` as a block list, one reason per outcome."""
     if "outcomes" not in g.spec:
         return []
     outcomes = g.spec["outcomes"]
@@ -221,6 +226,8 @@ def _outcome_lines(g: Guess) -> list[str]:
 
 
 def _cluster_lines(tables: dict[str, Guess]) -> list[str]:
+    """``cluster:``: revenue for a transaction log; else the customer table's features,
+    categories, method and value, each with its reason."""
     lines = ["cluster:"]
     c = tables.get("customers")
     if "transactions" in tables:
@@ -249,6 +256,7 @@ def _cluster_lines(tables: dict[str, Guess]) -> list[str]:
 
 
 def _abtest_lines(g: Guess) -> list[str]:
+    """``abtest:``: the control arm and the value metric."""
     x = g.extra
     lines = ["abtest:", _line(2, "control", _scalar(x["control"]), x["control_why"])]
     if x["value_metric"]:
@@ -259,6 +267,7 @@ def _abtest_lines(g: Guess) -> list[str]:
 
 
 def _data_lines(tables: dict[str, Guess], folder: Path) -> list[str]:
+    """``data:``: one table spec per guess, and a suggested CLV holdout for a log."""
     lines = ["data:", "  source: files"]
     for shape in ("transactions", "customers", "experiment"):
         if shape in tables:
