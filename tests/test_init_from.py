@@ -369,3 +369,16 @@ def test_an_excel_export_is_read_like_its_csv(tmp_path):
     assert g.spec["columns"] == {"customer_id": "ID"}
     assert g.spec["outcomes"] == ["Response", "AcceptedCmp1", "Complain"]
     assert "days_since_Dt_Customer" in g.extra["features"]
+
+
+def test_a_first_line_of_values_that_repeats_a_value_is_no_header(tmp_path):
+    """DuckDB would take ``7,7,2.50`` for a header with a duplicate name."""
+    path = tmp_path / "sales.csv"
+    rows = [
+        f"{i % 30 + 7},{i % 30 + 7},2024-03-{i % 28 + 1:02d},{i % 50 + 2}.50" for i in range(300)
+    ]
+    path.write_text("\n".join(rows) + "\n")
+    g = guessed(str(path))["transactions"]
+    assert g.spec["header"] is False and len(g.spec["names"]) == 4
+    assert g.spec["columns"]["timestamp"] == "column_3"
+    assert g.spec["columns"]["amount"] == "column_4"

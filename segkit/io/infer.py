@@ -34,7 +34,6 @@ from segkit.core.errors import SegkitError
 from segkit.core.params import table_spec
 from segkit.io import clean
 from segkit.io.read import connect, format_of, read_raw
-from segkit.segment.prepare import OUTCOME_NAMES
 
 #: A date column: at least this share of its values parse as dates.
 DATE_SHARE = 0.9
@@ -374,6 +373,8 @@ def arm_column(profile: Profile) -> tuple[Column, list[str], list[str]] | None:
     columns after it, and any numeric column named like a result
     (:data:`segkit.segment.prepare.OUTCOME_NAMES`). Without an outcome it is no arm.
     """
+    from segkit.segment.prepare import OUTCOME_NAMES  # scikit-learn: imported when needed
+
     names = list(profile.columns)
     for c in profile.columns.values():
         if not ARM_LEVELS[0] <= c.distinct <= ARM_LEVELS[1] or c.is_binary:

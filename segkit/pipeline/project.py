@@ -15,15 +15,17 @@ import shutil
 import tempfile
 import textwrap
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pandas as pd
 
 from segkit.core import paths
 from segkit.core.errors import SegkitError
 from segkit.core.params import load_params
-from segkit.io.infer import Guess
 from segkit.stages.registry import STAGES
+
+if TYPE_CHECKING:  # the inference imports DuckDB and scikit-learn: only when init --from runs
+    from segkit.io.infer import Guess
 
 _PARAMS = """\
 # segkit parameters for this project. Run every stage with
