@@ -172,7 +172,7 @@ def test_crm_params_yaml_loads_and_says_why(tmp_path, crm_csv):
     assert "- Response" in text and "0/1, named like a result -> outcome, not clustered" in text
     assert "#   Z_CostContact: constant: the same value for every customer" in text
     assert "customer_id: ID" in text and "# customer id: one row per id (600 ids)" in text
-    assert all(len(line) <= 96 for line in text.splitlines())
+    assert all(len(line) <= 96 for line in text.splitlines() if "path:" not in line)
     assert sorted(os.listdir(project.folder)) == ["data", "notebooks", "params.yaml", "reports"]
 
 
@@ -192,6 +192,7 @@ def test_bundled_files_give_params_that_load(tmp_path, file, tables):
     for t in given:
         assert Path(p["data"][t]["path"]) == DATA / file
     assert yaml.safe_load(text)["data"]["source"] == "files"
+    assert all(len(line) <= 96 for line in text.splitlines() if "path:" not in line)
     if "transactions" in tables:
         assert p["cluster"]["value"] == "revenue"
         assert "# calibration_end:" in text

@@ -293,7 +293,7 @@ def _customer_why(table: pd.DataFrame, outcomes: list[str], codes: list[str]) ->
         elif row.role == "summary":
             why[row.feature] = (
                 "left out by segkit's default rule: a name its purchase-history summaries "
-                "use (TODO: add it to cluster.features if it is an attribute of yours)"
+                "use (list it in cluster.features if it is an attribute of yours)"
             )
         else:
             why[row.feature] = f"{row.role}: {row.reason}"
@@ -328,6 +328,11 @@ def _customers(
         spec["derive"] = derive
     left = {r.feature: why[r.feature] for r in table.itertuples() if not r.used and r.role != "id"}
     left = {k: v for k, v in left.items() if k not in outcomes}
+    todo += [
+        f"{c}: left out by segkit's default rule (a purchase-history name); add it to "
+        "cluster.features if it is an attribute of yours"
+        for c in table.loc[table["role"] == "summary", "feature"]
+    ]
     if not value:
         todo.append(f"cluster.value: {value_why}; set it to the column that measures value")
     extra = {"features": num, "categorical": cat, "value": value, "value_why": value_why}

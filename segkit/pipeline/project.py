@@ -184,7 +184,10 @@ def _left_out(g: Guess) -> list[str]:
     if not g.left_out:
         return []
     lines = ["    # Columns left out:"]
-    return lines + [f"    #   {col}: {why}" for col, why in g.left_out.items()]
+    for col, why in g.left_out.items():
+        wrapped = textwrap.wrap(f"{col}: {why}", _WIDTH - 10, break_on_hyphens=False)
+        lines += [f"    #   {wrapped[0]}", *(f"    #     {w}" for w in wrapped[1:])]
+    return lines
 
 
 def _table_lines(g: Guess, folder: Path) -> list[str]:
@@ -204,8 +207,8 @@ def _table_lines(g: Guess, folder: Path) -> list[str]:
             _line(4, "cancel_prefix", _scalar(g.spec["cancel_prefix"]), g.why["cancel_prefix"])
         )
     if g.spec.get("attributes") is not None:
-        attrs = ", ".join(map(_scalar, g.spec["attributes"]))
-        lines.append(_line(4, "attributes", f"[{attrs}]", "neither arm nor outcome"))
+        lines.append(_line(4, "attributes", "", "the columns that are neither arm nor outcome"))
+        lines += _items(6, g.spec["attributes"], {})
     lines += _outcome_lines(g)
     if g.spec.get("derive"):
         lines.append(_line(4, "derive", "", "columns added by arithmetic on the columns"))
@@ -301,7 +304,9 @@ def render_params(name: str, tables: dict[str, Guess], folder: Path, files: list
     if "experiment" in tables:
         lines += _abtest_lines(tables["experiment"])
     lines += ["report:", _line(2, "currency", '""', 'TODO: shown before money, e.g. "€"')]
-    lines += [f"# TODO: {t}" for t in todo]
+    for t in todo:
+        wrapped = textwrap.wrap(f"TODO: {t}", _WIDTH - 4, break_on_hyphens=False)
+        lines += [f"# {wrapped[0]}", *(f"#   {w}" for w in wrapped[1:])]
     return "\n".join(lines) + "\n"
 
 
