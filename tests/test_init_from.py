@@ -383,3 +383,25 @@ def test_a_first_line_of_values_that_repeats_a_value_is_no_header(tmp_path):
     assert g.spec["header"] is False and len(g.spec["names"]) == 4
     assert g.spec["columns"]["timestamp"] == "column_3"
     assert g.spec["columns"]["amount"] == "column_4"
+
+
+def test_a_transaction_log_and_a_customer_table_together(tmp_path):
+    orders = tmp_path / "orders.csv"
+    lines = [
+        f"{i},{i % 50 + 1},2024-{i % 12 + 1:02d}-{i % 28 + 1:02d},{i % 70 + 3}.99"
+        for i in range(400)
+    ]
+    orders.write_text("order_no,customer,order_date,total\n" + "\n".join(lines) + "\n")
+    people = tmp_path / "people.csv"
+    rows = [f"{i},{20 + i % 40},{'NS'[i % 2]},{i % 2}" for i in range(1, 51)]
+    people.write_text("customer,age,region,newsletter_response\n" + "\n".join(rows) + "\n")
+    project, text, p = _project(tmp_path, orders, people)
+    assert p["data"]["transactions"]["columns"] == {
+        "customer_id": "customer",
+        "timestamp": "order_date",
+        "amount": "total",
+        "order_id": "order_no",
+    }
+    assert p["data"]["customers"]["outcomes"] == ["newsletter_response"]
+    assert p["cluster"]["value"] == "revenue" and p["cluster"]["features"] is None
+    assert "TODO: cluster.value" not in text  # the log's revenue is the value

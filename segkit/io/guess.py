@@ -367,6 +367,7 @@ def _experiment(p: inf.Profile) -> list[inf.Guess]:
     spec: dict[str, Any] = {**p.options, "columns": {"arm": arm.name}, "outcomes": outcomes}
     if id_col:
         spec["columns"]["customer_id"] = id_col
+        why[id_col] = f"customer id: one row per id ({p.columns[id_col].distinct:,} ids)"
     else:
         spec["id_from_row"] = True
     todo = [f"check that {outcomes} were measured after the assignment to {arm.name!r}"]

@@ -289,6 +289,8 @@ def _data_lines(tables: dict[str, Guess], folder: Path) -> list[str]:
 def render_params(name: str, tables: dict[str, Guess], folder: Path, files: list[str]) -> str:
     """The commented ``params.yaml`` for the inferred tables (see :func:`init_from`)."""
     todo = [t for g in tables.values() for t in g.todo]
+    if "transactions" in tables:  # the log's revenue is the value
+        todo = [t for t in todo if not t.startswith("cluster.value:")]
     lines = [
         f"# segkit parameters for {name}, written by `segkit init --from` from:",
         *(f"#     {f}" for f in files),
