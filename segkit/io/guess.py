@@ -130,10 +130,13 @@ def _transactions(p: inf.Profile) -> inf.Guess:
     assert cid is not None and date is not None  # decide_shape checked
     ids = inf.distinct_ids(p, cid.name)
     columns = {"customer_id": cid.name, "timestamp": date.name}
+    no_id = p.rows - cid.present
     why = {
         cid.name: f"customer id: {ids:,} ids over {cid.present:,} rows (customers buy again)",
         date.name: f"timestamp: {_dates(date)}",
     }
+    if no_id:
+        why[cid.name] += f"; {no_id:,} rows without one are rejected"
     spec: dict[str, Any] = dict(p.options)
     dayfirst, order = inf.day_order(p, date.name)
     why[date.name] += f"; {order}"

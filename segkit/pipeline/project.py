@@ -30,8 +30,9 @@ if TYPE_CHECKING:  # the inference imports DuckDB and scikit-learn: only when in
 _PARAMS = """\
 # segkit parameters for this project. Run every stage with
 #     segkit run --params params.yaml
-# and open reports/<name>/index.html. Every parameter, its default and meaning:
-#     segkit params --explain
+# and open reports/<name>/index.html. Every parameter, its default and meaning: the
+# comments of DEFAULTS in segkit/core/params.py; `segkit params params.yaml` shows the
+# parameters a run would use.
 # Relative paths below are relative to this file's folder.
 name: {name}
 seed: 42                      # seed of every random step: same inputs + seed = same numbers
@@ -297,7 +298,8 @@ def render_params(name: str, tables: dict[str, Guess], folder: Path, files: list
         "# Every choice below was inferred from the data; the reason is beside it. Check the",
         "# TODO lines, then run (in this folder)",
         "#     segkit run --params params.yaml",
-        "# Every parameter, its default and meaning: segkit params --explain",
+        "# Every parameter, its default and meaning: DEFAULTS in segkit/core/params.py;",
+        "# `segkit params params.yaml` shows the parameters a run would use.",
         f"name: {_scalar(name)}",
         _line(0, "seed", "42", "seed of every random step"),
         *_data_lines(tables, folder),
