@@ -86,16 +86,35 @@ def _add_batch(sub: Any) -> None:
     b.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _add_other(sub: Any) -> None:
+def _add_init(sub: Any) -> None:
+    """``segkit init DIR [--from FILE]``."""
     i = _sub(
         sub,
         "init",
         "create a project folder for your own data",
-        "Create DIR with a commented params.yaml (runs as it is on an example data set in "
-        "data/; point it at your files), the stage notebooks in notebooks/ and reports/.",
-        "segkit init my-project\ncd my-project && segkit run --params params.yaml",
+        "Create DIR with a commented params.yaml, the stage notebooks in notebooks/ and "
+        "reports/. Without --from, params.yaml runs as it is on an example data set in data/. "
+        "With --from FILE, segkit reads your file, decides whether it is a transaction log, a "
+        "customer table or an experiment, and writes params.yaml for it: every inferred role "
+        "with its reason, the columns left out and why, the value column, and TODO comments "
+        "to check. --from is repeatable (one file of each kind, e.g. an experiment and the "
+        "customer table it applies to).",
+        "segkit init my-project\ncd my-project && segkit run --params params.yaml\n"
+        "segkit init my-crm --from crm_export.csv\n"
+        "segkit init my-test --from campaign.csv --from customers.csv",
     )
     i.add_argument("dir", help="new or empty folder")
+    i.add_argument(
+        "--from",
+        dest="sources",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="your data file (CSV, .gz, Parquet, Excel); repeatable, one of each kind",
+    )
+
+
+def _add_other(sub: Any) -> None:
     s = _sub(
         sub,
         "score",
@@ -146,6 +165,7 @@ def parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run(sub)
     _add_batch(sub)
+    _add_init(sub)
     _add_other(sub)
     return ap
 
@@ -216,9 +236,28 @@ def _batch(args: argparse.Namespace) -> int:
 def _init(args: argparse.Namespace) -> int:
     from segkit.pipeline import init_project
 
+    if args.sources:
+        return _init_from(args)
     folder = init_project(args.dir)
     print(f"created {_shown(folder)}: edit params.yaml, then")
     print(f"  cd {_shown(folder)} && segkit run --params params.yaml")
+    return 0
+
+
+def _init_from(args: argparse.Namespace) -> int:
+    """``segkit init DIR --from FILE``: what was inferred, and the next command."""
+    from segkit.pipeline.project import init_from
+
+    project = init_from(args.dir, args.sources)
+    for g in project.guesses:
+        print(f"{_shown(g.profile.path)}: {g.summary}")
+        if g.left_out:
+            print(f"  left out: {', '.join(g.left_out)}")
+    todo = sum(len(g.todo) for g in project.guesses)
+    params = _shown(project.folder / "params.yaml")
+    print(f"wrote {params}: every choice has its reason beside it", end="")
+    print(f"; check the {todo} TODO line(s)" if todo else "; check it")
+    print(f"next: cd {_shown(project.folder)} && segkit run --params params.yaml")
     return 0
 
 

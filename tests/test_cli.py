@@ -75,3 +75,35 @@ def test_init_writes_a_project_that_validates(tmp_path, capsys):
     )
     nb = (tmp_path / "shop" / "notebooks" / "02_cluster.ipynb").read_text()
     assert '\\"../params.yaml\\"' in nb and '"outputs": []' in nb
+
+
+def test_init_from_a_file_prints_what_was_inferred_and_the_next_command(tmp_path, capsys):
+    from segkit.core.params import load_params
+    from segkit.core.paths import data_dir
+
+    src = data_dir() / "wholesale_customers.csv.gz"
+    assert cli.main(["init", str(tmp_path / "crm"), "--from", str(src)]) == 0
+    out = capsys.readouterr().out
+    assert "wholesale_customers.csv.gz: a customer table: 440 customers" in out
+    assert "value: total_spend" in out
+    assert out.rstrip().endswith("segkit run --params params.yaml")
+    p = load_params(tmp_path / "crm" / "params.yaml")
+    assert p["name"] == "crm" and p["data"]["customers"]["id_from_row"] is True
+    assert not (tmp_path / "crm" / "data" / "cdnow_sample.txt.gz").exists()
+
+
+def test_init_help_says_what_from_does(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["init", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--from FILE" in out and "segkit init my-crm --from crm_export.csv" in out
+    assert "transaction log, a customer table or an experiment" in out
+
+
+def test_init_from_a_file_it_cannot_read_exits_2_naming_it(tmp_path, capsys):
+    bad = tmp_path / "export.csv"
+    bad.write_text("only\n1\n2\n")
+    assert cli.main(["init", str(tmp_path / "p"), "--from", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"segkit init --from '{bad}': cannot tell what the file is: it has one column" in err
+    assert not (tmp_path / "p").exists()

@@ -1,0 +1,475 @@
+"""What a data file is, and the roles of its columns: the guesses behind ``segkit init --from``.
+
+:func:`infer_file` reads a file with segkit's own reader (:func:`segkit.io.read.read_raw`:
+CSV with any delimiter or ``.gz``, Parquet, Excel; whitespace-separated text and files
+without a header line are recognized here), profiles every column once in DuckDB (how many
+values are numbers, whole numbers, dates; distinct values) and decides its **shape**:
+
+- a **transaction log**: a customer id repeated over rows, a date or timestamp column, an
+  amount (or a quantity and a unit price);
+- an **experiment**: a column with 2-5 levels named like an arm (segment, treatment, arm,
+  group, variant…) or with a level named like a control, plus numeric outcome columns;
+- a **customer table**: one row per id, or no id column (ids are then the row numbers).
+
+The roles of a customer table's columns are segkit's own (the rules the clustering stage
+applies, :mod:`segkit.segment.prepare` and :func:`segkit.segment.roles.feature_table`):
+the table is loaded with :func:`segkit.io.load.load_customers` and those functions say which
+columns are features, outcomes, dates, constant or id-like. What this module adds is only
+what a run cannot guess by itself: the shape, the column mapping of a transaction log or an
+experiment, whole-number codes that are categories (``Region`` 1/2/3), and the column that
+measures value (``cluster.value``). Every choice carries the reason a user reads in the
+commented ``params.yaml``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from segkit.core.errors import SegkitError
+from segkit.core.params import table_spec
+from segkit.io import clean
+from segkit.io.read import connect, format_of, read_raw
+
+#: A date column: at least this share of its values parse as dates.
+DATE_SHARE = 0.9
+#: The kinds of values are judged on at most this many rows (evenly spaced over the file).
+SAMPLE_ROWS = 50_000
+#: Levels of an experiment's arm column.
+ARM_LEVELS = (2, 5)
+#: Shapes :func:`infer_file` tells apart (the table spec each becomes).
+SHAPES = ("transactions", "customers", "experiment")
+
+_CUSTOMER = re.compile(
+    r"cust|client|user|member|account|buyer|shopper|patron|subscriber|household|contact|mail",
+    re.IGNORECASE,
+)
+_WHO = re.compile(r"id|customers?|clients?|users?|members?|accounts?|buyers?|e-?mail", re.I)
+_ID = re.compile(r"(?:^|[_\s.])(?:id|key|no|nr|number|code)$|^id$|[a-z](?:ID|Id)$", re.IGNORECASE)
+_DATE = re.compile(r"date|time|day|dt_|_dt|when|created|timestamp", re.IGNORECASE)
+PRICE_NAME = re.compile(r"price|unit_?cost|rate", re.IGNORECASE)
+AMOUNT_NAME = re.compile(
+    r"amount|revenue|sales?\b|sales_|value|total|spend|spent|paid|turnover|dollar|euro|"
+    r"\beur\b|\busd\b|\bgbp\b|monetary|gross|net_|^net$|sum\b",
+    re.IGNORECASE,
+)
+QUANTITY_NAME = re.compile(r"qty|quantit|units|number_of|num_of|pieces|count|cds\b", re.IGNORECASE)
+OPTIONAL_NAMES = {
+    "order_id": re.compile(r"invoice|order|receipt|basket|transaction|ticket|bill", re.IGNORECASE),
+    "product": re.compile(r"stock|sku|product|item|article|ean|upc", re.IGNORECASE),
+    "category": re.compile(r"categor|department|family", re.IGNORECASE),
+    "channel": re.compile(r"channel", re.IGNORECASE),
+    "country": re.compile(r"country|nation", re.IGNORECASE),
+}
+_ARM = re.compile(r"segment|treat|arm\b|^arm|group|variant|variation|cell|condition|test", re.I)
+CONTROL_NAME = re.compile(r"control|holdout|hold-out|no[ _-]?e-?mail|baseline|placebo", re.I)
+_VALUE_LIKE = re.compile(r"^\s*[-+]?[\d.,:/ -]+\s*$")
+_SPACED = re.compile(r"\S\s{2,}\S|^\s+\S+\s+\S")
+
+
+@dataclass
+class Column:
+    """One column's profile. ``present``, ``distinct``, ``lo`` and ``hi`` count the whole
+    file; the kinds of values (numbers, whole numbers, dates) are counted on the sample
+    (every row of a file up to :data:`SAMPLE_ROWS` rows, else evenly spaced rows)."""
+
+    name: str
+    present: int  # non-empty values
+    distinct: int  # distinct values (as text)
+    lo: float | None  # smallest number
+    hi: float | None  # largest number
+    sampled: int  # non-empty values in the sample
+    numeric: int  # of those, values that are numbers
+    integer: int  # of those, values that are whole numbers
+    dates: int = 0  # of those, values that parse as dates (checked for candidates only)
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.sampled > 0 and self.numeric == self.sampled
+
+    @property
+    def is_date(self) -> bool:
+        return self.sampled > 0 and self.dates >= DATE_SHARE * self.sampled
+
+    @property
+    def date_share(self) -> float:
+        return self.dates / self.sampled if self.sampled else 0.0
+
+    @property
+    def is_binary(self) -> bool:
+        return self.is_numeric and self.lo is not None and self.lo >= 0 and (self.hi or 0) <= 1
+
+
+@dataclass
+class Profile:
+    """A file as read: the read options to write in the spec, its rows and columns."""
+
+    path: Path
+    options: dict[str, Any]  # table-spec keys that differ from the defaults (format, …)
+    rows: int
+    columns: dict[str, Column]
+    why: dict[str, str] = field(default_factory=dict)  # read option -> reason
+    rel: Any = None  # the DuckDB relation (text columns plus _row)
+    con: Any = None
+
+
+@dataclass
+class Guess:
+    """What a file is and the roles of its columns, each with the reason for it."""
+
+    shape: str  # one of SHAPES
+    profile: Profile
+    spec: dict[str, Any]  # the table spec to write (without path)
+    why: dict[str, str]  # spec key / column -> reason, for the comments
+    left_out: dict[str, str]  # column -> why it is not used
+    todo: list[str]  # what the user must check
+    summary: str  # one line for the terminal
+    extra: dict[str, Any] = field(default_factory=dict)  # shape-specific (e.g. abtest control)
+
+
+def init_error(path: Path, what: str) -> SegkitError:
+    """The error of ``segkit init --from``: names the file, then what was seen."""
+    return SegkitError(f"segkit init --from {str(path)!r}: {what}")
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _read(con: duckdb.DuckDBPyConnection, path: Path, options: dict) -> Any:
+    """:func:`segkit.io.read.read_raw` with ``options``; its errors reworded for init."""
+    spec = table_spec({"path": str(path), **options}, "customers")
+    assert spec is not None
+    try:
+        rel, _ = read_raw(con, spec, "customers")
+    except SegkitError as exc:
+        text = str(exc).replace("data.customers.", "").replace("customers file ", "file ")
+        raise init_error(path, f"the file could not be read: {text}") from None
+    return rel
+
+
+def _names(rel: Any) -> list[str]:
+    return [c for c in rel.columns if c != "_row"]
+
+
+def _looks_headerless(names: list[str]) -> bool:
+    """Every column name looks like a value (a number or a date): no header line."""
+    return bool(names) and all(_VALUE_LIKE.match(str(n)) for n in names)
+
+
+def read_file(path: str | Path) -> Profile:
+    """Read ``path`` with segkit's reader, recognizing whitespace-separated text and a
+    missing header line; returns the read options and the relation (not yet profiled).
+
+    Raises
+    ------
+    SegkitError
+        The file is missing, empty or cannot be read in any format segkit reads.
+    """
+    path = Path(path).expanduser().resolve()
+    if not path.is_file():
+        raise init_error(path, "the file does not exist")
+    con = connect()
+    options: dict[str, Any] = {}
+    why: dict[str, str] = {}
+    try:
+        rel = _read(con, path, options)
+    except SegkitError as exc:  # a first line of values can repeat a value: 1,1,2.5
+        if "duplicate column names" not in str(exc):
+            raise
+        rel = _read(con, path, {"header": False})
+        if not _looks_headerless([str(v) for v in rel.limit(1).fetchall()[0][1:]]):
+            raise
+        options["header"] = False
+    names = _names(rel)
+    first = rel.limit(3).fetchall()
+    if len(names) == 1 and (
+        _SPACED.search(names[0]) or any(_SPACED.search(str(r[1])) for r in first)
+    ):
+        options["format"] = "whitespace"
+        why["format"] = "columns separated by runs of blanks, not by a delimiter"
+        rel = _read(con, path, options)
+        names = _names(rel)
+    parquet = format_of(path, "auto") == "parquet"
+    if options.get("header") is False or (_looks_headerless(names) and not parquet):
+        first_line = rel.limit(1).fetchall()[0][1:] if options.get("header") is False else names
+        options["header"] = False
+        options["names"] = [f"column_{i + 1}" for i in range(len(names))]
+        shown = ", ".join(map(str, first_line[:3]))
+        why["header"] = f"the first line holds values ({shown}…), not names"
+        rel = _read(con, path, options)
+        names = _names(rel)
+    rows = int(rel.aggregate("count(*)").fetchall()[0][0])
+    if rows == 0:
+        raise init_error(path, f"the file has column names {names} but no rows")
+    return Profile(path, options, rows, {}, why, rel, con)
+
+
+# --------------------------------------------------------------------------- profiling
+
+
+def read_spec(profile: Profile) -> dict:
+    """The full table spec the file is read with (defaults plus the options found)."""
+    out = table_spec({"path": str(profile.path), **profile.options}, "customers")
+    assert out is not None
+    return out
+
+
+def _number_marks(profile: Profile) -> None:
+    """Decimal comma (``12,50``) and thousands dots (``1.234,50``), from segkit's own hint."""
+    names = _names(profile.rel)
+    spec = read_spec(profile)
+    exprs: dict[str, str] = {}
+    for col in names:
+        exprs.update(clean.decimal_evidence(col, spec))
+        exprs[f"dots:{col}"] = (
+            f"count(*) FILTER (WHERE regexp_matches({clean.stripped(col)}, "
+            r"'^[+-]?\d{1,3}(\.\d{3})+,\d+$'))"
+        )
+    ev = clean.profile(sample(profile), exprs)
+    hint = clean.decimal_hint(ev, names, spec, "customers")
+    if hint is None:
+        return
+    profile.options["decimal"] = ","
+    profile.why["decimal"] = hint.split(":")[0].replace("values in", "values of")
+    if any(int(ev[f"dots:{c}"]) for c in names):
+        profile.options["thousands"] = "."
+        profile.why["thousands"] = "numbers like 1.234,50: dots separate thousands"
+
+
+def _whole(col: str, spec: dict, i: int) -> dict[str, str]:
+    """Aggregates over the whole file."""
+    num = clean.num_expr(col, spec)
+    text = clean.text_expr(col)
+    return {
+        f"{i}:present": f"count({text})",
+        f"{i}:distinct": f"count(DISTINCT {text})",
+        f"{i}:lo": f"min({num})",
+        f"{i}:hi": f"max({num})",
+    }
+
+
+def _kinds(col: str, spec: dict, i: int) -> dict[str, str]:
+    """Aggregates over the sample: the kinds of values."""
+    num = clean.num_expr(col, spec)
+    return {
+        f"{i}:sampled": f"count({clean.text_expr(col)})",
+        f"{i}:numeric": f"count({num})",
+        f"{i}:integer": f"count(*) FILTER (WHERE {num} = round({num}))",
+    }
+
+
+def sample(profile: Profile) -> Any:
+    """The rows the kinds of values are judged on: all, or evenly spaced ones."""
+    step = -(-profile.rows // SAMPLE_ROWS)
+    return profile.rel if step <= 1 else profile.rel.filter(f"_row % {step} = 0")
+
+
+def _date_candidate(c: Column) -> bool:
+    """Text, or whole numbers of 8 digits that could be YYYYMMDD."""
+    if not c.is_numeric:
+        return c.numeric < 0.5 * c.sampled
+    return bool(c.integer == c.sampled and c.lo and c.lo >= 19000101 and (c.hi or 0) <= 21001231)
+
+
+def profile_file(path: str | Path) -> Profile:
+    """:func:`read_file`, then every column profiled (numbers, whole numbers, distinct
+    values, and for text columns how many values parse as dates)."""
+    profile = read_file(path)
+    _number_marks(profile)
+    spec = read_spec(profile)
+    names = _names(profile.rel)
+    rows = sample(profile)
+    whole: dict[str, str] = {}
+    kinds: dict[str, str] = {}
+    for i, col in enumerate(names):
+        whole.update(_whole(col, spec, i))
+        kinds.update(_kinds(col, spec, i))
+    ev = {**clean.profile(profile.rel, whole), **clean.profile(rows, kinds)}
+    for i, col in enumerate(names):
+        lo, hi = ev[f"{i}:lo"], ev[f"{i}:hi"]
+        counts = {
+            k: int(ev[f"{i}:{k}"]) for k in ("present", "distinct", "sampled", "numeric", "integer")
+        }
+        profile.columns[col] = Column(
+            col,
+            **counts,
+            lo=None if lo is None else float(lo),
+            hi=None if hi is None else float(hi),
+        )
+    candidates = [c for c in profile.columns.values() if c.present and _date_candidate(c)]
+    dates = {c.name: f"count({clean.ts_expr(c.name, spec, dayfirst=True)})" for c in candidates}
+    for col, n in clean.profile(rows, dates).items():
+        profile.columns[col].dates = int(n)
+    return profile
+
+
+def day_order(profile: Profile, col: str) -> tuple[bool | None, str]:
+    """(``dayfirst`` to write, or None to let the data decide; why) for a date column."""
+    ev = clean.profile(profile.rel, clean.date_evidence(col))
+    d, m, amb = int(ev["day_only"]), int(ev["month_only"]), int(ev["ambiguous"])
+    if not amb or (d and not m) or (m and not d):
+        if d or m:
+            order = "day-first" if d else "month-first"
+            return (
+                None,
+                f"{order}, proven by {d or m:,} values such as {ev['day_example' if d else 'month_example']!r}",
+            )
+        return None, "no day/month ambiguity"
+    if d and m:
+        return None, "mixed day/month orders: TODO give date_formats"
+    return True, (
+        f"TODO: {amb:,} dates like 01/02 could be day-first or month-first and none proves "
+        "which; day-first assumed (set false for month/day)"
+    )
+
+
+# --------------------------------------------------------------------------- shape
+
+
+def date_column(profile: Profile) -> Column | None:
+    """The timestamp: a date column, those named like a date first, then by share parsed."""
+    dates = [c for c in profile.columns.values() if c.is_date]
+    dates.sort(key=lambda c: (not _DATE.search(c.name), -c.date_share))
+    return dates[0] if dates else None
+
+
+def _id_rank(c: Column, headerless: bool) -> int | None:
+    """How much a column looks like the customer id (lower is better; None: not at all)."""
+    if c.is_date or c.present == 0 or (c.numeric and c.integer < c.numeric):
+        return None
+    if any(p.search(c.name) for p in OPTIONAL_NAMES.values()):
+        return None
+    customer, idname = bool(_CUSTOMER.search(c.name)), bool(_ID.search(c.name))
+    if customer and idname:
+        return 0
+    if _WHO.fullmatch(c.name.strip()):
+        return 1
+    if idname:
+        return 2
+    return 3 if headerless and c.distinct >= 2 else None
+
+
+def id_column(profile: Profile) -> Column | None:
+    """The customer id: named like one (``CustomerID``, ``client_no``, ``ID``), or, in a
+    file without a header, the whole-number or text column with the most distinct values."""
+    headerless = profile.options.get("header") is False
+    ranked = [
+        (r, -c.distinct, c.name)
+        for c in profile.columns.values()
+        if (r := _id_rank(c, headerless)) is not None
+    ]
+    return profile.columns[min(ranked)[2]] if ranked else None
+
+
+def arm_column(profile: Profile) -> tuple[Column, list[str], list[str]] | None:
+    """(arm column, its levels, the outcome columns) of an experiment, or None.
+
+    The arm has 2-5 levels and is named like an arm (segment, treatment, group…) or has a
+    level named like a control (control, holdout, no e-mail…); the outcomes are the numeric
+    columns after it, and any numeric column named like a result
+    (:data:`segkit.segment.prepare.OUTCOME_NAMES`). Without an outcome it is no arm.
+    """
+    from segkit.segment.prepare import OUTCOME_NAMES  # scikit-learn: imported when needed
+
+    names = list(profile.columns)
+    for c in profile.columns.values():
+        if not ARM_LEVELS[0] <= c.distinct <= ARM_LEVELS[1] or c.is_binary:
+            continue
+        levels = levels_of(profile, c.name)
+        if not (_ARM.search(c.name) or any(CONTROL_NAME.search(v) for v in levels)):
+            continue
+        after = names[names.index(c.name) + 1 :]
+        outcomes = [
+            n
+            for n in names
+            if n != c.name
+            and profile.columns[n].is_numeric
+            and (n in after or OUTCOME_NAMES.search(n))
+        ]
+        if outcomes:
+            return c, levels, outcomes
+    return None
+
+
+def levels_of(profile: Profile, col: str) -> list[str]:
+    """The distinct non-empty values of ``col``, most frequent first."""
+    rows = profile.rel.aggregate(
+        f"{clean.text_expr(col)} AS v, count(*) AS n", f"{clean.text_expr(col)}"
+    ).fetchall()
+    return [str(v) for v, _ in sorted(rows, key=lambda r: (-r[1], str(r[0]))) if v is not None]
+
+
+def seen(profile: Profile) -> str:
+    """What the file holds, for an error: rows, and each column's kind and distinct values."""
+    parts = []
+    for c in profile.columns.values():
+        kind = "dates" if c.is_date else "numbers" if c.is_numeric else "text"
+        parts.append(f"{c.name} ({kind}, {c.distinct:,} distinct)")
+    return f"{profile.rows:,} rows; columns: " + ", ".join(parts)
+
+
+def decide_shape(profile: Profile) -> str:
+    """``transactions``, ``experiment`` or ``customers`` (see the module docstring).
+
+    Raises
+    ------
+    SegkitError
+        The file has one column, or an id repeated over rows but no date column.
+    """
+    if len(profile.columns) < 2:
+        raise init_error(
+            profile.path,
+            f"cannot tell what the file is: it has one column ({seen(profile)}); a "
+            "transaction log, customer table or experiment has several (is the delimiter right?)",
+        )
+    cid, date = id_column(profile), date_column(profile)
+    repeated = cid is not None and cid.distinct < cid.present
+    if repeated and date is not None:
+        return "transactions"
+    if arm_column(profile) is not None:
+        return "experiment"
+    if repeated:
+        assert cid is not None
+        raise init_error(
+            profile.path,
+            f"cannot tell what the file is: the id column {cid.name!r} repeats "
+            f"({cid.present:,} rows, {cid.distinct:,} ids) like a transaction log, but no "
+            f"column is a date (at least {DATE_SHARE:.0%} of values parsing as dates); "
+            f"{seen(profile)}",
+        )
+    return "customers"
+
+
+def distinct_ids(profile: Profile, col: str) -> int:
+    """Customer ids once cleaned as the loader cleans them (``17850.0`` is ``17850``)."""
+    sql = f"count(DISTINCT {clean.id_expr(col)})"
+    return int(profile.rel.aggregate(sql).fetchall()[0][0])
+
+
+def cancel_prefix(profile: Profile, col: str) -> tuple[str, int] | None:
+    """A letter prefix that marks some order ids (``C536379`` among ``536365``…)."""
+    t = clean.text_expr(col)
+    rows = profile.rel.aggregate(
+        f"regexp_extract({t}, '^([A-Za-z]+)[0-9]', 1) AS p, count(*) AS n",
+        f"regexp_extract({t}, '^([A-Za-z]+)[0-9]', 1)",
+    ).fetchall()
+    counts = {str(p): int(n) for p, n in rows if p is not None}
+    plain = counts.pop("", 0)
+    if not counts or plain < 0.5 * profile.rows:
+        return None
+    prefix = max(counts, key=lambda p: counts[p])
+    return prefix, counts[prefix]
+
+
+def quoted(col: str) -> str:
+    """A column name as a derive expression may write it (backquotes when not a name)."""
+    return col if re.fullmatch(r"[A-Za-z_]\w*", col) else f"`{col}`"
+
+
+def sql_count(profile: Profile, where: str) -> int:
+    """Rows of the file where the SQL condition ``where`` holds."""
+    return int(profile.rel.aggregate(f"count(*) FILTER (WHERE {where})").fetchall()[0][0])

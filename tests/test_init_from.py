@@ -1,0 +1,407 @@
+"""``segkit init DIR --from FILE``: the shape of a file, the roles of its columns, and a
+commented params.yaml that segkit's own ``load_params`` (and ``segkit run``) accept.
+
+Expected roles come from the data sets' documentation (data/SOURCES.md: the CDNOW layout
+``customer_id cohort_id date number_of_cds dollar_value`` and its 2,357 / 23,570 customers;
+Hillstrom's randomized ``segment`` and its outcomes visit, conversion, spend; the wholesale
+table's six spending columns, Channel and Region codes and no id column), from
+``segkit.datasets.make_customer_table``'s docstring (its outcomes, join date, constant and
+id), and from pandas reading the same file (the Online Retail customer count).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from segkit import datasets
+from segkit.core.errors import SegkitError
+from segkit.core.params import load_params
+from segkit.core.paths import data_dir
+from segkit.io.guess import guess
+from segkit.pipeline.project import init_from
+
+DATA = data_dir()
+SPEND = ["Fresh", "Milk", "Grocery", "Frozen", "Detergents_Paper", "Delicassen"]
+
+
+@functools.cache
+def guessed(path: str) -> dict:
+    """Shape -> Guess for one file (cached: the bundled files are read once)."""
+    return {g.shape: g for g in guess(path)}
+
+
+@pytest.fixture(scope="module")
+def crm_csv(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("crm") / "crm_export.csv"
+    datasets.make_customer_table(n=600, seed=3).table.to_csv(path, index=False)
+    return path
+
+
+# --------------------------------------------------------------------------- shapes and roles
+
+
+def test_cdnow_sample_without_a_header_is_a_whitespace_transaction_log():
+    g = guessed(str(DATA / "cdnow_sample.txt.gz"))["transactions"]
+    assert g.spec["format"] == "whitespace" and g.spec["header"] is False
+    assert g.spec["names"] == [f"column_{i}" for i in range(1, 6)]
+    # customer_id cohort_id date(YYYYMMDD) number_of_cds dollar_value (SOURCES.md)
+    assert g.spec["columns"] == {
+        "customer_id": "column_1",
+        "timestamp": "column_3",
+        "amount": "column_5",
+    }
+    assert "2,357 ids" in g.why["column_1"]  # SOURCES.md: 2,357 customers
+    assert set(g.left_out) == {"column_2", "column_4"}
+    assert any("amount 0" in t for t in g.todo)  # the published set keeps free purchases
+
+
+def test_cdnow_master_with_a_header_maps_its_named_columns():
+    g = guessed(str(DATA / "cdnow_master.txt.gz"))["transactions"]
+    assert g.spec["format"] == "whitespace" and "header" not in g.spec
+    assert g.spec["columns"] == {
+        "customer_id": "customer_id",
+        "timestamp": "date",
+        "amount": "dollar_value",
+        "quantity": "number_of_cds",
+    }
+    assert "23,570 ids" in g.why["customer_id"]  # SOURCES.md: 23,570 customers
+
+
+def test_online_retail_is_a_transaction_log_with_quantity_price_and_cancellations():
+    path = DATA / "online_retail.parquet"
+    g = guessed(str(path))["transactions"]
+    assert g.spec["columns"] == {
+        "customer_id": "CustomerID",
+        "timestamp": "InvoiceDate",
+        "quantity": "Quantity",
+        "unit_price": "UnitPrice",
+        "order_id": "InvoiceNo",
+        "product": "StockCode",
+        "country": "Country",
+    }
+    raw = pd.read_parquet(path, columns=["CustomerID", "InvoiceNo"])
+    assert f"{raw['CustomerID'].nunique():,} ids" in g.why["CustomerID"]
+    assert g.spec["cancel_prefix"] == "C"
+    n_cancel = int(raw["InvoiceNo"].astype(str).str.match(r"^C\d").sum())
+    assert f"{n_cancel:,} order ids start with 'C'" in g.why["cancel_prefix"]
+    assert set(g.left_out) == {"Description"}
+    assert g.why["InvoiceDate"].startswith("timestamp: 100% of values parse as dates")
+
+
+def test_hillstrom_is_an_experiment_with_its_attributes_as_a_customer_table():
+    shapes = guessed(str(DATA / "hillstrom.csv.gz"))
+    assert set(shapes) == {"experiment", "customers"}
+    exp, cust = shapes["experiment"], shapes["customers"]
+    assert exp.spec["columns"] == {"arm": "segment"} and exp.spec["id_from_row"] is True
+    assert exp.spec["outcomes"] == ["visit", "conversion", "spend"]
+    assert exp.extra["control"] == "No E-Mail" and exp.extra["value_metric"] == "spend"
+    assert cust.spec["attributes"] == [
+        "recency",
+        "history_segment",
+        "history",
+        "mens",
+        "womens",
+        "zip_code",
+        "newbie",
+        "channel",
+    ]
+    assert cust.spec["id_from_row"] is True and cust.extra["value"] == "history"
+    assert "visit" not in cust.extra["features"] + cust.extra["categorical"]
+
+
+def test_wholesale_is_a_customer_table_valued_by_its_total_spend():
+    g = guessed(str(DATA / "wholesale_customers.csv.gz"))["customers"]
+    assert g.spec["id_from_row"] is True and g.spec["outcomes"] == []
+    assert g.extra["features"] == SPEND
+    assert sorted(g.extra["categorical"]) == ["Channel", "Region"]  # codes, not quantities
+    assert g.extra["method"] == "kprototypes"
+    assert g.extra["value"] == "total_spend"
+    assert g.spec["derive"] == {"total_spend": " + ".join(SPEND)}
+    assert "Region" in g.why and "category" in g.why["Region"]
+
+
+def test_a_crm_export_gets_outcomes_dates_constant_and_id(crm_csv):
+    g = guessed(str(crm_csv))["customers"]
+    assert g.spec["columns"] == {"customer_id": "ID"}
+    assert g.spec["outcomes"] == ["Response", "AcceptedCmp1", "Complain"]
+    features = g.extra["features"] + g.extra["categorical"]
+    assert not {"Response", "AcceptedCmp1", "Complain", "ID", "Z_CostContact"} & set(features)
+    assert "days_since_Dt_Customer" in features
+    assert g.why["days_since_Dt_Customer"].startswith(
+        "Dt_Customer: 100% of values parse as dates -> days_since_Dt_Customer"
+    )
+    assert g.left_out == {"Z_CostContact": "constant: the same value for every customer"}
+    assert g.extra["value"] == "total_spend"
+    assert g.spec["derive"] == {"total_spend": "MntWines + MntMeatProducts + MntFruits"}
+    assert "Education" in g.extra["categorical"]
+
+
+# --------------------------------------------------------------------------- the params.yaml
+
+
+@pytest.fixture(autouse=True)
+def _read_once(monkeypatch):
+    """init_from reuses the guesses the tests already made (each file is read once)."""
+    monkeypatch.setattr("segkit.io.guess.guess", lambda f: list(guessed(str(f)).values()))
+
+
+def _project(tmp_path: Path, *files: Path, name: str = "proj"):
+    project = init_from(tmp_path / name, list(files))
+    text = (project.folder / "params.yaml").read_text()
+    return project, text, load_params(project.folder / "params.yaml")
+
+
+def test_crm_params_yaml_loads_and_says_why(tmp_path, crm_csv):
+    project, text, p = _project(tmp_path, crm_csv)
+    spec = p["data"]["customers"]
+    assert spec["path"] == str(crm_csv) or Path(spec["path"]).resolve() == crm_csv.resolve()
+    assert spec["outcomes"] == ["Response", "AcceptedCmp1", "Complain"]
+    assert spec["columns"] == {"customer_id": "ID"}
+    assert p["cluster"]["value"] == "total_spend" and p["cluster"]["method"] == "kprototypes"
+    assert "days_since_Dt_Customer" in p["cluster"]["features"]
+    assert "Response" not in p["cluster"]["features"]
+    assert "- Response" in text and "0/1, named like a result -> outcome, not clustered" in text
+    assert "#   Z_CostContact: constant: the same value for every customer" in text
+    assert "customer_id: ID" in text and "# customer id: one row per id (600 ids)" in text
+    assert all(len(line) <= 96 for line in text.splitlines() if "path:" not in line)
+    assert sorted(os.listdir(project.folder)) == ["data", "notebooks", "params.yaml", "reports"]
+
+
+@pytest.mark.parametrize(
+    "file, tables",
+    [
+        ("cdnow_sample.txt.gz", {"transactions"}),
+        ("online_retail.parquet", {"transactions"}),
+        ("hillstrom.csv.gz", {"customers", "experiment"}),
+        ("wholesale_customers.csv.gz", {"customers"}),
+    ],
+)
+def test_bundled_files_give_params_that_load(tmp_path, file, tables):
+    _, text, p = _project(tmp_path, DATA / file)
+    given = {t for t in ("transactions", "customers", "experiment") if p["data"][t]}
+    assert given == tables
+    for t in given:
+        assert Path(p["data"][t]["path"]) == DATA / file
+    assert yaml.safe_load(text)["data"]["source"] == "files"
+    assert all(len(line) <= 96 for line in text.splitlines() if "path:" not in line)
+    if "transactions" in tables:
+        assert p["cluster"]["value"] == "revenue"
+        assert "# calibration_end:" in text
+
+
+def test_hillstrom_params_set_the_control_and_the_value_metric(tmp_path):
+    _, text, p = _project(tmp_path, DATA / "hillstrom.csv.gz")
+    assert p["abtest"]["control"] == "No E-Mail" and p["abtest"]["value_metric"] == "spend"
+    assert p["data"]["experiment"]["columns"] == {"arm": "segment"}
+    assert "# TODO: check that ['visit', 'conversion', 'spend'] were measured" in text
+
+
+def test_decimal_comma_and_semicolons_are_found(tmp_path):
+    path = tmp_path / "kunden.csv"
+    rows = [
+        f"{1000 + i};{(i * 37) % 900 + 1},{i % 100:02d};{20 + i % 50};{i % 2}" for i in range(60)
+    ]
+    path.write_text("Kunde_ID;Umsatz;Alter;Response\n" + "\n".join(rows) + "\n")
+    g = guessed(str(path))["customers"]
+    assert g.spec["decimal"] == "," and g.spec["columns"] == {"customer_id": "Kunde_ID"}
+    assert g.spec["outcomes"] == ["Response"]
+    _, text, p = _project(tmp_path, path)
+    assert p["data"]["customers"]["decimal"] == ","
+    assert "# TODO: cluster.value: no money-like column" in text
+
+
+def test_ambiguous_dates_without_a_header_become_a_todo(tmp_path):
+    path = tmp_path / "orders.csv"
+    rows = [
+        f"{i % 40 + 1},{i % 12 + 1:02d}/{i % 11 + 1:02d}/2023,{i % 90 + 1}.25" for i in range(400)
+    ]
+    path.write_text("\n".join(rows) + "\n")
+    g = guessed(str(path))["transactions"]
+    assert g.spec["header"] is False and g.spec["dayfirst"] is True
+    assert g.spec["columns"] == {
+        "customer_id": "column_1",
+        "timestamp": "column_2",
+        "amount": "column_3",
+    }
+    _, text, p = _project(tmp_path, path)
+    assert p["data"]["transactions"]["dayfirst"] is True
+    assert "# TODO: dayfirst: column_2: 400 dates like 01/02 could be day-first" in text
+
+
+def test_an_experiment_and_its_customer_table_from_two_files(tmp_path, crm_csv):
+    table = pd.read_csv(crm_csv)
+    exp = pd.DataFrame(
+        {
+            "ID": table["ID"],
+            "variant": ["holdout", "offer"] * (len(table) // 2),
+            "bought": table["Response"],
+        }
+    )
+    exp.to_csv(tmp_path / "campaign.csv", index=False)
+    project, text, p = _project(tmp_path, tmp_path / "campaign.csv", crm_csv)
+    assert p["data"]["experiment"]["columns"] == {"arm": "variant", "customer_id": "ID"}
+    assert p["data"]["experiment"]["outcomes"] == ["bought"]
+    assert p["abtest"]["control"] == "holdout"
+    assert p["data"]["customers"]["attributes"] is None  # the customer table's own file
+    assert [g.shape for g in project.guesses] == ["experiment", "customers"]
+
+
+# --------------------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        (None, r"--from '.*nope.csv': the file does not exist"),
+        ("", r"--from '.*nope.csv': the file could not be read: .*is empty \(0 bytes\)"),
+        ("a\n1\n2\n", r"cannot tell what the file is: it has one column \(2 rows; columns: a"),
+        (
+            "customer_id,amount\n" + "".join(f"{i % 5},{i}.5\n" for i in range(20)),
+            r"the id column 'customer_id' repeats \(20 rows, 5 ids\) like a transaction log, "
+            r"but no column is a date",
+        ),
+    ],
+)
+def test_unusable_files_are_named_with_what_was_seen(tmp_path, content, match):
+    path = tmp_path / "nope.csv"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(SegkitError, match=match):
+        guess(path)
+    with pytest.raises(SegkitError, match=match):
+        init_from(tmp_path / "proj", [path])
+    assert not (tmp_path / "proj").exists()  # nothing half-made is left behind
+
+
+def test_a_transaction_log_without_an_amount_is_refused(tmp_path):
+    path = tmp_path / "visits.csv"
+    path.write_text(
+        "customer_id,date,page\n"
+        + "".join(f"{i % 4},2024-01-{i + 1:02d},p{i}\n" for i in range(12))
+    )
+    with pytest.raises(SegkitError, match=r"visits.csv'.*no column is an amount"):
+        guess(path)
+
+
+def test_an_experiment_alone_has_no_customers_to_segment(tmp_path):
+    path = tmp_path / "ab.csv"
+    path.write_text(
+        "customer_id,group,converted\n"
+        + "".join(f"{i},{'AB'[i % 2]},{i % 3 == 0:d}\n" for i in range(40))
+    )
+    with pytest.raises(SegkitError, match=r"ab.csv'.*an experiment with no customer attributes"):
+        init_from(tmp_path / "proj", [path])
+
+
+def test_two_files_of_the_same_shape_are_refused(tmp_path, crm_csv):
+    with pytest.raises(SegkitError, match=r"both look like customers; give one file of each"):
+        init_from(tmp_path / "proj", [crm_csv, DATA / "wholesale_customers.csv.gz"])
+
+
+def test_a_folder_with_files_is_refused(tmp_path, crm_csv):
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "mine.txt").write_text("x")
+    with pytest.raises(SegkitError, match=r"is not empty; segkit init needs a new or empty"):
+        init_from(tmp_path / "proj", [crm_csv])
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+@pytest.mark.slow
+def test_segkit_run_runs_on_the_params_written_for_wholesale(tmp_path):
+    """``segkit init --from`` then ``segkit run --params``, as a user types them."""
+    env = {k: v for k, v in os.environ.items() if k != "SEGKIT_REPORTS_DIR"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    segkit = [sys.executable, "-m", "segkit.cli"]
+    src = DATA / "wholesale_customers.csv.gz"
+    done = subprocess.run(
+        [*segkit, "init", "shop", "--from", str(src)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "a customer table: 440 customers" in done.stdout
+    assert "next: cd shop && segkit run --params params.yaml" in done.stdout
+    fast = ["cluster.k_max=3", "cluster.n_bootstrap=2", "cluster.gap_references=0"]
+    sets = [a for s in fast for a in ("--set", s)]
+    done = subprocess.run(
+        [
+            *segkit,
+            "run",
+            "--params",
+            "params.yaml",
+            "--stages",
+            "explore,cluster",
+            "--quiet",
+            *sets,
+        ],
+        cwd=tmp_path / "shop",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-1500:] + done.stderr[-3000:]
+    run = tmp_path / "shop" / "reports" / "shop"
+    assert json.loads((run / "manifest.json").read_text())["ok"]
+    used = pd.read_csv(run / "artifacts" / "cluster_features.csv")
+    clustered = set(used.loc[used["used"], "feature"])
+    assert clustered == {*SPEND, "Channel", "Region"}
+    sizes = json.loads((run / "artifacts" / "findings_cluster.json").read_text())
+    assert "total spend" in json.dumps(sizes).lower()
+
+
+def test_an_excel_export_is_read_like_its_csv(tmp_path):
+    path = tmp_path / "crm.xlsx"
+    datasets.make_customer_table(n=150, seed=5).table.to_excel(path, index=False)
+    g = guessed(str(path))["customers"]
+    assert g.spec["columns"] == {"customer_id": "ID"}
+    assert g.spec["outcomes"] == ["Response", "AcceptedCmp1", "Complain"]
+    assert "days_since_Dt_Customer" in g.extra["features"]
+
+
+def test_a_first_line_of_values_that_repeats_a_value_is_no_header(tmp_path):
+    """DuckDB would take ``7,7,2.50`` for a header with a duplicate name."""
+    path = tmp_path / "sales.csv"
+    rows = [
+        f"{i % 30 + 7},{i % 30 + 7},2024-03-{i % 28 + 1:02d},{i % 50 + 2}.50" for i in range(300)
+    ]
+    path.write_text("\n".join(rows) + "\n")
+    g = guessed(str(path))["transactions"]
+    assert g.spec["header"] is False and len(g.spec["names"]) == 4
+    assert g.spec["columns"]["timestamp"] == "column_3"
+    assert g.spec["columns"]["amount"] == "column_4"
+
+
+def test_a_transaction_log_and_a_customer_table_together(tmp_path):
+    orders = tmp_path / "orders.csv"
+    lines = [
+        f"{i},{i % 50 + 1},2024-{i % 12 + 1:02d}-{i % 28 + 1:02d},{i % 70 + 3}.99"
+        for i in range(400)
+    ]
+    orders.write_text("order_no,customer,order_date,total\n" + "\n".join(lines) + "\n")
+    people = tmp_path / "people.csv"
+    rows = [f"{i},{20 + i % 40},{'NS'[i % 2]},{i % 2}" for i in range(1, 51)]
+    people.write_text("customer,age,region,newsletter_response\n" + "\n".join(rows) + "\n")
+    project, text, p = _project(tmp_path, orders, people)
+    assert p["data"]["transactions"]["columns"] == {
+        "customer_id": "customer",
+        "timestamp": "order_date",
+        "amount": "total",
+        "order_id": "order_no",
+    }
+    assert p["data"]["customers"]["outcomes"] == ["newsletter_response"]
+    assert p["cluster"]["value"] == "revenue" and p["cluster"]["features"] is None
+    assert "TODO: cluster.value" not in text  # the log's revenue is the value
