@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segkit import clv
+from segkit import clv, features
 from segkit.clv.diagnostics import HoldoutTest, RateChange, holdout_test, rate_change, refit_test
 from segkit.clv.predict import model_error_band
 from segkit.core.errors import SegkitError
@@ -86,7 +86,9 @@ def test_sampling_variance_matches_a_monte_carlo_of_the_holdout():
     diffs, robust, poisson = [], [], []
     for s in range(800):  # the sample variance of 800 differences is within ~5%
         cal = simulate_split(500, seed=1000 + s)
-        p = spec.expected(theta, cal["duration_holdout"], cal["frequency"], cal["recency"], cal["T"])
+        p = spec.expected(
+            theta, cal["duration_holdout"], cal["frequency"], cal["recency"], cal["T"]
+        )
         a = cal["frequency_holdout"].to_numpy()
         diffs.append(a.sum() - p.sum())
         robust.append(((a - p) ** 2).sum())
@@ -294,3 +296,6 @@ def test_online_retail_reproduces_the_audit(tmp_path):
     assert low <= t.actual <= high
     young = cal[cal["T"] <= cal["T"].max() - 13]
     assert refit_test(young, "bgnbd").error == pytest.approx(-0.319, abs=0.001)
+    tx = run.path("transactions.parquet").as_posix()
+    early = features.calibration_holdout(tx, "2011-06-10", "2011-09-09", "W")
+    assert refit_test(early, "bgnbd").error == pytest.approx(0.076, abs=0.001)

@@ -151,29 +151,19 @@ def run(run: Run) -> CLVResult | Skipped:
     purchase_models = [m for m in purchase_models if m not in dropped]
     fits = {m: f for m, f in fits.items() if m not in dropped}
     corr = float("nan")
-    if use_spend:
+    if use_spend:  # Gamma-Gamma assumes spend per purchase independent of frequency
         corr = spend_frequency_correlation(customers["frequency"], customers["monetary"])
     best = min(purchase_models, key=lambda m: fits[m].bic)
     check = _check(run, ho, best, seed=seed)
-    factor = check.factor if check else 1.0
-    pred = _predictions(run, customers, fits, best, model_error=factor)
-    seg = segment_value(pred, run.params["profile"]["min_segment_size"], model_error=factor)
+    band = check.factor if check else 1.0  # the model-error band's factor (1: none)
+    pred = _predictions(run, customers, fits, best, model_error=band)
+    seg = segment_value(pred, run.params["profile"]["min_segment_size"], model_error=band)
     pred = _save_artifacts(
         run, pred, seg, fits=fits, cal_fits=ho.fits, best=best, corr=corr, check=check
     )
     actions = _actions_with_value(run, seg)
     params = pd.concat([f.table() for f in fits.values()], ignore_index=True)
-    findings = _findings(
-        run,
-        pred,
-        seg,
-        fits=fits,
-        check=check,
-        errors=ho.errors,
-        best=best,
-        models=purchase_models,
-        corr=corr,
-    )
+    findings = _findings(run, pred, seg, fits=fits, check=check, ho=ho, best=best, corr=corr)
     findings += [f"{MODELS[m].label} was left out: {why}" for m, why in dropped.items()]
     run.save_findings("clv", findings)
     return CLVResult(
@@ -468,9 +458,8 @@ def _findings(
     *,
     fits: dict[str, Fit],
     check: Check | None,
-    errors: pd.DataFrame | None,
+    ho: _Holdout,
     best: str,
-    models: list[str],
     corr: float,
 ) -> list[str]:
     """The stage's findings, the headline first: that the model does not fit this data,
@@ -483,9 +472,10 @@ def _findings(
         findings = [_finding_misfit(check, d["calibration_end"]), value]
     else:
         findings = [value]
-        if check is not None and errors is not None:
-            findings.append(_finding_holdout(errors, check, d["calibration_end"]))
+        if check is not None and ho.errors is not None:
+            findings.append(_finding_holdout(ho.errors, check, d["calibration_end"]))
     findings.append(_finding_alive(pred))
+    models = [m for m in fits if m in PURCHASE_MODELS]  # in the order of clv.models
     findings.append(_finding_models(best, models, d["time_unit"], use_spend=use_spend))
     findings += _findings_weak(fits)
     if use_spend:
