@@ -2,7 +2,7 @@
 
 Run on demand (not in the tests), from the repository root::
 
-    nice -n 10 .venv/bin/python benchmarks/clv_holdout.py --before /path/to/old/checkout
+    PYTHONPATH=. nice -n 10 .venv/bin/python benchmarks/clv_holdout.py --before OLD_CHECKOUT
 
 For each parameter set (``online_retail``, ``cdnow``) and each code base (``--before``: a
 checkout of the code before the holdout check; ``--after``: this one, by default), a fresh
@@ -143,13 +143,13 @@ def main() -> None:
         worker(*args.worker)
         return
     t0 = time.perf_counter()
+    flagged_true, z_true = simulate(args.seeds, 1.0)
+    flagged_surge, z_surge = simulate(args.seeds, 1.3)
     sections = []
     for name in SETS:
         before, after = run_in(args.before, name), run_in(args.after, name)
         print(name, "done", file=sys.stderr)
         sections.append(_section(name, before, after))
-    flagged_true, z_true = simulate(args.seeds, 1.0)
-    flagged_surge, z_surge = simulate(args.seeds, 1.3)
     secs = time.perf_counter() - t0
     out = HERE / "results" / "clv_holdout.md"
     out.write_text(

@@ -228,24 +228,33 @@ def test_why_names_a_changed_rate_and_rules_out_history_before_the_data():
         ("2011-06-10", _t(3097.3, 2879.0, -3.07)),
         ("2011-03-01", _t(1064.2, 1562.0, 8.73, customers=1667)),
     )
-    why = clv_stage._why(dg, MAIN)
-    assert why.startswith("Likely why: the buying rate changed in the holdout period")
-    assert "341 repeat purchases a week in the holdout against 236 in the 13 weeks before" in why
-    assert "(+45%), where the model expects +9%" in why
-    assert "predicted 3,097 repeat purchases against 2,879 actual (+7.6%), missing the" in why
-    assert "1,667 customers first seen from 2011-03-01" in why
-    assert "(-31.9%), missing the same way, so purchases before the data start are not" in why
+    assert clv_stage._why(dg, MAIN).startswith(
+        "Likely why: the buying rate changed in the holdout period"
+    )
+    checks = clv_stage._finding_checks(clv_stage.Check(MAIN, dg))
+    assert checks.startswith("Why the model likely misses: the calibration customers made 341")
+    assert "341 repeat purchases a week in the holdout against 236 in the 13 weeks before" in checks
+    assert "(+45%), where the model expects +9%" in checks
+    assert "predicted 3,097 repeat purchases against 2,879 actual (+7.6%), missing the" in checks
+    assert "1,667 customers first seen from 2011-03-01" in checks
+    assert "(-31.9%), missing the same way, so purchases before the data start are not" in checks
 
 
 def test_why_names_history_before_the_data_only_when_the_data_support_it():
     flat = RateChange(13, 236.0, 262.0, 239.0, 260.0)  # moves as the model expects
     dg = clv_stage.Diagnosis(flat, None, ("2011-03-01", _t(1064.0, 1080.0, 0.4)))
-    why = clv_stage._why(dg, MAIN)
-    assert why.startswith("Likely why: customers who bought before the data start")
-    assert "within what chance allows, so the miss comes from customers who bought" in why
+    assert clv_stage._why(dg, MAIN).startswith(
+        "Likely why: customers who bought before the data start"
+    )
+    checks = clv_stage._finding_checks(clv_stage.Check(MAIN, dg))
+    assert "within what chance allows, so the miss comes from customers who bought" in checks
     # nothing points anywhere: no cause is claimed
-    none = clv_stage._why(clv_stage.Diagnosis(flat, None, None), MAIN)
-    assert none.startswith("The checks do not single out one cause")
+    none = clv_stage.Diagnosis(flat, None, None)
+    assert clv_stage._why(none, MAIN) == "The checks of why do not single out one cause"
+    assert (
+        clv_stage._finding_checks(clv_stage.Check(MAIN, clv_stage.Diagnosis(None, None, None)))
+        is None
+    )
 
 
 def test_the_first_finding_says_the_model_does_not_fit(tmp_path, monkeypatch):
@@ -271,6 +280,7 @@ def test_the_first_finding_says_the_model_does_not_fit(tmp_path, monkeypatch):
     assert "(-28.6%) in the holdout" in bad.findings[0]
     assert "widened by the forecast's miss (a factor of 1.40 both ways)" in bad.findings[0]
     assert bad.findings[1].startswith("The customers are worth")
+    assert bad.findings[2].startswith("Why the model likely misses: the calibration customers")
     assert "widened by the holdout forecast's miss, a factor of 1.40 both ways" in bad.findings[1]
     seg_ok, seg_bad = ok.segments.set_index("segment"), bad.segments.set_index("segment")
     assert np.allclose(seg_bad["clv_low_total"], seg_ok["clv_low_total"] / 1.4, rtol=1e-6)

@@ -470,6 +470,7 @@ def _findings(
     value = _finding_value(pred, seg, p, factor=check.factor if check else 1.0)
     if check is not None and not check.test.fits:
         findings = [_finding_misfit(check, d["calibration_end"]), value]
+        findings += [f for f in [_finding_checks(check)] if f]
     else:
         findings = [value]
         if check is not None and ho.errors is not None:
@@ -529,46 +530,51 @@ def _finding_holdout(errors: pd.DataFrame, check: Check, calibration_end: Any) -
 
 
 def _finding_misfit(check: Check, calibration_end: Any) -> str:
+    """The headline when the model does not fit: the numbers, the likely why, the band."""
     t = check.test
     return (
         f"The model does not fit this data: calibrated to {calibration_end}, "
-        f"{MODELS[t.model].label} {_test_numbers(t)} in the holdout, while the uncertainty of "
+        f"{MODELS[t.model].label} {_test_numbers(t)} in the holdout, where the uncertainty of "
         f"the fitted parameters and chance allow ±{t.allowed:.1%} (z = {t.z:+.1f}). "
-        f"{_why(check.diagnosis, t)} The CLV ranges below are therefore widened by the "
-        f"forecast's miss (a factor of {check.factor:.2f} both ways)."
+        f"{_why(check.diagnosis, t)}. The CLV ranges are therefore widened by the forecast's "
+        f"miss (a factor of {check.factor:.2f} both ways)."
     )
 
 
 def _why(dg: Diagnosis | None, main: HoldoutTest) -> str:
-    """The likely why, from the checks that could run; a cause the numbers contradict is
-    named as contradicted, and none is claimed when no check points to one."""
+    """The likely why, from the checks that could run (:func:`_finding_checks` gives their
+    numbers); no cause is claimed when the checks do not point to one."""
     if dg is None:
-        return ""
+        return "The checks of why could not run"
     rate_moved = dg.rate is not None and _rate_moved(dg.rate)
     # a window earlier that the model predicts, or misses the other way: the rate moves
     earlier_differs = dg.earlier is not None and _versus(dg.earlier[1], main) != (
         "missing the same way"
     )
     cohort_fits = dg.cohort is not None and dg.cohort[1].fits
-    facts = [
-        _fact_rate(dg.rate),
-        _fact_earlier(dg.earlier, main),
-        _fact_cohort(dg.cohort, main),
-    ]
-    evidence = "; ".join(f for f in facts if f)
     if (rate_moved or earlier_differs) and not cohort_fits:
-        verdict = (
+        return (
             "Likely why: the buying rate changed in the holdout period (a seasonal peak or a "
             "trend), which these models, with one constant rate per customer, cannot follow"
         )
-    elif cohort_fits and not (rate_moved or earlier_differs):
-        verdict = (
+    if cohort_fits and not (rate_moved or earlier_differs):
+        return (
             "Likely why: customers who bought before the data start, whose earlier "
             "purchases the model cannot see"
         )
-    else:
-        verdict = "The checks do not single out one cause"
-    return f"{verdict} ({evidence})." if evidence else f"{verdict}."
+    return "The checks of why do not single out one cause"
+
+
+def _finding_checks(check: Check) -> str | None:
+    """The numbers behind :func:`_why`: each check that could run; None without any."""
+    dg, main = check.diagnosis, check.test
+    if dg is None:
+        return None
+    facts = [_fact_rate(dg.rate), _fact_earlier(dg.earlier, main), _fact_cohort(dg.cohort, main)]
+    facts = [f for f in facts if f]
+    if not facts:
+        return None
+    return "Why the model likely misses: " + "; ".join(facts) + "."
 
 
 def _rate_moved(r: RateChange) -> bool:
