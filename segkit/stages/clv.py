@@ -253,15 +253,17 @@ def _holdout(run: Run, models: list[str], *, seed: int, dropped: dict[str, str])
 def _check(run: Run, ho: _Holdout, best: str, *, seed: int) -> Check | None:
     """The holdout test of the CLV model (None without a holdout); when the model does not
     fit, the checks of why (:func:`_diagnose`)."""
-    if ho.cal is None or best not in ho.fits:
+    if ho.cal is None or ho.tracking is None or best not in ho.fits:
         return None
     test = holdout_test(ho.cal, ho.fits[best])
     if test.fits:
         return Check(test, None)
-    return Check(test, _diagnose(run, ho, best, seed=seed))
+    return Check(test, _diagnose(run, ho.cal, ho.tracking, best, seed=seed))
 
 
-def _diagnose(run: Run, ho: _Holdout, best: str, *, seed: int) -> Diagnosis:
+def _diagnose(
+    run: Run, cal: pd.DataFrame, track: pd.DataFrame, best: str, *, seed: int
+) -> Diagnosis:
     """Why the model may not fit, from three cheap checks on data the stage already has.
 
     - rate: the calibration cohort's repeat purchases per week in the holdout against as
@@ -273,13 +275,10 @@ def _diagnose(run: Run, ho: _Holdout, best: str, *, seed: int) -> Diagnosis:
       data start, whose whole history is in the data (is the miss due to customers who
       bought before the data began?).
     """
-    if ho.cal is None or ho.tracking is None:  # only called after a holdout check
-        raise SegkitError("clv: the diagnosis needs the calibration split and its tracking")
     d = run.params["data"]
     unit_days = UNIT_DAYS[d["time_unit"]]
     cal_end = parse_date(d["calibration_end"])
-    rate = rate_change(ho.tracking, best)
-    cal = ho.cal
+    rate = rate_change(track, best)
     start_age = float(cal["T"].max())  # age of the oldest customer: the data start
     cohort_age = start_age - _COHORT_AFTER_DAYS / unit_days
     cohort = None
