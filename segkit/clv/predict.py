@@ -19,7 +19,21 @@ group's column sums (:func:`total_interval`).
 - :func:`discounted_purchases`: the discounted sum of expected purchases, month by month;
 - :func:`predict`: P(alive), expected purchases, spend and CLV with intervals;
 - :func:`total_interval`: the delta-method interval of a total CLV;
-- :func:`segment_value`: CLV per segment, small segments suppressed.
+- :func:`segment_value`: CLV per segment, small segments suppressed;
+- :func:`model_error_band`: an interval widened by the model's observed error.
+
+When the model does not fit
+---------------------------
+Parameter uncertainty says nothing about the model being wrong. When the holdout check
+(:func:`segkit.clv.holdout_test`) finds the forecast off by more than parameter uncertainty
+and chance explain, every CLV range is widened by a band calibrated on that backtest: with
+``P`` the predicted and ``A`` the actual holdout purchases and ``f = max(A/P, P/A)``, an
+interval ``[low, high]`` becomes ``[low / f, high · f]``. The parameter interval is
+stretched, on the log scale, by the observed error both ways: the holdout shows how far the
+model can be off, not in which direction it will be off over the next horizon (a seasonal
+peak in the holdout may be a trough in the next months). The rule assumes the relative
+error of the holdout forecast carries over to the CLV horizon; the band then contains the
+value the model would have needed to be right on the holdout.
 """
 
 from __future__ import annotations
@@ -184,7 +198,30 @@ def _add_spend(
         out[f"{DELTA_PREFIX}{j + 1}"] = delta[:, j]
 
 
-def total_interval(clv: pd.DataFrame, alpha: float = 0.05) -> tuple[float, float, float]:
+def model_error_band(low: ArrayLike, high: ArrayLike, factor: float) -> tuple[Any, Any]:
+    """``[low / factor, high · factor]``: an interval widened by the model's observed error.
+
+    ``factor`` is ``max(A/P, P/A)`` of the holdout check (:attr:`HoldoutTest.factor
+    <segkit.clv.diagnostics.HoldoutTest.factor>`); 1 leaves the interval as it is. The
+    module explains the rule.
+
+    >>> low, high = model_error_band(90.0, 110.0, 1.25)
+    >>> print(low, high)
+    72.0 137.5
+
+    Raises
+    ------
+    SegkitError
+        For a factor below 1 or NaN (an infinite factor, a forecast of 0 or of nothing
+        that happened, leaves the range unbounded: ``[0, inf]``).
+    """
+    check_scalar(factor, "model error factor", float, ge=1)
+    return np.divide(low, factor), np.multiply(high, factor)
+
+
+def total_interval(
+    clv: pd.DataFrame, alpha: float = 0.05, *, model_error: float = 1.0
+) -> tuple[float, float, float]:
     """Total CLV of the customers in ``clv`` with its delta-method interval.
 
     The variance of the total is the sum of squares of the column sums of the
@@ -197,6 +234,9 @@ def total_interval(clv: pd.DataFrame, alpha: float = 0.05) -> tuple[float, float
         :func:`predict` output (or any subset of its rows): ``clv`` and ``clv_delta_*``.
     alpha
         1 - confidence level.
+    model_error
+        Factor of the model-error band (:func:`model_error_band`); 1 (the default) for
+        the parameter interval alone.
 
     Returns
     -------
@@ -214,7 +254,9 @@ def total_interval(clv: pd.DataFrame, alpha: float = 0.05) -> tuple[float, float
         return total, np.nan, np.nan
     sd = float(np.sqrt((clv[cols].sum().to_numpy(float) ** 2).sum()))
     zq = stats.norm.ppf(1 - alpha / 2)
-    return total, total * np.exp(-zq * sd / total), total * np.exp(zq * sd / total)
+    low, high = total * np.exp(-zq * sd / total), total * np.exp(zq * sd / total)
+    low, high = model_error_band(low, high, model_error)
+    return total, float(low), float(high)
 
 
 def predict(
@@ -296,7 +338,11 @@ def predict(
 
 
 def segment_value(
-    clv: pd.DataFrame, min_size: int = MIN_SEGMENT_SIZE, alpha: float = 0.05
+    clv: pd.DataFrame,
+    min_size: int = MIN_SEGMENT_SIZE,
+    alpha: float = 0.05,
+    *,
+    model_error: float = 1.0,
 ) -> pd.DataFrame:
     """CLV per segment, from :func:`predict` output with a ``segment`` column.
 
@@ -310,13 +356,16 @@ def segment_value(
         Segments below this many customers are listed with their size only (privacy).
     alpha
         1 - confidence level of the interval of each segment's total.
+    model_error
+        Factor of the model-error band (:func:`model_error_band`) applied to each
+        segment's interval; 1 for parameter uncertainty only.
 
     Returns
     -------
     pandas.DataFrame
         Per segment: customers, total CLV and its delta-method interval
         (``clv_low_total``, ``clv_high_total``: :func:`total_interval` on the segment's
-        customers, parameter uncertainty only), share of total value and of customers, CLV
+        customers, parameter uncertainty, widened by ``model_error``), share of total value and of customers, CLV
         per customer and median, mean P(alive) and expected purchases, ``suppressed``.
 
     Raises
@@ -333,7 +382,7 @@ def segment_value(
         p_alive=("p_alive", "mean"),
         expected_purchases=("expected_purchases", "mean"),
     ).reset_index()
-    bounds = np.array([total_interval(part, alpha)[1:] for _, part in g])
+    bounds = np.array([total_interval(part, alpha, model_error=model_error)[1:] for _, part in g])
     out.insert(out.columns.get_loc("clv_total") + 1, "clv_low_total", bounds[:, 0])
     out.insert(out.columns.get_loc("clv_total") + 2, "clv_high_total", bounds[:, 1])
     out["share_of_value"] = out["clv_total"] / clv["clv"].sum()

@@ -5,14 +5,24 @@
 through :mod:`segkit.clv`, and writes:
 
 - ``clv_holdout.csv``, ``clv_models.csv``, ``clv_tracking.csv``: the holdout check of the
-  models fitted on the calibration period;
-- ``clv_params.json``: every model's parameters fitted on the whole period;
+  models fitted on the calibration period (``clv_models.csv`` with each model's holdout
+  test, :func:`segkit.clv.diagnostics.holdout_test`);
+- ``clv_params.json``: every model's parameters fitted on the whole period, and under
+  ``_meta.holdout_check`` the CLV model's holdout test, the checks of why it does not fit
+  (when it does not) and the factor of the model-error band;
 - ``clv.parquet`` (per customer, with segment and the ``clv_delta_*`` columns from which
   the delta-method interval of any group's total follows: :func:`segkit.clv.total_interval`)
   and ``clv_segments.csv`` (per segment, the interval of each segment's total), from the
   purchase model with the lowest BIC;
 - ``actions_with_value.csv``: the profiling stage's suggested actions with each segment's CLV;
 - ``findings_clv.json``: the findings, worded by the small ``_finding_*`` functions.
+
+When the holdout test finds that the CLV model does not fit this data (its forecast misses
+by more than parameter uncertainty and chance explain), the first finding says so, with
+the numbers and the likely why (:func:`_diagnose`: the buying rate before and during the
+holdout, the same model on an earlier window, on a later cohort of customers), and every
+CLV range (total, per segment, per customer) is widened by the observed error
+(:func:`segkit.clv.predict.model_error_band`).
 """
 
 from __future__ import annotations
@@ -22,7 +32,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from segkit import io, profile
+from segkit import features, io, profile
 from segkit.clv import (
     MODELS,
     PURCHASE_MODELS,
@@ -39,12 +49,27 @@ from segkit.clv import (
     total_interval,
     tracking,
 )
+from segkit.clv.diagnostics import (
+    HoldoutTest,
+    RateChange,
+    holdout_test,
+    rate_change,
+    refit_test,
+)
+from segkit.clv.predict import model_error_band
 from segkit.core.errors import SegkitError
+from segkit.core.params import UNIT_DAYS, parse_date
 from segkit.stages.run import Run, Skipped
 
 _UNIT_WORDS = {"W": "weeks", "D": "days"}
 #: |correlation| of spend per purchase and frequency above which Gamma-Gamma is doubtful.
 _MAX_SPEND_CORRELATION = 0.3
+#: The cohort check of a misfit keeps customers first seen at least this many days after
+#: the data start (a quarter): those who were already customers before the data began
+#: show up in the first weeks.
+_COHORT_AFTER_DAYS = 91
+#: Fewest customers a check of why the model does not fit is run on.
+_MIN_CHECK_CUSTOMERS = 200
 
 
 class CLVResult(NamedTuple):
@@ -63,6 +88,27 @@ class CLVResult(NamedTuple):
     model: str  # purchase model used for CLV
     correlation: float
     time_unit: str
+    check: Check | None = None  # the CLV model's holdout test and, if it fails, why
+
+
+class Diagnosis(NamedTuple):
+    """Cheap checks of why the CLV model does not fit: each None when it could not run."""
+
+    rate: RateChange | None  # weekly purchases before and during the holdout
+    earlier: tuple[str, HoldoutTest] | None  # (calibration end, test) one holdout earlier
+    cohort: tuple[str, HoldoutTest] | None  # (first purchase from, test) later customers
+
+
+class Check(NamedTuple):
+    """The CLV model's holdout test, the diagnosis when it fails, the band's factor."""
+
+    test: HoldoutTest
+    diagnosis: Diagnosis | None  # None when the model fits
+
+    @property
+    def factor(self) -> float:
+        """Factor of the model-error band: 1 when the model fits, else max(A/P, P/A)."""
+        return 1.0 if self.test.fits else self.test.factor
 
 
 class _Holdout(NamedTuple):
@@ -70,6 +116,7 @@ class _Holdout(NamedTuple):
     by_frequency: pd.DataFrame | None
     errors: pd.DataFrame | None
     tracking: pd.DataFrame | None
+    cal: pd.DataFrame | None = None
 
 
 def run(run: Run) -> CLVResult | Skipped:
@@ -104,17 +151,19 @@ def run(run: Run) -> CLVResult | Skipped:
     purchase_models = [m for m in purchase_models if m not in dropped]
     fits = {m: f for m, f in fits.items() if m not in dropped}
     corr = float("nan")
-    if use_spend:
+    if use_spend:  # Gamma-Gamma assumes spend per purchase independent of frequency
         corr = spend_frequency_correlation(customers["frequency"], customers["monetary"])
     best = min(purchase_models, key=lambda m: fits[m].bic)
-    pred = _predictions(run, customers, fits, best)
-    seg = segment_value(pred, run.params["profile"]["min_segment_size"])
-    pred = _save_artifacts(run, pred, seg, fits=fits, cal_fits=ho.fits, best=best, corr=corr)
+    check = _check(run, ho, best, seed=seed)
+    band = check.factor if check else 1.0  # the model-error band's factor (1: none)
+    pred = _predictions(run, customers, fits, best, model_error=band)
+    seg = segment_value(pred, run.params["profile"]["min_segment_size"], model_error=band)
+    pred = _save_artifacts(
+        run, pred, seg, fits=fits, cal_fits=ho.fits, best=best, corr=corr, check=check
+    )
     actions = _actions_with_value(run, seg)
     params = pd.concat([f.table() for f in fits.values()], ignore_index=True)
-    findings = _findings(
-        run, pred, seg, fits=fits, errors=ho.errors, best=best, models=purchase_models, corr=corr
-    )
+    findings = _findings(run, pred, seg, fits=fits, check=check, ho=ho, best=best, corr=corr)
     findings += [f"{MODELS[m].label} was left out: {why}" for m, why in dropped.items()]
     run.save_findings("clv", findings)
     return CLVResult(
@@ -131,6 +180,7 @@ def run(run: Run) -> CLVResult | Skipped:
         model=best,
         correlation=corr,
         time_unit=unit,
+        check=check,
     )
 
 
@@ -197,7 +247,80 @@ def _holdout(run: Run, models: list[str], *, seed: int, dropped: dict[str, str])
     run.save("clv_holdout.csv", by_frequency)
     run.save("clv_models.csv", errors)
     run.save("clv_tracking.csv", track)
-    return _Holdout(cal_fits, by_frequency, errors, track)
+    return _Holdout(cal_fits, by_frequency, errors, track, cal)
+
+
+def _check(run: Run, ho: _Holdout, best: str, *, seed: int) -> Check | None:
+    """The holdout test of the CLV model (None without a holdout); when the model does not
+    fit, the checks of why (:func:`_diagnose`)."""
+    if ho.cal is None or ho.tracking is None or best not in ho.fits:
+        return None
+    test = holdout_test(ho.cal, ho.fits[best])
+    if test.fits:
+        return Check(test, None)
+    return Check(test, _diagnose(run, ho.cal, ho.tracking, best, seed=seed))
+
+
+def _diagnose(
+    run: Run, cal: pd.DataFrame, track: pd.DataFrame, best: str, *, seed: int
+) -> Diagnosis:
+    """Why the model may not fit, from three cheap checks on data the stage already has.
+
+    - rate: the calibration cohort's repeat purchases per week in the holdout against as
+      many weeks just before it, actual and as the model expects (a jump the model does
+      not expect means the buying rate changed: a seasonal peak or a trend);
+    - earlier: the same model calibrated one holdout length earlier and tested on the
+      weeks up to ``calibration_end`` (does it fit outside the holdout period?);
+    - cohort: the same model on the customers first seen at least a quarter after the
+      data start, whose whole history is in the data (is the miss due to customers who
+      bought before the data began?).
+    """
+    d = run.params["data"]
+    unit_days = UNIT_DAYS[d["time_unit"]]
+    cal_end = parse_date(d["calibration_end"])
+    rate = rate_change(track, best)
+    start_age = float(cal["T"].max())  # age of the oldest customer: the data start
+    cohort_age = start_age - _COHORT_AFTER_DAYS / unit_days
+    cohort = None
+    young = cal[cal["T"] <= cohort_age]
+    if len(young) >= _MIN_CHECK_CUSTOMERS:
+        since = (cal_end - pd.Timedelta(days=cohort_age * unit_days)).date().isoformat()
+        cohort = _maybe(lambda: (since, refit_test(young, best, seed=seed)))
+    return Diagnosis(rate, _earlier(run, cal, best, seed=seed), cohort)
+
+
+def _earlier(
+    run: Run, cal: pd.DataFrame, best: str, *, seed: int
+) -> tuple[str, HoldoutTest] | None:
+    """The model calibrated one holdout length before ``calibration_end`` and tested up
+    to it; None when that calibration period would be shorter than the holdout."""
+    d = run.params["data"]
+    unit_days = UNIT_DAYS[d["time_unit"]]
+    cal_end = parse_date(d["calibration_end"])
+    length = pd.Timedelta(days=float(cal["duration_holdout"].iloc[0]) * unit_days)
+    span = pd.Timedelta(days=float(cal["T"].max()) * unit_days)
+    if span < 2 * length:
+        return None
+    early_end = (cal_end - length).normalize()
+    con = io.connect(temp_dir=run.artifacts / ".duckdb_tmp")
+    try:
+        early = features.calibration_holdout(
+            run.path("transactions.parquet").as_posix(), early_end, cal_end, d["time_unit"], con=con
+        )
+    finally:
+        con.close()
+    if len(early) < _MIN_CHECK_CUSTOMERS:
+        return None
+    return _maybe(lambda: (early_end.date().isoformat(), refit_test(early, best, seed=seed)))
+
+
+def _maybe(check: Any) -> Any:
+    """``check()``, or None when the model cannot be fitted there (a diagnosis that cannot
+    run is left out, never fails the stage)."""
+    try:
+        return check()
+    except SegkitError:
+        return None
 
 
 def _tracking(run: Run, cal_fits: dict[str, Fit]) -> pd.DataFrame:
@@ -232,9 +355,10 @@ def _fits(
 
 
 def _predictions(
-    run: Run, customers: pd.DataFrame, fits: dict[str, Fit], best: str
+    run: Run, customers: pd.DataFrame, fits: dict[str, Fit], best: str, *, model_error: float
 ) -> pd.DataFrame:
-    """Per customer predictions of the ``best`` purchase model, with segment."""
+    """Per customer predictions of the ``best`` purchase model, with segment; the CLV
+    interval widened by the model-error band when ``model_error`` > 1."""
     p = run.params["clv"]
     pred = predict(
         fits[best],
@@ -248,6 +372,9 @@ def _predictions(
     if "clv" not in pred:  # no spend model: value in purchases only
         pred["clv"] = pred["discounted_purchases"]
         pred["clv_low"] = pred["clv_high"] = np.nan
+    pred["clv_low"], pred["clv_high"] = model_error_band(
+        pred["clv_low"], pred["clv_high"], model_error
+    )
     pred = pred.merge(run.load("segments"), on="customer_id", how="left")
     pred["segment"] = pred["segment"].fillna(0).astype(int)
     return pred
@@ -265,6 +392,7 @@ def _save_artifacts(
     cal_fits: dict[str, Fit],
     best: str,
     corr: float,
+    check: Check | None,
 ) -> pd.DataFrame:
     """Write clv_params.json, clv.parquet and clv_segments.csv; return the per customer
     predictions as written (floats rounded to 9 decimals)."""
@@ -278,6 +406,7 @@ def _save_artifacts(
         "discount_rate": p["discount_rate"],
         "spend_frequency_correlation": corr,
         "calibration": {m: f.to_dict() for m, f in cal_fits.items()},
+        "holdout_check": _check_json(check),
     }
     run.save("clv_params.json", params_json)
     floats = pred.select_dtypes("float").columns
@@ -285,6 +414,22 @@ def _save_artifacts(
     run.save("clv.parquet", pred)
     run.save("clv_segments.csv", seg)
     return pred
+
+
+def _check_json(check: Check | None) -> dict[str, Any] | None:
+    """The holdout check as plain JSON: the test, the band's factor, the diagnosis."""
+    if check is None:
+        return None
+    out: dict[str, Any] = {**check.test.to_dict(), "model_error_factor": check.factor}
+    if check.diagnosis is not None:
+        dg = check.diagnosis
+        out["rate"] = dg.rate._asdict() if dg.rate else None
+        for name, key, part in (
+            ("earlier", "calibration_end", dg.earlier),
+            ("cohort", "first_purchase_from", dg.cohort),
+        ):
+            out[name] = {key: part[0], **part[1].to_dict()} if part else None
+    return out
 
 
 def _actions_with_value(run: Run, seg: pd.DataFrame) -> pd.DataFrame | None:
@@ -311,19 +456,26 @@ def _findings(
     seg: pd.DataFrame,
     *,
     fits: dict[str, Fit],
-    errors: pd.DataFrame | None,
+    check: Check | None,
+    ho: _Holdout,
     best: str,
-    models: list[str],
     corr: float,
 ) -> list[str]:
-    """The stage's findings, the headline first."""
+    """The stage's findings, the headline first: that the model does not fit this data,
+    when the holdout check says so; else the value."""
     p = run.params["clv"]
     d = run.params["data"]
     use_spend = SPEND_MODEL in fits
-    findings = [_finding_value(pred, seg, p)]
-    if errors is not None:
-        findings.append(_finding_holdout(errors, MODELS[best].label, d["calibration_end"]))
+    value = _finding_value(pred, seg, p, factor=check.factor if check else 1.0)
+    if check is not None and not check.test.fits:
+        findings = [_finding_misfit(check, d["calibration_end"]), value]
+        findings += [f for f in [_finding_checks(check)] if f]
+    else:
+        findings = [value]
+        if check is not None and ho.errors is not None:
+            findings.append(_finding_holdout(ho.errors, check, d["calibration_end"]))
     findings.append(_finding_alive(pred))
+    models = [m for m in fits if m in PURCHASE_MODELS]  # in the order of clv.models
     findings.append(_finding_models(best, models, d["time_unit"], use_spend=use_spend))
     findings += _findings_weak(fits)
     if use_spend:
@@ -331,16 +483,23 @@ def _findings(
     return findings
 
 
-def _finding_value(pred: pd.DataFrame, seg: pd.DataFrame, p: dict) -> str:
-    total, low, high = total_interval(pred)
+def _finding_value(pred: pd.DataFrame, seg: pd.DataFrame, p: dict, *, factor: float) -> str:
+    total, low, high = total_interval(pred, model_error=factor)
     shown = seg[~seg["suppressed"]].sort_values("clv_per_customer", ascending=False)
     top = shown.iloc[0]
-    interval = (
-        f"; 95% interval {_money(low)} to {_money(high)} from the uncertainty of the fitted "
-        "parameters alone"
-        if np.isfinite(low)
-        else ""
-    )
+    interval = ""
+    if np.isfinite(low) and factor == 1:
+        interval = (
+            f"; 95% interval {_money(low)} to {_money(high)} from the uncertainty of the fitted "
+            "parameters alone"
+        )
+    elif np.isfinite(low):
+        _, p_low, p_high = total_interval(pred)
+        interval = (
+            f"; range {_money(low)} to {_money(high)}: the 95% interval from the fitted "
+            f"parameters ({_money(p_low)} to {_money(p_high)}) widened by the holdout "
+            f"forecast's miss, a factor of {factor:.2f} both ways"
+        )
     return (
         f"The customers are worth {_money(total)} in margin over the next {p['horizon_months']} "
         f"months (discounted at {p['discount_rate']:.0%} a year, margin {p['margin']:.0%}"
@@ -350,13 +509,117 @@ def _finding_value(pred: pd.DataFrame, seg: pd.DataFrame, p: dict) -> str:
     )
 
 
-def _finding_holdout(errors: pd.DataFrame, label: str, calibration_end: Any) -> str:
-    e = errors.set_index("model")
+def _test_numbers(t: HoldoutTest) -> str:
+    """'predicted 3,384 repeat purchases against 4,482 actual (-24.5%)'."""
     return (
-        f"Checked on the holdout after {calibration_end}: {label} predicted "
-        f"{e.loc[label, 'predicted_total']:,.0f} repeat purchases against "
-        f"{e.loc[label, 'actual_total']:,.0f} actual ({e.loc[label, 'error_pct']:+.1f}%), "
-        f"mean absolute error {e.loc[label, 'mae']:.2f} per customer."
+        f"predicted {t.predicted:,.0f} repeat purchases against {t.actual:,.0f} actual "
+        f"({t.error:+.1%})"
+    )
+
+
+def _finding_holdout(errors: pd.DataFrame, check: Check, calibration_end: Any) -> str:
+    t = check.test
+    label = MODELS[t.model].label
+    mae = errors.set_index("model").loc[label, "mae"]
+    return (
+        f"Holdout check passed: calibrated to {calibration_end}, {label} {_test_numbers(t)}, "
+        "within what the uncertainty of the fitted parameters and chance allow "
+        f"(±{t.allowed:.1%}, z = {t.z:+.2f}); mean absolute error {mae:.2f} per customer."
+    )
+
+
+def _finding_misfit(check: Check, calibration_end: Any) -> str:
+    """The headline when the model does not fit: the numbers, the likely why, the band."""
+    t = check.test
+    return (
+        f"The model does not fit this data: calibrated to {calibration_end}, "
+        f"{MODELS[t.model].label} {_test_numbers(t)} in the holdout, where the uncertainty of "
+        f"the fitted parameters and chance allow ±{t.allowed:.1%} (z = {t.z:+.1f}). "
+        f"{_why(check.diagnosis, t)}. The CLV ranges are therefore widened by the forecast's "
+        f"miss (a factor of {check.factor:.2f} both ways)."
+    )
+
+
+def _why(dg: Diagnosis | None, main: HoldoutTest) -> str:
+    """The likely why, from the checks that could run (:func:`_finding_checks` gives their
+    numbers); no cause is claimed when the checks do not point to one."""
+    if dg is None:
+        return "The checks of why could not run"
+    rate_moved = dg.rate is not None and _rate_moved(dg.rate)
+    # a window earlier that the model predicts, or misses the other way: the rate moves
+    earlier_differs = dg.earlier is not None and _versus(dg.earlier[1], main) != (
+        "missing the same way"
+    )
+    cohort_fits = dg.cohort is not None and dg.cohort[1].fits
+    if (rate_moved or earlier_differs) and not cohort_fits:
+        return (
+            "Likely why: the buying rate changed in the holdout period (a seasonal peak or a "
+            "trend), which these models, with one constant rate per customer, cannot follow"
+        )
+    if cohort_fits and not (rate_moved or earlier_differs):
+        return (
+            "Likely why: customers who bought before the data start, whose earlier "
+            "purchases the model cannot see"
+        )
+    return "The checks of why do not single out one cause"
+
+
+def _finding_checks(check: Check) -> str | None:
+    """The numbers behind :func:`_why`: each check that could run; None without any."""
+    dg, main = check.diagnosis, check.test
+    if dg is None:
+        return None
+    facts = [_fact_rate(dg.rate), _fact_earlier(dg.earlier, main), _fact_cohort(dg.cohort, main)]
+    facts = [f for f in facts if f]
+    if not facts:
+        return None
+    return "Why the model likely misses: " + "; ".join(facts) + "."
+
+
+def _rate_moved(r: RateChange) -> bool:
+    """The actual weekly rate moved from before to the holdout by more than a tenth beyond
+    what the model expects (its ratio of actual to expected changed by over 10%)."""
+    before = r.actual_before / r.expected_before
+    during = r.actual_holdout / r.expected_holdout
+    return bool(abs(during / before - 1) > 0.1)
+
+
+def _fact_rate(r: RateChange | None) -> str:
+    if r is None:
+        return ""
+    return (
+        f"the calibration customers made {r.actual_holdout:,.0f} repeat purchases a week in "
+        f"the holdout against {r.actual_before:,.0f} in the {r.weeks} weeks before "
+        f"({r.actual_change:+.0%}), where the model expects {r.expected_change:+.0%}"
+    )
+
+
+def _fact_earlier(part: tuple[str, HoldoutTest] | None, main: HoldoutTest) -> str:
+    if part is None:
+        return ""
+    end, t = part
+    return f"calibrated to {end} instead, the same model {_test_numbers(t)}, {_versus(t, main)}"
+
+
+def _versus(t: HoldoutTest, main: HoldoutTest) -> str:
+    """How a check's miss compares with the holdout's."""
+    if t.fits:
+        return "within what chance allows"
+    return "missing the same way" if np.sign(t.z) == np.sign(main.z) else "missing the other way"
+
+
+def _fact_cohort(part: tuple[str, HoldoutTest] | None, main: HoldoutTest) -> str:
+    if part is None:
+        return ""
+    since, t = part
+    tail = {
+        "within what chance allows": ", so the miss comes from customers who bought before "
+        "the data start",
+        "missing the same way": ", so purchases before the data start are not the cause",
+    }.get(_versus(t, main), "")
+    return (
+        f"on the {t.customers:,} customers first seen from {since} it {_test_numbers(t)}, "
+        f"{_versus(t, main)}{tail}"
     )
 
 
