@@ -43,9 +43,11 @@ Fader & Hardie 2013, "The Gamma-Gamma model of monetary value").
 """
 
 from segkit.clv.diagnostics import (
+    HoldoutTest,
     holdout_by_frequency,
     holdout_errors,
     holdout_predictions,
+    holdout_test,
     tracking,
 )
 from segkit.clv.fit import (
@@ -73,6 +75,7 @@ from segkit.clv.predict import (
     DAYS_PER_MONTH,
     DELTA_PREFIX,
     discounted_purchases,
+    model_error_band,
     months_in_units,
     predict,
     segment_value,
@@ -92,6 +95,7 @@ __all__ = [
     "WARM_START",
     "Fit",
     "GammaGamma",
+    "HoldoutTest",
     "Histories",
     "ParetoNBD",
     "check_summary",
@@ -103,6 +107,8 @@ __all__ = [
     "holdout_by_frequency",
     "holdout_errors",
     "holdout_predictions",
+    "holdout_test",
+    "model_error_band",
     "months_in_units",
     "pair_index",
     "predict",
