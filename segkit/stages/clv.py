@@ -187,18 +187,6 @@ def run(run: Run) -> CLVResult | Skipped:
 # ----------------------------------------------------------------------------- inputs
 
 
-def params_table(result: CLVResult, digits: int = 4) -> pd.DataFrame:
-    """The fitted parameters with their intervals, to ``digits`` significant digits.
-
-    Significant digits, not decimals: a Pareto/NBD beta of 161.27 is known to a few parts
-    in ten thousand, and its seventh digit differs between CPUs' numpy kernels.
-    """
-    table = result.params.copy()
-    for col in table.select_dtypes("number").columns:
-        table[col] = [float(f"{v:.{digits}g}") if np.isfinite(v) else v for v in table[col]]
-    return table
-
-
 def _skip(run: Run) -> Skipped:
     reason = (
         f"parameter set {run.params['name']!r} has no transaction log, so there is no "
