@@ -26,8 +26,8 @@ from segkit import datasets
 from segkit.core.errors import SegkitError
 from segkit.core.params import load_params
 from segkit.core.paths import data_dir
-from segkit.io.guess import guess
 from segkit.pipeline.project import init_from
+from segkit.scaffold.guess import guess
 
 DATA = data_dir()
 SPEND = ["Fresh", "Milk", "Grocery", "Frozen", "Detergents_Paper", "Delicassen"]
@@ -151,7 +151,7 @@ def test_a_crm_export_gets_outcomes_dates_constant_and_id(crm_csv):
 @pytest.fixture(autouse=True)
 def _read_once(monkeypatch):
     """init_from reuses the guesses the tests already made (each file is read once)."""
-    monkeypatch.setattr("segkit.io.guess.guess", lambda f: list(guessed(str(f)).values()))
+    monkeypatch.setattr("segkit.scaffold.guess.guess", lambda f: list(guessed(str(f)).values()))
 
 
 def _project(tmp_path: Path, *files: Path, name: str = "proj"):

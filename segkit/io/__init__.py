@@ -22,11 +22,7 @@ Submodules:
 - :mod:`segkit.io.clean` — SQL for ids, numbers (``decimal``, ``thousands``) and timestamps
   (the day/month order rule, UTC offsets), and the column checks behind them;
 - :mod:`segkit.io.load` — :func:`load_transactions`, :func:`load_customers`,
-  :func:`load_experiment`, the rules (:data:`REASONS`) and the reconciled counts;
-- :mod:`segkit.io.infer` — the shape of an unknown file (transaction log, customer table,
-  experiment) and the roles of its columns, for ``segkit init --from FILE``;
-- :mod:`segkit.io.guess` — the name and value patterns behind those guesses (the value
-  column, integer codes that are categories).
+  :func:`load_experiment`, the rules (:data:`REASONS`) and the reconciled counts.
 """
 
 from segkit.core.files import sha256

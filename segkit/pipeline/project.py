@@ -25,7 +25,7 @@ from segkit.core.params import load_params
 from segkit.stages.registry import STAGES
 
 if TYPE_CHECKING:  # the inference imports DuckDB and scikit-learn: only when init --from runs
-    from segkit.io.infer import Guess
+    from segkit.scaffold.infer import Guess
 
 _PARAMS = """\
 # segkit parameters for this project. Run every stage with
@@ -339,7 +339,7 @@ def init_from(folder: str | Path, files: list[str | Path], name: str | None = No
     """Create a project folder whose ``params.yaml`` is inferred from the data ``files``.
 
     Each file is read with segkit's reader and its shape decided (transaction log,
-    customer table or experiment, :func:`segkit.io.guess.guess`); the parameter file lists
+    customer table or experiment, :func:`segkit.scaffold.guess.guess`); the parameter file lists
     every inferred role with its reason, the columns left out and why, the value column,
     and TODO comments where the user must check. It refers to the files by paths relative
     to the project folder (nothing is copied). At most one file of each shape.
@@ -350,7 +350,7 @@ def init_from(folder: str | Path, files: list[str | Path], name: str | None = No
         ``folder`` is not empty; a file cannot be read or its shape decided; two files
         have the same shape; an experiment alone has no customers to segment.
     """
-    from segkit.io.guess import guess
+    from segkit.scaffold.guess import guess
 
     if not files:
         raise SegkitError("segkit init --from: give at least one data file")

@@ -1,7 +1,7 @@
 """The roles of a file's columns, per shape, with the reason for each: ``segkit init --from``.
 
-:func:`guess` profiles a file (:mod:`segkit.io.infer`), decides its shape and returns one
-:class:`~segkit.io.infer.Guess` per table spec it becomes (an experiment file that also holds
+:func:`guess` profiles a file (:mod:`segkit.scaffold.infer`), decides its shape and returns one
+:class:`~segkit.scaffold.infer.Guess` per table spec it becomes (an experiment file that also holds
 customer attributes becomes two: ``experiment`` and ``customers`` reading the same file).
 
 A customer table's roles are the clustering stage's own: the file is loaded with
@@ -24,8 +24,8 @@ import pandas as pd
 from segkit.abtest.evaluation import choose_control
 from segkit.core.errors import SegkitError
 from segkit.io import clean
-from segkit.io import infer as inf
 from segkit.io.load import load_customers
+from segkit.scaffold import infer as inf
 from segkit.segment.prepare import (
     default_features,
     infer_outcomes,
@@ -410,7 +410,7 @@ def _abtest(p: inf.Profile, levels: list[str], outcomes: list[str], todo: list[s
 def guess(path: str | Path) -> list[inf.Guess]:
     """Profile ``path``, decide its shape, and guess the roles of its columns.
 
-    Returns one :class:`~segkit.io.infer.Guess` per table spec: a transaction log or a
+    Returns one :class:`~segkit.scaffold.infer.Guess` per table spec: a transaction log or a
     customer table gives one; an experiment gives the experiment and, when the file has
     other columns (attributes), a customer table reading the same file.
 
