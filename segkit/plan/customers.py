@@ -128,7 +128,8 @@ def assign(
     Returns
     -------
     pandas.DataFrame
-        ``frame`` with ``reason`` filled (contacted, holdout, below budget) and
+        ``frame`` with ``reason`` filled (contacted, holdout, below budget: every customer
+        still without a reason, in a segment that was targeted but not drawn in full) and
         ``campaign``, ``channel``, ``holdout`` for those contacted or held out.
     """
     out = frame.copy()
@@ -139,10 +140,11 @@ def assign(
     camp = np.full(len(out), None, dtype=object)
     chan = np.full(len(out), None, dtype=object)
     rng = np.random.default_rng(seed)
-    seg_values = out["segment"].astype("string").to_numpy(object)
+    seg_values = out["segment"].astype("string")
     for seg in sorted(set(contacts["segment"].astype(str))):
         rows = contacts[contacts["segment"].astype(str) == seg]
-        pool = np.flatnonzero((seg_values == seg) & (reason == ""))
+        here = (seg_values == seg).fillna(False).to_numpy(bool)
+        pool = np.flatnonzero(here & (reason == ""))
         pool = pool[rng.permutation(len(pool))]
         h = int(holdouts.get(seg, 0))
         first = rows.iloc[0]
@@ -153,7 +155,8 @@ def assign(
             take = pool[start : start + int(r.contacts)]
             reason[take], camp[take], chan[take] = CONTACTED, r.campaign, r.channel
             start += int(r.contacts)
-        reason[pool[start:]] = BELOW_BUDGET
+    # the rest of the targeted segments, those that got no contacts included
+    reason[reason == ""] = BELOW_BUDGET
     out["reason"] = reason
     out["campaign"] = pd.array(camp, dtype="string")
     out["channel"] = pd.array(chan, dtype="string")
