@@ -320,7 +320,11 @@ def test_counts_reconcile_and_contacts_respect_consent(budget):
     # a segment is sent its most profitable proven campaign when there is no budget
     if budget is None:
         sent = p.table[p.table["decision"] == "send"]
-        assert set(zip(sent["segment"], sent["campaign"])) == {("1", "a"), ("2", "b"), ("3", "a")}
+        assert set(zip(sent["segment"], sent["campaign"], strict=True)) == {
+            ("1", "a"),
+            ("2", "b"),
+            ("3", "a"),
+        }
 
 
 def test_holdouts_are_random_within_the_segment_and_reproducible():
