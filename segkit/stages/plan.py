@@ -176,6 +176,20 @@ def _plan_date(run: Run) -> pd.Timestamp | None:
     return explore_stage.observation_end(run.params["data"])
 
 
+def _with_last_contact(run: Run, customers: pd.DataFrame) -> pd.DataFrame:
+    """The customers with ``plan.last_contact_column`` as dates: the loader turns a date
+    column into ``days_since_<column>`` before a reference date (``data_quality.json``),
+    so the dates are rebuilt from the two."""
+    col = run.params["plan"]["last_contact_column"]
+    if not col or col in customers or f"days_since_{col}" not in customers:
+        return customers
+    info = run.load("data_quality").get("customers", {}).get("dates", {}).get(col)
+    if not info:
+        return customers
+    days = pd.to_timedelta(customers[f"days_since_{col}"], unit="D")
+    return customers.assign(**{col: pd.Timestamp(info["at"]) - days})
+
+
 def customer_frame(run: Run, col: str) -> tuple[pd.DataFrame, str]:
     """One row per customer: segment, name, expected value and why they may not be
     contacted (consent, suppression); and the source of the expected value."""
@@ -183,7 +197,7 @@ def customer_frame(run: Run, col: str) -> tuple[pd.DataFrame, str]:
     frame = _groups(run, col)
     frame["expected_clv"], source = _expected_value(run, frame["customer_id"])
     frame["reason"] = planlib.exclusions(
-        run.load("customers"),
+        _with_last_contact(run, run.load("customers")),
         consent_column=q["consent_column"],
         suppressed_ids=_suppressed_ids(run),
         last_contact_column=q["last_contact_column"],
@@ -233,7 +247,7 @@ def _raw_ids(run: Run, salt: str, wanted: set[str]) -> pd.DataFrame:
             table = io.load_transactions(
                 specs["transactions"], explore_stage.observation_end(d), con=con
             )
-        ids = table.used.select("DISTINCT customer_id AS raw_id, customer_id")
+        ids = table.used.select("customer_id AS raw_id, customer_id").distinct()
         out = explore_stage.pseudonymize(ids, salt).df()
     finally:
         con.close()
