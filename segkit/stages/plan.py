@@ -129,9 +129,12 @@ def _groups(run: Run, col: str) -> pd.DataFrame:
 
 
 def _expected_value(run: Run, ids: pd.Series) -> tuple[np.ndarray, str]:
-    """Expected value per customer: the CLV when there is a transaction log, else the
-    ``cluster.value`` column, else missing; and its source in words."""
-    if "transactions" in run.load("data_quality"):
+    """Expected value per customer: the CLV when the CLV stage has run, else the
+    ``cluster.value`` column, else missing; and its source in words.
+
+    The CLV is optional here, so it is not rebuilt when missing: a failed or skipped CLV
+    stage must not stop the plan."""
+    if run.has("clv"):
         clv = run.load("clv")[["customer_id", "clv"]]
         v = ids.to_frame().merge(clv, on="customer_id", how="left")["clv"]
         return v.to_numpy(float), "12-month CLV in margin (CLV stage)"
@@ -140,7 +143,7 @@ def _expected_value(run: Run, ids: pd.Series) -> tuple[np.ndarray, str]:
     if col and col in customers:
         v = ids.to_frame().merge(customers[["customer_id", col]], on="customer_id", how="left")
         return pd.to_numeric(v[col], errors="coerce").to_numpy(float), f"column {col}"
-    return np.full(len(ids), np.nan), "none"
+    return np.full(len(ids), np.nan), "none (no CLV stage result and no cluster.value column)"
 
 
 def _suppressed_ids(run: Run) -> set[str]:
