@@ -182,6 +182,12 @@ def test_candidates_without_the_breakdown_name_what_there_is():
         plan.candidates(eff, "spend", "region", {("a", "email"): 0.1}, 0.3)
 
 
+def test_candidates_need_a_cost_for_a_campaign_of_the_effects():
+    eff = effects_table({("1", "a"): 1.0})
+    with pytest.raises(SegkitError, match=r"no campaign of the A/B effects \['a'\] has a cost"):
+        plan.candidates(eff, "spend", "segment", {("z", "email"): 0.1}, 0.3)
+
+
 def test_cost_table_reads_every_form_and_names_unknown_keys():
     assert plan.cost_table(None, ["a"], ["email"], 0.2) == {("a", "email"): 0.2}
     assert plan.cost_table(0.5, ["a"], ["email"], 0.2) == {("a", "email"): 0.5}
@@ -384,6 +390,9 @@ def test_comparison_send_all_uses_every_contactable_customer():
         ("plan.cost_per_contact={email: -1}", r"plan.cost_per_contact.email == -1"),
         ("plan.date=2024-13-01", r"plan.date == '2024-13-01'"),
         ("plan.budgit=5", r"did you mean 'plan.budget'"),
+        ("plan.channels=[email,email]", r"a channel is named twice"),
+        ("plan.cost_per_contact={}", r"must name at least one channel or campaign"),
+        ("plan.max_contacts_channel=5", r"must be a mapping channel: most contacts"),
     ],
 )
 def test_bad_plan_parameters_are_named(override, message):

@@ -193,6 +193,12 @@ def test_bad_settings_are_named(made):
     )
     with pytest.raises(SegkitError, match=r"'sms' is neither a channel \['email'\] nor a campaign"):
         plan_stage.run(bad)
+    bad = Run(
+        run.folder,
+        {**run.params, "plan": {**run.params["plan"], "suppression_file": "/no/such.csv"}},
+    )
+    with pytest.raises(SegkitError, match=r"plan.suppression_file: /no/such.csv does not exist"):
+        plan_stage.run(bad)
     plan_stage.run(run)
 
 
@@ -257,3 +263,8 @@ def test_segkit_plan_refuses_other_parameters_and_other_folders(made, tmp_path, 
     assert main(["plan", str(tmp_path / "other"), "--quiet"]) == 2
     assert "not a run folder segkit wrote" in capsys.readouterr().err
     assert os.listdir(tmp_path / "other") == ["notes.txt"]
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["stages"]["abtest"]["status"] = "failed"
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(SegkitError, match=r"plan needs stage 'abtest', which is 'failed'"):
+        rerun(folder, "plan", progress=False)
