@@ -549,6 +549,8 @@ def rerun(
     out = _Printer(resolved["name"], progress)
     notebooks_dir = Path(notebooks_dir or paths.notebooks_dir())
     with folders.locked(final):
+        for note in folders.recover(final):
+            out.stream.write(f"[{resolved['name']}] {note}\n") if progress else None
         tmp = _new_tmp(final)
         try:
             _link_tree(final, tmp, st)
