@@ -146,7 +146,7 @@ def _decide(table: pd.DataFrame, too_small: set[str], alpha: float) -> pd.DataFr
             )
         elif r.contacts > 0:
             decision.append(SEND)
-            reason.append(f"profit proven: adjusted p = {r.p_adjusted:.2g} < {alpha:g}")
+            reason.append(f"profit proven: adjusted p = {r.p_adjusted:.3g} < {alpha:g}")
         elif r.p_adjusted < alpha and r.profit_per_contact > 0:
             decision.append(NOT_CHOSEN)
             reason.append(
@@ -156,7 +156,7 @@ def _decide(table: pd.DataFrame, too_small: set[str], alpha: float) -> pd.DataFr
             )
         elif r.profit_per_contact > 0:
             decision.append(NOT_PROVEN)
-            reason.append(f"profit not proven: adjusted p = {r.p_adjusted:.2g} ≥ {alpha:g}")
+            reason.append(f"profit not proven: adjusted p = {r.p_adjusted:.3g} ≥ {alpha:g}")
         else:
             decision.append(NO_PROFIT)
             reason.append(f"expected profit per contact {r.profit_per_contact:+.3g} ≤ 0")
