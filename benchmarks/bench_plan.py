@@ -335,19 +335,26 @@ def _md_demo(d: dict) -> list[str]:
     out = [
         f"## Demo retailer: realised profit against the oracle ({d['seeds']} seeds × {d['n']:,} customers)",
         "",
-        "| cost per contact | plan.alpha | seeds sending anything | realised profit, mean (sd) | oracle, mean | "
-        "realised / oracle (sum over seeds) | plan's own estimate, mean | its 95 % interval covered the realised | seeds with a false send |",
+        "Realised = the true expected profit of the customers the plan contacts (true lift of "
+        "the campaign sent in their true segment × margin − cost); oracle = every customer "
+        "sent the campaign that truly pays most for their segment, when one pays. The last "
+        "two columns are over the seeds where the plan sends something.",
+        "",
+        "| cost per contact | plan.alpha | seeds sending anything | realised profit, mean (sd) | "
+        "oracle, mean | realised / oracle (sums) | seeds with a false send | plan's own estimate / "
+        "realised (sums) | its 95 % interval covers the realised |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for (cost, alpha), g in t.groupby(["cost", "alpha"], sort=False):
-        any_sent = int((g["contacts"] > 0).sum())
+        s = g[g["contacts"] > 0]
         covered = int(
-            ((g["expected_low"] <= g["realised"]) & (g["realised"] <= g["expected_high"])).sum()
+            ((s["expected_low"] <= s["realised"]) & (s["realised"] <= s["expected_high"])).sum()
         )
+        ratio = f"{s['expected'].sum() / s['realised'].sum():.2f}" if len(s) else "–"
         out.append(
-            f"| {cost:g} | {alpha:g} | {any_sent}/{len(g)} | {_m(g['realised'].mean())} ({_m(g['realised'].std())}) "
+            f"| {cost:g} | {alpha:g} | {len(s)}/{len(g)} | {_m(g['realised'].mean())} ({_m(g['realised'].std())}) "
             f"| {_m(g['oracle'].mean())} | {g['realised'].sum() / g['oracle'].sum():.1%} "
-            f"| {_m(g['expected'].mean())} | {covered}/{len(g)} | {int((g['false_sends'] > 0).sum())}/{len(g)} |"
+            f"| {int((g['false_sends'] > 0).sum())}/{len(g)} | {ratio} | {covered}/{len(s)} |"
         )
     out += [""]
     return out
