@@ -268,3 +268,13 @@ def test_segkit_plan_refuses_other_parameters_and_other_folders(made, tmp_path, 
     (folder / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(SegkitError, match=r"plan needs stage 'abtest', which is 'failed'"):
         rerun(folder, "plan", progress=False)
+
+
+def test_report_tables_are_for_readers(made):
+    run, res = made
+    text = repr(plan_stage.plan_table(res.table, run))
+    assert "p (Holm, whole plan)" in text and "NaN" not in text
+    assert "artifacts/plan.csv" in plan_stage.plan_table(res.table, run)._repr_html_()
+    counts = repr(plan_stage.counts_table(res.counts, run))
+    assert "no consent" in counts and f"{N:,}" in counts
+    assert "send nobody" in repr(plan_stage.comparison_table(res.comparison, run))

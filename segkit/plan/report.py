@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import pandas as pd
-
 from segkit.plan.build import SEND, Plan
 from segkit.plan.customers import (
     BELOW_BUDGET,
@@ -150,35 +148,3 @@ def findings(
     out.append(_rule(plan, params))
     out.append(f"Expected value per customer in the contact list: {escape(value_source)}.")
     return out
-
-
-def display_table(table: pd.DataFrame) -> pd.DataFrame:
-    """``plan.csv`` for the report: the columns a manager reads, rounded."""
-    cols = [
-        "segment_name",
-        "campaign",
-        "channel",
-        "customers",
-        "contacts",
-        "cost",
-        "profit_per_contact",
-        "expected_profit",
-        "expected_profit_low",
-        "expected_profit_high",
-        "prob_profit",
-        "p_adjusted",
-        "holdout",
-        "decision",
-        "reason",
-    ]
-    return table[cols].round(
-        {
-            "cost": 2,
-            "profit_per_contact": 3,
-            "expected_profit": 0,
-            "expected_profit_low": 0,
-            "expected_profit_high": 0,
-            "prob_profit": 3,
-            "p_adjusted": 4,
-        }
-    )

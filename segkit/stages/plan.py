@@ -34,6 +34,7 @@ from segkit.core.params import parse_date
 from segkit.plan import report as words
 from segkit.stages import explore as explore_stage
 from segkit.stages.run import Run, Skipped
+from segkit.stages.tables import Col, Table, show
 from segkit.stages.text import md
 
 STAGE = "plan"
@@ -325,3 +326,55 @@ def run(run: Run) -> PlanResult | Skipped:
     found = words.findings(plan, p, currency=currency, value_source=source, escape=md) + notes
     _save(run, plan, found)
     return PlanResult(found, plan.table, plan.counts, plan.comparison, currency, lookup)
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def plan_table(table: pd.DataFrame, run: Run | None = None) -> Table:
+    """``plan.csv`` for the report: what is sent where, what it costs and earns, and why."""
+    cols = [
+        Col("segment_name", "segment"),
+        Col("campaign", "campaign"),
+        Col("channel", "channel"),
+        Col("decision", "decision"),
+        Col("customers", "contactable", "int"),
+        Col("contacts", "contacts", "int"),
+        Col("holdout", "holdout", "int"),
+        Col("cost", "cost", "money"),
+        Col("profit_per_contact", "profit per contact", "money"),
+        Col(
+            ("profit_per_contact_low", "profit_per_contact_high"),
+            "95% interval",
+            "money",
+            "profit_per_contact",
+        ),
+        Col("expected_profit", "expected profit", "money"),
+        Col("prob_profit", "chance of profit", "pct"),
+        Col("p_adjusted", "p (Holm, whole plan)", "p"),
+        Col("reason", "why"),
+    ]
+    return show(table, cols, run=run, full="plan.csv")
+
+
+def comparison_table(comparison: pd.DataFrame, run: Run | None = None) -> Table:
+    """The plan against sending everyone the best campaign and sending nobody."""
+    cols = [
+        Col("strategy", "strategy"),
+        Col("contacts", "contacts", "int"),
+        Col("cost", "cost", "money"),
+        Col("expected_profit", "expected profit", "money"),
+        Col(
+            ("expected_profit_low", "expected_profit_high"),
+            "95% interval",
+            "money",
+            "expected_profit",
+        ),
+    ]
+    return show(comparison, cols, run=run, full="plan_comparison.csv")
+
+
+def counts_table(counts: pd.DataFrame, run: Run | None = None) -> Table:
+    """Customers by reason: contacted, held out, or left out and why; the total last."""
+    cols = [Col("reason", "customers"), Col("customers", "number", "int")]
+    return show(counts, cols, run=run, full="plan_counts.csv")
