@@ -63,21 +63,8 @@ def allocate(
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     seg = options["segment"].astype(str).to_numpy()
-    chan = options["channel"].astype(str).to_numpy()
-    cost = options["cost_per_contact"].to_numpy(float)
     profit = options["profit_per_contact"].to_numpy(float)
-    rows: list[np.ndarray] = []
-    hi: list[float] = []
-    for s in np.unique(seg):
-        cap = min(int(capacity.get(s, 0)), int((segment_caps or {}).get(s, np.iinfo(np.int64).max)))
-        rows.append((seg == s).astype(float))
-        hi.append(max(cap, 0))
-    for c, cap in (channel_caps or {}).items():
-        rows.append((chan == c).astype(float))
-        hi.append(int(cap))
-    if budget is not None:
-        rows.append(cost)
-        hi.append(float(budget))
+    rows, hi = _constraints(options, capacity, budget, segment_caps, channel_caps)
     upper = np.array([max(int(capacity.get(s, 0)), 0) for s in seg], float)
     upper[profit <= 0] = 0  # a contact that loses money is never chosen
     res = optimize.milp(
@@ -89,6 +76,31 @@ def allocate(
     if res.x is None:  # pragma: no cover - x = 0 is always feasible
         raise SegkitError(f"the allocation found no solution: {res.message}")
     return np.round(res.x).astype(np.int64)
+
+
+def _constraints(
+    options: pd.DataFrame,
+    capacity: Mapping[str, int],
+    budget: float | None,
+    segment_caps: Mapping[str, int] | None,
+    channel_caps: Mapping[str, int] | None,
+) -> tuple[list[np.ndarray], list[float]]:
+    """Rows and upper bounds: contacts per segment, per capped channel, and the cost."""
+    seg = options["segment"].astype(str).to_numpy()
+    chan = options["channel"].astype(str).to_numpy()
+    rows: list[np.ndarray] = []
+    hi: list[float] = []
+    for s in np.unique(seg):
+        cap = min(int(capacity.get(s, 0)), int((segment_caps or {}).get(s, np.iinfo(np.int64).max)))
+        rows.append((seg == s).astype(float))
+        hi.append(max(cap, 0))
+    for c, cap in (channel_caps or {}).items():
+        rows.append((chan == c).astype(float))
+        hi.append(int(cap))
+    if budget is not None:
+        rows.append(options["cost_per_contact"].to_numpy(float))
+        hi.append(float(budget))
+    return rows, hi
 
 
 def balanced_n(lift: float, sd: float, alpha: float, power: float) -> float:

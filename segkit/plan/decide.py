@@ -126,6 +126,35 @@ def holm(p: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     return adjusted, reject
 
 
+def _option_rows(
+    r: pd.DataFrame, arm: str, channel: str, cost: float, margin: float
+) -> pd.DataFrame:
+    """Profit per contact, interval, probability and p-value of one campaign on one
+    channel in every segment of ``r``."""
+    be = cost / margin  # the lift at which a contact pays for itself
+    z = stats.norm.ppf(0.975)
+    se = r["se"].to_numpy(float)
+    lift = r["abs_lift"].to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        prob = np.where(se > 0, stats.norm.cdf((lift - be) / se), (lift > be) * 1.0)
+    return pd.DataFrame(
+        {
+            "segment": r["segment"].to_numpy(),
+            "campaign": arm,
+            "channel": channel,
+            "cost_per_contact": cost,
+            "lift": lift,
+            "lift_se": se,
+            "lift_sd": r["lift_sd"].to_numpy(float),
+            "profit_per_contact": lift * margin - cost,
+            "profit_per_contact_low": (lift - z * se) * margin - cost,
+            "profit_per_contact_high": (lift + z * se) * margin - cost,
+            "prob_profit": prob,
+            "p_profit": profit_p_values(r, be),
+        }
+    )
+
+
 def candidates(
     effects: pd.DataFrame,
     metric: str,
@@ -160,35 +189,11 @@ def candidates(
     check_scalar(margin, "clv.margin", float, gt=0)
     check_scalar(alpha, "plan.alpha", float, gt=0, lt=0.5)
     rows = _lift_rows(effects, metric, segment_col)
-    parts = []
-    for (arm, channel), cost in costs.items():
-        r = rows[rows["arm"] == arm]
-        if r.empty:
-            continue
-        be = cost / margin  # the lift at which a contact pays for itself
-        z = stats.norm.ppf(0.975)
-        se = r["se"].to_numpy(float)
-        lift = r["abs_lift"].to_numpy(float)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            prob = np.where(se > 0, stats.norm.cdf((lift - be) / se), (lift > be) * 1.0)
-        parts.append(
-            pd.DataFrame(
-                {
-                    "segment": r["segment"].to_numpy(),
-                    "campaign": arm,
-                    "channel": channel,
-                    "cost_per_contact": cost,
-                    "lift": lift,
-                    "lift_se": se,
-                    "lift_sd": r["lift_sd"].to_numpy(float),
-                    "profit_per_contact": lift * margin - cost,
-                    "profit_per_contact_low": (lift - z * se) * margin - cost,
-                    "profit_per_contact_high": (lift + z * se) * margin - cost,
-                    "prob_profit": prob,
-                    "p_profit": profit_p_values(r, be),
-                }
-            )
-        )
+    parts = [
+        _option_rows(rows[rows["arm"] == arm], arm, channel, cost, margin)
+        for (arm, channel), cost in costs.items()
+        if (rows["arm"] == arm).any()
+    ]
     if not parts:
         raise SegkitError(
             f"plan.cost_per_contact: no campaign of the A/B effects {sorted(rows['arm'].unique())} "
