@@ -278,3 +278,15 @@ def test_report_tables_are_for_readers(made):
     counts = repr(plan_stage.counts_table(res.counts, run))
     assert "no consent" in counts and f"{N:,}" in counts
     assert "send nobody" in repr(plan_stage.comparison_table(res.comparison, run))
+
+
+def test_lookup_goes_beside_the_final_folder_while_a_run_is_built(tmp_path):
+    """`segkit run` builds in a hidden temporary sibling (.NAME.tmp-*, marked); the lookup
+    belongs beside the folder the run becomes, not beside the temporary one."""
+    params = {"plan": {"lookup_dir": None}}
+    tmp = tmp_path / ".demo.tmp-abc123"
+    tmp.mkdir()
+    (tmp / ".segkit-tmp").write_text("1")
+    assert plan_stage.lookup_folder(Run(tmp, params)) == tmp_path / "demo.private"
+    plain = tmp_path / "demo"
+    assert plan_stage.lookup_folder(Run(plain, params)) == tmp_path / "demo.private"
