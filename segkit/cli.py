@@ -1,4 +1,5 @@
-"""The ``segkit`` command: ``run``, ``batch``, ``init``, ``score``, ``params``, ``notebooks``.
+"""The ``segkit`` command: ``run``, ``plan``, ``batch``, ``init``, ``score``, ``params``,
+``notebooks``.
 
 Exit codes: 0 all good; 1 a stage (or a batch point) failed, or the run could not finish
 (full or read-only disk); 2 unusable input or parameters (nothing ran); 130 interrupted
@@ -66,6 +67,32 @@ segkit run --params cdnow --stages explore,clv
     r.add_argument("--run-dir", default=None, help="run folder (default: reports/<name>/)")
     r.add_argument("--stages", default=None, help=f"comma-separated subset of: {','.join(NAMES)}")
     r.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def _add_plan(sub: Any) -> None:
+    p = _sub(
+        sub,
+        "plan",
+        "rerun only the campaign plan of a run folder with new plan settings",
+        "Make the campaign plan (stage 06) of an existing run folder again with new plan.* "
+        "settings (budget, costs, caps, consent, suppression), reusing the other stages' "
+        "results: seconds, not a full run. The report, plan.csv and contacts.csv are "
+        "replaced only when the new plan succeeds; a failure leaves the run as it was.",
+        """
+segkit plan reports/demo --set plan.budget=5000
+segkit plan reports/hillstrom --set plan.channels=[email,sms] \\
+    --set "plan.cost_per_contact={email: 0.1, sms: 0.3}" --set "plan.max_contacts_channel={sms: 2000}"
+""",
+    )
+    p.add_argument("run_dir", help="run folder written by `segkit run` (reports/<name>/)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one plan.* parameter, e.g. plan.budget=5000 (repeatable)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress line")
 
 
 def _add_batch(sub: Any) -> None:
@@ -164,6 +191,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("-v", "--verbose", action="store_true", help="show papermill's log too")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run(sub)
+    _add_plan(sub)
     _add_batch(sub)
     _add_init(sub)
     _add_other(sub)
@@ -216,6 +244,16 @@ def _run(args: argparse.Namespace) -> int:
     res = pipeline.run(args.params, args.set, args.run_dir, stages, not args.quiet)
     page = _shown(res.folder / "index.html")
     print(f"{'done' if res.ok else 'FAILED (see the report)'}: open {page}")
+    return 0 if res.ok else 1
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from segkit import pipeline
+
+    res = pipeline.rerun(args.run_dir, "plan", args.set, not args.quiet)
+    print(
+        f"{'done' if res.ok else 'FAILED (see the report)'}: open {_shown(res.folder / 'index.html')}"
+    )
     return 0 if res.ok else 1
 
 
@@ -275,6 +313,7 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 COMMANDS = {
     "run": _run,
+    "plan": _plan,
     "batch": _batch,
     "init": _init,
     "score": _score,

@@ -4,7 +4,7 @@ Layers, lowest first (README "How segkit is built"):
 
 0. core      segkit.core.*                                  errors, schema, SQL, paths
 1. library   segkit.io, features, explore, segment, naming,  pure functions by concern
-             profile, clv, abtest, datasets, scaffold
+             profile, clv, abtest, plan, datasets, scaffold
 2. stages    segkit.stages.*, segkit.plots                   run(run) per stage, plots
 3. pipeline  segkit.pipeline.*, segkit.cli                   papermill, kernels, HTML, CLI
 
@@ -30,6 +30,7 @@ LAYERS = {
     "profile": 1,
     "clv": 1,
     "abtest": 1,
+    "plan": 1,
     "datasets": 1,
     "scaffold": 1,
     "derive": 1,

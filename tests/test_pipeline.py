@@ -129,6 +129,6 @@ def test_failed_stage_shuts_the_prestarted_kernel_down(tmp_path):
     )
     assert not bad.ok
     # everything downstream is skipped, also stages whose upstream was skipped for it
-    assert [r.status for r in bad.stages] == ["failed"] + ["skipped"] * 4
+    assert [r.status for r in bad.stages] == ["failed"] + ["skipped"] * 5
     assert bad.stages[2].headline == "Needs cluster, which was skipped."
     assert not _kernel_children()

@@ -51,7 +51,7 @@ def test_markup_in_every_text_input_stays_text(tmp_path):
     res = pipeline.run(params, run_dir=tmp_path / "run", progress=False)
     pages = sorted((tmp_path / "run").glob("*.html")) if res.ok else []
     assert res.ok, [r.error for r in res.stages if r.error]
-    assert len(pages) == 6  # five stage reports and the index
+    assert len(pages) == 7  # six stage reports (the plan skipped: no value metric) and the index
     for page in pages:
         text = page.read_text()
         assert not re.search(r"<img\s+src=x", text, re.I), page.name

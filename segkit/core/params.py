@@ -100,6 +100,30 @@ DEFAULTS: dict[str, Any] = {
         "min_n": 100,  # fewest customers per arm for a segment to be evaluated
         "target_lift": 0.1,  # relative lift the test should detect (power, planning)
     },
+    "plan": {
+        # breakdown of the A/B effects the plan targets: "segment" (the segments), another
+        # of abtest.segment_cols (e.g. a customer attribute), or "all" (one group)
+        "segment_col": "segment",
+        "channels": ["email"],  # channels a campaign can go out on (same lift on each)
+        # cost of one contact: None = abtest.cost_per_contact everywhere; a number; per
+        # channel {email: 0.1, sms: 0.3}; or per campaign {discount: {email: 0.6}, ...}
+        "cost_per_contact": None,
+        "budget": None,  # most money to spend on contacts; None = no limit
+        "max_contacts_segment": None,  # most contacts per segment: a number or {segment: n}
+        "max_contacts_channel": None,  # most contacts per channel: {channel: n}
+        # one-sided family-wise error rate of false "send" decisions across the whole plan
+        # (Holm over every segment x campaign x channel); 0.025 = the A/B stage's alpha / 2
+        "alpha": 0.025,
+        "min_segment_size": 100,  # segments with fewer contactable customers are left out
+        "min_holdout": 100,  # smallest random holdout kept per targeted segment
+        "max_holdout_share": 0.5,  # largest share of a segment's contactable customers held out
+        "consent_column": None,  # customer column saying yes to contact (1/true/yes); None = all
+        "suppression_file": None,  # CSV/Parquet of customer ids never to contact; None = none
+        "last_contact_column": None,  # customer column with the last contact date (YYYY-MM-DD)
+        "suppress_days": 0,  # leave out customers contacted fewer than this many days ago
+        "date": None,  # "YYYY-MM-DD" the campaign goes out; None = data.observation_end / demo end
+        "lookup_dir": None,  # where the id -> pseudonym lookup goes; None = <run>.private/ beside it
+    },
     "report": {
         "currency": "",  # shown before money in the reports, e.g. "€" or "$"; "" = none
     },
@@ -168,6 +192,10 @@ _FREE = {
     ("clv", "models"),
     ("abtest", "metrics"),
     ("abtest", "segment_cols"),
+    ("plan", "channels"),
+    ("plan", "cost_per_contact"),
+    ("plan", "max_contacts_segment"),
+    ("plan", "max_contacts_channel"),
 }
 
 _CHOICES = {
@@ -381,6 +409,69 @@ def _check_values(p: dict, where: str) -> None:
             "data.customers, data.experiment"
         )
     _check_lists(p, where)
+    _check_plan(p["plan"], where)
+
+
+def _check_costs(cost: Any, at: str) -> None:
+    """A cost is a number >= 0, or a mapping (channel or campaign) of costs, one level deep
+    per campaign; campaign and channel names are checked against the data by the stage."""
+    if isinstance(cost, dict):
+        if not cost:
+            raise SegkitError(f"{at} == {{}}, must name at least one channel or campaign.")
+        for key, value in cost.items():
+            if isinstance(value, dict):
+                for ch, c in value.items():
+                    check_scalar(c, f"{at}.{key}.{ch}", float, ge=0)
+            else:
+                check_scalar(value, f"{at}.{key}", float, ge=0)
+    else:
+        check_scalar(cost, at, float, ge=0)
+
+
+def _check_caps(caps: Any, at: str, mapping_only: bool = False) -> None:
+    if caps is None:
+        return
+    if isinstance(caps, dict):
+        for key, value in caps.items():
+            check_scalar(value, f"{at}.{key}", int, ge=0)
+    elif mapping_only:
+        raise SegkitError(f"{at} == {caps!r}, must be a mapping channel: most contacts.")
+    else:
+        check_scalar(caps, at, int, ge=0)
+
+
+def _check_plan(q: dict, where: str) -> None:
+    """The ``plan`` section: channels, costs, caps, levels and the suppression rules."""
+    at = f"{where}: plan"
+    chans = q["channels"]
+    if not isinstance(chans, list) or not chans or not all(isinstance(c, str) for c in chans):
+        raise SegkitError(f"{at}.channels == {chans!r}, must be a non-empty list of names.")
+    if len(set(chans)) != len(chans):
+        raise SegkitError(f"{at}.channels == {chans!r}: a channel is named twice.")
+    check_scalar(q["segment_col"], f"{at}.segment_col", str)
+    if q["cost_per_contact"] is not None:
+        _check_costs(q["cost_per_contact"], f"{at}.cost_per_contact")
+    if q["budget"] is not None:
+        check_scalar(q["budget"], f"{at}.budget", float, ge=0)
+    _check_caps(q["max_contacts_segment"], f"{at}.max_contacts_segment")
+    _check_caps(q["max_contacts_channel"], f"{at}.max_contacts_channel", mapping_only=True)
+    for ch in q["max_contacts_channel"] or {}:
+        check_scalar(ch, f"{at}.max_contacts_channel key", str, in_=chans)
+    check_scalar(q["alpha"], f"{at}.alpha", float, gt=0, lt=0.5)
+    check_scalar(q["min_segment_size"], f"{at}.min_segment_size", int, ge=1)
+    check_scalar(q["min_holdout"], f"{at}.min_holdout", int, ge=2)
+    check_scalar(q["max_holdout_share"], f"{at}.max_holdout_share", float, gt=0, lt=1)
+    check_scalar(q["suppress_days"], f"{at}.suppress_days", int, ge=0)
+    for key in ("consent_column", "last_contact_column", "suppression_file", "lookup_dir"):
+        if q[key] is not None:
+            check_scalar(q[key], f"{at}.{key}", str)
+    if q["suppress_days"] and not q["last_contact_column"]:
+        raise SegkitError(
+            f"{at}.suppress_days == {q['suppress_days']} needs plan.last_contact_column "
+            "(the customer column with the date of the last contact)."
+        )
+    if q["date"] is not None:
+        parse_date(q["date"], f"{at}.date")
 
 
 def parse_date(value: Any, name: str = "date") -> pd.Timestamp:
@@ -434,6 +525,11 @@ def _absolute_paths(given: dict, base: Path) -> None:
             data[name] = paths.resolve_against(spec, base)
         elif isinstance(spec, dict) and isinstance(spec.get("path"), str | Path):
             spec["path"] = paths.resolve_against(spec["path"], base)
+    plan = given.get("plan")
+    if isinstance(plan, dict):
+        for key in ("suppression_file", "lookup_dir"):
+            if isinstance(plan.get(key), str | Path):
+                plan[key] = paths.resolve_against(plan[key], base)
     prof = given.get("profile")
     if isinstance(prof, dict) and isinstance(prof.get("compare_run"), str | Path):
         prof["compare_run"] = paths.resolve_against(prof["compare_run"], base)

@@ -11,7 +11,7 @@
 from segkit.pipeline.batch import PointResult, batch
 from segkit.pipeline.project import init_project, refresh_notebooks
 from segkit.pipeline.report import EXTERNAL, export_html
-from segkit.pipeline.runner import RunAborted, RunResult, StageResult, run
+from segkit.pipeline.runner import RunAborted, RunResult, StageResult, rerun, run
 
 __all__ = [
     "EXTERNAL",
@@ -23,5 +23,6 @@ __all__ = [
     "export_html",
     "init_project",
     "refresh_notebooks",
+    "rerun",
     "run",
 ]

@@ -299,13 +299,22 @@ def _chosen(stages: list[str] | None) -> list[str]:
     return chosen
 
 
-def _write_run_files(tmp: Path, params: dict, results: list[StageResult], seconds: float) -> bool:
-    """The summary (``index.html``), the navigation header of every report, the manifest."""
+def _write_run_files(
+    tmp: Path,
+    params: dict,
+    results: list[StageResult],
+    seconds: float,
+    fresh: set[str] | None = None,
+) -> bool:
+    """The summary (``index.html``), the navigation header of every report (of the
+    ``fresh`` stages only when given: the others already have theirs), the manifest."""
     rows = [r._asdict() for r in results]
     created = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     links = summary.stage_links(rows)
     source = summary.source_of(params)
     for r in results:
+        if fresh is not None and r.stage not in fresh:
+            continue
         page = tmp / get(r.stage).report
         if r.status == "skipped" and not r.blocked:
             text = summary.skipped_page(params["name"], source, created, r.stage, r.headline, links)
@@ -434,3 +443,129 @@ def _new_tmp(final: Path) -> Path:
         raise SegkitError(
             message or f"cannot create a run folder in {final.parent}: {exc}"
         ) from None
+
+
+# ----------------------------------------------------------------- one stage, again
+
+
+def _rerun_params(folder: Path, stage: Stage, overrides: list[str] | None) -> dict:
+    """The run's parameters with ``overrides``, which may only touch ``stage``'s section
+    (and ``report``): the other stages' artifacts are reused as they are."""
+    from segkit.core.params import parse_override, read_yaml_mapping
+
+    for text in overrides or []:
+        keys, _ = parse_override(text)
+        if keys[0] not in (stage.name, "report"):
+            raise SegkitError(
+                f"--set {text}: `segkit {stage.name}` reruns only the {stage.name} stage, so it "
+                f"takes only {stage.name}.* (and report.*) parameters; to change "
+                f"{'.'.join(keys)}, rerun the whole run with `segkit run`"
+            )
+    return load_params(read_yaml_mapping(folder / "params.yaml"), overrides)
+
+
+def _earlier_results(folder: Path, stage: Stage) -> list[StageResult]:
+    """The other stages' results from the run's manifest; ``stage``'s needs must be ok."""
+    try:
+        rows = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["stages"]
+    except (OSError, ValueError, KeyError):
+        raise SegkitError(
+            f"{folder} has no readable manifest.json: not a finished segkit run folder; "
+            "make one with `segkit run`"
+        ) from None
+    for need in stage.needs:
+        status = (rows.get(need) or {}).get("status", "not run")
+        if status != "ok":
+            raise SegkitError(
+                f"{stage.name} needs stage {need!r}, which is {status!r} in {folder}; "
+                "rerun the run with `segkit run`"
+            )
+    fields = StageResult._fields
+    return [
+        StageResult(**{k: v for k, v in rows[s.name].items() if k in fields})
+        for s in STAGES
+        if s.name in rows and s.name != stage.name
+    ]
+
+
+def _link_tree(src: Path, dst: Path, stage: Stage) -> None:
+    """``src`` into ``dst`` as hard links (no data copied), without ``stage``'s outputs.
+
+    Safe because nothing writes a file of a run in place: artifacts, reports, the index
+    and the manifest are written to a temporary name and renamed over the old one.
+    """
+    drop = {stage.notebook, stage.report, PROGRESS_FILE, folders.MARKER, ".duckdb_tmp"}
+    mine = {f"findings_{stage.name}.json", *stage.artifacts}
+    for path in src.iterdir():
+        if path.name in drop:
+            continue
+        if path.parent.name == "artifacts" and (
+            path.name in mine or path.name.split(".")[0] in mine
+        ):
+            continue
+        target = dst / path.name
+        if path.is_dir():
+            target.mkdir(exist_ok=True)
+            _link_tree(path, target, stage)
+        else:
+            try:
+                target.hardlink_to(path)
+            except OSError:  # another file system, or links not allowed: copy
+                shutil.copy2(path, target)
+
+
+def rerun(
+    run_dir: str | Path,
+    stage: str,
+    overrides: list[str] | None = None,
+    progress: bool = True,
+    notebooks_dir: Path | None = None,
+    n_threads: int | None = None,
+) -> RunResult:
+    """Run one stage again in an existing run folder with new settings for that stage.
+
+    The folder is rebuilt in a temporary sibling from hard links of the existing one
+    (the other stages' artifacts and reports are reused, not recomputed), the stage's
+    notebook is executed as by :func:`run`, the index and manifest are rewritten, and the
+    result swapped into place: a failure leaves the run as it was and the attempt in
+    ``<name>.failed``, as with :func:`run`.
+
+    Raises
+    ------
+    SegkitError
+        Not a run folder segkit wrote, an override outside the stage's section, a stage
+        it needs that did not succeed in that run (before any kernel starts).
+    """
+    st = get(stage)
+    final = Path(run_dir).expanduser().resolve()
+    if not (final / "params.yaml").is_file() or not folders.written_by_segkit(final):
+        raise SegkitError(
+            f"{final} is not a run folder segkit wrote (no params.yaml and manifest.json); "
+            "make one with `segkit run`"
+        )
+    resolved = _rerun_params(final, st, overrides)
+    earlier = _earlier_results(final, st)
+    folders.check_replaceable(final.with_name(final.name + ".failed"))
+    out = _Printer(resolved["name"], progress)
+    notebooks_dir = Path(notebooks_dir or paths.notebooks_dir())
+    with folders.locked(final):
+        for note in folders.recover(final):
+            out.stream.write(f"[{resolved['name']}] {note}\n") if progress else None
+        tmp = _new_tmp(final)
+        try:
+            _link_tree(final, tmp, st)
+            (tmp / "params.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
+            n = n_threads or threads.budget()
+            results, exports = _stages_loop(resolved, [st.name], tmp, notebooks_dir, n, out)
+            done = {name: future.result() for name, future in exports}
+            results = [r._replace(export_seconds=done.get(r.stage, 0.0)) for r in results]
+            order = {s.name: i for i, s in enumerate(STAGES)}
+            rows = sorted(earlier + results, key=lambda r: order[r.stage])
+            seconds = sum(r.seconds for r in rows)
+            ok = _write_run_files(tmp, resolved, rows, seconds, fresh={st.name})
+            target = final if ok else final.with_name(final.name + ".failed")
+            folders.swap_in(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return RunResult(resolved["name"], target, ok, rows)

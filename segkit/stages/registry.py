@@ -80,6 +80,17 @@ STAGES: tuple[Stage, ...] = (
         preflight=True,
         enable="an experiment table (data.experiment: customer id, arm, outcomes)",
     ),
+    Stage(
+        "plan",
+        6,
+        "Campaign plan",
+        ("explore", "cluster", "abtest"),
+        ("plan", "contacts", "plan_counts", "plan_comparison"),
+        enable=(
+            "an experiment table (data.experiment) and abtest.value_metric: the lift of an "
+            "outcome in money (e.g. spend) of each campaign"
+        ),
+    ),
 )
 
 NAMES: tuple[str, ...] = tuple(s.name for s in STAGES)

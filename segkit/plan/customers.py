@@ -1,0 +1,193 @@
+"""The customers of a plan: who may be contacted, and the draw of contacts and holdouts.
+
+:func:`exclusions` applies consent and suppression (a consent column, a list of ids, a
+last-contact date within ``suppress_days``); :func:`assign` draws, per targeted segment
+and from one seeded generator, the random holdout first and then the contacts of each
+campaign × channel; everyone else keeps the reason they are left out. Every customer ends
+with exactly one reason, so the counts by reason add up to the customers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from segkit.core.checks import check_columns
+from segkit.core.errors import SegkitError
+
+#: Why a customer is or is not in the contact list (every customer has exactly one).
+CONTACTED, HOLDOUT = "contacted", "holdout"
+NO_CONSENT, SUPPRESSED, NO_SEGMENT = "no consent", "suppressed", "no segment"
+TOO_SMALL, NOT_PROVEN, BELOW_BUDGET = "segment too small", "no proven profit", "below budget"
+REASONS = (
+    CONTACTED,
+    HOLDOUT,
+    NO_CONSENT,
+    SUPPRESSED,
+    NO_SEGMENT,
+    TOO_SMALL,
+    NOT_PROVEN,
+    BELOW_BUDGET,
+)
+#: ``reason_code`` of the contact file, for the CRM.
+REASON_CODES = {CONTACTED: "proven_profit", HOLDOUT: "random_holdout"}
+#: Consent values read as "yes" (case-insensitive); anything else, missing included, is "no".
+YES = frozenset({"1", "1.0", "true", "t", "yes", "y", "opt-in", "opt_in", "optin"})
+
+CONTACT_COLUMNS = [
+    "customer_id",
+    "segment",
+    "segment_name",
+    "campaign",
+    "channel",
+    "holdout",
+    "expected_clv",
+    "reason_code",
+]
+
+
+def consent(values: pd.Series) -> np.ndarray:
+    """True where a consent value says yes (see :data:`YES`); missing is no.
+
+    >>> consent(pd.Series([1, 0, "Yes", None, True])).tolist()
+    [True, False, True, False, True]
+    """
+    text = values.astype("string").str.strip().str.lower()
+    return text.isin(YES).fillna(False).to_numpy(bool)
+
+
+def exclusions(
+    customers: pd.DataFrame,
+    *,
+    consent_column: str | None = None,
+    suppressed_ids: Iterable[str] = (),
+    last_contact_column: str | None = None,
+    suppress_days: int = 0,
+    date: pd.Timestamp | None = None,
+) -> np.ndarray:
+    """Per customer, why they may not be contacted (``""``: they may).
+
+    ``no consent`` first (the column says no or is empty), then ``suppressed`` (the id is
+    on the suppression list, or the last contact is fewer than ``suppress_days`` days
+    before ``date``).
+
+    Raises
+    ------
+    SegkitError
+        A named column missing from the customers, or a last-contact value that is not a
+        date.
+    """
+    out = np.full(len(customers), "", dtype=object)
+    if consent_column:
+        check_columns(customers, [consent_column], "customers (plan.consent_column)")
+        out[~consent(customers[consent_column])] = NO_CONSENT
+    ids = set(map(str, suppressed_ids))
+    if ids:
+        out[(out == "") & customers["customer_id"].astype(str).isin(ids).to_numpy()] = SUPPRESSED
+    if last_contact_column and suppress_days > 0:
+        check_columns(customers, [last_contact_column], "customers (plan.last_contact_column)")
+        raw = customers[last_contact_column]
+        last = pd.to_datetime(raw, errors="coerce", format="mixed")
+        bad = last.isna() & raw.notna() & (raw.astype("string").str.strip() != "")
+        if bad.any():
+            example = raw[bad].iloc[0]
+            raise SegkitError(
+                f"customers column {last_contact_column!r} (plan.last_contact_column): "
+                f"{int(bad.sum()):,} values are not dates, e.g. {example!r}; expected YYYY-MM-DD"
+            )
+        if date is None:
+            date = last.max()
+        recent = ((date - last).dt.days < suppress_days).fillna(False).to_numpy(bool)
+        out[(out == "") & recent] = SUPPRESSED
+    return out
+
+
+def assign(
+    frame: pd.DataFrame,
+    contacts: pd.DataFrame,
+    holdouts: dict[str, int],
+    seed: int,
+) -> pd.DataFrame:
+    """Draw holdouts and contacts within each targeted segment.
+
+    Parameters
+    ----------
+    frame
+        One row per customer: ``customer_id``, ``segment`` (text), ``reason`` (``""`` for
+        a customer that may be contacted in a targeted segment, else why not).
+    contacts
+        Rows with ``segment``, ``campaign``, ``channel``, ``contacts`` > 0, in the order
+        they are drawn.
+    holdouts
+        Segment -> holdout size; the holdout gets the campaign of the segment's first row.
+    seed
+        Seed of the one generator all draws come from (segments in sorted order).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``frame`` with ``reason`` filled (contacted, holdout, below budget: every customer
+        still without a reason, in a segment that was targeted but not drawn in full) and
+        ``campaign``, ``channel``, ``holdout`` for those contacted or held out.
+    """
+    out = frame.copy()
+    out["campaign"] = pd.Series(pd.NA, index=out.index, dtype="string")
+    out["channel"] = pd.Series(pd.NA, index=out.index, dtype="string")
+    out["holdout"] = False
+    reason = out["reason"].to_numpy(object).copy()
+    camp = np.full(len(out), None, dtype=object)
+    chan = np.full(len(out), None, dtype=object)
+    rng = np.random.default_rng(seed)
+    seg_values = out["segment"].astype("string")
+    for seg in sorted(set(contacts["segment"].astype(str))):
+        rows = contacts[contacts["segment"].astype(str) == seg]
+        here = (seg_values == seg).fillna(False).to_numpy(bool)
+        pool = np.flatnonzero(here & (reason == ""))
+        pool = pool[rng.permutation(len(pool))]
+        h = int(holdouts.get(seg, 0))
+        first = rows.iloc[0]
+        take = pool[:h]
+        reason[take], camp[take], chan[take] = HOLDOUT, first["campaign"], first["channel"]
+        start = h
+        for r in rows.itertuples():
+            take = pool[start : start + int(r.contacts)]
+            reason[take], camp[take], chan[take] = CONTACTED, r.campaign, r.channel
+            start += int(r.contacts)
+    # the rest of the targeted segments, those that got no contacts included
+    reason[reason == ""] = BELOW_BUDGET
+    out["reason"] = reason
+    out["campaign"] = pd.array(camp, dtype="string")
+    out["channel"] = pd.array(chan, dtype="string")
+    out["holdout"] = reason == HOLDOUT
+    return out
+
+
+def contact_list(assigned: pd.DataFrame) -> pd.DataFrame:
+    """The file for the CRM: one row per customer contacted or held out
+    (:data:`CONTACT_COLUMNS`), contacts first, by segment and customer id."""
+    keep = assigned[assigned["reason"].isin([CONTACTED, HOLDOUT])]
+    out = pd.DataFrame(
+        {
+            "customer_id": keep["customer_id"].astype(str),
+            "segment": keep["segment"].astype(str),
+            "segment_name": keep["segment_name"].astype("string"),
+            "campaign": keep["campaign"],
+            "channel": keep["channel"],
+            "holdout": keep["holdout"].astype(bool),
+            "expected_clv": keep["expected_clv"].astype(float),
+            "reason_code": keep["reason"].map(REASON_CODES),
+        }
+    )
+    return out.sort_values(["holdout", "segment", "customer_id"], ignore_index=True)
+
+
+def reason_counts(assigned: pd.DataFrame) -> pd.DataFrame:
+    """Customers per reason (every reason listed, zeros included), with the total."""
+    counts = assigned["reason"].value_counts().reindex(list(REASONS), fill_value=0)
+    out = counts.rename_axis("reason").reset_index(name="customers")
+    return pd.concat(
+        [out, pd.DataFrame({"reason": ["total"], "customers": [int(counts.sum())]})],
+        ignore_index=True,
+    )
