@@ -153,7 +153,7 @@ def run(run: Run) -> CLVResult | Skipped:
     corr = float("nan")
     if use_spend:  # Gamma-Gamma assumes spend per purchase independent of frequency
         corr = spend_frequency_correlation(customers["frequency"], customers["monetary"])
-    best = min(purchase_models, key=lambda m: fits[m].bic)
+    best, passing = _choose(purchase_models, fits, ho)
     check = _check(run, ho, best, seed=seed)
     band = check.factor if check else 1.0  # the model-error band's factor (1: none)
     pred = _predictions(run, customers, fits, best, model_error=band)
@@ -163,7 +163,9 @@ def run(run: Run) -> CLVResult | Skipped:
     )
     actions = _actions_with_value(run, seg)
     params = pd.concat([f.table() for f in fits.values()], ignore_index=True)
-    findings = _findings(run, pred, seg, fits=fits, check=check, ho=ho, best=best, corr=corr)
+    findings = _findings(
+        run, pred, seg, fits=fits, check=check, ho=ho, best=best, corr=corr, passing=passing
+    )
     findings += [f"{MODELS[m].label} was left out: {why}" for m, why in dropped.items()]
     run.save_findings("clv", findings)
     return CLVResult(
@@ -236,6 +238,19 @@ def _holdout(run: Run, models: list[str], *, seed: int, dropped: dict[str, str])
     run.save("clv_models.csv", errors)
     run.save("clv_tracking.csv", track)
     return _Holdout(cal_fits, by_frequency, errors, track, cal)
+
+
+def _choose(models: list[str], fits: dict[str, Fit], ho: _Holdout) -> tuple[str, list[str] | None]:
+    """The CLV model and the models that pass the holdout check (None without a holdout).
+
+    The holdout check drives the choice: the lowest BIC among the models whose holdout
+    forecast is within what parameter uncertainty and chance allow; when none is (or there
+    is no holdout), the lowest BIC of all, and the findings say the model does not fit.
+    """
+    if ho.cal is None:
+        return min(models, key=lambda m: fits[m].bic), None
+    passing = [m for m in models if m in ho.fits and holdout_test(ho.cal, ho.fits[m]).fits]
+    return min(passing or models, key=lambda m: fits[m].bic), passing
 
 
 def _check(run: Run, ho: _Holdout, best: str, *, seed: int) -> Check | None:
@@ -448,6 +463,7 @@ def _findings(
     ho: _Holdout,
     best: str,
     corr: float,
+    passing: list[str] | None = None,
 ) -> list[str]:
     """The stage's findings, the headline first: that the model does not fit this data,
     when the holdout check says so; else the value."""
@@ -464,7 +480,9 @@ def _findings(
             findings.append(_finding_holdout(ho.errors, check, d["calibration_end"]))
     findings.append(_finding_alive(pred))
     models = [m for m in fits if m in PURCHASE_MODELS]  # in the order of clv.models
-    findings.append(_finding_models(best, models, d["time_unit"], use_spend=use_spend))
+    findings.append(
+        _finding_models(best, models, d["time_unit"], use_spend=use_spend, passing=passing)
+    )
     findings += _findings_weak(fits)
     if use_spend:
         findings.append(_finding_correlation(corr))
@@ -538,7 +556,7 @@ def _why(dg: Diagnosis | None, main: HoldoutTest) -> str:
     earlier_differs = dg.earlier is not None and _versus(dg.earlier[1], main) != (
         "missing the same way"
     )
-    cohort_fits = dg.cohort is not None and dg.cohort[1].fits
+    cohort_fits = dg.cohort is not None and _clears(dg.cohort[1], main)
     if (rate_moved or earlier_differs) and not cohort_fits:
         return (
             "Likely why: the buying rate changed in the holdout period (a seasonal peak or a "
@@ -596,15 +614,35 @@ def _versus(t: HoldoutTest, main: HoldoutTest) -> str:
     return "missing the same way" if np.sign(t.z) == np.sign(main.z) else "missing the other way"
 
 
+def _error(t: HoldoutTest) -> float:
+    """The relative miss of a holdout forecast as the findings write it: (predicted -
+    actual) / actual."""
+    return (t.predicted - t.actual) / t.actual if t.actual > 0 else float("nan")
+
+
+def _clears(cohort: HoldoutTest, main: HoldoutTest) -> bool:
+    """The later customers' forecast clears the model of the overall miss: within chance
+    and at most half the overall relative miss. Within chance alone is not enough: a
+    cohort is smaller, so chance allows more, and the same miss can hide in it."""
+    return cohort.fits and abs(_error(cohort)) <= abs(_error(main)) / 2
+
+
 def _fact_cohort(part: tuple[str, HoldoutTest] | None, main: HoldoutTest) -> str:
     if part is None:
         return ""
     since, t = part
-    tail = {
-        "within what chance allows": ", so the miss comes from customers who bought before "
-        "the data start",
-        "missing the same way": ", so purchases before the data start are not the cause",
-    }.get(_versus(t, main), "")
+    same_size = np.sign(_error(t)) == np.sign(_error(main)) and not _clears(t, main)
+    if _clears(t, main):
+        tail = ", so the miss comes from customers who bought before the data start"
+    elif same_size and t.fits:
+        tail = (
+            f" but by about as much as all customers ({_error(main):+.1%}), so purchases "
+            "before the data start do not explain the miss"
+        )
+    elif same_size:
+        tail = ", so purchases before the data start are not the cause"
+    else:
+        tail = ""
     return (
         f"on the {t.customers:,} customers first seen from {since} it {_test_numbers(t)}, "
         f"{_versus(t, main)}{tail}"
@@ -621,11 +659,22 @@ def _finding_alive(pred: pd.DataFrame) -> str:
     )
 
 
-def _finding_models(best: str, models: list[str], unit: str, *, use_spend: bool) -> str:
-    return (
-        f"CLV uses {MODELS[best].label} (lowest BIC among {', '.join(MODELS[m].label for m in models)}) "
-        f"fitted in {_UNIT_WORDS[unit]}"
-        + (" and Gamma-Gamma for spend per purchase." if use_spend else "; no spend model.")
+def _finding_models(
+    best: str, models: list[str], unit: str, *, use_spend: bool, passing: list[str] | None = None
+) -> str:
+    """Which model the CLV uses and why (BIC, among the models passing the holdout check)."""
+    labels = ", ".join(MODELS[m].label for m in models)
+    if passing is None or len(models) == 1:
+        why = f"lowest BIC among {labels}"
+    elif not passing:
+        why = f"lowest BIC among {labels}; none passes the holdout check"
+    elif set(passing) == set(models):
+        why = f"lowest BIC among {labels}, all of which pass the holdout check"
+    else:
+        ok = ", ".join(MODELS[m].label for m in passing)
+        why = f"lowest BIC among the models that pass the holdout check ({ok}) of {labels}"
+    return f"CLV uses {MODELS[best].label} ({why}) fitted in {_UNIT_WORDS[unit]}" + (
+        " and Gamma-Gamma for spend per purchase." if use_spend else "; no spend model."
     )
 
 
