@@ -75,7 +75,7 @@ def main() -> None:
             text=True,
             check=True,
         )
-        res = json.loads(out.stdout.strip().splitlines()[-1])
+        res = json.loads([ln for ln in out.stdout.splitlines() if ln.startswith("{")][-1])
         res.update(n=n, load_before=[round(x, 2) for x in load])
         rows.append(res)
         print(json.dumps(res))

@@ -109,7 +109,7 @@ def _run_step(step: str, path: Path, repeat: int) -> dict:
             check=True,
             env={**os.environ, "BENCH_TMP": str(DATA / "duckdb_tmp")},
         )
-        res = json.loads(out.stdout.strip().splitlines()[-1])
+        res = json.loads([ln for ln in out.stdout.splitlines() if ln.startswith("{")][-1])
         res["load"] = load
         if not best or res["cpu"] < best["cpu"]:
             best = res
