@@ -111,7 +111,7 @@ def _run_step(step: str, path: Path, repeat: int) -> dict:
         )
         lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
         if out.returncode or not lines:
-            return {"error": (out.stderr.strip().splitlines() or ["?"])[-1]}
+            return {"error": f"exit {out.returncode}: " + (out.stderr.strip().splitlines() or ["?"])[-1]}
         res = json.loads(lines[-1])
         res["load"] = load
         if not best or res["cpu"] < best["cpu"]:

@@ -127,11 +127,13 @@ def inproc(n: int) -> dict:
     }
 
 
-# the child reports its own peak RSS (RUSAGE_CHILDREN would be the largest child so far)
+# The child reports its own peak RSS: VmHWM of /proc/self/status, the high-water mark of
+# its own address space. (ru_maxrss is not: Linux carries the parent's RSS at fork into
+# the child's ru_maxrss, so a child forked from this 1.5 GB process reported 1.5 GB.)
 CLI = (
-    "import resource, sys; from segkit.cli import main; rc = main(sys.argv[1:]); "
-    "print('peak_rss_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); "
-    "sys.exit(rc)"
+    "import sys; from segkit.cli import main; rc = main(sys.argv[1:]); "
+    "hwm = [ln for ln in open('/proc/self/status') if ln.startswith('VmHWM')][0]; "
+    "print('peak_rss_kb', hwm.split()[1], file=sys.stderr); sys.exit(rc)"
 )
 
 
