@@ -70,7 +70,8 @@ def main() -> None:
             print(f"wrote {folder}: {info['transactions']:,} transactions", file=sys.stderr)
         load = os.getloadavg()
         out = subprocess.run(
-            [sys.executable, "-c", CHILD, str(folder), "1" if args.profile else "0"],
+            # -P: the current directory's segkit must not shadow PYTHONPATH (before/after runs)
+            [sys.executable, "-P", "-c", CHILD, str(folder), "1" if args.profile else "0"],
             capture_output=True,
             text=True,
             check=True,

@@ -103,7 +103,8 @@ def _run_step(step: str, path: Path, repeat: int) -> dict:
     for _ in range(repeat):
         load = round(os.getloadavg()[0], 1)
         out = subprocess.run(
-            [sys.executable, "-c", STEP, step, str(path)],
+            # -P: the current directory's segkit must not shadow PYTHONPATH (before/after runs)
+            [sys.executable, "-P", "-c", STEP, step, str(path)],
             capture_output=True,
             text=True,
             check=False,
@@ -111,7 +112,9 @@ def _run_step(step: str, path: Path, repeat: int) -> dict:
         )
         lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
         if out.returncode or not lines:
-            return {"error": f"exit {out.returncode}: " + (out.stderr.strip().splitlines() or ["?"])[-1]}
+            return {
+                "error": f"exit {out.returncode}: " + (out.stderr.strip().splitlines() or ["?"])[-1]
+            }
         res = json.loads(lines[-1])
         res["load"] = load
         if not best or res["cpu"] < best["cpu"]:

@@ -156,7 +156,18 @@ def cli(n: int, fmt: str = "parquet", chunk: int = 1_000_000) -> dict:
         if fmt == "csv":
             pq.read_table(path).to_pandas().to_csv(path.with_suffix(".csv"), index=False)
             path = path.with_suffix(".csv")
-        cmd = [sys.executable, "-c", CLI, "score", str(seg_path), str(path), "--out", str(out)]
+        # -P: the current directory's segkit must not shadow PYTHONPATH (before/after runs)
+        cmd = [
+            sys.executable,
+            "-P",
+            "-c",
+            CLI,
+            "score",
+            str(seg_path),
+            str(path),
+            "--out",
+            str(out),
+        ]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
