@@ -89,6 +89,7 @@ def test_errors_name_the_file(seg, tmp_path):
     awkward(50, 9).drop(columns="orders").to_parquet(tmp_path / "few.parquet")
     with pytest.raises(SegkitError, match=r"few.parquet is missing column 'orders'"):
         score_to_csv(seg, tmp_path / "few.parquet", tmp_path / "o.csv")
+    assert not (tmp_path / "o.csv").exists() and not (tmp_path / "o.csv.tmp").exists()
 
 
 def test_cli_score_prints_the_counts(seg, tmp_path, capsys):

@@ -97,16 +97,19 @@ def score_to_csv(
     src, target = Path(customers), Path(target)
     summary, kept = ScoreSummary(target), []
     tmp = target.with_name(target.name + ".tmp")
-    with tmp.open("wb") as out:
-        for batch in read_batches(seg, src, batch_rows):
-            scored = seg.score(batch, where=str(src))
-            write_csv(scored, out, header=summary.rows == 0)
-            summary.add(scored)
-            if keep:
-                kept.append(scored)
-    if summary.rows == 0:
-        tmp.unlink()
-        raise SegkitError(f"{src}: no customer rows (header only or empty)")
+    try:
+        with tmp.open("wb") as out:
+            for batch in read_batches(seg, src, batch_rows):
+                scored = seg.score(batch, where=str(src))
+                write_csv(scored, out, header=summary.rows == 0)
+                summary.add(scored)
+                if keep:
+                    kept.append(scored)
+        if summary.rows == 0:
+            raise SegkitError(f"{src}: no customer rows (header only or empty)")
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # no half-written file left behind
+        raise
     tmp.replace(target)
     return summary, (pd.concat(kept, ignore_index=True) if keep else None)
 
