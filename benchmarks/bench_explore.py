@@ -54,6 +54,12 @@ print(json.dumps({"wall": round(wall, 2), "cpu": round(cpu, 2), "steps": steps,
 """
 
 
+def _last_json(stdout: str) -> dict:
+    """The last JSON object the child printed (DuckDB's progress bar may precede it on the
+    same line)."""
+    return json.loads(stdout[stdout.rindex('{"') :].splitlines()[0])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
@@ -76,7 +82,7 @@ def main() -> None:
             text=True,
             check=True,
         )
-        res = json.loads([ln for ln in out.stdout.splitlines() if ln.startswith("{")][-1])
+        res = _last_json(out.stdout)
         res.update(n=n, load_before=[round(x, 2) for x in load])
         rows.append(res)
         print(json.dumps(res))

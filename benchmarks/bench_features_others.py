@@ -110,12 +110,12 @@ def _run_step(step: str, path: Path, repeat: int) -> dict:
             check=False,
             env={**os.environ, "BENCH_TMP": str(DATA / "duckdb_tmp")},
         )
-        lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
-        if out.returncode or not lines:
+        if out.returncode or '{"' not in out.stdout:
             return {
                 "error": f"exit {out.returncode}: " + (out.stderr.strip().splitlines() or ["?"])[-1]
             }
-        res = json.loads(lines[-1])
+        # DuckDB's progress bar may precede the JSON on the same line
+        res = json.loads(out.stdout[out.stdout.rindex('{"') :].splitlines()[0])
         res["load"] = load
         if not best or res["cpu"] < best["cpu"]:
             best = res
