@@ -57,7 +57,7 @@ print(json.dumps({"wall": round(wall, 2), "cpu": round(cpu, 2), "steps": steps,
 def _last_json(stdout: str) -> dict:
     """The last JSON object the child printed (DuckDB's progress bar may precede it on the
     same line)."""
-    return json.loads(stdout[stdout.rindex('{"') :].splitlines()[0])
+    return json.loads(stdout[stdout.rindex('{"wall"') :].splitlines()[0])
 
 
 def main() -> None:
