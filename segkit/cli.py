@@ -199,18 +199,18 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from segkit.stages.cluster import score_file
+    """Score a customer file batch by batch (bounded memory) and print the counts."""
+    from segkit.segment import Segmenter
+    from segkit.segment.scorefile import default_target, score_to_csv
+    from segkit.stages.cluster import verify_segmenter
 
-    out, scored = score_file(args.run, args.customers, args.out)
-    counts = scored.groupby("segment", dropna=True).agg(
-        n=("segment", "size"), name=("segment_name", "first")
-    )
-    for seg, row in counts.iterrows():
-        print(f"segment {seg} {row['name']}: {row['n']:,}")
-    print(
-        f"flagged, not assigned (outside the fitted range): {int(scored['segment'].isna().sum()):,}"
-    )
-    print(f"wrote {out} ({len(scored):,} customers)")
+    verify_segmenter(Path(args.run))
+    seg = Segmenter.load(args.run)
+    summary, _ = score_to_csv(seg, args.customers, default_target(args.customers, args.out))
+    for k, (name, n) in sorted(summary.segments.items()):
+        print(f"segment {k} {name}: {n:,}")
+    print(f"flagged, not assigned (outside the fitted range): {summary.flagged:,}")
+    print(f"wrote {summary.path} ({summary.rows:,} customers)")
     return 0
 
 

@@ -518,3 +518,33 @@ def test_total_interval_matches_a_parametric_bootstrap(cdnow_pred):
 def test_total_interval_without_delta_columns_is_nan():
     total, low, high = clv.total_interval(pd.DataFrame({"clv": [1.0, 2.0]}))
     assert total == 3.0 and np.isnan(low) and np.isnan(high)
+
+
+@pytest.mark.parametrize("theta", [(0.8, 6.0, 1.2, 3.0), (0.55, 10.0, 0.6, 12.0)])
+def test_pareto_nbd_gradient_matches_central_differences(theta):
+    """Pareto/NBD's gradient (analytic, with central differences of 2F1 in its
+    parameters per distinct pair) against central differences of the summed likelihood,
+    on both branches (alpha >= beta and alpha < beta); ``total`` sums the same."""
+    rng = np.random.default_rng(1)
+    n = 300
+    x = rng.integers(0, 12, n).astype(float)
+    tx = np.where(x > 0, rng.uniform(1, 30, n), 0.0)
+    T = tx + rng.uniform(0, 20, n)
+    T[:5] = tx[:5]  # last purchase at the end: the 'died' term is zero
+    h = clv.compress(x, tx, T)
+    spec = clv.MODELS["pareto_nbd"]
+    theta = np.array(theta)
+
+    def f(th):
+        return float(h.weight @ spec.loglik(th, h))
+
+    num = []
+    for j in range(4):
+        step = np.zeros(4)
+        step[j] = 1e-5 * theta[j]
+        num.append((f(theta + step) - f(theta - step)) / (2 * step[j]))
+    g = h.weight @ spec.loglik(theta, h, grad=True)[1]
+    np.testing.assert_allclose(g, num, rtol=1e-7)
+    tot, g_total = spec.total(theta, h, spec.cache(h))
+    assert tot == pytest.approx(f(theta), rel=1e-12)
+    np.testing.assert_allclose(g_total, g, rtol=1e-10)

@@ -207,8 +207,16 @@ def _start(model: str, h: Histories, n: int, *, alpha: float, seed: int) -> np.n
 def _minimize(obj: _Objective, z0: np.ndarray) -> Any:
     bounds = [(-_LOG_BOUND, _LOG_BOUND)] * len(obj.spec.names)
     if obj.spec.analytic_gradient:
+        # Pareto/NBD keeps tight tolerances: its likelihood is nearly flat along s and beta
+        # together (see below), and the default ftol stops short on that ridge.
+        tight = {"ftol": 1e-13, "gtol": 1e-9} if getattr(obj.spec, "ridge", False) else {}
         return optimize.minimize(
-            obj.nll_grad, z0, jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": 1000}
+            obj.nll_grad,
+            z0,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"maxiter": 1000, **tight},
         )
     return optimize.minimize(
         # No analytic gradient (Pareto/NBD): central differences and tight tolerances. Its

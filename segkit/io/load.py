@@ -141,19 +141,25 @@ def _normalize_categories(con, table: str, cols: list[str]) -> None:
 
     Each variant (compared trimmed, blanks collapsed and case-folded) becomes its most
     frequent spelling; ties go to the alphabetically first, so the result is deterministic.
+    The spellings are counted in one GROUP BY, the regular expressions run on the distinct
+    spellings only, and only the rows whose spelling changes are rewritten (none, for
+    clean data): the cost is one scan of the column, not a rewrite of every row.
     """
     t = ident(table)
     for col in cols:
         c = ident(col)
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _canon AS
-            SELECT k, first(v ORDER BY n DESC, v) AS canon FROM (
-              SELECT lower(regexp_replace(trim({c}), '\\s+', ' ', 'g')) AS k,
-                     regexp_replace(trim({c}), '\\s+', ' ', 'g') AS v, count(*) AS n
-              FROM {t} WHERE {c} IS NOT NULL GROUP BY 1, 2) GROUP BY k""")
-        con.execute(f"""
-            UPDATE {t} SET {c} = _canon.canon FROM _canon
-            WHERE lower(regexp_replace(trim({t}.{c}), '\\s+', ' ', 'g')) = _canon.k""")
+            WITH raw AS (SELECT {c} AS raw, count(*) AS n FROM {t}
+                         WHERE {c} IS NOT NULL GROUP BY 1),
+                 sp AS (SELECT raw, n, regexp_replace(trim(raw), '\\s+', ' ', 'g') AS v
+                        FROM raw),
+                 kv AS (SELECT lower(v) AS k, v, sum(n) AS n FROM sp GROUP BY 1, 2),
+                 canon AS (SELECT k, first(v ORDER BY n DESC, v) AS canon FROM kv GROUP BY k)
+            SELECT sp.raw, canon.canon FROM sp JOIN canon ON lower(sp.v) = canon.k
+            WHERE sp.raw <> canon.canon""")
+        if con.execute("SELECT count(*) FROM _canon").fetchall()[0][0]:
+            con.execute(f"UPDATE {t} SET {c} = _canon.canon FROM _canon WHERE {t}.{c} = _canon.raw")
 
 
 def _reason_sql(rules: list[tuple[str, str]]) -> str:

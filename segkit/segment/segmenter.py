@@ -103,30 +103,46 @@ class Segmenter:
 
         ``data``: the feature columns, filled (a DataFrame or a dict of arrays).
         """
-        raw = pd.Series(self._raw(data).astype(np.int64))
-        return raw.map(self.relabel).fillna(-1).to_numpy(dtype=np.int64)
+        raw = self._raw(data).astype(np.int64)
+        # a lookup array instead of Series.map: one indexing pass over the rows
+        size = max([*self.relabel, int(raw.max(initial=-1))]) + 1
+        lut = np.full(size + 1, -1, dtype=np.int64)  # the last slot: labels below 0
+        lut[list(self.relabel)] = list(self.relabel.values())
+        return lut[np.where(raw >= 0, raw, size)]
 
     def _columns(
         self, customers: pd.DataFrame
     ) -> tuple[dict[str, Any], list[tuple[np.ndarray, str]]]:
         """The feature columns filled as in fitting (numeric median, level 'missing'), and
-        the checks against the fitted ranges and levels: (rows outside, reason), in order."""
+        the checks against the fitted ranges and levels: (rows outside, reason), in order.
+
+        Categorical columns come back as ``pd.Categorical`` of their level strings: the
+        strings are built once per distinct value, not once per row, and the transform
+        looks the levels up through the codes."""
         cols: dict[str, Any] = {}
         checks: list[tuple[np.ndarray, str]] = []
         for col in self.numeric:
             lo, hi = self.ranges[col]
-            v = pd.to_numeric(customers[col], errors="coerce").to_numpy(float, na_value=np.nan)
+            raw = customers[col]
+            if pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(
+                raw.dtype
+            ):
+                v = raw.to_numpy(float, na_value=np.nan)
+                bad = np.zeros(len(v), dtype=bool)  # a number column holds only numbers
+            else:
+                v = pd.to_numeric(raw, errors="coerce").to_numpy(float, na_value=np.nan)
+                bad = np.isnan(v) & raw.notna().to_numpy()
             checks += [
                 (v < lo, f"{col} below the fitted minimum {lo:g}"),
                 (v > hi, f"{col} above the fitted maximum {hi:g}"),
-                (np.isnan(v) & customers[col].notna().to_numpy(), f"{col} not a number"),
+                (bad, f"{col} not a number"),
             ]
             cols[col] = np.where(np.isfinite(v), v, self.medians[col])
         for col in self.categorical:
-            cols[col] = as_levels(customers[col])
-            checks.append(
-                (~cols[col].isin(self.levels[col]).to_numpy(), f"{col} level not seen in fitting")
-            )
+            cols[col] = levels_of(customers[col])
+            known = pd.Index(self.levels[col]).get_indexer(cols[col].categories)
+            unseen = np.append(known < 0, True)[cols[col].codes]  # code -1 never occurs
+            checks.append((unseen, f"{col} level not seen in fitting"))
         return cols, checks
 
     def flags(self, customers: pd.DataFrame) -> pd.Series:
@@ -154,19 +170,25 @@ class Segmenter:
         """
         check_columns(customers, ["customer_id", *self.features], where)
         cols, checks = self._columns(customers)
-        flag = _reasons(checks, customers.index)
+        combo, texts = _flag_codes(checks, len(customers))
         nearest = self.assign(cols)
-        inside = (flag == "").to_numpy()
-        names = pd.Series(self.names, dtype=object).reindex(nearest).fillna("").to_numpy()
-        segment = pd.array(nearest, dtype="Int64")
-        segment[~inside] = pd.NA
+        inside = combo == 0
+        # segment_name: the name of the nearest segment when inside, else UNASSIGNED; built
+        # from codes into a short list of names (one string per segment, not per row)
+        numbers = sorted(self.names)
+        labels = [self.names[k] for k in numbers] + ["", UNASSIGNED]
+        name_code = np.searchsorted(numbers, nearest)
+        known = np.isin(nearest, numbers)
+        name_code = np.where(known, name_code, len(numbers))
+        name_code[~inside] = len(numbers) + 1
+        ids = customers["customer_id"]
         return pd.DataFrame(
             {
-                "customer_id": customers["customer_id"].to_numpy(),
-                "segment": segment,
-                "segment_name": np.where(inside, names, UNASSIGNED),
-                "nearest_segment": pd.array(nearest, dtype="Int64"),
-                "flag": flag.to_numpy(),
+                "customer_id": ids.to_numpy() if ids.dtype == object else ids.array,
+                "segment": pd.arrays.IntegerArray(nearest.copy(), ~inside),
+                "segment_name": _strings(labels, name_code),
+                "nearest_segment": pd.arrays.IntegerArray(nearest, np.zeros(len(nearest), bool)),
+                "flag": _strings(texts, combo),
             }
         )
 
@@ -249,14 +271,62 @@ class Segmenter:
             ) from None
 
 
+def _flag_codes(checks: list[tuple[np.ndarray, str]], n: int) -> tuple[np.ndarray, list[str]]:
+    """Per row, the code of its combination of failed checks (0: none), and the text of
+    each code: the reasons joined by '; ' in the order of ``checks``.
+
+    Only the flagged rows are grouped (by their row of check results), so the cost is one
+    pass per check plus a sort of the few flagged rows, never a string per row.
+    """
+    failed = np.zeros(n, dtype=bool)
+    for mask, _ in checks:
+        failed |= mask
+    rows = np.flatnonzero(failed)
+    codes = np.zeros(n, dtype=np.int64)
+    if not len(rows):
+        return codes, [""]
+    matrix = np.stack([mask[rows] for mask, _ in checks], axis=1)
+    combos, inverse = np.unique(matrix, axis=0, return_inverse=True)
+    codes[rows] = inverse.reshape(-1) + 1
+    texts = ["; ".join(t for (_, t), hit in zip(checks, c, strict=True) if hit) for c in combos]
+    return codes, ["", *texts]
+
+
 def _reasons(checks: list[tuple[np.ndarray, str]], index: pd.Index) -> pd.Series:
     """Per row, the reasons of the failed checks joined by '; ' ('' when none failed)."""
-    reasons = np.full(len(index), "", dtype=object)
-    for mask, text in checks:
-        if mask.any():
-            first = reasons[mask] == ""
-            reasons[mask] = np.where(first, text, reasons[mask] + ("; " + text))
-    return pd.Series(reasons, index=index, dtype=object)
+    codes, texts = _flag_codes(checks, len(index))
+    return pd.Series(np.asarray(texts, dtype=object)[codes], index=index, dtype=object)
+
+
+def _strings(labels: list[str], codes: np.ndarray) -> Any:
+    """``labels[codes]`` as the column pandas would make of those Python strings (``str``
+    in pandas 3, object before), taken in Arrow when that is the storage: no string object
+    per row."""
+    target = pd.Series(np.array(["x"], dtype=object)).dtype
+    if isinstance(target, pd.StringDtype) and target.storage == "pyarrow":
+        import pyarrow as pa
+
+        return pd.array(pa.array(labels, pa.large_string()).take(codes), dtype=target)
+    return np.asarray(labels, dtype=object)[codes]
+
+
+def levels_of(values: pd.Series) -> pd.Categorical:
+    """:func:`~segkit.segment.prepare.as_levels` of a column, as a ``pd.Categorical``.
+
+    The level strings are computed for the distinct values only (``as_levels`` of the
+    uniques equals ``as_levels`` of the column: its whole-number test looks at the set of
+    values), then spread by the factorized codes.
+
+    >>> levels_of(pd.Series([2.0, None, 2.0])).tolist()
+    ['2', 'missing', '2']
+    """
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    names = as_levels(pd.Series(uniques, dtype=values.dtype)).tolist()
+    if (codes < 0).any():
+        names.append("missing")
+        codes = np.where(codes < 0, len(names) - 1, codes)
+    cats, back = np.unique(np.asarray(names, dtype=object), return_inverse=True)
+    return pd.Categorical.from_codes(back.reshape(-1)[codes], categories=list(cats))
 
 
 def locate(path: str | Path) -> Path:

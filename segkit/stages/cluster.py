@@ -24,6 +24,7 @@ from segkit.core.checks import check_columns
 from segkit.core.errors import SegkitError
 from segkit.core.files import sha256
 from segkit.naming import feature_label, segment_names
+from segkit.segment import scorefile
 from segkit.segment.prepare import infer_outcomes
 from segkit.segment.roles import Declared, feature_table
 from segkit.stages.run import Run
@@ -596,12 +597,7 @@ def score_file(
     """
     verify_segmenter(Path(run_or_segmenter))
     seg = segment.Segmenter.load(run_or_segmenter)
-    table = segment.read_customers(customers)
-    scored = seg.score(table, where=str(customers))
-    src = Path(customers)
-    name = src.name.split(".")[0]
-    target = Path(out) if out else src.with_name(f"{name}.segments.csv")
-    tmp = target.with_name(target.name + ".tmp")
-    scored.to_csv(tmp, index=False, lineterminator="\n")
-    tmp.replace(target)
+    target = scorefile.default_target(customers, out)
+    _, scored = scorefile.score_to_csv(seg, customers, target, keep=True)
+    assert scored is not None
     return target, scored
