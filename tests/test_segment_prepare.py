@@ -1,6 +1,7 @@
 """segkit.segment.prepare: default features, checks and fills, the preprocessor as arrays."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from test_segment import blobs, mixed
 
@@ -206,3 +207,24 @@ def test_roles_inferred_from_names_and_values():
     assert num == ["Kidhome", "paid"] and cat == ["response_text"]
     assert segment.as_levels(pd.Series([1.0, 3.0, np.nan])).tolist() == ["1", "3", "missing"]
     assert segment.as_levels(pd.Series([1.5, 3.0])).tolist() == ["1.5", "3.0"]
+
+
+def test_rare_levels_are_kept_or_merged_under_a_share_the_user_sets():
+    """cluster.rare_share / cluster.rare_levels: counted and named either way."""
+    from segkit.segment.prepare import prepare
+
+    df = pd.DataFrame(
+        {
+            "spend": np.arange(300, dtype=float),
+            "status": ["Single"] * 150 + ["Married"] * 140 + ["Widow"] * 8 + ["YOLO"] * 2,
+        }
+    )
+    kept = prepare(df, ["spend"], ["status"])
+    assert sorted(kept.data["status"].unique()) == ["Married", "Single", "Widow", "YOLO"]
+    assert any("'YOLO' (2); kept as levels" in n for n in kept.notes)
+    merged = prepare(df, ["spend"], ["status"], rare_share=0.05, rare_levels="other")
+    assert sorted(merged.data["status"].unique()) == ["Married", "Single", "other"]
+    note = next(n for n in merged.notes if "rare level" in n)
+    assert "10 customers hold a rare level (under 5% of customers each): 'YOLO' (2), " in note
+    assert "'Widow' (8); merged into 'other'" in note
+    assert (merged.data["status"] == "other").sum() == 10

@@ -70,6 +70,11 @@ DEFAULTS: dict[str, Any] = {
         "gamma": None,  # kprototypes: weight of one categorical mismatch; None = Huang's rule
         "sample_size": 20000,  # fit on a sample of this many customers, assign everyone
         "min_segment_size": MIN_SEGMENT_SIZE,  # smallest segment a k may produce to be recommended
+        # categorical levels held by under this share of the customers are rare: counted and
+        # named in the findings, and kept as levels (rare_levels: keep) or merged into
+        # "other" (rare_levels: other)
+        "rare_share": 0.01,
+        "rare_levels": "keep",
         "names": {},  # segment number -> name, overriding the derived names
         # column (or data.customers.derive name) whose mean per customer measures value: it
         # orders the segments (1 = most valuable); None = revenue of a transaction log, else
@@ -202,6 +207,7 @@ _CHOICES = {
     ("data", "source"): {"demo", "files"},
     ("data", "time_unit"): set(UNIT_DAYS),
     ("cluster", "method"): {"kmeans", "gmm", "kprototypes", "rfm"},
+    ("cluster", "rare_levels"): {"keep", "other"},
     ("abtest", "correction"): {"holm", "fdr_bh", "bonferroni", "none"},
 }
 
@@ -379,6 +385,7 @@ def _check_values(p: dict, where: str) -> None:
         check_scalar(c["gamma"], f"{where}: cluster.gamma", float, gt=0)
     check_scalar(c["sample_size"], f"{where}: cluster.sample_size", int, ge=100)
     check_scalar(c["min_segment_size"], f"{where}: cluster.min_segment_size", int, ge=1)
+    check_scalar(c["rare_share"], f"{where}: cluster.rare_share", float, ge=0.0, lt=0.5)
     check_scalar(p["profile"]["min_segment_size"], f"{where}: profile.min_segment_size", int, ge=1)
     check_scalar(p["profile"]["tree_depth"], f"{where}: profile.tree_depth", int, ge=1)
     if p["profile"]["compare_date"] is not None:

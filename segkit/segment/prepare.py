@@ -288,7 +288,13 @@ def _cap_note(customers: pd.DataFrame, col: str, bounds: tuple, out: Any) -> str
 
 
 def prepare(
-    customers: pd.DataFrame, numeric: list[str], categorical: list[str], where: str = "customers"
+    customers: pd.DataFrame,
+    numeric: list[str],
+    categorical: list[str],
+    where: str = "customers",
+    *,
+    rare_share: float = RARE_LEVEL_SHARE,
+    rare_levels: str = "keep",
 ) -> Prepared:
     """Check and tidy the clustering columns; every problem named, nothing silently changed.
 
@@ -300,13 +306,16 @@ def prepare(
       ``"missing"``, with a note giving the count;
     - skewed non-negative columns (:func:`is_skewed`, or :data:`LOG_FEATURES`) are marked
       for log1p; implausible values (:func:`implausible_bounds`) get bounds the
-      preprocessor caps them to, with a note naming the values and the customers.
+      preprocessor caps them to, with a note naming the values and the customers;
+    - categorical levels held by under ``rare_share`` of the customers: counted and named
+      in a note, kept (``rare_levels="keep"``) or merged into ``"other"`` (``"other"``).
 
     Parameters
     ----------
     customers : the customer table.
     numeric, categorical : the clustering columns.
     where : what the table is called in messages.
+    rare_share, rare_levels : ``cluster.rare_share`` and ``cluster.rare_levels``.
 
     Returns
     -------
@@ -341,24 +350,29 @@ def prepare(
         if n:
             data[col] = s.fillna(s.median())
             notes.append(f"{col!r}: {n:,} missing value(s) filled with the median.")
-    data = _categorical(data, cat, notes, dropped)
+    data = _categorical(data, cat, notes, dropped, rare=(rare_share, rare_levels))
     if not num and not cat:
         raise SegkitError(f"{where}: no usable clustering feature: {' '.join(notes)}")
     return Prepared(data, num, cat, notes, logged, bounds, capped, dropped)
 
 
 def _categorical(
-    data: pd.DataFrame, cat: list[str], notes: list[str], dropped: dict[str, str]
+    data: pd.DataFrame,
+    cat: list[str],
+    notes: list[str],
+    dropped: dict[str, str],
+    rare: tuple[float, str] = (RARE_LEVEL_SHARE, "keep"),
 ) -> pd.DataFrame:
-    """Categorical columns as levels, capped; identifier-like ones removed from ``cat``."""
+    """Categorical columns as levels, rare ones kept or merged (``rare``: share and
+    action), capped; identifier-like ones removed from ``cat``."""
     for col in list(cat):
         n = int(data[col].isna().sum())
         data[col] = as_levels(data[col])
         if n:
             notes.append(f"{col!r}: {n:,} missing value(s) kept as the level 'missing'.")
-        rare = rare_levels_note(data[col], col)
+        data[col], rare_note = merge_rare_levels(data[col], col, *rare)
         data[col], note = cap_levels(data[col], col)
-        notes += [n for n in (rare, note) if n]
+        notes += [n for n in (rare_note, note) if n]
         if data[col].nunique() > MAX_LEVELS:  # identifier-like: nothing to group on
             cat.remove(col)
             dropped[col] = "identifier-like: most customers have a level of their own"
@@ -366,30 +380,41 @@ def _categorical(
     return data
 
 
-def rare_levels_note(values: pd.Series, col: str) -> str | None:
-    """A note counting and naming the levels of ``col`` held by fewer than
-    :data:`RARE_LEVEL_SHARE` of the customers (the five rarest by name); None when none is.
+def merge_rare_levels(
+    values: pd.Series, col: str, share: float = RARE_LEVEL_SHARE, action: str = "keep"
+) -> tuple[pd.Series, str | None]:
+    """The levels of ``col`` held by fewer than ``share`` of the customers, counted and
+    named in a note (the five rarest by name), kept as they are (``action="keep"``) or
+    merged into ``"other"`` (``"other"``); the note is None when no level is rare.
     Columns with more than :data:`MAX_LEVELS` levels get :func:`cap_levels`' note instead.
 
     >>> s = pd.Series(["Single"] * 150 + ["Married"] * 148 + ["YOLO"] * 2)
-    >>> rare_levels_note(s, "Marital_Status")
-    "'Marital_Status': 2 customers hold a rare level (under 1% of customers each): 'YOLO' (2); kept as levels of their own (check them for entry errors)."
+    >>> merge_rare_levels(s, "Marital_Status")[1]
+    "'Marital_Status': 2 customers hold a rare level (under 1% of customers each): 'YOLO' (2); kept as levels of their own (check them for entry errors; cluster.rare_levels: other merges them)."
+    >>> merged, note = merge_rare_levels(s, "Marital_Status", 0.01, "other")
+    >>> sorted(merged.unique()), note.split("; ")[-1]
+    (['Married', 'Single', 'other'], "merged into 'other' (cluster.rare_levels).")
     """
     counts = values.value_counts()
     if len(counts) > MAX_LEVELS:
-        return None
-    rare = counts[counts < RARE_LEVEL_SHARE * len(values)].drop(
-        ["missing", "other"], errors="ignore"
-    )
+        return values, None
+    rare = counts[counts < share * len(values)].drop(["missing", "other"], errors="ignore")
     if rare.empty:
-        return None
+        return values, None
     rare = rare.sort_values(kind="stable")
     shown = ", ".join(f"{v!r} ({n:,})" for v, n in rare.head(5).items())
     more = f" and {len(rare) - 5:,} more" if len(rare) > 5 else ""
-    return (
+    head = (
         f"{col!r}: {int(rare.sum()):,} customers hold a rare level (under "
-        f"{RARE_LEVEL_SHARE:.0%} of customers each): {shown}{more}; kept as levels of their "
-        "own (check them for entry errors)."
+        f"{share:.0%} of customers each): {shown}{more}; "
+    )
+    if action == "other":
+        return values.where(~values.isin(rare.index), "other"), (
+            head + "merged into 'other' (cluster.rare_levels)."
+        )
+    return values, head + (
+        "kept as levels of their own (check them for entry errors; cluster.rare_levels: "
+        "other merges them)."
     )
 
 

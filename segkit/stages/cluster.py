@@ -408,7 +408,14 @@ def fit(
         See :func:`choose_features` and :func:`segkit.segment.prepare`.
     """
     num, cat = choose_features(customers, p, outcomes)
-    prepared = segment.prepare(customers, num, cat, "customers (clustering features)")
+    prepared = segment.prepare(
+        customers,
+        num,
+        cat,
+        "customers (clustering features)",
+        rare_share=p["rare_share"],
+        rare_levels=p["rare_levels"],
+    )
     num, cat = prepared.numeric, prepared.categorical
     if p["method"] == "rfm" and len(num) < 3:
         raise SegkitError(f"cluster.method == 'rfm': {' '.join(prepared.notes)}")
