@@ -182,11 +182,32 @@ def _slug(value) -> str:
     return re.sub(r"[^0-9a-z]+", "_", str(value).lower()).strip("_") or "blank"
 
 
-def _share_exprs(con, src: str, *, cols: list[str], amt: str, within: str, top_n: int):
-    """``sum(amount) FILTER (...) / sum(amount) AS share_<col>_<value>`` per top value.
+def share_columns(
+    col: str, top: list, top_n: int, taken: list[str] | None = None
+) -> list[tuple[str, Any]]:
+    """``(share_<col>_<slug>, value)`` per top value, and ``(share_<col>_other, None)``.
 
-    Values whose slugs coincide ('A-B', 'a b') get distinct names (``_2``, ``_3`` …).
+    ``top``: the ``top_n + 1`` values with the most revenue, most first; an ``other``
+    column when there are more than ``top_n``. Values whose slugs coincide ('A-B', 'a b')
+    get distinct names (``_2``, ``_3`` …), also from the names ``taken`` by other columns.
+    Shared with :mod:`segkit.engine`.
+
+    >>> share_columns("channel", ["Web", "app"], 1)
+    [('share_channel_web', 'Web'), ('share_channel_other', None)]
     """
+    keep = top[:top_n]
+    pairs = [(_slug(v), v) for v in keep] + ([("other", None)] if len(top) > top_n else [])
+    out: list[tuple[str, Any]] = []
+    for label, value in pairs:
+        name, n = f"share_{col}_{label}", 2
+        while name in [*(taken or []), *(o[0] for o in out)]:
+            name, n = f"share_{col}_{label}_{n}", n + 1
+        out.append((name, value))
+    return out
+
+
+def _share_exprs(con, src: str, *, cols: list[str], amt: str, within: str, top_n: int):
+    """``sum(amount) FILTER (...) / sum(amount) AS share_<col>_<value>`` per top value."""
     a = ident(amt)
     exprs: list[str] = []
     names: list[str] = []
@@ -200,14 +221,12 @@ def _share_exprs(con, src: str, *, cols: list[str], amt: str, within: str, top_n
             ).fetchall()
         ]
         keep = top[:top_n]
-        labels = [*(_slug(v) for v in keep), *(["other"] if len(top) > top_n else [])]
-        conds = [f"{c} = {literal(v)}" for v in keep]
-        if len(top) > top_n:
-            conds.append(f"{c} IS NULL OR {c} NOT IN ({literals(keep)})")
-        for label, cond in zip(labels, conds, strict=True):
-            name, n = f"share_{col}_{label}", 2
-            while name in names:
-                name, n = f"share_{col}_{label}_{n}", n + 1
+        for name, value in share_columns(col, top, top_n, names):
+            cond = (
+                f"{c} IS NULL OR {c} NOT IN ({literals(keep)})"
+                if value is None
+                else f"{c} = {literal(value)}"
+            )
             exprs.append(f"sum({a}) FILTER (WHERE {cond}) / sum({a}) AS {ident(name)}")
             names.append(name)
     return exprs, names
