@@ -14,6 +14,7 @@ to DOUBLE; and dates depend on the session time zone, so the session is pinned t
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -48,6 +49,11 @@ def flt(value: float) -> Any:
     return ibis_module().literal(repr(float(value))).cast("float64")
 
 
+def not_finite(v: Any) -> Any:
+    """``v`` is infinite or NaN (``isinf`` compiles to FALSE on ibis' Spark backend)."""
+    return v.abs() > flt(sys.float_info.max)  # NaN compares above every number in SQL
+
+
 def spark_session(settings: Mapping[str, Any] | None = None) -> Any:
     """The active SparkSession (spark-submit, Databricks), else one built from ``settings``.
 
@@ -67,6 +73,7 @@ def spark_session(settings: Mapping[str, Any] | None = None) -> Any:
             "spark.driver.memory": s["driver_memory"],
             "spark.sql.shuffle.partitions": str(s["shuffle_partitions"]),
             "spark.ui.enabled": "false",
+            "spark.ui.showConsoleProgress": "false",
             "spark.sql.execution.arrow.pyspark.enabled": "true",
             **({"spark.driver.extraJavaOptions": s["java_options"]} if s["java_options"] else {}),
             **{k: str(v) for k, v in (s.get("conf") or {}).items()},

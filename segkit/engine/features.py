@@ -19,7 +19,7 @@ import pandas as pd
 from segkit.core.checks import check_scalar
 from segkit.core.errors import SegkitError
 from segkit.core.params import UNIT_DAYS
-from segkit.engine.backend import flt, ibis_module
+from segkit.engine.backend import flt, ibis_module, not_finite
 
 #: Integer columns of the feature table (the rest are float64 but the dates and the id).
 INT_COLUMNS = ("frequency", "orders", "tenure_days", "days_since_last")
@@ -45,7 +45,7 @@ def check_log(t: Any, roles: dict[str, str], observation_end: Any) -> pd.Timesta
     row = (
         t.aggregate(
             last=t[ts].max(),
-            bad_amount=t.count(where=a.isnull() | a.isnan() | a.isinf()),
+            bad_amount=t.count(where=a.isnull() | a.isnan() | not_finite(a)),
             bad_id=t.count(where=t[cid].isnull()),
             bad_ts=t.count(where=t[ts].isnull()),
         )
