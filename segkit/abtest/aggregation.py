@@ -220,10 +220,13 @@ def check_outcomes(con: Any, relation: str, metrics: list[dict], sc: Scan) -> No
             if engine := _engine(con):  # no row order on a distributed table
                 bad, what = engine.non_binary(con.table(relation), m["col"]), "values"
             else:
-                bad, what = con.execute(
-                    f"SELECT row_number() OVER () - 1 AS row, {col} FROM {ident(relation)} "
-                    f"QUALIFY {col} NOT IN (0, 1) LIMIT 5"
-                ).fetchall(), "(row, value)"
+                bad, what = (
+                    con.execute(
+                        f"SELECT row_number() OVER () - 1 AS row, {col} FROM {ident(relation)} "
+                        f"QUALIFY {col} NOT IN (0, 1) LIMIT 5"
+                    ).fetchall(),
+                    "(row, value)",
+                )
             raise SegkitError(
                 f"experiment column {m['col']!r} (metric {m['name']!r}) is a proportion but has "
                 f"values other than 0/1: {what} {bad}; use kind: mean, or recode it"

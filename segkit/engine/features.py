@@ -152,8 +152,7 @@ def feature_table(
         "days_since_last": end_day.delta(j.last_day, unit="day"),
         "mean_ipt_days": ibis.ifelse(
             j.frequency > 0,
-            j.last_day.delta(j.first_day, unit="day").cast("float64")
-            / j.frequency.cast("float64"),
+            j.last_day.delta(j.first_day, unit="day").cast("float64") / j.frequency.cast("float64"),
             ibis.null("float64"),
         ),
         **{name: j[name].fill_null(flt(0.0)) for _, name, _, _ in shares},
@@ -206,15 +205,67 @@ def customer_features(
     end = check_log(t, roles, observation_end)
     ibis = ibis_module()
     x = t.filter(t[timestamp_col].date() <= ibis.date(end.date()))
-    shares = []
+    shares: list[tuple[str, str, list, bool]] = []
     for col in (c for c in share_cols if c in t.columns):
         top = top_values(x, col, amount_col, top_n)
         for name, value in share_columns(col, top, top_n, [sh[1] for sh in shares]):
             shares.append((col, name, top[:top_n] if value is None else [value], value is None))
-    cols = {"customer_id": customer_id_col, "timestamp": timestamp_col, "amount": amount_col}
+    cols: dict[str, str | None] = {"customer_id": customer_id_col, "timestamp": timestamp_col}
+    cols["amount"] = amount_col
     cols["order_key"] = order_id_col if order_id_col in t.columns else timestamp_col
     cols["quantity"] = quantity_col if quantity_col in t.columns else None
     out = feature_table(t, end, UNIT_DAYS[time_unit], cols, shares).to_pandas()
     if out.empty:
         raise SegkitError(f"transactions has no rows on or before the observation end {end.date()}")
     return normalize(out)
+
+
+def calibration_holdout(
+    t: Any,
+    calibration_end: Any,
+    observation_end: Any = None,
+    time_unit: str = "D",
+    *,
+    customer_id_col: str = "customer_id",
+    timestamp_col: str = "timestamp",
+    amount_col: str = "amount",
+) -> pd.DataFrame:
+    """:func:`segkit.features.calibration_holdout` on ``t``'s engine.
+
+    Raises
+    ------
+    SegkitError
+        As :func:`segkit.features.calibration_holdout`.
+    """
+    ibis = ibis_module()
+    check_scalar(time_unit, "time_unit", str, in_=set(UNIT_DAYS))
+    unit = UNIT_DAYS[time_unit]
+    roles = {"customer_id_col": customer_id_col, "timestamp_col": timestamp_col}
+    roles["amount_col"] = amount_col
+    cal = pd.Timestamp(calibration_end).normalize()
+    end = check_log(t, roles, observation_end)
+    if cal >= end:
+        raise SegkitError(
+            f"calibration_end == {cal.date()} must be before the observation end {end.date()}"
+        )
+    cal_day = ibis.date(cal.date())
+    d = purchase_days(t, customer_id_col, timestamp_col, amount_col, ibis.date(end.date()))
+    c = btyd(d.filter(d.day <= cal_day), cal_day, unit)
+    h = d.filter(d.day > cal_day)
+    h = h.group_by("customer_id").aggregate(_fh=h.count(), _mh=h.value.mean())
+    j = c.left_join(h, c.customer_id == h.customer_id)
+    out = j.select(
+        customer_id=c.customer_id,
+        **{k: c[k] for k in ("frequency", "recency", "T", "monetary")},
+        frequency_holdout=h._fh.fill_null(0),
+        monetary_holdout=h._mh.fill_null(flt(0.0)),
+        duration_holdout=flt((end - cal).days / unit),
+    ).order_by("customer_id")
+    df = out.to_pandas().reset_index(drop=True)
+    if df.empty:
+        raise SegkitError(f"no customer bought on or before calibration_end == {cal.date()}")
+    for col in ("frequency", "frequency_holdout"):
+        df[col] = df[col].astype("int64")
+    for col in ("recency", "T", "monetary", "monetary_holdout", "duration_holdout"):
+        df[col] = df[col].astype("float64")
+    return df

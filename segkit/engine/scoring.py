@@ -121,9 +121,7 @@ def score_expr(t: Any, seg: Any) -> Any:
     cols, reasons = columns_and_flags(t, seg)
     centers = np.asarray(seg.model.centers, dtype=float)
     flag = ibis.literal("; ").join(reasons) if reasons else ibis.literal("")
-    d = t.select(
-        "customer_id", _flag=flag, **_distances(transformed(cols, seg.transform), centers)
-    )
+    d = t.select("customer_id", _flag=flag, **_distances(transformed(cols, seg.transform), centers))
     d = d.mutate(_m=ibis.least(*(d[f"_d{k}"] for k in range(len(centers)))))
     raw = ibis.cases(*((d[f"_d{k}"] == d._m, k) for k in range(len(centers))), else_=-1)
     d = d.mutate(_raw=raw)
