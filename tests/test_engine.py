@@ -30,6 +30,12 @@ from segkit.engine.backend import flt
 from segkit.segment.prepare import DEFAULT_FEATURES, prepare, preprocessor
 from segkit.segment.segmenter import Segmenter, order_labels
 
+# ibis 12 and PySpark 4.0 on pandas 3: deprecation notices of theirs, not of segkit
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:The 'future.infer_string' option:Warning"),
+    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated:Warning"),
+    pytest.mark.filterwarnings("ignore:fetch_arrow_table:DeprecationWarning"),
+]
 SPARK = {"master": "local[2]", "shuffle_partitions": 2, "java_options": engine.FAST_START}
 METRICS = [
     {"name": "visit", "kind": "proportion", "col": "visit"},

@@ -143,6 +143,9 @@ def table(con: Any, source: Any, what: str = "transactions") -> Any:
     if Path(text).is_file():
         return con.read_parquet(text)
     try:
+        if "." in text:  # database.table
+            database, name = text.rsplit(".", 1)
+            return con.table(name, database=database)
         return con.table(text)
     except Exception:
         raise SegkitError(
