@@ -113,7 +113,9 @@ def share_aggregates(x: Any, amt: str, spec: list[tuple[str, str, list, bool]]) 
     out = {}
     for col, name, values, other in spec:
         cond = (x[col].isnull() | ~x[col].isin(values)) if other else (x[col] == values[0])
-        out[name] = a.sum(where=cond) / a.sum()
+        # a customer whose amounts sum to 0 (free items kept): share 0 here, NaN in the
+        # DuckDB SQL; without nullif Spark's ANSI mode would stop on the division by zero
+        out[name] = a.sum(where=cond) / a.sum().nullif(flt(0.0))
     return out
 
 
