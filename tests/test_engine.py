@@ -110,6 +110,24 @@ def test_customer_features_equal_segkit_duckdb(data, backend, unit):
     _assert_same_table(out, ref, rtol=1e-9)
 
 
+def test_a_customer_without_revenue_gets_the_same_shares(backend, tmp_path):
+    """0 / 0 is NaN in DuckDB and an error under Spark's ANSI mode: the same NaN on both."""
+    tx = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "b"],
+            "timestamp": pd.to_datetime(["2024-01-01", "2024-01-03", "2024-01-02"]),
+            "amount": [0.0, 0.0, 5.0],
+            "channel": ["web", "app", "web"],
+        }
+    )
+    path = tmp_path / "zero.parquet"
+    tx.to_parquet(path)
+    ref = features.customer_features(str(path))
+    assert ref["share_channel_web"].isna().tolist() == [True, False]  # the DuckDB SQL's NaN
+    out = engine_features.customer_features(engine.table(backend, str(path)))
+    _assert_same_table(out, ref, rtol=1e-9)
+
+
 def test_features_dispatch_on_engine_spark(data, spark_backend):
     """features.customer_features(engine="spark") and calibration_holdout (active session)."""
     end = "2024-12-31"

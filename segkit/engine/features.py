@@ -109,13 +109,16 @@ def share_aggregates(x: Any, amt: str, spec: list[tuple[str, str, list, bool]]) 
 
     ``other`` rows: the value is missing or not among ``values``.
     """
+    ibis = ibis_module()
     a = x[amt].cast("float64")
     out = {}
     for col, name, values, other in spec:
         cond = (x[col].isnull() | ~x[col].isin(values)) if other else (x[col] == values[0])
-        # a customer whose amounts sum to 0 (free items kept): share 0 here, NaN in the
-        # DuckDB SQL; without nullif Spark's ANSI mode would stop on the division by zero
-        out[name] = a.sum(where=cond) / a.sum().nullif(flt(0.0))
+        # a customer whose amounts sum to 0 (free items kept): 0 / 0 is NaN in DuckDB and
+        # an error in Spark's ANSI mode, so the NaN is spelled out (NULL -> 0 as in DuckDB)
+        part, total = a.sum(where=cond), a.sum()
+        share = part / total.nullif(flt(0.0))
+        out[name] = ibis.ifelse((total == flt(0.0)) & part.notnull(), flt(float("nan")), share)
     return out
 
 
