@@ -73,7 +73,9 @@ def spark_backend():
         if os.environ.get("CI"):
             pytest.fail("CI needs Java 17 for the Spark tests (.ci/run installs it)")
         pytest.skip("no Java: apt-get install openjdk-17-jre-headless")
-    return engine.connect("spark", SPARK)
+    session = engine.spark_session(SPARK)
+    yield engine.connect("spark", SPARK)
+    session.stop()  # the JVM's memory back for the rest of the test run
 
 
 @pytest.fixture(scope="module", params=["ibis-duckdb", "spark"])

@@ -234,7 +234,9 @@ def _evaluate(run: Run, con: Any) -> tuple[abtest.Evaluation, RawCheck, Joined]:
     seg_cols = list(p["segment_cols"] or [])
     joined = join_inputs(run, con, seg_cols, p["metrics"])
     margin = run.params["clv"]["margin"]
-    on = abtest.aggregation.on_engine(con, "x", run.params["engine"], run.params["spark"])
+    on = abtest.aggregation.on_engine(
+        con, "x", run.params.get("engine", "duckdb"), run.params.get("spark")
+    )
     ev = abtest.evaluate(
         *on, p, seg_cols, joined.sizes, margin, joined.labels, exclude=joined.attrs
     )

@@ -204,7 +204,10 @@ def _explore_transactions(
     tx = con.sql(f"SELECT * FROM read_parquet({literal(tx_path.as_posix())})")
     if obs_end is None:
         obs_end = pd.Timestamp(tx.aggregate("max(timestamp)").fetchall()[0][0]).normalize()
-    on = {"engine": run.params["engine"], "spark": run.params["spark"]}  # duckdb | spark
+    on = {
+        "engine": run.params.get("engine", "duckdb"),
+        "spark": run.params.get("spark"),
+    }  # duckdb | spark
     customers = features.customer_features(str(tx_path), obs_end, d["time_unit"], con=con, **on)
     if d["calibration_end"]:
         cal = features.calibration_holdout(

@@ -107,7 +107,10 @@ def segments_at(
             f"profile.compare_date == {when.date()} is before the first transaction "
             f"({first.date()}): no customer existed yet"
         )
-    on = {"engine": run.params["engine"], "spark": run.params["spark"]}  # duckdb | spark
+    on = {
+        "engine": run.params.get("engine", "duckdb"),
+        "spark": run.params.get("spark"),
+    }  # duckdb | spark
     earlier = features.customer_features(
         str(tx), when, run.params["data"]["time_unit"], con=con, **on
     )
