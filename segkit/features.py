@@ -77,6 +77,13 @@ def _engine_table(transactions: Any, engine: str, spark: dict | None) -> Any:
     return eng.table(eng.connect(engine, spark), transactions)
 
 
+def _on_engine(name: str, transactions: Any, engine: Any, spark: Any, *args: Any, **kw: Any) -> Any:
+    """``segkit.engine.features.<name>`` on the ``engine`` table of ``transactions``."""
+    from segkit.engine import features as on_engine  # ibis: the optional spark extra
+
+    return getattr(on_engine, name)(_engine_table(transactions, engine, spark), *args, **kw)
+
+
 def _columns(con, src: str) -> list[str]:
     return [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()]
 
@@ -191,17 +198,10 @@ def btyd_summary(
     1           b          0      0.0  10.0       0.0
     """
     if engine != "duckdb":
-        from segkit.engine.features import customer_features as on_engine
-
-        out = on_engine(
-            _engine_table(transactions, engine, spark),
-            observation_end,
-            time_unit,
-            customer_id_col=customer_id_col,
-            timestamp_col=timestamp_col,
-            amount_col=amount_col,
-            share_cols=(),
-        )
+        kw: dict[str, Any] = {**_roles(customer_id_col, timestamp_col, amount_col)}
+        kw["share_cols"] = ()
+        args = (transactions, engine, spark, observation_end, time_unit)
+        out = _on_engine("customer_features", *args, **kw)
         return out[["customer_id", "frequency", "recency", "T", "monetary"]]
     con = con or duckdb.connect()
     unit = _check_unit(time_unit)
@@ -306,20 +306,10 @@ def customer_features(
         no purchase on or before the observation end; with engine spark, a CSV input.
     """
     if engine != "duckdb":
-        from segkit.engine.features import customer_features as on_engine
-
-        return on_engine(
-            _engine_table(transactions, engine, spark),
-            observation_end,
-            time_unit,
-            customer_id_col=customer_id_col,
-            timestamp_col=timestamp_col,
-            amount_col=amount_col,
-            order_id_col=order_id_col,
-            quantity_col=quantity_col,
-            share_cols=share_cols,
-            top_n=top_n,
-        )
+        kw: dict[str, Any] = {**_roles(customer_id_col, timestamp_col, amount_col), "top_n": top_n}
+        kw.update(order_id_col=order_id_col, quantity_col=quantity_col, share_cols=share_cols)
+        args = (transactions, engine, spark, observation_end, time_unit)
+        return _on_engine("customer_features", *args, **kw)
     con = con or duckdb.connect()
     unit = _check_unit(time_unit)
     check_scalar(top_n, "top_n", int, ge=1)
@@ -391,17 +381,9 @@ def calibration_holdout(
         As :func:`btyd_summary`; ``calibration_end`` not before the observation end.
     """
     if engine != "duckdb":
-        from segkit.engine.features import calibration_holdout as on_engine
-
-        return on_engine(
-            _engine_table(transactions, engine, spark),
-            calibration_end,
-            observation_end,
-            time_unit,
-            customer_id_col=customer_id_col,
-            timestamp_col=timestamp_col,
-            amount_col=amount_col,
-        )
+        kw: dict[str, Any] = _roles(customer_id_col, timestamp_col, amount_col)
+        args = (transactions, engine, spark, calibration_end, observation_end, time_unit)
+        return _on_engine("calibration_holdout", *args, **kw)
     con = con or duckdb.connect()
     unit = _check_unit(time_unit)
     src = source_sql(con, transactions)
