@@ -278,3 +278,31 @@ def test_explore_stage_with_engine_spark_writes_the_same_customers(tmp_path, spa
         ]
     for out, ref in zip(tables["spark"], tables["duckdb"], strict=True):
         _assert_same_table(out, ref, rtol=1e-9)
+
+
+def test_abtest_stage_with_engine_spark_gives_the_same_effects(tmp_path, spark_backend):
+    """The A/B stage with engine: spark (scan, checks and sums on Spark) reaches the same
+    effects and findings as with DuckDB."""
+    from test_abtest_stage import write_inputs
+
+    from segkit.stages import abtest as abtest_stage
+    from segkit.stages.run import Run
+
+    write_inputs(tmp_path, ghost=0)
+    over = {
+        "data.source": "files",
+        "data.customers": {"path": str(tmp_path / "customers.csv")},
+        "data.experiment": {"path": str(tmp_path / "experiment.csv")},
+        "abtest.control": "control",
+        "abtest.segment_cols": ["region"],
+        "abtest.min_n": 20,
+    }
+    res = {
+        name: abtest_stage.run(
+            Run.open(None, tmp_path / name, {**over, "engine": name, "spark": SPARK})
+        )
+        for name in ("duckdb", "spark")
+    }
+    assert res["spark"].findings == res["duckdb"].findings
+    pd.testing.assert_frame_equal(res["spark"].effects, res["duckdb"].effects, rtol=1e-9)
+    assert set(res["duckdb"].effects["segment_col"]) == {"all", "region"}
