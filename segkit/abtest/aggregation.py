@@ -76,12 +76,16 @@ def on_engine(
     """
     if engine == "duckdb" or _engine(con) is not None:
         return con, relation
+    import atexit
+    import shutil
     import tempfile
 
     from segkit.engine import connect
 
     backend = connect(engine, spark)
-    path = Path(tempfile.mkdtemp(prefix="segkit_ab_")) / f"{relation}.parquet"
+    folder = tempfile.mkdtemp(prefix="segkit_ab_")
+    atexit.register(shutil.rmtree, folder, True)  # Spark reads it lazily: keep it till exit
+    path = Path(folder) / f"{relation}.parquet"
     con.execute(f"COPY (SELECT * FROM {ident(relation)}) TO {literal(path.as_posix())}")
     backend.read_parquet(path.as_posix(), table_name=relation)
     return backend, relation
