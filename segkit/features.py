@@ -14,6 +14,8 @@ Parquet/CSV path or a DuckDB relation) with ``*_col`` keywords, in the manner of
 
 DuckDB reads the file itself and spills to disk, so the cost grows with the log and the
 memory stays bounded: 50 million transactions run on a laptop (see ``benchmarks/``).
+With ``engine="spark"`` the same tables are computed by the ibis expressions of
+:mod:`segkit.engine.features` on a Spark session, from Parquet or a Spark table.
 """
 
 from __future__ import annotations
@@ -54,6 +56,32 @@ def source_sql(con: Any, transactions: Any, *, view: str = "_tx") -> str:
         "transactions must be a DataFrame, a DuckDB relation or a file path, "
         f"found {type(transactions).__name__}"
     )
+
+
+def _engine_table(transactions: Any, engine: str, spark: dict | None) -> Any:
+    """The transaction log as an ibis table on ``engine`` (engine: spark).
+
+    Raises
+    ------
+    SegkitError
+        An unknown engine; a DuckDB relation, or a CSV/Excel file (to be converted to
+        Parquet first); the spark extra missing; Spark does not start.
+    """
+    from segkit import engine as eng  # ibis and PySpark: the optional spark extra
+
+    if isinstance(transactions, duckdb.DuckDBPyRelation):
+        raise SegkitError(
+            f"engine: {engine} reads transactions from Parquet, a Spark table or a DataFrame, "
+            "not a DuckDB relation; write it to Parquet first (relation.write_parquet)"
+        )
+    return eng.table(eng.connect(engine, spark), transactions)
+
+
+def _on_engine(name: str, transactions: Any, engine: Any, spark: Any, *args: Any, **kw: Any) -> Any:
+    """``segkit.engine.features.<name>`` on the ``engine`` table of ``transactions``."""
+    from segkit.engine import features as on_engine  # ibis: the optional spark extra
+
+    return getattr(on_engine, name)(_engine_table(transactions, engine, spark), *args, **kw)
 
 
 def _columns(con, src: str) -> list[str]:
@@ -145,8 +173,13 @@ def btyd_summary(
     timestamp_col: str = "timestamp",
     amount_col: str = "amount",
     con=None,
+    engine: str = "duckdb",
+    spark: dict | None = None,
 ) -> pd.DataFrame:
     """``customer_id, frequency, recency, T, monetary`` per customer (see module docstring).
+
+    ``engine``: ``duckdb`` (in process, ``con``) or ``spark`` (:mod:`segkit.engine`, with
+    the ``spark`` parameters; ``transactions`` is then Parquet, a table name or a frame).
 
     Raises
     ------
@@ -164,6 +197,12 @@ def btyd_summary(
     0           a          1      7.0  14.0      20.0
     1           b          0      0.0  10.0       0.0
     """
+    if engine != "duckdb":
+        kw: dict[str, Any] = {**_roles(customer_id_col, timestamp_col, amount_col)}
+        kw["share_cols"] = ()
+        args = (transactions, engine, spark, observation_end, time_unit)
+        out = _on_engine("customer_features", *args, **kw)
+        return out[["customer_id", "frequency", "recency", "T", "monetary"]]
     con = con or duckdb.connect()
     unit = _check_unit(time_unit)
     src = source_sql(con, transactions)
@@ -182,11 +221,32 @@ def _slug(value) -> str:
     return re.sub(r"[^0-9a-z]+", "_", str(value).lower()).strip("_") or "blank"
 
 
-def _share_exprs(con, src: str, *, cols: list[str], amt: str, within: str, top_n: int):
-    """``sum(amount) FILTER (...) / sum(amount) AS share_<col>_<value>`` per top value.
+def share_columns(
+    col: str, top: list, top_n: int, taken: list[str] | None = None
+) -> list[tuple[str, Any]]:
+    """``(share_<col>_<slug>, value)`` per top value, and ``(share_<col>_other, None)``.
 
-    Values whose slugs coincide ('A-B', 'a b') get distinct names (``_2``, ``_3`` …).
+    ``top``: the ``top_n + 1`` values with the most revenue, most first; an ``other``
+    column when there are more than ``top_n``. Values whose slugs coincide ('A-B', 'a b')
+    get distinct names (``_2``, ``_3`` …), also from the names ``taken`` by other columns.
+    Shared with :mod:`segkit.engine`.
+
+    >>> share_columns("channel", ["Web", "app"], 1)
+    [('share_channel_web', 'Web'), ('share_channel_other', None)]
     """
+    keep = top[:top_n]
+    pairs = [(_slug(v), v) for v in keep] + ([("other", None)] if len(top) > top_n else [])
+    out: list[tuple[str, Any]] = []
+    for label, value in pairs:
+        name, n = f"share_{col}_{label}", 2
+        while name in [*(taken or []), *(o[0] for o in out)]:
+            name, n = f"share_{col}_{label}_{n}", n + 1
+        out.append((name, value))
+    return out
+
+
+def _share_exprs(con, src: str, *, cols: list[str], amt: str, within: str, top_n: int):
+    """``sum(amount) FILTER (...) / sum(amount) AS share_<col>_<value>`` per top value."""
     a = ident(amt)
     exprs: list[str] = []
     names: list[str] = []
@@ -200,14 +260,12 @@ def _share_exprs(con, src: str, *, cols: list[str], amt: str, within: str, top_n
             ).fetchall()
         ]
         keep = top[:top_n]
-        labels = [*(_slug(v) for v in keep), *(["other"] if len(top) > top_n else [])]
-        conds = [f"{c} = {literal(v)}" for v in keep]
-        if len(top) > top_n:
-            conds.append(f"{c} IS NULL OR {c} NOT IN ({literals(keep)})")
-        for label, cond in zip(labels, conds, strict=True):
-            name, n = f"share_{col}_{label}", 2
-            while name in names:
-                name, n = f"share_{col}_{label}_{n}", n + 1
+        for name, value in share_columns(col, top, top_n, names):
+            cond = (
+                f"{c} IS NULL OR {c} NOT IN ({literals(keep)})"
+                if value is None
+                else f"{c} = {literal(value)}"
+            )
             exprs.append(f"sum({a}) FILTER (WHERE {cond}) / sum({a}) AS {ident(name)}")
             names.append(name)
     return exprs, names
@@ -226,6 +284,8 @@ def customer_features(
     share_cols: tuple[str, ...] = ("category", "channel", "country"),
     top_n: int = 8,
     con=None,
+    engine: str = "duckdb",
+    spark: dict | None = None,
 ) -> pd.DataFrame:
     """Every customer feature segkit uses, one row per customer, sorted by id.
 
@@ -234,13 +294,22 @@ def customer_features(
     of ``share_cols`` present, ``share_<col>_<value>`` = that value's share of the customer's
     revenue for the ``top_n`` most common values (the rest summed in ``..._other``).
     ``orders`` counts distinct order ids, or distinct timestamps without an order id.
+    ``engine``: ``duckdb`` (this module's SQL, on ``con``) or ``spark`` (the ibis
+    expressions of :mod:`segkit.engine.features` on a Spark session built from ``spark``,
+    the ``spark`` parameters, or the active one; ``transactions`` is Parquet, a Spark
+    table name or a DataFrame). Both give the same table.
 
     Raises
     ------
     SegkitError
         A ``*_col`` is not a column; an id, timestamp or amount is empty, NaN or infinite;
-        no purchase on or before the observation end.
+        no purchase on or before the observation end; with engine spark, a CSV input.
     """
+    if engine != "duckdb":
+        kw: dict[str, Any] = {**_roles(customer_id_col, timestamp_col, amount_col), "top_n": top_n}
+        kw.update(order_id_col=order_id_col, quantity_col=quantity_col, share_cols=share_cols)
+        args = (transactions, engine, spark, observation_end, time_unit)
+        return _on_engine("customer_features", *args, **kw)
     con = con or duckdb.connect()
     unit = _check_unit(time_unit)
     check_scalar(top_n, "top_n", int, ge=1)
@@ -296,6 +365,8 @@ def calibration_holdout(
     timestamp_col: str = "timestamp",
     amount_col: str = "amount",
     con=None,
+    engine: str = "duckdb",
+    spark: dict | None = None,
 ) -> pd.DataFrame:
     """BTYD summary at ``calibration_end`` plus what each customer did afterwards.
 
@@ -309,6 +380,10 @@ def calibration_holdout(
     SegkitError
         As :func:`btyd_summary`; ``calibration_end`` not before the observation end.
     """
+    if engine != "duckdb":
+        kw: dict[str, Any] = _roles(customer_id_col, timestamp_col, amount_col)
+        args = (transactions, engine, spark, calibration_end, observation_end, time_unit)
+        return _on_engine("calibration_holdout", *args, **kw)
     con = con or duckdb.connect()
     unit = _check_unit(time_unit)
     src = source_sql(con, transactions)

@@ -3,8 +3,8 @@
 Layers, lowest first (README "How segkit is built"):
 
 0. core      segkit.core.*                                  errors, schema, SQL, paths
-1. library   segkit.io, features, explore, segment, naming,  pure functions by concern
-             profile, clv, abtest, plan, datasets, scaffold
+1. library   segkit.io, features, engine, explore, segment,  pure functions by concern
+             naming, profile, clv, abtest, plan, datasets, scaffold
 2. stages    segkit.stages.*, segkit.plots                   run(run) per stage, plots
 3. pipeline  segkit.pipeline.*, segkit.cli                   papermill, kernels, HTML, CLI
 
@@ -34,6 +34,7 @@ LAYERS = {
     "datasets": 1,
     "scaffold": 1,
     "derive": 1,
+    "engine": 1,
     "stages": 2,
     "plots": 2,
     "pipeline": 3,

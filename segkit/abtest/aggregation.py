@@ -10,10 +10,17 @@ row-level reaches pandas. Every name and value in the SQL goes through
 Metrics (``abtest.metrics``, or inferred by :func:`infer_metrics`): 0/1 outcomes are
 proportions, other numeric outcomes means, a ``pre_<outcome>`` column is that outcome's
 CUPED covariate, and a money outcome per visit (or conversion) is a ratio.
+
+With ``engine: spark`` the same aggregates run as ibis expressions
+(:mod:`segkit.engine.abtest`): every function here that takes ``con`` also takes an ibis
+backend (and the name of a table on it), and :func:`on_engine` hands a DuckDB relation to
+the engine of the parameters. Only the aggregated table comes back; the statistics are the
+same code on either engine.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import pandas as pd
@@ -43,9 +50,67 @@ class Scan(NamedTuple):
         return sorted(self.arm_rows)
 
 
+def _engine(con: Any) -> Any:
+    """The ibis module of :mod:`segkit.engine` when ``con`` is an ibis backend, else None."""
+    if not type(con).__module__.startswith("ibis."):
+        return None
+    from segkit.engine import abtest as engine  # ibis: the optional spark extra
+
+    return engine
+
+
+def on_engine(
+    con: Any, relation: str, engine: str = "duckdb", spark: dict | None = None
+) -> tuple[Any, str]:
+    """``(con, relation)`` on the aggregation engine of the parameters.
+
+    ``duckdb``: as given. ``spark``: the DuckDB relation is written to a temporary Parquet
+    file that the Spark session (the active one, or one built from the ``spark``
+    parameters) reads; the connection returned is then an ibis backend that every function
+    of this module accepts.
+
+    Raises
+    ------
+    SegkitError
+        An unknown engine; the spark extra missing; Spark does not start.
+    """
+    if engine == "duckdb" or _engine(con) is not None:
+        return con, relation
+    import atexit
+    import shutil
+    import tempfile
+
+    from segkit.engine import connect
+
+    backend = connect(engine, spark)
+    folder = tempfile.mkdtemp(prefix="segkit_ab_")
+    atexit.register(shutil.rmtree, folder, True)  # Spark reads it lazily: keep it till exit
+    path = Path(folder) / f"{relation}.parquet"
+    con.execute(f"COPY (SELECT * FROM {ident(relation)}) TO {literal(path.as_posix())}")
+    backend.read_parquet(path.as_posix(), table_name=relation)
+    return backend, relation
+
+
 def columns_of(con: Any, relation: str) -> list[str]:
     """Column names of DuckDB relation (table or view) ``relation``."""
+    if _engine(con):
+        return list(con.table(relation).columns)
     return [r[0] for r in con.execute(f"DESCRIBE {ident(relation)}").fetchall()]
+
+
+def _scan_rows(con: Any, relation: str, cols: list[str]) -> tuple[dict[str, Any], list]:
+    """(dtypes, per arm: arm, rows, then per numeric column non-missing and non-0/1 counts)."""
+    rel = ident(relation)
+    dtypes = dict(con.execute(f"SELECT * FROM {rel} LIMIT 0").df().dtypes)
+    numeric = [c for c in cols if c not in KEYS and pd.api.types.is_numeric_dtype(dtypes[c])]
+    aggs = "".join(
+        f", count({ident(c)}), count(*) FILTER (WHERE {ident(c)} NOT IN (0, 1))" for c in numeric
+    )
+    arm = ident("arm")
+    per_arm = con.execute(
+        f"SELECT CAST({arm} AS VARCHAR), count(*){aggs} FROM {rel} GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    return dtypes, per_arm
 
 
 def scan(con: Any, relation: str) -> Scan:
@@ -56,18 +121,13 @@ def scan(con: Any, relation: str) -> Scan:
     SegkitError
         ``relation`` has no ``arm`` column.
     """
-    rel = ident(relation)
     cols = columns_of(con, relation)
     check_columns(pd.DataFrame(columns=cols), ["arm"], "experiment")
-    dtypes = dict(con.execute(f"SELECT * FROM {rel} LIMIT 0").df().dtypes)
+    if engine := _engine(con):
+        cols, dtypes, per_arm = engine.scan_rows(con.table(relation))
+    else:
+        dtypes, per_arm = _scan_rows(con, relation, cols)
     numeric = [c for c in cols if c not in KEYS and pd.api.types.is_numeric_dtype(dtypes[c])]
-    aggs = "".join(
-        f", count({ident(c)}), count(*) FILTER (WHERE {ident(c)} NOT IN (0, 1))" for c in numeric
-    )
-    arm = ident("arm")
-    per_arm = con.execute(
-        f"SELECT CAST({arm} AS VARCHAR), count(*){aggs} FROM {rel} GROUP BY 1 ORDER BY 1"
-    ).fetchall()
     return Scan(
         columns=cols,
         dtypes=dtypes,
@@ -161,13 +221,19 @@ def check_outcomes(con: Any, relation: str, metrics: list[dict], sc: Scan) -> No
     for m in metrics:
         if m["kind"] == "proportion" and m["col"] not in sc.binary:
             col = ident(m["col"])
-            bad = con.execute(
-                f"SELECT row_number() OVER () - 1 AS row, {col} FROM {ident(relation)} "
-                f"QUALIFY {col} NOT IN (0, 1) LIMIT 5"
-            ).fetchall()
+            if engine := _engine(con):  # no row order on a distributed table
+                bad, what = engine.non_binary(con.table(relation), m["col"]), "values"
+            else:
+                bad, what = (
+                    con.execute(
+                        f"SELECT row_number() OVER () - 1 AS row, {col} FROM {ident(relation)} "
+                        f"QUALIFY {col} NOT IN (0, 1) LIMIT 5"
+                    ).fetchall(),
+                    "(row, value)",
+                )
             raise SegkitError(
                 f"experiment column {m['col']!r} (metric {m['name']!r}) is a proportion but has "
-                f"values other than 0/1: (row, value) {bad}; use kind: mean, or recode it"
+                f"values other than 0/1: {what} {bad}; use kind: mean, or recode it"
             )
         need = [m["num"], m["den"]] if m["kind"] == "ratio" else [m["col"]]
         for col_name in need:
@@ -181,6 +247,9 @@ def check_outcomes(con: Any, relation: str, metrics: list[dict], sc: Scan) -> No
 
 def missing_counts(con: Any, relation: str, metrics: list[dict]) -> dict[str, int]:
     """Per metric name, the rows left out because a column it needs is missing (if any)."""
+    if engine := _engine(con):
+        counts = engine.missing_counts(con.table(relation), [needed_columns(m) for m in metrics])
+        return {m["name"]: k for m, k in zip(metrics, counts, strict=True) if k}
     nulls = ", ".join(
         "count(*) FILTER (WHERE "
         + " OR ".join(f"{ident(c)} IS NULL" for c in needed_columns(m))
@@ -249,7 +318,8 @@ def sufficient_stats(
     Parameters
     ----------
     con
-        A DuckDB connection holding ``relation``.
+        A DuckDB connection holding ``relation``, or an ibis backend (engine: spark):
+        then the sums are :func:`segkit.engine.abtest.sufficient_stats`.
     relation
         Name of the experiment table or view (with ``arm`` and the metrics' columns).
     group
@@ -264,6 +334,8 @@ def sufficient_stats(
         Columns ``segment``, ``arm``, ``rows`` and :func:`stats_sql`'s, ordered by segment
         and arm (as text).
     """
+    if engine := _engine(con):
+        return engine.sufficient_stats(con.table(relation), group, metrics, MISSING_SEGMENT)
     g = f"CAST({ident(group)} AS VARCHAR)" if group else literal("all")
     sql = f"""SELECT {g} AS segment, CAST({ident("arm")} AS VARCHAR) AS arm, count(*) AS rows,
                      {stats_sql(metrics)}

@@ -132,7 +132,24 @@ DEFAULTS: dict[str, Any] = {
     "report": {
         "currency": "",  # shown before money in the reports, e.g. "€" or "$"; "" = none
     },
+    # where the customer features and the A/B sums are aggregated: duckdb (embedded, the
+    # default) | spark (the same aggregation as ibis expressions on Spark: pip install
+    # "segkit[spark]" and Java 17; the transactions must be Parquet or a Spark table)
+    "engine": "duckdb",
+    "spark": {  # engine: spark; an active SparkSession (spark-submit, Databricks) wins
+        "master": "local[2]",  # Spark master URL of a session segkit builds itself
+        "app_name": "segkit",
+        "driver_memory": "2g",  # JVM heap of the driver (spark.driver.memory)
+        "shuffle_partitions": 8,  # spark.sql.shuffle.partitions: ~2-4 per core in the cluster
+        # extra JVM flags of the driver, e.g. "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+        # (a session starts in half the time, for small data and tests)
+        "java_options": "",
+        "conf": {},  # any other Spark settings, e.g. {"spark.executor.memory": "8g"}
+    },
 }
+
+#: Engines of the aggregation (``engine``).
+ENGINES = ("duckdb", "spark")
 
 
 #: Keys of a table spec and their defaults.
@@ -201,6 +218,7 @@ _FREE = {
     ("plan", "cost_per_contact"),
     ("plan", "max_contacts_segment"),
     ("plan", "max_contacts_channel"),
+    ("spark", "conf"),
 }
 
 _CHOICES = {
@@ -209,6 +227,7 @@ _CHOICES = {
     ("cluster", "method"): {"kmeans", "gmm", "kprototypes", "rfm"},
     ("cluster", "rare_levels"): {"keep", "other"},
     ("abtest", "correction"): {"holm", "fdr_bh", "bonferroni", "none"},
+    ("engine",): set(ENGINES),
 }
 
 
@@ -398,6 +417,7 @@ def _check_values(p: dict, where: str) -> None:
     check_scalar(p["abtest"]["cost_per_contact"], f"{where}: abtest.cost_per_contact", float, ge=0)
     check_scalar(p["abtest"]["target_lift"], f"{where}: abtest.target_lift", float, gt=0)
     check_scalar(p["abtest"]["min_n"], f"{where}: abtest.min_n", int, ge=2)
+    _check_engine(p, where)
     check_scalar(d["demo"]["n_customers"], f"{where}: data.demo.n_customers", int, ge=50)
     for key in ("start", "end"):
         parse_date(d["demo"][key], f"{where}: data.demo.{key}")
@@ -479,6 +499,18 @@ def _check_plan(q: dict, where: str) -> None:
         )
     if q["date"] is not None:
         parse_date(q["date"], f"{at}.date")
+
+
+def _check_engine(p: dict, where: str) -> None:
+    """``engine`` is known; the ``spark`` settings are usable (checked also with duckdb)."""
+    check_scalar(p["engine"], f"{where}: engine", str, in_=set(ENGINES))
+    s = p["spark"]
+    for key in ("master", "app_name", "driver_memory", "java_options"):
+        check_scalar(s[key], f"{where}: spark.{key}", str)
+    check_scalar(s["shuffle_partitions"], f"{where}: spark.shuffle_partitions", int, ge=1)
+    conf = s["conf"]
+    if not isinstance(conf, dict) or not all(isinstance(k, str) for k in conf):
+        raise SegkitError(f"{where}: spark.conf == {conf!r}, must be a mapping setting: value.")
 
 
 def parse_date(value: Any, name: str = "date") -> pd.Timestamp:

@@ -234,8 +234,11 @@ def _evaluate(run: Run, con: Any) -> tuple[abtest.Evaluation, RawCheck, Joined]:
     seg_cols = list(p["segment_cols"] or [])
     joined = join_inputs(run, con, seg_cols, p["metrics"])
     margin = run.params["clv"]["margin"]
+    on = abtest.aggregation.on_engine(
+        con, "x", run.params.get("engine", "duckdb"), run.params.get("spark")
+    )
     ev = abtest.evaluate(
-        con, "x", p, seg_cols, joined.sizes, margin, joined.labels, exclude=joined.attrs
+        *on, p, seg_cols, joined.sizes, margin, joined.labels, exclude=joined.attrs
     )
     return ev, raw, joined
 

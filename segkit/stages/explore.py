@@ -205,10 +205,14 @@ def _explore_transactions(
     tx = con.sql(f"SELECT * FROM read_parquet({literal(tx_path.as_posix())})")
     if obs_end is None:
         obs_end = pd.Timestamp(tx.aggregate("max(timestamp)").fetchall()[0][0]).normalize()
-    customers = features.customer_features(str(tx_path), obs_end, d["time_unit"], con=con)
+    on = {
+        "engine": run.params.get("engine", "duckdb"),
+        "spark": run.params.get("spark"),
+    }  # duckdb | spark
+    customers = features.customer_features(str(tx_path), obs_end, d["time_unit"], con=con, **on)
     if d["calibration_end"]:
         cal = features.calibration_holdout(
-            str(tx_path), parse_date(d["calibration_end"]), obs_end, d["time_unit"], con=con
+            str(tx_path), parse_date(d["calibration_end"]), obs_end, d["time_unit"], con=con, **on
         )
         run.save("calibration.parquet", cal.round(9))
     concentration = explore.revenue_concentration(customers)

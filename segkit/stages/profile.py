@@ -115,7 +115,13 @@ def segments_at(
             f"profile.compare_date == {when.date()} is before the first transaction "
             f"({first.date()}): no customer existed yet"
         )
-    earlier = features.customer_features(str(tx), when, run.params["data"]["time_unit"], con=con)
+    on = {
+        "engine": run.params.get("engine", "duckdb"),
+        "spark": run.params.get("spark"),
+    }  # duckdb | spark
+    earlier = features.customer_features(
+        str(tx), when, run.params["data"]["time_unit"], con=con, **on
+    )
     attrs = [c for c in now.columns if c not in earlier.columns]
     earlier = earlier.merge(now[["customer_id", *attrs]], on="customer_id", how="left")
     seg = Segmenter.load(run.folder)

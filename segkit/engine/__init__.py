@@ -1,0 +1,38 @@
+"""The aggregation that grows with the data, written once as ibis expressions.
+
+One definition runs on DuckDB (in process) or on Spark (``engine: spark``; local or a
+cluster's session), and only aggregates come back to pandas:
+
+- :mod:`~segkit.engine.features`: the per-customer features (BTYD summary, orders,
+  revenue, shares …) of :func:`segkit.features.customer_features`;
+- :mod:`~segkit.engine.scoring`: k-means scoring of every customer with a fitted
+  :class:`~segkit.segment.segmenter.Segmenter` (fill, log1p, scaling, one-hot, nearest
+  centre, range flags);
+- :mod:`~segkit.engine.abtest`: the per-segment x arm sufficient statistics of
+  :func:`segkit.abtest.aggregation.sufficient_stats`;
+- :mod:`~segkit.engine.backend`: the backends (:func:`connect`), the Spark session
+  (UTC, the ``spark`` parameters, or the active session) and reading the inputs.
+
+ibis and PySpark are the optional ``spark`` extra; importing :mod:`segkit.engine` needs
+neither, using it does. The DuckDB SQL of :mod:`segkit.features` stays the default path.
+"""
+
+from segkit.engine.backend import (
+    FAST_START,
+    SPARK_DEFAULTS,
+    connect,
+    csv_to_parquet,
+    is_ibis_backend,
+    spark_session,
+    table,
+)
+
+__all__ = [
+    "FAST_START",
+    "SPARK_DEFAULTS",
+    "connect",
+    "csv_to_parquet",
+    "is_ibis_backend",
+    "spark_session",
+    "table",
+]

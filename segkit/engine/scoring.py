@@ -1,0 +1,157 @@
+"""k-means scoring of every customer as one ibis expression, from a fitted Segmenter.
+
+What :meth:`segkit.segment.segmenter.Segmenter.score` does in numpy, written over the
+segmenter's fitted parameters so that it runs where the customers are (DuckDB or Spark):
+numeric features filled with the fitting medians (non-finite values too), capped to the
+fitted bounds, ``log1p`` and robust scaling, one indicator per fitted level, the nearest
+centre (squared distance as ``|c|^2 - 2 x.c``, the first on a tie, as ``KMeans.predict``),
+the segment number and name, and the flags of rows outside the fitted ranges or levels.
+Only k-means segmenters (``method: kmeans``) are supported here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from segkit.core.errors import SegkitError
+from segkit.engine.backend import flt, ibis_module, not_finite
+
+#: segment_name of a customer outside the fitted range (as segkit.segment.UNASSIGNED).
+UNASSIGNED = "not assigned: outside the fitted range"
+
+
+def _numeric(t: Any, col: str) -> tuple[Any, Any]:
+    """(value as float64, "not a number" condition) of a numeric or text column."""
+    c = t[col]
+    if c.type().is_string():
+        v = c.try_cast("float64")
+        return v, v.isnull() & c.notnull()
+    if not c.type().is_numeric() and not c.type().is_boolean():
+        raise SegkitError(f"customers column {col!r} must be numeric to score, found {c.type()}")
+    return c.cast("float64"), None
+
+
+def _level(t: Any, col: str) -> Any:
+    """A categorical column as text levels, missing as 'missing' (segment.prepare.as_levels).
+
+    Whole floats would read '2.0' on the engines and '2' in pandas: such columns must be
+    integers or text here.
+    """
+    c = t[col]
+    if c.type().is_floating():
+        raise SegkitError(
+            f"customers column {col!r}: a float categorical column cannot be scored on the "
+            "engine; cast it to integers or text"
+        )
+    return c.cast("string").fill_null("missing")
+
+
+def columns_and_flags(t: Any, seg: Any) -> tuple[dict[str, Any], list[Any]]:
+    """The filled feature columns and one reason expression per check (NULL when passed)."""
+    ibis = ibis_module()
+    cols: dict[str, Any] = {}
+    reasons: list[Any] = []
+    for col in seg.numeric:
+        lo, hi = seg.ranges[col]
+        v, nan = _numeric(t, col)
+        known = v.notnull() & ~v.isnan()  # NaN compares above every number in SQL
+        finite = known & ~not_finite(v)
+        for cond, text in (
+            (known & (v < flt(lo)), f"{col} below the fitted minimum {lo:g}"),
+            (known & (v > flt(hi)), f"{col} above the fitted maximum {hi:g}"),
+            (nan, f"{col} not a number"),
+        ):
+            if cond is not None:
+                reasons.append(ibis.ifelse(cond, ibis.literal(text), ibis.null("string")))
+        cols[col] = ibis.ifelse(finite, v, flt(seg.medians[col]))
+    for col in seg.categorical:
+        cols[col] = _level(t, col)
+        unseen = ~cols[col].isin(seg.levels[col])
+        text = f"{col} level not seen in fitting"
+        reasons.append(ibis.ifelse(unseen, ibis.literal(text), ibis.null("string")))
+    return cols, reasons
+
+
+def transformed(cols: dict[str, Any], tr: Any) -> list[Any]:
+    """The columns of the fitted :class:`~segkit.segment.prepare.Transform`, in its order."""
+    ibis = ibis_module()
+    out = []
+    for names, center, scale, log in (
+        (tr.logged, tr.log_center, tr.log_scale, True),
+        (tr.plain, tr.center, tr.scale, False),
+    ):
+        for col, c, s in zip(names, center, scale, strict=True):
+            x = cols[col]
+            if col in tr.clip:
+                x = x.clip(flt(tr.clip[col][0]), flt(tr.clip[col][1]))
+            # ln(1 + x), not numpy's log1p: ibis has no log1p (differs in the last bits)
+            z = (flt(1.0) + x).ln() if log else x
+            out.append((z - flt(c)) / flt(s))
+    for col, levels in tr.categories.items():
+        out += [ibis.ifelse(cols[col] == lv, flt(1.0), flt(0.0)) for lv in levels]
+    return out
+
+
+def _distances(z: list[Any], centers: np.ndarray) -> dict[str, Any]:
+    """``d<k> = |c_k|^2 - 2 x.c_k`` per centre, summed column by column."""
+    sq = (centers**2).sum(axis=1)
+    out = {}
+    for k, c in enumerate(centers):
+        dot = z[0] * flt(c[0])
+        for zj, cj in zip(z[1:], c[1:], strict=True):
+            dot = dot + zj * flt(cj)
+        out[f"_d{k}"] = flt(sq[k]) + flt(-2.0) * dot
+    return out
+
+
+def score_expr(t: Any, seg: Any) -> Any:
+    """The scoring expression: customer_id, segment, segment_name, nearest_segment, flag."""
+    ibis = ibis_module()
+    if seg.method != "kmeans" or seg.transform is None:
+        raise SegkitError(
+            f"engine scoring supports method kmeans, this segmenter is {seg.method!r}; "
+            "score it with Segmenter.score"
+        )
+    missing = [c for c in ["customer_id", *seg.features] if c not in t.columns]
+    if missing:
+        raise SegkitError(f"customers is missing columns {missing}; columns are {list(t.columns)}")
+    cols, reasons = columns_and_flags(t, seg)
+    centers = np.asarray(seg.model.centers, dtype=float)
+    flag = ibis.literal("; ").join(reasons) if reasons else ibis.literal("")
+    d = t.select("customer_id", _flag=flag, **_distances(transformed(cols, seg.transform), centers))
+    d = d.mutate(_m=ibis.least(*(d[f"_d{k}"] for k in range(len(centers)))))
+    raw = ibis.cases(*((d[f"_d{k}"] == d._m, k) for k in range(len(centers))), else_=-1)
+    d = d.mutate(_raw=raw)
+    nearest = d._raw.substitute({int(k): int(v) for k, v in seg.relabel.items()}, else_=-1)
+    d = d.mutate(nearest_segment=nearest.cast("int64"), flag=d._flag.fill_null(""))
+    names = d.nearest_segment.substitute({int(k): str(v) for k, v in seg.names.items()}, else_="")
+    inside = d.flag == ""
+    return d.select(
+        "customer_id",
+        segment=ibis.ifelse(inside, d.nearest_segment, ibis.null("int64")),
+        segment_name=ibis.ifelse(inside, names, ibis.literal(UNASSIGNED)),
+        nearest_segment=d.nearest_segment,
+        flag=d.flag,
+    ).order_by("customer_id")
+
+
+def score(t: Any, seg: Any) -> pd.DataFrame:
+    """Score the customers of ibis table ``t`` (customer_id and ``seg.features``).
+
+    Returns the frame of :meth:`Segmenter.score` (``segment`` and ``nearest_segment`` as
+    Int64), sorted by customer id.
+
+    Raises
+    ------
+    SegkitError
+        Not a k-means segmenter; a feature column missing, or of a type not scored here.
+    """
+    out = score_expr(t, seg).to_pandas().reset_index(drop=True)
+    for c in ("segment", "nearest_segment"):
+        out[c] = out[c].astype("Int64")
+    for c in ("segment_name", "flag"):
+        out[c] = out[c].astype("str")
+    return out
