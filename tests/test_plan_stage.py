@@ -117,12 +117,14 @@ def test_contact_file_imports_as_it_is(made):
     raw.decode("utf-8")  # UTF-8
     lines = raw.decode().splitlines()
     assert lines[0] == (
-        "customer_id,segment,segment_name,campaign,channel,holdout,expected_clv,reason_code"
+        "customer_id,segment,segment_name,campaign,channel,holdout,expected_clv,reason_code,"
+        "send_date"
     )
     assert not any(line.startswith("customer_id") for line in lines[1:])  # one header row
     csv = pd.read_csv(run.path("contacts.csv"), keep_default_na=False, dtype=str)
     assert set(csv["holdout"]) == {"true", "false"}
     assert set(csv["reason_code"]) == {"proven_profit", "random_holdout"}
+    assert csv["send_date"].str.fullmatch(r"\d{4}-\d{2}-\d{2}").all()  # ISO dates
     assert (csv["campaign"] == "mail").all() and (csv["channel"] == "email").all()
     plan = pd.read_csv(run.path("plan.csv"))
     assert plan.loc[plan["holdout"] > 0, "holdout"].sum() == (csv["holdout"] == "true").sum()

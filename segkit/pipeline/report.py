@@ -73,14 +73,26 @@ def export_html(nb_path: Path, html_path: Path, title: str) -> Path:
 
 
 _DEFAULT_ALT = 'alt="No description has been provided for this image"'
-_HEADING_OR_IMG = re.compile(r"<h([1-3])[^>]*>(.*?)</h\1>|" + re.escape(_DEFAULT_ALT), re.S)
+_HEADING_OR_IMG = re.compile(
+    r"<h([1-3])[^>]*>(.*?)</h\1>(?:\s*<p>(.*?)</p>)?|" + re.escape(_DEFAULT_ALT), re.S
+)
+
+
+def _first_sentence(paragraph: str | None) -> str:
+    """The first sentence of an HTML paragraph as plain text ("" without one)."""
+    text = " ".join(html.unescape(re.sub(r"<[^>]+>", "", paragraph or "")).split())
+    first = re.split(r"(?<=[.:;])\s", text, maxsplit=1)[0]
+    return first if len(first) <= 200 else first[:197].rsplit(" ", 1)[0] + "…"
 
 
 def describe_images(body: str, title: str) -> str:
-    """Give every figure an alt text: the heading of the section it illustrates.
+    """Give every figure an alt text: the heading of the section it illustrates and the
+    first sentence of the section's text (what the chart shows), when there is one.
 
     >>> describe_images('<h2 id="x">Revenue over time<a>¶</a></h2><img alt="No description has been provided for this image">', "explore")
     '<h2 id="x">Revenue over time<a>¶</a></h2><img alt="explore: Revenue over time (chart)">'
+    >>> describe_images('<h2>Sizes</h2> <p>Share of customers. More.</p><img alt="No description has been provided for this image">', "profile")
+    '<h2>Sizes</h2> <p>Share of customers. More.</p><img alt="profile: Sizes: Share of customers. (chart)">'
     """
     heading = title
 
@@ -89,6 +101,8 @@ def describe_images(body: str, title: str) -> str:
         if m.group(2) is not None:
             text = re.sub(r"<[^>]+>", "", m.group(2)).replace("¶", "").strip()
             heading = html.unescape(text) or heading
+            said = _first_sentence(m.group(3))
+            heading += f": {said}" if said else ""
             return m.group(0)
         return f'alt="{html.escape(f"{title}: {heading} (chart)")}"'
 

@@ -282,8 +282,11 @@ def write_lookup(run: Run, contacts: pd.DataFrame) -> Path | None:
 
 def _save(run: Run, plan: planlib.Plan, findings: list[str]) -> None:
     run.save("plan.csv", plan.table)
-    run.save("contacts.parquet", plan.contacts)
-    csv = plan.contacts.assign(holdout=np.where(plan.contacts["holdout"], "true", "false"))
+    # the day the campaign goes out, ISO (YYYY-MM-DD), as CRM and e-mail tools import it
+    day = _plan_date(run)
+    contacts = plan.contacts.assign(send_date=day.date().isoformat() if day is not None else "")
+    run.save("contacts.parquet", contacts)
+    csv = contacts.assign(holdout=np.where(contacts["holdout"], "true", "false"))
     run.save("contacts.csv", csv)
     run.save("plan_counts.csv", plan.counts)
     run.save("plan_comparison.csv", plan.comparison)
