@@ -922,3 +922,95 @@ def plot_roi(
     ax.legend(title="campaign")
     _legible(ax.figure)
     return ax
+
+
+# ----------------------------------------------------------------------------- 06 plan
+
+#: Colour of each decision in the plots.
+PLAN_DECISION_COLOURS = {
+    "send": "C2",
+    "not chosen": "C0",
+    "not proven": "C1",
+    "do not send": "C3",
+    "too small": "grey",
+}
+
+
+def plan_best_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """Per segment the row shown: the one sent most, else the highest profit per contact."""
+    order = table.sort_values(
+        ["segment", "contacts", "profit_per_contact"], ascending=[True, False, False], kind="stable"
+    )
+    return order.drop_duplicates("segment").reset_index(drop=True)
+
+
+def plot_plan_profit(table: pd.DataFrame, ax: Axes | None = None, currency: str = "") -> Axes:
+    """Profit per contact of each segment's campaign (the one sent, else the best), with
+    its 95 % interval, coloured by the decision.
+
+    ``table``: ``plan.csv`` (:data:`segkit.plan.PLAN_COLUMNS`).
+    """
+    rows = plan_best_rows(table)
+    ax = _ax(ax, (8, 0.55 * len(rows) + 1.6))
+    labels = [
+        f"{r.segment_name} · {r.campaign} / {r.channel}"
+        if isinstance(r.segment_name, str)
+        else f"{r.segment} · {r.campaign} / {r.channel}"
+        for r in rows.itertuples()
+    ]
+    pos = np.arange(len(rows))[::-1]
+    for decision, colour in PLAN_DECISION_COLOURS.items():
+        m = (rows["decision"] == decision).to_numpy()
+        if not m.any():
+            continue
+        r = rows[m]
+        ax.errorbar(
+            r["profit_per_contact"],
+            pos[m],
+            xerr=[
+                r["profit_per_contact"] - r["profit_per_contact_low"],
+                r["profit_per_contact_high"] - r["profit_per_contact"],
+            ],
+            fmt="o",
+            color=colour,
+            capsize=3,
+            label=decision,
+        )
+    ax.set_yticks(pos, labels)
+    _swatches(ax, pos, rows["segment_name"].where(rows["segment_name"].notna(), rows["segment"]))
+    ax.axvline(0, color="grey", lw=1)
+    what = "expected profit per contact, 95% interval"
+    ax.set_xlabel(f"{what} ({currency})" if currency else money_label(what))
+    ax.set_title("Profit per contact by segment (campaign / channel)")
+    ax.legend(title="decision")
+    _legible(ax.figure)
+    return ax
+
+
+def plot_plan_strategies(
+    comparison: pd.DataFrame, ax: Axes | None = None, currency: str = ""
+) -> Axes:
+    """Expected profit of the plan, of sending everyone the best campaign and of sending
+    nobody, with 95 % intervals (:func:`segkit.plan.compare`)."""
+    ax = _ax(ax, (7, 2.6))
+    c = comparison.reset_index(drop=True)
+    pos = np.arange(len(c))[::-1]
+    ax.barh(pos, c["expected_profit"], color=["C2", "C0", "grey"][: len(c)], alpha=0.7)
+    ax.errorbar(
+        c["expected_profit"],
+        pos,
+        xerr=[
+            c["expected_profit"] - c["expected_profit_low"],
+            c["expected_profit_high"] - c["expected_profit"],
+        ],
+        fmt="none",
+        color="black",
+        capsize=3,
+    )
+    ax.set_yticks(pos, c["strategy"])
+    ax.axvline(0, color="grey", lw=1)
+    what = "expected incremental profit, 95% interval"
+    ax.set_xlabel(f"{what} ({currency})" if currency else money_label(what))
+    ax.set_title("The plan against sending everyone and sending nobody")
+    _legible(ax.figure)
+    return ax

@@ -418,17 +418,17 @@ def test_plots_show_one_row_per_segment_with_intervals():
     import matplotlib
 
     matplotlib.use("Agg")
-    from segkit.plan import plots
+    from segkit import plots
 
     frame, eff = toy()
     p = plan.build_plan(eff, frame, settings())
-    ax = plots.plot_profit_by_segment(p.table, currency="€")
+    ax = plots.plot_plan_profit(p.table, currency="€")
     assert len(ax.get_yticks()) == p.table["segment"].nunique() == 3
     assert "€" in ax.get_xlabel() and ax.get_title()
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert any("segment 1 · a / email" == t for t in labels)
     assert {t.get_text() for t in ax.get_legend().get_texts()} == {"send"}
-    ax = plots.plot_strategies(p.comparison)
+    ax = plots.plot_plan_strategies(p.comparison)
     assert len(ax.patches) == 3 and ax.get_title()
     ticks = dict(zip(ax.get_yticks(), [t.get_text() for t in ax.get_yticklabels()], strict=True))
     bars = {ticks[round(b.get_y() + b.get_height() / 2)]: b.get_width() for b in ax.patches}

@@ -225,6 +225,23 @@ def _figures() -> dict:
     )
     monthly = pd.DataFrame({"month": d["months"], "revenue": 1e4, "customers": 300})
     conc = {"lorenz": d["lorenz"], "top_10": 0.4, "top_20": 0.55, "gini": 0.6}
+    plan = seg.assign(
+        campaign="mail",
+        channel="email",
+        contacts=[100, 0, 0],
+        profit_per_contact=[0.5, 0.1, -0.2],
+        profit_per_contact_low=[0.2, -0.1, -0.5],
+        profit_per_contact_high=[0.8, 0.3, 0.1],
+        decision=["send", "not proven", "do not send"],
+    )
+    comparison = pd.DataFrame(
+        {
+            "strategy": ["the plan", "send everyone 'mail'", "send nobody"],
+            "expected_profit": [50.0, 20.0, 0.0],
+            "expected_profit_low": [20.0, -30.0, 0.0],
+            "expected_profit_high": [80.0, 70.0, 0.0],
+        }
+    )
     return {
         "quality": plots.plot_quality(quality),
         "features": plots.plot_feature_distributions(
@@ -252,6 +269,8 @@ def _figures() -> dict:
             d["effects"], "spend", "segment", labels={str(k): v for k, v in NAMES.items()}
         ),
         "roi": plots.plot_roi(d["value"], "segment", labels={str(k): v for k, v in NAMES.items()}),
+        "plan_profit": plots.plot_plan_profit(plan),
+        "plan_strategies": plots.plot_plan_strategies(comparison),
         "_wide": wide_fig.axes[0],
     }
 

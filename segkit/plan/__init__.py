@@ -12,7 +12,7 @@ Submodules, by concern:
   contacts, the contact list and the customers left out by reason;
 - :mod:`segkit.plan.build`: :func:`build_plan`, the above end to end, and the comparison
   with "send everyone the best campaign" and "send nobody";
-- :mod:`segkit.plan.report`: tables and words for the report; :mod:`segkit.plan.plots`.
+- :mod:`segkit.plan.report`: tables and words for the report.
 
 The stage (run folders, artifacts, findings) is :mod:`segkit.stages.plan`.
 """
