@@ -59,8 +59,10 @@ def _clean_env() -> dict[str, str]:
 
 @pytest.mark.slow
 def test_every_command_of_using_it_runs_as_written(tmp_path):
-    """In a folder laid out like a fresh clone after the install (a .venv beside it)."""
+    """In a folder laid out like a fresh clone after the install (a .venv and the bundled
+    data/ beside it)."""
     (tmp_path / ".venv").symlink_to(Path(sys.prefix))
+    (tmp_path / "data").symlink_to(ROOT / "data")
     script = "set -euo pipefail\n" + "\n".join(using_it()) + "\n"
     done = subprocess.run(
         ["bash", "-c", script],
@@ -78,10 +80,12 @@ def test_every_command_of_using_it_runs_as_written(tmp_path):
         "profile",
         "clv",
         "abtest",
+        "plan",
     }
     assert (tmp_path / "reports" / "cdnow" / "04_clv.html").is_file()
     assert (tmp_path / "scored.csv").is_file() and "flagged, not assigned" in done.stdout
     assert (tmp_path / "my-shop" / "params.yaml").is_file()
+    assert "value: total_spend" in (tmp_path / "my-crm" / "params.yaml").read_text()
     assert "cdnow" in done.stdout and "grid" in done.stdout  # segkit params --list
 
 
