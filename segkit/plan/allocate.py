@@ -127,8 +127,8 @@ def holdout_size(
     ``max_holdout``; never below ``min_holdout``, never more than ``available`` (the
     segment's contactable customers not contacted).
 
-    >>> holdout_size(10_000, 393, available=5_000, min_holdout=50, max_holdout=2_000)
-    200
+    >>> holdout_size(10_000, 393, available=5_000, min_holdout=50, max_holdout=2_000)  # 1 / (2/393 - 1/10,000) = 200.4
+    201
     """
     need = 2 / n_balanced - 1 / n_contacts if n_contacts > 0 else 0.0
     size = float(max_holdout) if need <= 0 else min(float(np.ceil(1 / need)), max_holdout)
