@@ -348,4 +348,4 @@ def test_the_holdout_check_drives_the_choice_of_the_clv_model(monkeypatch):
     text = clv_stage._finding_models(
         "pareto_nbd", ["bgnbd", "pareto_nbd"], "W", use_spend=True, passing=["pareto_nbd"]
     )
-    assert "lowest BIC among the models that pass the holdout check (Pareto/NBD)" in text
+    assert "CLV uses Pareto/NBD (the only one of BG/NBD, Pareto/NBD that passes the holdout" in text

@@ -670,9 +670,11 @@ def _finding_models(
         why = f"lowest BIC among {labels}; none passes the holdout check"
     elif set(passing) == set(models):
         why = f"lowest BIC among {labels}, all of which pass the holdout check"
+    elif len(passing) == 1:
+        why = f"the only one of {labels} that passes the holdout check"
     else:
         ok = ", ".join(MODELS[m].label for m in passing)
-        why = f"lowest BIC among the models that pass the holdout check ({ok}) of {labels}"
+        why = f"lowest BIC among {ok}, the ones of {labels} that pass the holdout check"
     return f"CLV uses {MODELS[best].label} ({why}) fitted in {_UNIT_WORDS[unit]}" + (
         " and Gamma-Gamma for spend per purchase." if use_spend else "; no spend model."
     )
