@@ -517,9 +517,9 @@ def test_send_survives_holm_within_the_breakdown(zip_value):
     assert plain.loc["Surburban", "action"] == "send"
     assert ((plain["action"] == "send") == (plain["profit_ci_low"] > 0)).all()
     text = "\n".join(abtest_stage.findings(zip_value["holm"], params(value_metric="spend")))
-    assert "zip\\_code = Surburban (p = 0.021, 0.13 after holm)" in text
+    assert "zip\\_code = Surburban (p = 0.021, 0.13 after Holm)" in text
     assert "send nothing with confidence" in text
-    assert "above zero at one-sided 2.5% after holm correction" in text
+    assert "above zero at one-sided 2.5% after Holm correction" in text
 
 
 def test_profit_p_value_of_a_zero_standard_error():

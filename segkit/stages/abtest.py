@@ -266,7 +266,7 @@ def _overall(ev: abtest.Evaluation, p: dict) -> list[str]:
     sig = overall[overall["p_adjusted"] < p["alpha"]]
     out.append(
         f"{len(sig)} of {len(overall)} overall comparisons (metric × campaign) are significant "
-        f"after {p['correction']} correction at {p['alpha']:.0%}."
+        f"after {method_name(p['correction'])} correction at {p['alpha']:.0%}."
     )
     return out
 
@@ -279,7 +279,7 @@ def _heterogeneity(het: pd.DataFrame, p: dict) -> list[str]:
     alpha, corr = p["alpha"], p["correction"]
     raw = int((tested["p_value"] < alpha).sum())
     sig = tested[tested["p_adjusted"] < alpha]
-    after = "" if corr == "none" else f" after {corr} correction"
+    after = "" if corr == "none" else f" after {method_name(corr)} correction"
     scales = (
         "Cochran's Q of the lifts for means and ratios, a logistic arm × segment "
         "likelihood-ratio test for rates"
@@ -336,9 +336,19 @@ def _cleaning(raw: RawCheck) -> list[str]:
     return out
 
 
+#: How the findings name each ``abtest.correction``.
+METHOD_NAMES = {"holm": "Holm", "fdr_bh": "Benjamini-Hochberg", "bonferroni": "Bonferroni"}
+
+
+def method_name(correction: str) -> str:
+    """The name of a multiple-testing correction in the findings: "holm" -> "Holm"."""
+    return METHOD_NAMES.get(correction, correction)
+
+
 def _p_text(r: Any, correction: str) -> str:
-    """'p = 0.021, 0.13 after holm': the one-sided p-value of 'profit <= 0'."""
-    after = "" if correction == "none" else f", {r.p_profit_adjusted:.2g} after {correction}"
+    """'p = 0.021, 0.13 after Holm': the one-sided p-value of 'profit <= 0'."""
+    name = method_name(correction)
+    after = "" if correction == "none" else f", {r.p_profit_adjusted:.2g} after {name}"
     return f"p = {r.p_profit:.2g}{after}"
 
 
@@ -366,7 +376,9 @@ def _recommendations(recs: pd.DataFrame | None, p: dict) -> list[str]:
     fam = (
         ""
         if corr == "none"
-        else (f" after {corr} correction over the segments × campaigns of its breakdown")
+        else (
+            f" after {method_name(corr)} correction over the segments × campaigns of its breakdown"
+        )
     )
     out.append(
         f"A segment gets 'send' only when its profit after {p['cost_per_contact']:g} per "
