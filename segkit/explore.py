@@ -16,6 +16,7 @@ memory.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple, TypeAlias
 
@@ -41,16 +42,23 @@ KEY_FEATURES = {
 }
 
 
-def distribution_features(customers: pd.DataFrame, max_features: int = 6) -> dict[str, bool]:
+def distribution_features(
+    customers: pd.DataFrame, max_features: int = 6, exclude: Iterable[str] = ()
+) -> dict[str, bool]:
     """Features to plot: the key ones present, else numeric attributes; log scale if skewed.
+    ``exclude``: numeric columns that are codes, not quantities (``cluster.categorical``,
+    e.g. a region numbered 1-3), never drawn as a histogram of numbers.
 
     >>> distribution_features(pd.DataFrame({"orders": [1, 2], "age": [30, 40]}))
     {'orders': True}
+    >>> codes = pd.DataFrame({"Region": [1, 2, 3, 3], "Milk": [5.0, 7.0, 9.0, 400.0]})
+    >>> distribution_features(codes, exclude=["Region"])
+    {'Milk': False}
     """
     present = {c: log for c, log in KEY_FEATURES.items() if c in customers.columns}
     if present:
         return present
-    num = customers.select_dtypes("number")
+    num = customers.drop(columns=[c for c in exclude if c in customers]).select_dtypes("number")
     num = num.loc[:, num.nunique() > 2].iloc[:, :max_features]
     return {c: bool(num[c].min() > 0 and num[c].skew() > 2) for c in num.columns}
 

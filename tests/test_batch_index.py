@@ -124,3 +124,23 @@ def test_best_campaign_without_an_overall_row():
         }
     )
     assert _best_campaign(recs) == "Womens E-Mail: send (for segment 2)"
+
+
+def test_total_clv_is_widened_as_the_clv_report_widens_it(tmp_path):
+    """A run whose CLV model missed its holdout: the grid shows the widened range, not the
+    parameter interval alone ([low / f, high · f], f from clv_params.json)."""
+    import json
+
+    from segkit.pipeline.batch import run_facts
+
+    folder = _run_folder(tmp_path, "missed", clv=True, ab=False)
+    factor = 1.32
+    (folder / "artifacts" / "clv_params.json").write_text(
+        json.dumps({"_meta": {"holdout_check": {"model_error_factor": factor}}})
+    )
+    total, sd = 1100.0, np.hypot(24.0, 13.0)
+    z = stats.norm.ppf(0.975)
+    low, high = total * np.exp(-z * sd / total) / factor, total * np.exp(z * sd / total) * factor
+    assert run_facts(folder)["clv"] == (
+        f"€1,100 (€{low:,.0f} to €{high:,.0f}; widened ×1.32: the model missed its holdout)"
+    )

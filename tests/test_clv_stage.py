@@ -67,7 +67,7 @@ def test_findings_wording():
     assert clv_stage._finding_correlation(0.5).startswith("Caution: spend per purchase")
     assert clv_stage._finding_correlation(float("nan")).startswith("Spend per purchase and")
     assert clv_stage._finding_models("bgnbd", ["bgnbd"], "W", use_spend=False) == (
-        "CLV uses BG/NBD (lowest BIC among BG/NBD) fitted in weeks; no spend model."
+        "CLV uses BG/NBD (the only purchase model fitted) fitted in weeks; no spend model."
     )
 
 

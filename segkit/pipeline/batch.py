@@ -168,20 +168,35 @@ def run_facts(folder: Path) -> dict[str, str]:
                 what = "segment" if small == 1 else "segments"
                 facts["sizes"] += f" (+ {rest:,} in {small} smaller {what})"
     if (art / "clv.parquet").is_file():
-        facts["clv"] = _clv_total(pd.read_parquet(art / "clv.parquet"), currency)
+        factor = _model_error_factor(art / "clv_params.json")
+        facts["clv"] = _clv_total(pd.read_parquet(art / "clv.parquet"), currency, factor)
     if (art / "ab_recommendations.csv").is_file():
         facts["campaign"] = _best_campaign(pd.read_csv(art / "ab_recommendations.csv"))
     return facts
 
 
-def _clv_total(clv: pd.DataFrame, currency: str) -> str:
-    """ "€1,234,567 (€1.1M to €1.4M)": the total CLV with its delta-method interval."""
+def _model_error_factor(path: Path) -> float:
+    """The CLV stage's model-error band factor (1 when the holdout check passed or did
+    not run), from ``clv_params.json``'s ``_meta.holdout_check``."""
+    try:
+        meta = json.loads(path.read_text()).get("_meta") or {}
+    except (OSError, ValueError):
+        return 1.0
+    check = meta.get("holdout_check") or {}
+    return float(check.get("model_error_factor") or 1.0)
+
+
+def _clv_total(clv: pd.DataFrame, currency: str, factor: float = 1.0) -> str:
+    """ "€1,234,567 (€1.1M to €1.4M)": the total CLV with its delta-method interval,
+    widened by the model-error band when the CLV model missed its holdout (as the CLV
+    report and summary give it)."""
     from segkit.clv import total_interval
 
-    total, low, high = total_interval(clv)
+    total, low, high = total_interval(clv, model_error=factor)
     text = f"{currency}{total:,.0f}"
     if pd.notna(low) and pd.notna(high):
-        text += f" ({currency}{low:,.0f} to {currency}{high:,.0f})"
+        widened = f"; widened ×{factor:.2f}: the model missed its holdout" if factor > 1 else ""
+        text += f" ({currency}{low:,.0f} to {currency}{high:,.0f}{widened})"
     return text
 
 

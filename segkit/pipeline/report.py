@@ -113,7 +113,7 @@ def describe_images(body: str, title: str) -> str:
 _COMPARE = (
     ("k", "k", True),
     ("sizes", "segment sizes (customers)", True),
-    ("clv", "total CLV (95% interval)", True),
+    ("clv", "total CLV (95% range)", True),
     ("campaign", "best campaign (all customers)", False),
 )
 

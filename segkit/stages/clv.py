@@ -664,7 +664,9 @@ def _finding_models(
 ) -> str:
     """Which model the CLV uses and why (BIC, among the models passing the holdout check)."""
     labels = ", ".join(MODELS[m].label for m in models)
-    if passing is None or len(models) == 1:
+    if len(models) == 1:
+        why = "the only purchase model fitted"
+    elif passing is None:
         why = f"lowest BIC among {labels}"
     elif not passing:
         why = f"lowest BIC among {labels}; none passes the holdout check"
