@@ -127,9 +127,16 @@ def use_run(folder: str | Path, params: dict[str, Any]) -> PlotContext:
     )
 
 
-def money_label(what: str) -> str:
-    """An axis label for an amount of money, with the run's currency: "revenue (€)"."""
-    return f"{what} ({_CONTEXT.currency or 'currency units'})"
+def money_label(what: str, currency: str = "") -> str:
+    """An axis label for an amount of money, with ``currency`` or else the run's:
+    "revenue (€)"."""
+    return f"{what} ({currency or _CONTEXT.currency or 'currency units'})"
+
+
+def _interval_bars(ax: Axes, est: Any, pos: Any, low: Any, high: Any, **kw: Any) -> None:
+    """Horizontal 95% interval bars from ``low`` to ``high`` around ``est`` at ``pos``."""
+    est, low, high = (np.asarray(a, dtype=float) for a in (est, low, high))
+    ax.errorbar(est, pos, xerr=[est - low, high - est], **kw)
 
 
 def segment_colour(label: Any) -> str | None:
@@ -850,13 +857,12 @@ def plot_forest(
             if r.empty:
                 continue
             r = r.iloc[0]
-            ax.errorbar(
-                r["abs_lift"] * scale,
-                y,
-                xerr=[
-                    [(r["abs_lift"] - r["abs_ci_low"]) * scale],
-                    [(r["abs_ci_high"] - r["abs_lift"]) * scale],
-                ],
+            _interval_bars(
+                ax,
+                [r["abs_lift"] * scale],
+                [y],
+                [r["abs_ci_low"] * scale],
+                [r["abs_ci_high"] * scale],
                 fmt=_ARM_MARKERS[j % 4] if s != "all" else "D",
                 color=_ARM_COLOURS[j % 4],
                 capsize=3,
@@ -900,13 +906,12 @@ def plot_roi(
         r = v[v["arm"] == arm].set_index("label").reindex(segs)
         pos = np.arange(len(segs)) + j * h
         ax.barh(pos, r["profit_per_contact"], height=h, color=_ARM_COLOURS[j % 4], label=arm)
-        ax.errorbar(
+        _interval_bars(
+            ax,
             r["profit_per_contact"],
             pos,
-            xerr=[
-                r["profit_per_contact"] - r["profit_per_contact_ci_low"],
-                r["profit_per_contact_ci_high"] - r["profit_per_contact"],
-            ],
+            r["profit_per_contact_ci_low"],
+            r["profit_per_contact_ci_high"],
             fmt="none",
             color="black",
             capsize=2,
@@ -964,13 +969,12 @@ def plot_plan_profit(table: pd.DataFrame, ax: Axes | None = None, currency: str 
         if not m.any():
             continue
         r = rows[m]
-        ax.errorbar(
+        _interval_bars(
+            ax,
             r["profit_per_contact"],
             pos[m],
-            xerr=[
-                r["profit_per_contact"] - r["profit_per_contact_low"],
-                r["profit_per_contact_high"] - r["profit_per_contact"],
-            ],
+            r["profit_per_contact_low"],
+            r["profit_per_contact_high"],
             fmt="o",
             color=colour,
             capsize=3,
@@ -980,7 +984,7 @@ def plot_plan_profit(table: pd.DataFrame, ax: Axes | None = None, currency: str 
     _swatches(ax, pos, rows["segment_name"].where(rows["segment_name"].notna(), rows["segment"]))
     ax.axvline(0, color="grey", lw=1)
     what = "expected profit per contact, 95% interval"
-    ax.set_xlabel(f"{what} ({currency})" if currency else money_label(what))
+    ax.set_xlabel(money_label(what, currency))
     ax.set_title("Profit per contact by segment (campaign / channel)")
     ax.legend(title="decision")
     _legible(ax.figure)
@@ -996,13 +1000,12 @@ def plot_plan_strategies(
     c = comparison.reset_index(drop=True)
     pos = np.arange(len(c))[::-1]
     ax.barh(pos, c["expected_profit"], color=["C2", "C0", "grey"][: len(c)], alpha=0.7)
-    ax.errorbar(
+    _interval_bars(
+        ax,
         c["expected_profit"],
         pos,
-        xerr=[
-            c["expected_profit"] - c["expected_profit_low"],
-            c["expected_profit_high"] - c["expected_profit"],
-        ],
+        c["expected_profit_low"],
+        c["expected_profit_high"],
         fmt="none",
         color="black",
         capsize=3,
@@ -1010,7 +1013,7 @@ def plot_plan_strategies(
     ax.set_yticks(pos, c["strategy"])
     ax.axvline(0, color="grey", lw=1)
     what = "expected incremental profit, 95% interval"
-    ax.set_xlabel(f"{what} ({currency})" if currency else money_label(what))
+    ax.set_xlabel(money_label(what, currency))
     ax.set_title("The plan against sending everyone and sending nobody")
     _legible(ax.figure)
     return ax

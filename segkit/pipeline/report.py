@@ -78,9 +78,15 @@ _HEADING_OR_IMG = re.compile(
 )
 
 
+def _text(fragment: str | None) -> str:
+    """An HTML fragment as plain text: tags and the anchor mark dropped, entities undone."""
+    text = re.sub(r"<[^>]+>", "", fragment or "").replace("¶", "")
+    return " ".join(html.unescape(text).split())
+
+
 def _first_sentence(paragraph: str | None) -> str:
     """The first sentence of an HTML paragraph as plain text ("" without one)."""
-    text = " ".join(html.unescape(re.sub(r"<[^>]+>", "", paragraph or "")).split())
+    text = _text(paragraph)
     first = re.split(r"(?<=[.:;])\s", text, maxsplit=1)[0]
     return first if len(first) <= 200 else first[:197].rsplit(" ", 1)[0] + "…"
 
@@ -99,8 +105,7 @@ def describe_images(body: str, title: str) -> str:
     def swap(m: re.Match) -> str:
         nonlocal heading
         if m.group(2) is not None:
-            text = re.sub(r"<[^>]+>", "", m.group(2)).replace("¶", "").strip()
-            heading = html.unescape(text) or heading
+            heading = _text(m.group(2)) or heading
             said = _first_sentence(m.group(3))
             heading += f": {said}" if said else ""
             return m.group(0)
