@@ -306,3 +306,26 @@ def test_abtest_stage_with_engine_spark_gives_the_same_effects(tmp_path, spark_b
     assert res["spark"].findings == res["duckdb"].findings
     pd.testing.assert_frame_equal(res["spark"].effects, res["duckdb"].effects, rtol=1e-9)
     assert set(res["duckdb"].effects["segment_col"]) == {"all", "region"}
+
+
+def test_a_child_process_attaches_to_the_shared_session(spark_backend):
+    """segkit run starts one session and its stage kernels attach to it (one application)."""
+    import subprocess
+    import sys
+
+    child = (
+        "from segkit import engine\n"
+        "s = engine.spark_session({'master': 'local[1]', 'app_name': 'not-this-one'})\n"
+        "print(s.sparkContext.applicationId, s.range(5).count(),"
+        " s.conf.get('spark.sql.session.timeZone'))\n"
+    )
+    with engine.share_session(SPARK) as session:
+        assert os.environ["PYSPARK_GATEWAY_PORT"]
+        out = subprocess.run(
+            [sys.executable, "-c", child], capture_output=True, text=True, timeout=300
+        )
+        app = session.sparkContext.applicationId
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == [app, "5", "UTC"]
+    assert "PYSPARK_GATEWAY_PORT" not in os.environ  # restored: later sessions are their own
+    assert session.range(3).count() == 3  # the child's exit left the session running

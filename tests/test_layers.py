@@ -7,6 +7,7 @@ Layers, lowest first (README "How segkit is built"):
              naming, profile, clv, abtest, plan, datasets, scaffold
 2. stages    segkit.stages.*, segkit.plots                   run(run) per stage, plots
 3. pipeline  segkit.pipeline.*, segkit.cli                   papermill, kernels, HTML, CLI
+4. entry     segkit.__main__                                 python -m segkit, spark-submit
 
 Every import is read, also those inside functions. A module may not import a private
 name (``_x``) of another module.
@@ -39,8 +40,9 @@ LAYERS = {
     "plots": 2,
     "pipeline": 3,
     "cli": 3,
+    "__main__": 4,
 }
-NAMES = ["core", "library", "stages", "pipeline"]
+NAMES = ["core", "library", "stages", "pipeline", "entry"]
 
 
 def _module_name(path: Path) -> str:

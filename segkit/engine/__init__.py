@@ -23,6 +23,7 @@ from segkit.engine.backend import (
     connect,
     csv_to_parquet,
     is_ibis_backend,
+    share_session,
     spark_session,
     table,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "connect",
     "csv_to_parquet",
     "is_ibis_backend",
+    "share_session",
     "spark_session",
     "table",
 ]

@@ -14,9 +14,11 @@ to DOUBLE; and dates depend on the session time zone, so the session is pinned t
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,8 @@ from segkit.core.sql import literal
 SPARK_DEFAULTS: dict[str, Any] = dict(DEFAULTS["spark"])
 #: JVM flags that halve a local session's start-up (C1 only, serial GC): tests, small data.
 FAST_START = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+#: Where PySpark finds a running JVM's gateway (set by spark-submit, or by share_session).
+_GATEWAY_VARS = ("PYSPARK_GATEWAY_PORT", "PYSPARK_GATEWAY_SECRET")
 #: Suffixes of files Spark reads here; others (CSV, Excel) are converted with DuckDB first.
 _NOT_PARQUET = (".csv", ".tsv", ".txt", ".gz", ".xlsx", ".xls", ".xlsm", ".zip")
 
@@ -55,7 +59,10 @@ def not_finite(v: Any) -> Any:
 
 
 def spark_session(settings: Mapping[str, Any] | None = None) -> Any:
-    """The active SparkSession (spark-submit, Databricks), else one built from ``settings``.
+    """The active SparkSession (Databricks, a notebook that made one), else the session of
+    the JVM this process was handed (a stage kernel of ``segkit run``: :func:`share_session`),
+    else spark-submit's (its ``--master`` and ``--conf`` win), else one built from
+    ``settings``.
 
     Either way the session time zone is set to UTC, so timestamps become the same dates on
     every engine. ``settings``: the ``spark`` parameters (:data:`SPARK_DEFAULTS`).
@@ -65,7 +72,10 @@ def spark_session(settings: Mapping[str, Any] | None = None) -> Any:
         from pyspark.sql import SparkSession
     except ImportError:  # pragma: no cover
         raise SegkitError('engine: spark needs PySpark: pip install "segkit[spark]"') from None
-    active = SparkSession.getActiveSession()
+    active = SparkSession.getActiveSession() or _parent_session()
+    if active is None and "PYSPARK_GATEWAY_PORT" in os.environ:
+        # spark-submit's driver: its --master, --conf and memory settings win over ours
+        active = SparkSession.builder.getOrCreate()
     if active is None:
         s = {**SPARK_DEFAULTS, **(settings or {})}
         b = SparkSession.builder.master(s["master"]).appName(s["app_name"])
@@ -75,7 +85,7 @@ def spark_session(settings: Mapping[str, Any] | None = None) -> Any:
             "spark.ui.enabled": "false",
             "spark.ui.showConsoleProgress": "false",
             "spark.sql.execution.arrow.pyspark.enabled": "true",
-            **({"spark.driver.extraJavaOptions": s["java_options"]} if s["java_options"] else {}),
+            "spark.driver.extraJavaOptions": _quiet(s["java_options"]),
             **{k: str(v) for k, v in (s.get("conf") or {}).items()},
         }
         for key, value in conf.items():
@@ -88,7 +98,86 @@ def spark_session(settings: Mapping[str, Any] | None = None) -> Any:
                 "it needs Java 17 (apt-get install openjdk-17-jre-headless)"
             ) from None
     active.conf.set("spark.sql.session.timeZone", "UTC")
+    active.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
     return active
+
+
+#: Spark's log for a session segkit builds: warnings, without the two every local start
+#: prints (the hostname resolving to a loopback address, no native Hadoop library), so a run
+#: prints its progress lines rather than the JVM's. Root at WARN, the level PySpark sets
+#: for a shell anyway: any other level makes it announce "Setting default log level".
+_LOG4J2 = """\
+rootLogger.level = warn
+rootLogger.appenderRef.stderr.ref = stderr
+appender.console.type = Console
+appender.console.name = stderr
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex
+logger.host.name = org.apache.spark.util.Utils
+logger.host.level = error
+logger.hadoop.name = org.apache.hadoop.util.NativeCodeLoader
+logger.hadoop.level = error
+"""
+
+
+def _quiet(java_options: str) -> str:
+    """``java_options`` plus segkit's log configuration, unless they configure log4j."""
+    if "log4j" in java_options:
+        return java_options
+    fd, name = tempfile.mkstemp(prefix="segkit-log4j2-", suffix=".properties")
+    with os.fdopen(fd, "w") as f:
+        f.write(_LOG4J2)
+    return f"{java_options} -Dlog4j2.configurationFile=file:{name}".strip()
+
+
+def _parent_session() -> Any:
+    """The session of the JVM this process was handed, or None.
+
+    A process started by ``spark-submit``, or a stage kernel of ``segkit run`` with
+    ``engine: spark`` (:func:`share_session`), finds the gateway of a running JVM in
+    ``PYSPARK_GATEWAY_PORT``/``PYSPARK_GATEWAY_SECRET``. When that JVM already holds a
+    SparkSession, this process attaches to it rather than build a second SparkContext
+    (which Spark refuses in one JVM): the whole run is one Spark application, started once.
+    """
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:
+        return None
+    from pyspark import SparkContext
+    from pyspark.java_gateway import launch_gateway
+    from pyspark.sql import SparkSession
+
+    gateway = launch_gateway()  # connects to the JVM named in the environment
+    jvm: Any = gateway.jvm
+    default = jvm.org.apache.spark.sql.SparkSession.getDefaultSession()
+    if not default.isDefined():  # spark-submit's driver before any session: build one
+        return None
+    jsession = default.get()
+    jsc = jvm.org.apache.spark.api.java.JavaSparkContext.fromSparkContext(jsession.sparkContext())
+    return SparkSession(SparkContext(gateway=gateway, jsc=jsc), jsession)
+
+
+@contextmanager
+def share_session(settings: Mapping[str, Any] | None = None) -> Iterator[Any]:
+    """One Spark session for this process and the processes it starts meanwhile.
+
+    :func:`spark_session` (the active or parent session, else one built from ``settings``),
+    with its JVM's gateway put in the environment, so that stage kernels started inside the
+    ``with`` attach to it (:func:`_parent_session`) instead of each starting a JVM of its
+    own. The environment is restored afterwards; the session is left running.
+    """
+    session = spark_session(settings)
+    params = session.sparkContext._gateway.gateway_parameters
+    saved = {k: os.environ.get(k) for k in _GATEWAY_VARS}
+    os.environ["PYSPARK_GATEWAY_PORT"] = str(params.port)
+    os.environ["PYSPARK_GATEWAY_SECRET"] = str(params.auth_token)
+    try:
+        yield session
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def connect(engine: str = "duckdb", spark: Mapping[str, Any] | None = None) -> Any:

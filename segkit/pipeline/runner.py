@@ -407,7 +407,8 @@ def run(
         try:
             (tmp / "params.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
             started = time.perf_counter()
-            results, exports = _stages_loop(resolved, chosen, tmp, notebooks_dir, n, out)
+            with _engine_session(resolved):
+                results, exports = _stages_loop(resolved, chosen, tmp, notebooks_dir, n, out)
             done = {stage: future.result() for stage, future in exports}
             results = [r._replace(export_seconds=done.get(r.stage, 0.0)) for r in results]
             ok = _write_run_files(tmp, resolved, results, time.perf_counter() - started)
@@ -433,6 +434,20 @@ def run(
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     return RunResult(resolved["name"], target, ok, results)
+
+
+def _engine_session(params: dict) -> contextlib.AbstractContextManager:
+    """With ``engine: spark``, one Spark session for all the run's stage kernels.
+
+    It is started here, once, and every kernel attaches to it (:func:`segkit.engine.
+    share_session`): one Spark application per run, one JVM start-up rather than one per
+    stage; under spark-submit it is spark-submit's session.
+    """
+    if params.get("engine", "duckdb") != "spark":
+        return contextlib.nullcontext()
+    from segkit.engine import share_session  # ibis and PySpark: the optional spark extra
+
+    return share_session(params.get("spark"))
 
 
 def _new_tmp(final: Path) -> Path:
@@ -556,7 +571,8 @@ def rerun(
             _link_tree(final, tmp, st)
             (tmp / "params.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
             n = n_threads or threads.budget()
-            results, exports = _stages_loop(resolved, [st.name], tmp, notebooks_dir, n, out)
+            with _engine_session(resolved):
+                results, exports = _stages_loop(resolved, [st.name], tmp, notebooks_dir, n, out)
             done = {name: future.result() for name, future in exports}
             results = [r._replace(export_seconds=done.get(r.stage, 0.0)) for r in results]
             order = {s.name: i for i, s in enumerate(STAGES)}
