@@ -14,8 +14,10 @@ to DOUBLE; and dates depend on the session time zone, so the session is pinned t
 
 from __future__ import annotations
 
+import shutil
 import sys
 import tempfile
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -134,10 +136,14 @@ def table(con: Any, source: Any, what: str = "transactions") -> Any:
         return con.read_parquet(text)
     if suffixes and suffixes[-1] in _NOT_PARQUET:
         if _is_spark(con):
+            hint = (
+                "or load it with segkit (the exploration stage writes transactions.parquet)"
+                if what == "transactions"
+                else "or read it with engine duckdb (segkit score --engine duckdb streams CSV)"
+            )
             raise SegkitError(
                 f"{what} {text}: engine: spark reads Parquet or a Spark table, not CSV/Excel; "
-                "convert it first, e.g. segkit.engine.csv_to_parquet(path, 'out.parquet'), "
-                "or load it with segkit (the exploration stage writes transactions.parquet)"
+                f"convert it first, e.g. segkit.engine.csv_to_parquet(path, 'out.parquet'), {hint}"
             )
         return con.read_csv(text)
     if Path(text).is_file():
@@ -172,3 +178,108 @@ def csv_to_parquet(path: str | Path, out: str | Path | None = None) -> Path:
         f"TO {literal(dest.as_posix())} (FORMAT parquet)"
     )
     return dest
+
+
+def is_remote(path: str | Path) -> bool:
+    """Whether ``path`` is a URI (``s3a://``, ``abfss://``, ``dbfs:/``, ``file://`` ...)
+    rather than a path of this machine's file system."""
+    text = str(path)
+    return "://" in text or text.startswith("dbfs:")
+
+
+def sibling(path: str | Path, tag: str) -> str:
+    """A hidden name beside ``path`` (same folder or bucket prefix): ``.<name>.<tag>``."""
+    text = str(path).rstrip("/")
+    head, _, name = text.rpartition("/")
+    return f"{head}/.{name}.{tag}" if head else f".{name}.{tag}"
+
+
+def write_parquet(table: Any, path: str | Path) -> str:
+    """Write ibis table ``table`` as Parquet at ``path`` through its engine; return the path.
+
+    On Spark the executors write a folder of part files (nothing comes to the driver); on
+    DuckDB one file. An existing ``path`` is replaced only once the new output is complete:
+    the engine writes to a hidden sibling (``.<name>.tmp-<random>``) first. A local path is
+    then swapped in by renames (the old output moved aside and deleted last, put back if
+    the swap fails). A remote path (a URI) is swapped through the Hadoop file system of the
+    Spark session (delete the old folder, rename the new one: on object stores a rename is
+    a copy, so for that moment readers see no folder, but never a partial one). Where the
+    session has no JVM to reach (Spark Connect) Spark overwrites the folder in place, and a
+    failure part-way leaves it partial. A failed write removes its temporary output.
+
+    Raises
+    ------
+    SegkitError
+        The engine could not write (the message names the path and the engine's error).
+    """
+    text = str(path).rstrip("/") if is_remote(path) else Path(path).as_posix()
+    tmp = sibling(text, f"tmp-{uuid.uuid4().hex[:12]}")
+    spark = _is_spark(table.get_backend())
+    if is_remote(text):
+        fs = _hadoop_fs(table.get_backend(), text) if spark else None
+        if fs is None:  # DuckDB writes its one file in one go; Spark Connect: in place
+            _write(table, text, overwrite=True)
+            return text
+        jvm_path = fs[1]
+        try:
+            _write(table, tmp)
+        except BaseException:
+            fs[0].delete(jvm_path(tmp), True)
+            raise
+        fs[0].delete(jvm_path(text), True)
+        if not fs[0].rename(jvm_path(tmp), jvm_path(text)):
+            raise SegkitError(f"{text}: could not rename the new output {tmp} into place")
+        return text
+    target = Path(text)
+    try:
+        _write(table, tmp)
+    except BaseException:
+        _remove(Path(tmp))
+        raise
+    old = Path(sibling(text, f"old-{uuid.uuid4().hex[:12]}"))
+    if target.exists():
+        target.rename(old)
+    try:
+        Path(tmp).rename(target)
+    except BaseException:
+        if old.exists():
+            old.rename(target)
+        _remove(Path(tmp))
+        raise
+    _remove(old)
+    return text
+
+
+def _write(table: Any, path: str, overwrite: bool = False) -> None:
+    con = table.get_backend()
+    try:
+        if _is_spark(con):
+            table.to_parquet(path, mode="overwrite" if overwrite else "errorifexists")
+        else:
+            table.to_parquet(path)
+    except SegkitError:
+        raise
+    except Exception as e:  # the engine's own error (Py4J, DuckDB IO): said in one line
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise SegkitError(
+            f"{path}: the engine could not write Parquet ({type(e).__name__}: {first})"
+        ) from e
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _hadoop_fs(con: Any, uri: str) -> tuple[Any, Any] | None:
+    """(Hadoop FileSystem of ``uri``, str -> Hadoop Path), or None without a JVM."""
+    session = getattr(con, "_session", None)
+    jvm = getattr(session, "_jvm", None)
+    jsc = getattr(session, "_jsc", None)
+    if jvm is None or jsc is None:  # pragma: no cover (Spark Connect)
+        return None
+    hadoop_path = jvm.org.apache.hadoop.fs.Path
+    fs = hadoop_path(uri).getFileSystem(jsc.hadoopConfiguration())
+    return fs, hadoop_path
