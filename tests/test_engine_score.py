@@ -141,16 +141,16 @@ def test_an_existing_output_is_left_intact_when_scoring_fails(both, files, spark
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad", "scored.parquet"]
 
 
-def test_a_uri_target_is_replaced_through_the_engine(files, spark, tmp_path):
+def test_a_uri_target_is_replaced_through_the_engine(both, files, spark, tmp_path):
     """A URI (here file://) goes through Spark's Hadoop file system: written beside, then
     renamed over the old folder."""
-    uri = (tmp_path / "out.parquet").as_uri()
-    seg = Segmenter.load(files["run"])
+    shutil.copytree(both[2], tmp_path / "out.parquet")  # an earlier output, 3000 rows
     few = tmp_path / "few.parquet"
     files["new"].iloc[:40].to_parquet(few, index=False)
-    scoring.score_to_parquet(spark, str(few), seg, uri)
-    summary = scoring.score_to_parquet(spark, str(files["src"]), seg, uri)
-    assert summary.rows == len(files["new"]) == len(pd.read_parquet(tmp_path / "out.parquet"))
+    uri = (tmp_path / "out.parquet").as_uri()
+    summary = scoring.score_to_parquet(spark, str(few), Segmenter.load(files["run"]), uri)
+    assert summary.path == uri and summary.rows == 40
+    assert len(pd.read_parquet(tmp_path / "out.parquet")) == 40
     assert sorted(p.name for p in tmp_path.iterdir()) == ["few.parquet", "out.parquet"]
 
 
@@ -221,3 +221,39 @@ def test_spark_duckdb_and_pandas_choose_the_same_sample(spark, tmp_path):
         t = engine.table(spark, str(frame))
         keyed = t.select("customer_id", key=engine_sample.sample_key(t, 42)).to_pandas()
         assert keyed["key"].tolist() == [segment.sample_key(i, 42) for i in keyed["customer_id"]]
+
+
+def test_duckdb_writes_through_the_same_swap(tmp_path, monkeypatch):
+    """On DuckDB write_parquet replaces a file only once the new one is complete, and puts
+    the old one back when the new one cannot be renamed into place."""
+    from segkit.engine import backend
+
+    con = engine.connect("duckdb")
+    target = tmp_path / "out.parquet"
+    for n in (3, 5):
+        t = con.read_parquet(_frame(tmp_path, n))
+        assert engine.write_parquet(t, target) == target.as_posix()
+        assert pd.read_parquet(target)["x"].tolist() == list(range(n))
+    renames = []
+
+    def fail_second(self, src, dest):  # moving the old aside works, the new one does not
+        renames.append((src, dest))
+        return len(renames) != 2 and original(self, src, dest)
+
+    original = backend._LocalFiles.rename
+    monkeypatch.setattr(backend._LocalFiles, "rename", fail_second)
+    with pytest.raises(SegkitError, match=r"out.parquet: could not rename the new output"):
+        engine.write_parquet(con.read_parquet(_frame(tmp_path, 7)), target)
+    assert pd.read_parquet(target)["x"].tolist() == list(range(5))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "in3.parquet",
+        "in5.parquet",
+        "in7.parquet",
+        "out.parquet",
+    ]
+
+
+def _frame(folder, n: int):
+    path = folder / f"in{n}.parquet"
+    pd.DataFrame({"x": range(n)}).to_parquet(path)
+    return str(path)

@@ -199,55 +199,88 @@ def write_parquet(table: Any, path: str | Path) -> str:
 
     On Spark the executors write a folder of part files (nothing comes to the driver); on
     DuckDB one file. An existing ``path`` is replaced only once the new output is complete:
-    the engine writes to a hidden sibling (``.<name>.tmp-<random>``) first. A local path is
-    then swapped in by renames (the old output moved aside and deleted last, put back if
-    the swap fails). A remote path (a URI) is swapped through the Hadoop file system of the
-    Spark session (delete the old folder, rename the new one: on object stores a rename is
-    a copy, so for that moment readers see no folder, but never a partial one). Where the
-    session has no JVM to reach (Spark Connect) Spark overwrites the folder in place, and a
-    failure part-way leaves it partial. A failed write removes its temporary output.
+    the engine writes a hidden sibling (``.<name>.tmp-<random>``), then the old output is
+    renamed aside (``.<name>.old-<random>``), the new one renamed into place and the old
+    one deleted (put back if the second rename fails). On Spark the renames go through the
+    session's Hadoop file system, so ``path`` means what it means to Spark (a local path,
+    the cluster's default file system, ``s3a://``, ``abfss://``, ``dbfs:/`` ...); on object
+    stores a rename is a copy, slower but never leaving a partial output under ``path``.
+    Where there is no JVM to reach (Spark Connect) Spark overwrites ``path`` in place, and
+    a failure part-way leaves it partial. A failed write removes its temporary output.
 
     Raises
     ------
     SegkitError
-        The engine could not write (the message names the path and the engine's error).
+        The engine could not write, or the new output could not be renamed into place (the
+        message names the paths and the engine's error).
     """
+    con = table.get_backend()
     text = str(path).rstrip("/") if is_remote(path) else Path(path).as_posix()
-    tmp = sibling(text, f"tmp-{uuid.uuid4().hex[:12]}")
-    spark = _is_spark(table.get_backend())
-    if is_remote(text):
-        fs = _hadoop_fs(table.get_backend(), text) if spark else None
-        if fs is None:  # DuckDB writes its one file in one go; Spark Connect: in place
+    fs: _LocalFiles | _HadoopFiles | None
+    if _is_spark(con):
+        fs = _hadoop_fs(con, text)
+        if fs is None:  # pragma: no cover (Spark Connect: no JVM to rename with)
             _write(table, text, overwrite=True)
             return text
-        jvm_path = fs[1]
-        try:
-            _write(table, tmp)
-        except BaseException:
-            fs[0].delete(jvm_path(tmp), True)
-            raise
-        fs[0].delete(jvm_path(text), True)
-        if not fs[0].rename(jvm_path(tmp), jvm_path(text)):
-            raise SegkitError(f"{text}: could not rename the new output {tmp} into place")
+    elif is_remote(text):  # DuckDB writes a remote file in one request
+        _write(table, text)
         return text
-    target = Path(text)
+    else:
+        fs = _LocalFiles()
+    tmp, old = (sibling(text, f"{tag}-{uuid.uuid4().hex[:12]}") for tag in ("tmp", "old"))
     try:
         _write(table, tmp)
     except BaseException:
-        _remove(Path(tmp))
+        fs.remove(tmp)
         raise
-    old = Path(sibling(text, f"old-{uuid.uuid4().hex[:12]}"))
-    if target.exists():
-        target.rename(old)
-    try:
-        Path(tmp).rename(target)
-    except BaseException:
-        if old.exists():
-            old.rename(target)
-        _remove(Path(tmp))
-        raise
-    _remove(old)
+    moved = fs.exists(text)
+    if moved and not fs.rename(text, old):
+        fs.remove(tmp)
+        raise SegkitError(f"{text}: could not move the existing output aside to {old}")
+    if not fs.rename(tmp, text):
+        if moved:
+            fs.rename(old, text)
+        fs.remove(tmp)
+        raise SegkitError(f"{text}: could not rename the new output {tmp} into place")
+    if moved:
+        fs.remove(old)
     return text
+
+
+class _LocalFiles:
+    """exists / rename / remove on this machine's file system (DuckDB's outputs)."""
+
+    def exists(self, path: str) -> bool:
+        return Path(path).exists()
+
+    def rename(self, src: str, dest: str) -> bool:
+        try:
+            Path(src).rename(dest)
+        except OSError:
+            return False
+        return True
+
+    def remove(self, path: str) -> None:
+        if Path(path).is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            Path(path).unlink(missing_ok=True)
+
+
+class _HadoopFiles:
+    """exists / rename / remove through the Hadoop FileSystem of a Spark session."""
+
+    def __init__(self, fs: Any, path_class: Any) -> None:
+        self.fs, self.path = fs, path_class
+
+    def exists(self, path: str) -> bool:
+        return bool(self.fs.exists(self.path(path)))
+
+    def rename(self, src: str, dest: str) -> bool:
+        return bool(self.fs.rename(self.path(src), self.path(dest)))
+
+    def remove(self, path: str) -> None:
+        self.fs.delete(self.path(path), True)
 
 
 def _write(table: Any, path: str, overwrite: bool = False) -> None:
@@ -266,20 +299,12 @@ def _write(table: Any, path: str, overwrite: bool = False) -> None:
         ) from e
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
-
-
-def _hadoop_fs(con: Any, uri: str) -> tuple[Any, Any] | None:
-    """(Hadoop FileSystem of ``uri``, str -> Hadoop Path), or None without a JVM."""
+def _hadoop_fs(con: Any, uri: str) -> _HadoopFiles | None:
+    """The Hadoop file system of ``uri`` in the session of ``con``, or None without a JVM."""
     session = getattr(con, "_session", None)
     jvm = getattr(session, "_jvm", None)
     jsc = getattr(session, "_jsc", None)
     if jvm is None or jsc is None:  # pragma: no cover (Spark Connect)
         return None
     hadoop_path = jvm.org.apache.hadoop.fs.Path
-    fs = hadoop_path(uri).getFileSystem(jsc.hadoopConfiguration())
-    return fs, hadoop_path
+    return _HadoopFiles(hadoop_path(uri).getFileSystem(jsc.hadoopConfiguration()), hadoop_path)

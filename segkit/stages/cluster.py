@@ -399,8 +399,10 @@ def fit(
     outcomes: list[str] | tuple[str, ...] = (),
 ) -> Fitted:
     """Prepare the features, fit the preprocessor on a sample of ``cluster.sample_size``
-    customers, choose k and fit the model (or score RFM), assign everyone. ``outcomes``
-    are not clustered unless listed in ``cluster.features``.
+    customers (those with the smallest seeded hash of their id,
+    :func:`segkit.segment.fit_sample`: the same whatever the row order or engine), choose
+    k and fit the model (or score RFM), assign everyone. ``outcomes`` are not clustered
+    unless listed in ``cluster.features``.
 
     Raises
     ------
