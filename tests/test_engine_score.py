@@ -215,7 +215,7 @@ def test_spark_duckdb_and_pandas_choose_the_same_sample(spark, tmp_path):
         plain = sorted(ids.tolist(), key=lambda i: segment.sample_key(i, 42))[:300]
         assert chosen == set(plain)
         for con in (spark, engine.connect("duckdb")):
-            t = engine.table(con, str(frame), what="customers")
+            t = engine.table(con, pd.read_parquet(frame), what="customers")  # a DataFrame
             got = engine_sample.fit_sample(t, 300, seed=42).to_pandas()["customer_id"]
             assert set(got.tolist()) == chosen
         for con in (spark, engine.connect("duckdb")):  # the same hex keys, id by id

@@ -129,7 +129,13 @@ def table(con: Any, source: Any, what: str = "transactions") -> Any:
     if isinstance(source, ibis.Table):
         return source
     if hasattr(source, "columns") and hasattr(source, "dtypes"):  # a pandas DataFrame
-        return con.create_table(f"_segkit_{what}", source, temp=True, overwrite=True)
+        # not con.create_table(temp=True): ibis' Spark backend has no temporary tables,
+        # and on DuckDB ibis 12 emits an invalid DROP VIEW for a DataFrame
+        if _is_spark(con):  # a temporary view of the session
+            name = "_segkit_" + "".join(c if c.isalnum() else "_" for c in what)
+            con._session.createDataFrame(source).createOrReplaceTempView(name)
+            return con.table(name)
+        return ibis.memtable(source)  # registered with DuckDB when it runs
     text = Path(source).as_posix() if isinstance(source, Path) else str(source)
     suffixes = [s.lower() for s in Path(text).suffixes]
     if ".parquet" in suffixes or ".pq" in suffixes or Path(text).is_dir() or "://" in text:
