@@ -148,12 +148,33 @@ def _add_other(sub: Any) -> None:
         "assign new customers to the segments of an earlier run",
         "Assign each customer of a table (Parquet or CSV with customer_id and the segmenter's "
         "feature columns, e.g. artifacts/customers.parquet of a newer run) to the segments of "
-        "RUN. Customers outside the fitted ranges are flagged and left unassigned.",
-        "segkit score reports/demo reports/demo/artifacts/customers.parquet --out scored.csv",
+        "RUN. Customers outside the fitted ranges are flagged and left unassigned. The duckdb "
+        "engine streams the table in batches into a CSV (or a .parquet file); the spark engine "
+        "(k-means segmenters) reads Parquet or a table of the Spark catalog, and Spark writes "
+        "the scored table as a Parquet folder: nothing per customer comes to this process.",
+        "segkit score reports/demo reports/demo/artifacts/customers.parquet --out scored.csv\n"
+        "segkit score reports/demo s3a://shop/customers/ --out s3a://shop/scored.parquet "
+        "--engine spark",
     )
     s.add_argument("run", help="run folder (reports/<name>/)")
-    s.add_argument("customers", help="customer table to score (.parquet, .csv, .csv.gz)")
-    s.add_argument("--out", default=None, help="output CSV (default: <customers>.segments.csv)")
+    s.add_argument(
+        "customers",
+        help="customer table to score (.parquet, .csv, .csv.gz; with spark: a Parquet file, "
+        "folder or URI, or a table name)",
+    )
+    s.add_argument(
+        "--out",
+        default=None,
+        help="output: a CSV or .parquet file with duckdb (default <customers>.segments.csv), "
+        "a Parquet folder with spark (default <customers>.segments.parquet)",
+    )
+    s.add_argument(
+        "--engine",
+        choices=["duckdb", "spark"],
+        default=None,
+        help="where to score (default: the run's engine parameter); spark uses the active "
+        "SparkSession or one built from the run's spark parameters",
+    )
     p = _sub(
         sub,
         "params",
@@ -198,18 +219,39 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _run_parameters(run: Path) -> dict[str, Any]:
+    """The parameters recorded in the run's manifest.json ({} without one)."""
+    import json
+
+    folder = run if run.is_dir() else run.parent.parent  # a folder or its segmenter.json
+    try:
+        params = json.loads((folder / "manifest.json").read_text())["parameters"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return params if isinstance(params, dict) else {}
+
+
 def _score(args: argparse.Namespace) -> int:
-    """Score a customer file batch by batch (bounded memory) and print the counts."""
+    """Score a customer table: duckdb streams it in batches (bounded memory); spark scores
+    and writes on the engine. Print the counts."""
     from segkit.segment import Segmenter
     from segkit.segment.scorefile import default_target, score_to_csv
     from segkit.stages.cluster import verify_segmenter
 
     verify_segmenter(Path(args.run))
     seg = Segmenter.load(args.run)
-    summary, _ = score_to_csv(seg, args.customers, default_target(args.customers, args.out))
-    for k, (name, n) in sorted(summary.segments.items()):
-        print(f"segment {k} {name}: {n:,}")
-    print(f"flagged, not assigned (outside the fitted range): {summary.flagged:,}")
+    params = _run_parameters(Path(args.run))
+    engine = args.engine or params.get("engine", "duckdb")
+    if engine == "spark":
+        from segkit.engine import backend, scoring
+
+        scoring.check_method(seg)  # before a Spark session is started
+        uri = scoring.default_target(args.customers, args.out)
+        con = backend.connect("spark", params.get("spark"))
+        summary = scoring.score_to_parquet(con, args.customers, seg, uri)
+    else:
+        summary, _ = score_to_csv(seg, args.customers, default_target(args.customers, args.out))
+    print("\n".join(summary.lines()))
     print(f"wrote {summary.path} ({summary.rows:,} customers)")
     return 0
 

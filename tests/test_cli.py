@@ -107,3 +107,14 @@ def test_init_from_a_file_it_cannot_read_exits_2_naming_it(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"segkit init --from '{bad}': cannot tell what the file is: it has one column" in err
     assert not (tmp_path / "p").exists()
+
+
+def test_score_help_names_the_engines_and_outputs(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["score", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--engine {duckdb,spark}" in out and "the run's engine parameter" in out
+    assert "a Parquet folder with spark (default <customers>.segments.parquet)" in out
+    with pytest.raises(SystemExit):
+        cli.main(["score", "reports/x", "c.parquet", "--engine", "flink"])
+    assert "invalid choice: 'flink' (choose from 'duckdb', 'spark')" in capsys.readouterr().err

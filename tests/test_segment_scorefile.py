@@ -103,3 +103,42 @@ def test_cli_score_prints_the_counts(seg, tmp_path, capsys):
         assert f"segment {k} name {k}: {n:,}" in printed
     assert f"outside the fitted range): {int(scored['segment'].isna().sum()):,}" in printed
     assert (tmp_path / "new.segments.csv").is_file()
+
+
+def test_a_parquet_target_holds_the_rows_of_the_csv(seg, tmp_path):
+    """``.parquet`` targets: one row group per batch, the same rows as the CSV path."""
+    new = awkward(700, 12)
+    src = tmp_path / "new.parquet"
+    new.to_parquet(src)
+    summary, _ = score_to_csv(seg, src, tmp_path / "out.parquet", batch_rows=200)
+    scored, _ = whole(seg, src)
+    out = pd.read_parquet(tmp_path / "out.parquet")
+    pd.testing.assert_frame_equal(out, scored, check_dtype=False)
+    assert out["segment"].dtype == "Int64" and summary.rows == 700
+    import pyarrow.parquet as pq
+
+    assert pq.ParquetFile(tmp_path / "out.parquet").num_row_groups == 4
+    assert not (tmp_path / "out.parquet.tmp").exists()
+
+
+def test_the_summary_counts_each_reason_of_the_flagged(seg, tmp_path, capsys):
+    """Printed under the flagged count, most frequent first; a customer with two reasons
+    counts under both (the reference: pandas over the whole scored table)."""
+    new = awkward(900, 13)
+    new.to_parquet(tmp_path / "new.parquet")
+    path = seg.save(tmp_path / "segmenter.json")  # no run manifest: engine duckdb
+    out = tmp_path / "s.csv"
+    assert cli.main(["score", str(path), str(tmp_path / "new.parquet"), "--out", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    scored = seg.score(new)
+    why = scored.loc[scored["segment"].isna(), "flag"].str.split("; ").explode()
+    counts = why.value_counts()
+    assert counts.max() > counts.min() and len(counts) >= 4
+    start = lines.index(
+        f"flagged, not assigned (outside the fitted range): {len(why.index.unique()):,}"
+    )
+    printed = lines[start + 1 : start + 1 + len(counts)]
+    assert sorted(printed) == sorted(f"  {r}: {n:,}" for r, n in counts.items())
+    assert [int(x.rsplit(": ", 1)[1].replace(",", "")) for x in printed] == sorted(
+        counts.tolist(), reverse=True
+    )

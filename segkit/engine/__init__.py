@@ -7,11 +7,15 @@ cluster's session), and only aggregates come back to pandas:
   revenue, shares …) of :func:`segkit.features.customer_features`;
 - :mod:`~segkit.engine.scoring`: k-means scoring of every customer with a fitted
   :class:`~segkit.segment.segmenter.Segmenter` (fill, log1p, scaling, one-hot, nearest
-  centre, range flags);
+  centre, range flags), written back as Parquet by the engine (``segkit score --engine
+  spark``);
 - :mod:`~segkit.engine.abtest`: the per-segment x arm sufficient statistics of
   :func:`segkit.abtest.aggregation.sufficient_stats`;
+- :mod:`~segkit.engine.sample`: the fit sample (customers ordered by a seeded hash of
+  their id), as :func:`segkit.segment.fit_sample` chooses it in pandas;
 - :mod:`~segkit.engine.backend`: the backends (:func:`connect`), the Spark session
-  (UTC, the ``spark`` parameters, or the active session) and reading the inputs.
+  (UTC, the ``spark`` parameters, or the active session), reading the inputs and writing
+  Parquet through the engine (:func:`write_parquet`).
 
 ibis and PySpark are the optional ``spark`` extra; importing :mod:`segkit.engine` needs
 neither, using it does. The DuckDB SQL of :mod:`segkit.features` stays the default path.
@@ -26,6 +30,7 @@ from segkit.engine.backend import (
     share_session,
     spark_session,
     table,
+    write_parquet,
 )
 
 __all__ = [
@@ -37,4 +42,5 @@ __all__ = [
     "share_session",
     "spark_session",
     "table",
+    "write_parquet",
 ]

@@ -15,8 +15,10 @@ to DOUBLE; and dates depend on the session time zone, so the session is pinned t
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -216,17 +218,27 @@ def table(con: Any, source: Any, what: str = "transactions") -> Any:
     if isinstance(source, ibis.Table):
         return source
     if hasattr(source, "columns") and hasattr(source, "dtypes"):  # a pandas DataFrame
-        return con.create_table(f"_segkit_{what}", source, temp=True, overwrite=True)
+        # not con.create_table(temp=True): ibis' Spark backend has no temporary tables,
+        # and on DuckDB ibis 12 emits an invalid DROP VIEW for a DataFrame
+        if _is_spark(con):  # a temporary view of the session
+            name = "_segkit_" + "".join(c if c.isalnum() else "_" for c in what)
+            con._session.createDataFrame(source).createOrReplaceTempView(name)
+            return con.table(name)
+        return ibis.memtable(source)  # registered with DuckDB when it runs
     text = Path(source).as_posix() if isinstance(source, Path) else str(source)
     suffixes = [s.lower() for s in Path(text).suffixes]
     if ".parquet" in suffixes or ".pq" in suffixes or Path(text).is_dir() or "://" in text:
         return con.read_parquet(text)
     if suffixes and suffixes[-1] in _NOT_PARQUET:
         if _is_spark(con):
+            hint = (
+                "or load it with segkit (the exploration stage writes transactions.parquet)"
+                if what == "transactions"
+                else "or read it with engine duckdb (segkit score --engine duckdb streams CSV)"
+            )
             raise SegkitError(
                 f"{what} {text}: engine: spark reads Parquet or a Spark table, not CSV/Excel; "
-                "convert it first, e.g. segkit.engine.csv_to_parquet(path, 'out.parquet'), "
-                "or load it with segkit (the exploration stage writes transactions.parquet)"
+                f"convert it first, e.g. segkit.engine.csv_to_parquet(path, 'out.parquet'), {hint}"
             )
         return con.read_csv(text)
     if Path(text).is_file():
@@ -261,3 +273,133 @@ def csv_to_parquet(path: str | Path, out: str | Path | None = None) -> Path:
         f"TO {literal(dest.as_posix())} (FORMAT parquet)"
     )
     return dest
+
+
+def is_remote(path: str | Path) -> bool:
+    """Whether ``path`` is a URI (``s3a://``, ``abfss://``, ``dbfs:/``, ``file://`` ...)
+    rather than a path of this machine's file system."""
+    text = str(path)
+    return "://" in text or text.startswith("dbfs:")
+
+
+def sibling(path: str | Path, tag: str) -> str:
+    """A hidden name beside ``path`` (same folder or bucket prefix): ``.<name>.<tag>``."""
+    text = str(path).rstrip("/")
+    head, _, name = text.rpartition("/")
+    return f"{head}/.{name}.{tag}" if head else f".{name}.{tag}"
+
+
+def write_parquet(table: Any, path: str | Path) -> str:
+    """Write ibis table ``table`` as Parquet at ``path`` through its engine; return the path.
+
+    On Spark the executors write a folder of part files (nothing comes to the driver); on
+    DuckDB one file. An existing ``path`` is replaced only once the new output is complete:
+    the engine writes a hidden sibling (``.<name>.tmp-<random>``), then the old output is
+    renamed aside (``.<name>.old-<random>``), the new one renamed into place and the old
+    one deleted (put back if the second rename fails). On Spark the renames go through the
+    session's Hadoop file system, so ``path`` means what it means to Spark (a local path,
+    the cluster's default file system, ``s3a://``, ``abfss://``, ``dbfs:/`` ...); on object
+    stores a rename is a copy, slower but never leaving a partial output under ``path``.
+    Where there is no JVM to reach (Spark Connect) Spark overwrites ``path`` in place, and
+    a failure part-way leaves it partial. A failed write removes its temporary output.
+
+    Raises
+    ------
+    SegkitError
+        The engine could not write, or the new output could not be renamed into place (the
+        message names the paths and the engine's error).
+    """
+    con = table.get_backend()
+    text = str(path).rstrip("/") if is_remote(path) else Path(path).as_posix()
+    fs: _LocalFiles | _HadoopFiles | None
+    if _is_spark(con):
+        fs = _hadoop_fs(con, text)
+        if fs is None:  # pragma: no cover (Spark Connect: no JVM to rename with)
+            _write(table, text, overwrite=True)
+            return text
+    elif is_remote(text):  # DuckDB writes a remote file in one request
+        _write(table, text)
+        return text
+    else:
+        fs = _LocalFiles()
+    tmp, old = (sibling(text, f"{tag}-{uuid.uuid4().hex[:12]}") for tag in ("tmp", "old"))
+    try:
+        _write(table, tmp)
+    except BaseException:
+        fs.remove(tmp)
+        raise
+    moved = fs.exists(text)
+    if moved and not fs.rename(text, old):
+        fs.remove(tmp)
+        raise SegkitError(f"{text}: could not move the existing output aside to {old}")
+    if not fs.rename(tmp, text):
+        if moved:
+            fs.rename(old, text)
+        fs.remove(tmp)
+        raise SegkitError(f"{text}: could not rename the new output {tmp} into place")
+    if moved:
+        fs.remove(old)
+    return text
+
+
+class _LocalFiles:
+    """exists / rename / remove on this machine's file system (DuckDB's outputs)."""
+
+    def exists(self, path: str) -> bool:
+        return Path(path).exists()
+
+    def rename(self, src: str, dest: str) -> bool:
+        try:
+            Path(src).rename(dest)
+        except OSError:
+            return False
+        return True
+
+    def remove(self, path: str) -> None:
+        if Path(path).is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            Path(path).unlink(missing_ok=True)
+
+
+class _HadoopFiles:
+    """exists / rename / remove through the Hadoop FileSystem of a Spark session."""
+
+    def __init__(self, fs: Any, path_class: Any) -> None:
+        self.fs, self.path = fs, path_class
+
+    def exists(self, path: str) -> bool:
+        return bool(self.fs.exists(self.path(path)))
+
+    def rename(self, src: str, dest: str) -> bool:
+        return bool(self.fs.rename(self.path(src), self.path(dest)))
+
+    def remove(self, path: str) -> None:
+        self.fs.delete(self.path(path), True)
+
+
+def _write(table: Any, path: str, overwrite: bool = False) -> None:
+    con = table.get_backend()
+    try:
+        if _is_spark(con):
+            table.to_parquet(path, mode="overwrite" if overwrite else "errorifexists")
+        else:
+            table.to_parquet(path)
+    except SegkitError:
+        raise
+    except Exception as e:  # the engine's own error (Py4J, DuckDB IO): said in one line
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise SegkitError(
+            f"{path}: the engine could not write Parquet ({type(e).__name__}: {first})"
+        ) from e
+
+
+def _hadoop_fs(con: Any, uri: str) -> _HadoopFiles | None:
+    """The Hadoop file system of ``uri`` in the session of ``con``, or None without a JVM."""
+    session = getattr(con, "_session", None)
+    jvm = getattr(session, "_jvm", None)
+    jsc = getattr(session, "_jsc", None)
+    if jvm is None or jsc is None:  # pragma: no cover (Spark Connect)
+        return None
+    hadoop_path = jvm.org.apache.hadoop.fs.Path
+    return _HadoopFiles(hadoop_path(uri).getFileSystem(jsc.hadoopConfiguration()), hadoop_path)

@@ -11,13 +11,15 @@ Only k-means segmenters (``method: kmeans``) are supported here.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from segkit.core.errors import SegkitError
-from segkit.engine.backend import flt, ibis_module, not_finite
+from segkit.engine.backend import flt, ibis_module, not_finite, table, write_parquet
+from segkit.segment.scorefile import ScoreSummary
 
 #: segment_name of a customer outside the fitted range (as segkit.segment.UNASSIGNED).
 UNASSIGNED = "not assigned: outside the fitted range"
@@ -107,14 +109,22 @@ def _distances(z: list[Any], centers: np.ndarray) -> dict[str, Any]:
     return out
 
 
-def score_expr(t: Any, seg: Any) -> Any:
-    """The scoring expression: customer_id, segment, segment_name, nearest_segment, flag."""
-    ibis = ibis_module()
-    if seg.method != "kmeans" or seg.transform is None:
+def check_method(seg: Any) -> None:
+    """A SegkitError unless ``seg`` is a k-means segmenter (the only method scored here)."""
+    if seg.method != "kmeans" or getattr(seg, "transform", None) is None:
         raise SegkitError(
             f"engine scoring supports method kmeans, this segmenter is {seg.method!r}; "
-            "score it with Segmenter.score"
+            "score it with Segmenter.score (segkit score --engine duckdb)"
         )
+
+
+def score_expr(t: Any, seg: Any, *, ordered: bool = True) -> Any:
+    """The scoring expression: customer_id, segment, segment_name, nearest_segment, flag.
+
+    ``ordered``: sorted by customer id (a global sort: on Spark a shuffle, which writing
+    the output does not need)."""
+    ibis = ibis_module()
+    check_method(seg)
     missing = [c for c in ["customer_id", *seg.features] if c not in t.columns]
     if missing:
         raise SegkitError(f"customers is missing columns {missing}; columns are {list(t.columns)}")
@@ -129,13 +139,14 @@ def score_expr(t: Any, seg: Any) -> Any:
     d = d.mutate(nearest_segment=nearest.cast("int64"), flag=d._flag.fill_null(""))
     names = d.nearest_segment.substitute({int(k): str(v) for k, v in seg.names.items()}, else_="")
     inside = d.flag == ""
-    return d.select(
+    out = d.select(
         "customer_id",
         segment=ibis.ifelse(inside, d.nearest_segment, ibis.null("int64")),
         segment_name=ibis.ifelse(inside, names, ibis.literal(UNASSIGNED)),
         nearest_segment=d.nearest_segment,
         flag=d.flag,
-    ).order_by("customer_id")
+    )
+    return out.order_by("customer_id") if ordered else out
 
 
 def score(t: Any, seg: Any) -> pd.DataFrame:
@@ -155,3 +166,75 @@ def score(t: Any, seg: Any) -> pd.DataFrame:
     for c in ("segment_name", "flag"):
         out[c] = out[c].astype("str")
     return out
+
+
+def summarize(scored: Any, path: str | Path) -> ScoreSummary:
+    """The counts of a scored ibis table, from aggregate queries (three small results).
+
+    Customers per segment (number, name), the customers flagged and left unassigned, and
+    how often each reason appears among them (a customer may have several)."""
+    summary = ScoreSummary(path)
+    per = scored.group_by(["segment", "segment_name"]).agg(n=scored.count()).to_pandas()
+    for row in per.itertuples(index=False):
+        if pd.isna(row.segment):
+            summary.flagged += int(row.n)
+        else:
+            summary.segments[int(row.segment)] = (str(row.segment_name), int(row.n))
+        summary.rows += int(row.n)
+    flagged = scored.filter(scored.segment.isnull())
+    reasons = flagged.select(reason=flagged.flag.split("; ").unnest())
+    counted = reasons.group_by("reason").agg(n=reasons.count()).to_pandas()
+    summary.reasons = {str(r): int(n) for r, n in zip(counted["reason"], counted["n"], strict=True)}
+    return summary
+
+
+def score_to_parquet(con: Any, source: Any, seg: Any, target: str | Path) -> ScoreSummary:
+    """Score the customer table ``source`` on backend ``con`` and write Parquet at ``target``.
+
+    The engine reads ``source`` (a Parquet file or folder, any path it reads, or a table
+    name; :func:`segkit.engine.backend.table`), scores it (:func:`score_expr`) and writes
+    the result through :func:`~segkit.engine.backend.write_parquet` (an existing output is
+    replaced only after the new one is complete); the counts come from aggregate queries
+    over the written output. No per-customer row reaches the driver.
+
+    Raises
+    ------
+    SegkitError
+        Not a k-means segmenter; the table is not Parquet or a table of the engine, lacks
+        a feature column or holds no rows; the engine could not write ``target``.
+    """
+    check_method(seg)
+    t = table(con, source, what="customer table")
+    scored = score_expr(t, seg, ordered=False)  # checks the columns before anything runs
+    if int(t.count().to_pandas()) == 0:  # Parquet: the footers' row counts
+        raise SegkitError(f"customer table {source}: no customer rows")
+    written = write_parquet(scored, target)
+    return summarize(con.read_parquet(written), written)
+
+
+def default_target(source: str | Path, out: str | Path | None = None) -> str:
+    """``out``, or ``<source name>.segments.parquet`` beside a Parquet file or folder (a
+    local path or a URI). A table name has no such place: ``out`` is then required.
+
+    Raises
+    ------
+    SegkitError
+        ``out`` ends in ``.csv`` (the engine writes a Parquet folder); no ``out`` for a
+        table name.
+    """
+    if out is not None:
+        if str(out).lower().rstrip("/").endswith((".csv", ".csv.gz", ".tsv")):
+            raise SegkitError(
+                f"--out {out}: the engine writes a Parquet folder, not CSV; name it e.g. "
+                f"{str(out).split('.')[0]}.parquet (or score with the duckdb engine for CSV)"
+            )
+        return str(out)
+    text = str(source).rstrip("/")
+    if "/" not in text and not Path(text).exists():
+        raise SegkitError(
+            f"customer table {text!r} is a table name: give the output path (--out), e.g. "
+            "s3a://bucket/scored.parquet"
+        )
+    head, _, name = text.rpartition("/")
+    stem = name.split(".")[0]
+    return f"{head}/{stem}.segments.parquet" if head else f"{stem}.segments.parquet"

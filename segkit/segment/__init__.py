@@ -31,6 +31,8 @@ Submodules:
 - :mod:`~segkit.segment.selection`: the indices, the gap statistic, Jaccard stability,
   :func:`select_k`, :func:`explain_choice`.
 - :mod:`~segkit.segment.rfm`: :data:`RFM_GRID`, :class:`RFMScorer`, :func:`rfm_table`.
+- :mod:`~segkit.segment.sample`: :func:`fit_sample`, the customers a model is fitted on
+  (a seeded hash of the id: the same on every engine and row order).
 - :mod:`~segkit.segment.segmenter`: :class:`Segmenter` (scoring, the JSON file), the
   segment order, :func:`read_customers`.
 """
@@ -57,6 +59,7 @@ from segkit.segment.rfm import (
     rfm_segment_name,
     rfm_table,
 )
+from segkit.segment.sample import fit_sample, sample_key
 from segkit.segment.segmenter import (
     FILE_NAME,
     FORMAT_VERSION,
@@ -100,6 +103,7 @@ __all__ = [
     "as_levels",
     "default_features",
     "explain_choice",
+    "fit_sample",
     "gap_choice",
     "gap_statistic",
     "indices",
@@ -116,6 +120,7 @@ __all__ = [
     "read_customers",
     "rfm_segment_name",
     "rfm_table",
+    "sample_key",
     "select_k",
     "value_column",
     "within_ss",

@@ -14,7 +14,8 @@ Two things make a batch score exactly as the whole table would:
 - CSV type inference: the categorical columns are read as text and typed from the file's
   distinct values by the same parser, as a whole-file read would type them.
 
-The CSV written is the one ``DataFrame.to_csv(index=False)`` writes; batches whose values
+A target ending in ``.parquet`` gets one row group per batch; otherwise the CSV written is
+the one ``DataFrame.to_csv(index=False)`` writes; batches whose values
 need quoting (a delimiter or a quote in an id or a name) go through pandas, the others
 through pyarrow's writer, which is several times faster.
 """
@@ -43,13 +44,15 @@ BATCH_ROWS = 500_000
 
 @dataclass
 class ScoreSummary:
-    """What a scoring run wrote: the file, the row count, per segment (number -> name,
-    customers) and the customers flagged and left unassigned."""
+    """What a scoring run wrote: the file (or folder, or URI), the row count, per segment
+    (number -> name, customers), the customers flagged and left unassigned, and the
+    reasons among them (reason -> customers; a customer may have several)."""
 
-    path: Path
+    path: Path | str
     rows: int = 0
     segments: dict[int, tuple[str, int]] = field(default_factory=dict)
     flagged: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
 
     def add(self, scored: pd.DataFrame) -> None:
         """Count one scored batch in (numpy counts: a pandas groupby per batch cost more
@@ -63,6 +66,19 @@ class ScoreSummary:
         for k, name, n in zip(numbers.tolist(), names, counts.tolist(), strict=True):
             known, total = self.segments.get(k, (str(name), 0))
             self.segments[k] = (known, total + n)
+        if len(inside) < len(seg):  # the reasons of the flagged rows only
+            flags = scored["flag"].to_numpy()[np.flatnonzero(seg < 0)]
+            why = pd.Series(flags, dtype=object).str.split("; ").explode().value_counts()
+            for reason, n in why.items():
+                self.reasons[str(reason)] = self.reasons.get(str(reason), 0) + int(n)
+
+    def lines(self) -> list[str]:
+        """The terminal summary: customers per segment, flagged, and why."""
+        out = [f"segment {k} {name}: {n:,}" for k, (name, n) in sorted(self.segments.items())]
+        out.append(f"flagged, not assigned (outside the fitted range): {self.flagged:,}")
+        by_count = sorted(self.reasons.items(), key=lambda kv: (-kv[1], kv[0]))
+        out += [f"  {reason}: {n:,}" for reason, n in by_count]
+        return out
 
 
 def default_target(customers: str | Path, out: str | Path | None = None) -> Path:
@@ -79,13 +95,15 @@ def score_to_csv(
     keep: bool = False,
     batch_rows: int = BATCH_ROWS,
 ) -> tuple[ScoreSummary, pd.DataFrame | None]:
-    """Score the customer table at ``customers`` batch by batch into the CSV ``target``.
+    """Score the customer table at ``customers`` batch by batch into the CSV ``target``
+    (or a Parquet file, when ``target`` ends in ``.parquet``).
 
     Parameters
     ----------
     seg : the fitted segmenter.
     customers : a Parquet file, or a CSV (any delimiter, optionally .gz).
-    target : the CSV to write (atomically: a ``.tmp`` file renamed at the end).
+    target : the CSV (or ``.parquet``) file to write (atomically: a ``.tmp`` file renamed
+        at the end).
     keep : also return the whole scored table (for callers that want it in memory).
     batch_rows : customers per batch.
 
@@ -97,14 +115,21 @@ def score_to_csv(
     src, target = Path(customers), Path(target)
     summary, kept = ScoreSummary(target), []
     tmp = target.with_name(target.name + ".tmp")
+    parquet = target.suffix.lower() == ".parquet"
+    writer = None
     try:
         with tmp.open("wb") as out:
             for batch in read_batches(seg, src, batch_rows):
                 scored = seg.score(batch, where=str(src))
-                write_csv(scored, out, header=summary.rows == 0)
+                if parquet:
+                    writer = _write_parquet(scored, out, writer)
+                else:
+                    write_csv(scored, out, header=summary.rows == 0)
                 summary.add(scored)
                 if keep:
                     kept.append(scored)
+            if writer is not None:
+                writer.close()
         if summary.rows == 0:
             raise SegkitError(f"{src}: no customer rows (header only or empty)")
     except BaseException:
@@ -250,3 +275,16 @@ def write_csv(scored: pd.DataFrame, out: Any, header: bool) -> None:
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
             pass  # a value needs quotes (or an odd id type): pandas writes this batch
     out.write(scored.to_csv(index=False, header=False, lineterminator="\n").encode())
+
+
+def _write_parquet(scored: pd.DataFrame, out: Any, writer: Any) -> Any:
+    """Append ``scored`` as one row group to the Parquet file open as ``out``; the first
+    batch sets the schema (later ones are cast to it)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(scored, preserve_index=False)
+    if writer is None:
+        writer = pq.ParquetWriter(out, table.schema)
+    writer.write_table(table.cast(writer.schema))
+    return writer

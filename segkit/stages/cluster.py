@@ -399,8 +399,10 @@ def fit(
     outcomes: list[str] | tuple[str, ...] = (),
 ) -> Fitted:
     """Prepare the features, fit the preprocessor on a sample of ``cluster.sample_size``
-    customers, choose k and fit the model (or score RFM), assign everyone. ``outcomes``
-    are not clustered unless listed in ``cluster.features``.
+    customers (those with the smallest seeded hash of their id,
+    :func:`segkit.segment.fit_sample`: the same whatever the row order or engine), choose
+    k and fit the model (or score RFM), assign everyone. ``outcomes`` are not clustered
+    unless listed in ``cluster.features``.
 
     Raises
     ------
@@ -422,7 +424,11 @@ def fit(
     n = len(customers)
     prep = segment.preprocessor(num, cat, prepared.logged, prepared.bounds)
     rng = np.random.default_rng(seed)
-    fit_idx = np.sort(rng.choice(n, min(n, p["sample_size"]), replace=False))
+    # the draw of the former random sample, kept so that the later draws of this stream
+    # (the RFM probe) are those of earlier runs; the sample itself is the customers with
+    # the smallest seeded hash of their id, the same on every engine and row order
+    rng.choice(n, min(n, p["sample_size"]), replace=False)
+    fit_idx = segment.fit_sample(customers["customer_id"], p["sample_size"], seed)
     X_all = prep.fit(prepared.data.iloc[fit_idx]).transform(prepared.data)
     scorer = segment.RFMScorer().fit(customers) if _has_rfm(customers) else None
     if p["method"] == "rfm":
