@@ -331,3 +331,20 @@ def test_tracking_on_spark_equals_the_definition(spark_session, tmp_path):
     for path in (file, folder):
         assert_tracking_equal(clv.tracking(str(path), fits, engine="spark", spark=SPARK, **kw), ref)
     assert_tracking_equal(clv.tracking(str(folder), fits, **kw), ref)
+
+
+def test_the_comparison_finds_what_differs():
+    """The comparison of the artifacts can fail: floats past the tolerances, any integer,
+    text, type, row count or JSON value; row order alone is no difference."""
+    ref = pd.DataFrame({"id": ["a", "b"], "n": [1, 2], "x": [1.0, 3.0]})
+    assert not table_differences(ref.iloc[::-1], ref)
+    assert not table_differences(ref.assign(x=[1.0 + 5e-10, 3.0]), ref)
+    assert table_differences(ref.assign(x=[1.0, 3.0 * (1 + 1e-8)]), ref)
+    assert table_differences(ref.assign(n=[1, 3]), ref)
+    assert table_differences(ref.assign(id=["a", "c"]), ref)
+    assert table_differences(ref.assign(n=[1.0, 2.0]), ref)
+    assert table_differences(ref.head(1), ref)
+    assert not json_differences({"a": [1, 2.0 + 1e-12]}, {"a": [1, 2.0]})
+    assert json_differences({"a": [1, 2.1]}, {"a": [1, 2.0]})
+    assert json_differences({"a": "x"}, {"a": "y"})
+    assert json_differences({"a": 1}, {"b": 1})
