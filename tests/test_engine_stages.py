@@ -348,3 +348,17 @@ def test_the_comparison_finds_what_differs():
     assert json_differences({"a": [1, 2.1]}, {"a": [1, 2.0]})
     assert json_differences({"a": "x"}, {"a": "y"})
     assert json_differences({"a": 1}, {"b": 1})
+
+
+def test_the_runs_cover_every_read_of_the_transactions(runs):
+    """The engine's reads of the transactions after exploration are in the compared
+    artifacts: the CLV tracking (every set), the CLV model's check on an earlier window
+    (Online Retail's model misses its holdout), the migration since profile.compare_date
+    (the synthetic retailer)."""
+    run = runs["spark"][0]
+    assert run.has("clv_tracking.csv")
+    check = json.loads(run.path("clv_params.json").read_text())["_meta"]["holdout_check"]
+    if runs["name"] == "online_retail":
+        assert check["fits"] is False and check["earlier"]["customers"] > 200
+    if runs["name"] == "synthetic":
+        assert run.params["profile"]["compare_date"] and run.has("migration.csv")
