@@ -32,6 +32,7 @@ The model does not fit this data when ``|z|`` exceeds the normal quantile ``z_{1
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -46,6 +47,8 @@ from segkit.core.errors import SegkitError
 from segkit.core.params import UNIT_DAYS
 from segkit.core.sql import literal
 
+#: Days per week of the tracking plots.
+_WEEK = 7
 _CAL_COLUMNS = ["frequency", "recency", "T", "frequency_holdout", "duration_holdout"]
 
 
@@ -340,46 +343,69 @@ def rate_change(track: pd.DataFrame, model: str) -> RateChange | None:
     )
 
 
-def _purchase_days(con: Any, tx_path: str, cal: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-    """Distinct purchase days up to ``end`` of the customers who first bought by ``cal``,
-    with each customer's first day."""
-    days = con.execute(
-        f"""
-        WITH d AS (SELECT DISTINCT customer_id, CAST(timestamp AS DATE) AS day
-                   FROM read_parquet({literal(tx_path)})
+def parquet_source(path: Any) -> str:
+    """A path DuckDB's ``read_parquet`` reads: the file, or a glob of a Parquet folder.
+
+    Spark writes a table as a folder of ``part-*.parquet`` files (with ``_SUCCESS`` and
+    checksum files beside them); DuckDB reads such a folder through a glob of its Parquet
+    files, subfolders (partitions) included.
+
+    >>> parquet_source("no/such/tx.parquet")
+    'no/such/tx.parquet'
+    """
+    p = Path(path)
+    return f"{p.as_posix()}/**/*.parquet" if p.is_dir() else p.as_posix()
+
+
+def _tracking_counts(
+    con: Any, tx_path: Any, cal: pd.Timestamp, end: pd.Timestamp
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`segkit.engine.clv.tracking_counts` in DuckDB SQL: customers of the
+    calibration cohort per first purchase day, their repeat purchase days per week."""
+    src = f"read_parquet({literal(parquet_source(tx_path))})"
+    cohort = f"""
+        WITH d AS (SELECT DISTINCT customer_id, CAST(timestamp AS DATE) AS day FROM {src}
                    WHERE CAST(timestamp AS DATE) <= {literal(end.date())}),
-        f AS (SELECT customer_id, min(day) AS first FROM d GROUP BY 1)
-        SELECT d.day, f.first FROM d JOIN f USING (customer_id)
-        WHERE f.first <= {literal(cal.date())}"""
+        f AS (SELECT customer_id, min(day) AS first_day FROM d GROUP BY 1
+              HAVING min(day) <= {literal(cal.date())})"""
+    firsts = con.execute(
+        f"{cohort} SELECT first_day, count(*) AS customers FROM f GROUP BY 1 ORDER BY 1"
     ).df()
-    if days.empty:
-        raise SegkitError(
-            f"tracking: no customers bought on or before the calibration end ({cal.date()}) "
-            f"in {tx_path}"
-        )
-    return days
+    repeats = con.execute(
+        f"""{cohort}
+        SELECT date_diff('day', (SELECT min(first_day) FROM f), d.day) // {_WEEK} AS week,
+               count(*) AS repeats
+        FROM d JOIN f USING (customer_id) WHERE d.day > f.first_day GROUP BY 1 ORDER BY 1"""
+    ).df()
+    firsts["first_day"] = pd.to_datetime(firsts["first_day"])
+    return firsts.astype({"customers": "int64"}), repeats.astype("int64")
 
 
 def tracking(
-    tx_path: str,
+    tx_path: Any,
     fits: dict[str, Fit],
     *,
     calibration_end: Any,
     observation_end: Any,
     time_unit: str,
     con: Any = None,
+    engine: str = "duckdb",
+    spark: dict | None = None,
 ) -> pd.DataFrame:
     """Weekly repeat purchases of the calibration cohort, actual and expected.
 
     The tracking plots of Fader, Hardie & Lee (2005, figures 2-3): customers who first
     bought on or before ``calibration_end``; for each week since the first date, the
     number of repeat purchase days, and the model's expectation
-    ``sum_i E[X(t - first_i)]`` differenced by week.
+    ``sum_i E[X(t - first_i)]`` differenced by week. Only two aggregates of the log are
+    read, on the engine: the cohort's customers per first purchase day and their repeat
+    purchase days per week (:func:`segkit.engine.clv.tracking_counts`).
 
     Parameters
     ----------
     tx_path
-        Parquet file of the transactions (``customer_id``, ``timestamp``).
+        The transactions (``customer_id``, ``timestamp``): a Parquet file or folder; with
+        ``engine="spark"`` also anything :func:`segkit.engine.table` reads.
     fits
         Purchase models fitted on the calibration period, by name.
     calibration_end, observation_end
@@ -387,7 +413,11 @@ def tracking(
     time_unit
         Time unit of the fits (``D`` or ``W``).
     con
-        A DuckDB connection; None for a new one.
+        A DuckDB connection (``engine="duckdb"``); None for a new one.
+    engine, spark
+        ``duckdb`` (this module's SQL on ``con``) or ``spark`` (the ibis expressions of
+        :mod:`segkit.engine.clv` on a session built from the ``spark`` parameters, or the
+        active one).
 
     Returns
     -------
@@ -398,31 +428,41 @@ def tracking(
     Raises
     ------
     SegkitError
-        When no customer bought on or before ``calibration_end``.
+        When no customer bought on or before ``calibration_end``; an unknown engine.
     """
-    import duckdb
-
-    con = con or duckdb.connect()
     cal = pd.Timestamp(calibration_end).normalize()
     end = pd.Timestamp(observation_end).normalize()
-    days = _purchase_days(con, tx_path, cal, end)
-    origin = pd.Timestamp(days["first"].min())
+    if engine == "duckdb":
+        import duckdb
+
+        firsts, repeats = _tracking_counts(con or duckdb.connect(), tx_path, cal, end)
+    else:
+        from segkit import engine as eng  # ibis and PySpark: the optional spark extra
+        from segkit.engine.clv import tracking_counts
+
+        t = eng.table(eng.connect(engine, spark), tx_path)
+        firsts, repeats = tracking_counts(t, cal, end)
+    if firsts.empty:
+        raise SegkitError(
+            f"tracking: no customers bought on or before the calibration end ({cal.date()}) "
+            f"in {tx_path}"
+        )
+    origin = pd.Timestamp(firsts["first_day"].min())
     n_days = (end - origin).days + 1
-    n_weeks = int(np.ceil(n_days / 7))
-    day_i = (pd.to_datetime(days["day"]) - origin).dt.days.to_numpy()
-    first_i = (pd.to_datetime(days["first"]) - origin).dt.days.to_numpy()
-    repeat = day_i > first_i
-    actual = np.bincount(day_i[repeat] // 7, minlength=n_weeks)[:n_weeks]
-    firsts = pd.Series(first_i[day_i == first_i]).value_counts()  # customers per first day
-    edges = np.arange(1, n_weeks + 1) * 7  # end of each week, in days since origin
-    out = pd.DataFrame({"week": np.arange(1, n_weeks + 1), "actual": actual.astype(float)})
+    n_weeks = int(np.ceil(n_days / _WEEK))
+    actual = np.zeros(n_weeks)
+    actual[repeats["week"].to_numpy()] = repeats["repeats"].to_numpy()
+    first_i = (firsts["first_day"] - origin).dt.days.to_numpy()  # days since the origin
+    counts = firsts["customers"].to_numpy(float)  # customers per first day
+    edges = np.arange(1, n_weeks + 1) * _WEEK  # end of each week, in days since origin
+    out = pd.DataFrame({"week": np.arange(1, n_weeks + 1), "actual": actual})
     unit = UNIT_DAYS[time_unit]
     for name, f in fits.items():
-        age = (edges[:, None] - firsts.index.to_numpy()[None, :]) / unit
-        cum = (f.expected_new(np.clip(age, 0, None)) * (age > 0)) @ firsts.to_numpy()
+        age = (edges[:, None] - first_i[None, :]) / unit
+        cum = (f.expected_new(np.clip(age, 0, None)) * (age > 0)) @ counts
         out[name] = np.diff(np.concatenate([[0.0], cum]))
-    cal_week = ((cal - origin).days + 1) / 7
+    cal_week = ((cal - origin).days + 1) / _WEEK
     out["period"] = np.where(out["week"] <= cal_week, "calibration", "holdout")
     # a partial last week looks like a collapse in purchases: the plots leave it out
-    out["complete"] = out["week"] * 7 <= n_days
+    out["complete"] = out["week"] * _WEEK <= n_days
     return out

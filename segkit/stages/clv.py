@@ -53,6 +53,7 @@ from segkit.clv.diagnostics import (
     HoldoutTest,
     RateChange,
     holdout_test,
+    parquet_source,
     rate_change,
     refit_test,
 )
@@ -305,11 +306,10 @@ def _earlier(
     if span < 2 * length:
         return None
     early_end = (cal_end - length).normalize()
+    tx, on = _transactions(run)
     con = io.connect(temp_dir=run.artifacts / ".duckdb_tmp")
     try:
-        early = features.calibration_holdout(
-            run.path("transactions.parquet").as_posix(), early_end, cal_end, d["time_unit"], con=con
-        )
+        early = features.calibration_holdout(tx, early_end, cal_end, d["time_unit"], con=con, **on)
     finally:
         con.close()
     if len(early) < _MIN_CHECK_CUSTOMERS:
@@ -326,18 +326,31 @@ def _maybe(check: Any) -> Any:
         return None
 
 
+def _transactions(run: Run) -> tuple[str, dict[str, Any]]:
+    """The run's transactions as the run's engine reads them, and that engine.
+
+    ``transactions.parquet`` is a file, or on the Spark path a folder of Parquet files:
+    DuckDB reads a folder through a glob of its files, Spark reads the folder itself.
+    """
+    on = {"engine": run.params.get("engine", "duckdb"), "spark": run.params.get("spark")}
+    path = run.path("transactions.parquet")
+    return (path.as_posix() if on["engine"] != "duckdb" else parquet_source(path)), on
+
+
 def _tracking(run: Run, cal_fits: dict[str, Fit]) -> pd.DataFrame:
     d = run.params["data"]
     obs_end = run.load("data_quality")["summary"]["observation_end"]
+    tx, on = _transactions(run)
     con = io.connect(temp_dir=run.artifacts / ".duckdb_tmp")
     try:
         return tracking(
-            run.path("transactions.parquet").as_posix(),
+            tx,
             cal_fits,
             calibration_end=d["calibration_end"],
             observation_end=obs_end,
             time_unit=d["time_unit"],
             con=con,
+            **on,
         )
     finally:
         con.close()

@@ -24,6 +24,7 @@ from typing import NamedTuple
 import pandas as pd
 
 from segkit import derive, features, io
+from segkit.clv.diagnostics import parquet_source
 from segkit.core.errors import SegkitError
 from segkit.core.params import parse_date
 from segkit.core.sql import literal
@@ -106,9 +107,10 @@ def segments_at(
             "features at that date; this run has none (use profile.compare_run instead)"
         )
     now = run.load("customers") if customers is None else customers
-    tx = run.path("transactions.parquet")
+    tx = run.path("transactions.parquet")  # a file, or a Parquet folder on the Spark path
+    src = parquet_source(tx)  # DuckDB reads a folder through a glob of its files
     con = io.connect(temp_dir=run.artifacts / ".duckdb_tmp")
-    first_sql = f"SELECT min(timestamp) FROM read_parquet({literal(tx.as_posix())})"
+    first_sql = f"SELECT min(timestamp) FROM read_parquet({literal(src)})"
     first = pd.Timestamp(con.sql(first_sql).fetchall()[0][0]).normalize()
     if when < first:
         raise SegkitError(
@@ -120,7 +122,11 @@ def segments_at(
         "spark": run.params.get("spark"),
     }  # duckdb | spark
     earlier = features.customer_features(
-        str(tx), when, run.params["data"]["time_unit"], con=con, **on
+        tx.as_posix() if on["engine"] != "duckdb" else src,
+        when,
+        run.params["data"]["time_unit"],
+        con=con,
+        **on,
     )
     attrs = [c for c in now.columns if c not in earlier.columns]
     earlier = earlier.merge(now[["customer_id", *attrs]], on="customer_id", how="left")
