@@ -246,7 +246,6 @@ def _stripped(s: Any) -> Any:
 
 def _typed(t: Any, m: dict, kinds: dict[str, str], spec: Mapping, spark: bool) -> Any:
     """The typed columns of :func:`segkit.io.load_transactions`, plus ``_row`` and ``_raw_i``."""
-    ibis = ibis_module()
     where = f"transactions ({spec['path']})"
     ts_col = m["timestamp"]
     if kinds[ts_col] not in ("timestamp", "timestamptz", "date"):
@@ -281,7 +280,7 @@ def _typed(t: Any, m: dict, kinds: dict[str, str], spec: Mapping, spark: bool) -
             out[role] = _stripped(_text(t[m[role]], kinds[m[role]], spark)).nullif("")
     raw = [c for c in t.columns if c != "_row"]
     out.update({f"_raw_{i}": t[c] for i, c in enumerate(raw)})
-    return t.select(**out), ibis
+    return t.select(**out)
 
 
 def _rules(x: Any, m: dict, spec: Mapping, *, end: Any, today: Any) -> list[tuple[str, Any]]:
@@ -369,7 +368,7 @@ def clean_transactions(
 
     The rules, counts and outputs of :func:`segkit.io.load_transactions` (see the module
     docstring for typed columns and the rejects' ``row``). One pass counts the rows by
-    reason (cached on the engine for the writes that follow); the category spellings are
+    reason (kept on the engine for the writes that follow); the category spellings are
     counted on the engine too. ``salt``: pseudonymize the customer ids of both outputs
     (``data.pseudonymize``).
 
@@ -379,48 +378,68 @@ def clean_transactions(
         The input cannot be read, lacks a needed column, stores a timestamp or an amount
         as text, has no rows, or no row is left after cleaning.
     """
-    spec = io_load.table_spec(spec, "transactions")
-    assert spec is not None  # a spec was given
+    filled = io_load.table_spec(dict(spec) if isinstance(spec, Mapping) else spec, "transactions")
+    if filled is None:  # pragma: no cover (table_spec fills every spec given)
+        raise SegkitError("data.transactions: no table spec given")
     spark = is_spark(con)
-    t, kinds = (_spark_read if spark else _duckdb_read)(con, spec)
-    info: dict[str, Any] = {"file": str(spec["path"]), "format": spec["format"]}
-    if info["format"] == "auto":
-        info["format"] = "parquet"
+    t, kinds = (_spark_read if spark else _duckdb_read)(con, filled)
+    fmt = "parquet" if filled["format"] == "auto" else filled["format"]
+    info: dict[str, Any] = {"file": str(filled["path"]), "format": fmt}
     raw = [c for c in t.columns if c != "_row"]
-    m = io_load.column_mapping(spec, "transactions", raw, info)
-    io_load.require_tx_roles(m, spec, raw)
-    x, ibis = _typed(t, m, kinds, spec, spark)
-    staged, release = _cache(
-        con, _staged(x, _rules(x, m, spec, end=observation_end, today=today), spec["dedupe"])
-    )
-    cid, ts = m["customer_id"], m["timestamp"]
+    m = io_load.column_mapping(filled, "transactions", raw, info)
+    io_load.require_tx_roles(m, filled, raw)
+    cid, ts = str(m["customer_id"]), str(m["timestamp"])
+    x = _typed(t, m, kinds, filled, spark)
+    rules = _rules(x, m, filled, end=observation_end, today=today)
+    staged, release = _cache(con, _staged(x, rules, bool(filled["dedupe"])))
+    info.update(_read_notes(t, kinds, cid, ts, spark, filled))
+    counts = staged.group_by("_reason").aggregate(n=staged.count()).to_pandas()
+    by = {
+        (r if isinstance(r, str) else "_used"): int(n)
+        for r, n in zip(counts["_reason"], counts["n"], strict=True)
+    }
+    try:
+        quality = _quality(info, by, filled)
+    except SegkitError:
+        release()
+        raise
+    used = _normalized(staged, staged.filter(staged._reason.isnull()), m)
+    if salt is not None:
+        used = used.mutate(customer_id=_pseudonym(used.customer_id, salt))
+    keep = ["customer_id", "timestamp", "amount"] + [r for r in io_load.TX_OPTIONAL if m[r]]
+    rejects = _rejects(staged, raw, kinds, spark=spark, id_col=cid, salt=salt)
+    return Cleaned(used.select(keep), rejects, quality, release)
+
+
+def _read_notes(
+    t: Any, kinds: dict[str, str], cid: str, ts: str, spark: bool, spec: Mapping
+) -> dict[str, int]:
+    """What reading found, as the DuckDB path records it: padded ids, UTC timestamps."""
+    ibis = ibis_module()
     id_raw = _text(t[cid], kinds[cid], spark)
-    trimmed = (id_raw != _stripped(id_raw)) & (_stripped(id_raw) != "")
+    trimmed = ((id_raw != _stripped(id_raw)) & (_stripped(id_raw) != "")).fill_null(False)
     none = ibis.literal(0)
     flags = t.aggregate(
-        ids_trimmed=t.count(where=trimmed.fill_null(False)) if kinds[cid] == "string" else none,
+        ids_trimmed=t.count(where=trimmed) if kinds[cid] == "string" else none,
         with_offset=t.count(where=t[ts].notnull()) if kinds[ts] == "timestamptz" else none,
     ).to_pandas()
-    info["ids_trimmed"] = int(flags["ids_trimmed"].iloc[0])
+    out = {"ids_trimmed": int(flags["ids_trimmed"].iloc[0])}
     if not spec["date_formats"]:
-        info["timestamps_converted_to_utc"] = int(flags["with_offset"].iloc[0])
-    counts = staged.group_by("_reason").aggregate(n=staged.count()).to_pandas()
-    by = {(r if isinstance(r, str) else "_used"): int(n) for r, n in zip(counts._reason, counts.n)}
-    quality = _quality(info, by, spec)
-    keep = ["customer_id", "timestamp", "amount"] + [r for r in io_load.TX_OPTIONAL if m[r]]
-    used = staged.filter(staged._reason.isnull())
+        out["timestamps_converted_to_utc"] = int(flags["with_offset"].iloc[0])
+    return out
+
+
+def _normalized(staged: Any, used: Any, m: dict) -> Any:
+    """``used`` with category spellings unified, counted over every row as io does."""
     for role in (r for r in CATEGORY_ROLES if m[r]):
         present = staged.filter(staged[role].notnull())
-        spellings = present.group_by(role).aggregate(n=present.count())
+        spellings = present.group_by(role).aggregate(n=present.count()).to_pandas()
         change = io_clean.canonical_spellings(
-            {str(r): int(n) for r, n in spellings.to_pandas().itertuples(index=False)}
+            {str(r): int(n) for r, n in spellings.itertuples(index=False)}
         )
         if change:
             used = used.mutate(**{role: used[role].substitute(change, else_=used[role])})
-    if salt is not None:
-        used = used.mutate(customer_id=_pseudonym(used.customer_id, salt))
-    rejects = _rejects(staged, raw, kinds, spark=spark, id_col=cid, salt=salt)
-    return Cleaned(used.select(keep), rejects, quality, release)
+    return used
 
 
 def _cache(con: Any, table: Any) -> tuple[Any, Callable[[], None]]:

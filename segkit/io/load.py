@@ -84,9 +84,7 @@ def _cols_text(name: str, m: dict, columns: list[str]) -> str:
     )
 
 
-def column_mapping(
-    spec: dict, name: str, columns: list[str], info: dict
-) -> dict[str, str | None]:
+def column_mapping(spec: dict, name: str, columns: list[str], info: dict) -> dict[str, str | None]:
     """Role -> file column; roles not mapped default to a column of the same name.
 
     Raises
