@@ -27,6 +27,7 @@ from segkit import engine, io
 from segkit.core.errors import SegkitError
 from segkit.engine import clean as engine_clean
 from segkit.pipeline import manifest
+from segkit.stages import explore as explore_stage
 from segkit.stages.registry import run_stage
 from segkit.stages.run import Run
 
@@ -172,19 +173,23 @@ def test_cleaning_equals_io_load(log, backend, end, today):
         out.release()
 
 
-def test_a_folder_is_read_in_name_order(log, spark_backend):
-    """Two part files: counts, rows and their positions as io finds them in one file."""
+def test_a_folder_is_read_in_name_order_and_ids_pseudonymized(log, spark_backend):
+    """Two part files: counts, rows and their positions as io finds them in one file; with
+    a salt, the ids are the exploration stage's pseudonyms (sha256 on DuckDB)."""
     ref = io.load_transactions(_spec(log["file"]), END)
-    out = engine_clean.clean_transactions(spark_backend, _spec(log["parts"]), END)
+    out = engine_clean.clean_transactions(spark_backend, _spec(log["parts"]), END, salt="s3")
     try:
-        want = {**ref.quality, "file": str(log["parts"])}
-        assert out.quality == want
+        assert out.quality == {**ref.quality, "file": str(log["parts"])}
         rejects = out.rejects.to_pandas()
-        got = sorted(zip(rejects["row"], rejects["reason"], rejects["values"], strict=False))
         ref_rejects = ref.rejects.df()
-        assert got == sorted(
-            zip(ref_rejects["row"], ref_rejects["reason"], _values(ref_rejects), strict=False)
+        assert sorted(zip(rejects["row"], rejects["reason"], strict=True)) == sorted(
+            zip(ref_rejects["row"], ref_rejects["reason"], strict=True)
         )
+        ids = out.used.to_pandas()["customer_id"]
+        want = explore_stage.pseudonymize(ref.used, "s3").df()["customer_id"]
+        assert sorted(ids) == sorted(want) and ids.str.fullmatch(r"P[0-9a-f]{16}").all()
+        assert not rejects["values"].str.contains("cust=c1 ").any()  # raw ids hashed too
+        assert rejects["values"].str.contains(r"cust=P[0-9a-f]{16} \|").any()
     finally:
         out.release()
 
