@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from segkit import engine, io
@@ -38,6 +40,8 @@ pytestmark = [
 ]
 SPARK = {"master": "local[2]", "shuffle_partitions": 2, "java_options": engine.FAST_START}
 END = "2024-12-31"
+#: Marks a cell written as a real NaN (pandas would write NaN as null): see ``_to_parquet``.
+NAN = -999.5
 COLUMNS = {"customer_id": "cust", "timestamp": "when", "quantity": "qty", "unit_price": "price"}
 
 
@@ -61,7 +65,8 @@ def dirty_log(n: int = 400, seed: int = 0) -> pd.DataFrame:
     when.iloc[next(rows)] = pd.NaT  # unparseable_timestamp
     qty[next(rows)] = np.nan  # non_numeric_amount (NaN is not a number: non_finite?)
     price[next(rows)] = np.nan
-    price[next(rows)] = np.inf  # non_finite_amount
+    price[next(rows)] = NAN  # non_finite_amount: a NaN in the file
+    price[next(rows)] = np.inf
     i = next(rows)
     qty[i], price[i] = 1e200, 1e200  # the product overflows
     order[next(rows)] = "C123"  # cancellation
@@ -73,6 +78,7 @@ def dirty_log(n: int = 400, seed: int = 0) -> pd.DataFrame:
     when.iloc[next(rows)] = pd.Timestamp("2024-12-31 23:59")  # the last day counts
     order[next(rows)] = None
     category[next(rows)] = None
+    extra[next(rows)] = NAN  # printed 'nan' in the rejects' values
     frame = pd.DataFrame(
         {
             "cust": ids,
@@ -93,16 +99,29 @@ def dirty_log(n: int = 400, seed: int = 0) -> pd.DataFrame:
     return pd.concat([frame, frame.iloc[[5, 7, 9, 9]]], ignore_index=True)  # duplicates
 
 
+def _to_parquet(frame: pd.DataFrame, path: Path) -> None:
+    """Write with nulls where pandas has NaN, and a real NaN where the frame has ``NAN``."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    for col in ("price", "x2"):
+        values = frame[col].to_numpy(dtype=float).copy()
+        null = np.isnan(values)
+        values[values == NAN] = np.nan
+        table = table.set_column(
+            table.schema.get_field_index(col), col, pa.array(values, mask=null)
+        )
+    pq.write_table(table, path)
+
+
 @pytest.fixture(scope="module")
 def log(tmp_path_factory) -> dict:
     folder = tmp_path_factory.mktemp("engine_clean")
     frame = dirty_log()
     path = folder / "dirty.parquet"
-    frame.to_parquet(path, index=False)
+    _to_parquet(frame, path)
     parts = folder / "parts"  # the same rows in two files: positions follow the name order
     parts.mkdir()
-    frame.iloc[:150].to_parquet(parts / "a.parquet", index=False)
-    frame.iloc[150:].to_parquet(parts / "b.parquet", index=False)
+    _to_parquet(frame.iloc[:150], parts / "a.parquet")
+    _to_parquet(frame.iloc[150:], parts / "b.parquet")
     return {"folder": folder, "file": path, "parts": parts, "frame": frame}
 
 
@@ -190,6 +209,18 @@ def test_a_folder_is_read_in_name_order_and_ids_pseudonymized(log, spark_backend
         assert sorted(ids) == sorted(want) and ids.str.fullmatch(r"P[0-9a-f]{16}").all()
         assert not rejects["values"].str.contains("cust=c1 ").any()  # raw ids hashed too
         assert rejects["values"].str.contains(r"cust=P[0-9a-f]{16} \|").any()
+    finally:
+        out.release()
+
+
+def test_a_table_of_the_spark_catalog(log, spark_backend):
+    """``format: table``: a view of the session's catalog, cleaned with the same counts."""
+    engine.spark_session().read.parquet(str(log["file"])).createOrReplaceTempView("dirty_tx")
+    ref = io.load_transactions(_spec(log["file"]), END)
+    out = engine_clean.clean_transactions(spark_backend, _spec("dirty_tx", format="table"), END)
+    try:
+        assert out.quality == {**ref.quality, "file": "dirty_tx", "format": "table"}
+        assert len(out.used.to_pandas()) == ref.quality["rows_used"]
     finally:
         out.release()
 
