@@ -392,8 +392,10 @@ def clean_transactions(
     x = _typed(t, m, kinds, filled, spark)
     rules = _rules(x, m, filled, end=observation_end, today=today)
     staged, release = _cache(con, _staged(x, rules, bool(filled["dedupe"])))
-    info.update(_read_notes(t, kinds, cid, ts, spark, filled))
-    counts = staged.group_by("_reason").aggregate(n=staged.count()).to_pandas()
+    counts = _counts(staged, raw, kinds, cid, ts, spark)
+    info["ids_trimmed"] = int(counts["trimmed"].sum())
+    if not filled["date_formats"]:
+        info["timestamps_converted_to_utc"] = int(counts["offset"].sum())
     by = {
         (r if isinstance(r, str) else "_used"): int(n)
         for r, n in zip(counts["_reason"], counts["n"], strict=True)
@@ -411,22 +413,30 @@ def clean_transactions(
     return Cleaned(used.select(keep), rejects, quality, release)
 
 
-def _read_notes(
-    t: Any, kinds: dict[str, str], cid: str, ts: str, spark: bool, spec: Mapping
-) -> dict[str, int]:
-    """What reading found, as the DuckDB path records it: padded ids, UTC timestamps."""
+def _counts(
+    staged: Any, raw: list[str], kinds: dict[str, str], cid: str, ts: str, spark: bool
+) -> pd.DataFrame:
+    """Rows by reason, with what reading found (padded ids, UTC timestamps): one pass.
+
+    ``trimmed``: ids with blanks around a non-empty value; ``offset``: timestamps with a
+    time zone (converted to UTC), as the DuckDB path counts them in its text.
+    """
     ibis = ibis_module()
-    id_raw = _text(t[cid], kinds[cid], spark)
-    trimmed = ((id_raw != _stripped(id_raw)) & (_stripped(id_raw) != "")).fill_null(False)
+    id_raw = staged[f"_raw_{raw.index(cid)}"]
+    ts_raw = staged[f"_raw_{raw.index(ts)}"]
     none = ibis.literal(0)
-    flags = t.aggregate(
-        ids_trimmed=t.count(where=trimmed) if kinds[cid] == "string" else none,
-        with_offset=t.count(where=t[ts].notnull()) if kinds[ts] == "timestamptz" else none,
-    ).to_pandas()
-    out = {"ids_trimmed": int(flags["ids_trimmed"].iloc[0])}
-    if not spec["date_formats"]:
-        out["timestamps_converted_to_utc"] = int(flags["with_offset"].iloc[0])
-    return out
+    if kinds[cid] == "string":
+        text = _text(id_raw, "string", spark)
+        padded = ((text != _stripped(text)) & (_stripped(text) != "")).fill_null(False)
+        trimmed = staged.count(where=padded)
+    else:
+        trimmed = none
+    offset = staged.count(where=ts_raw.notnull()) if kinds[ts] == "timestamptz" else none
+    return (
+        staged.group_by("_reason")
+        .aggregate(n=staged.count(), trimmed=trimmed, offset=offset)
+        .to_pandas()
+    )
 
 
 def _normalized(staged: Any, used: Any, m: dict) -> Any:
