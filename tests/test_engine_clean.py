@@ -313,3 +313,26 @@ def test_manifest_hashes_a_folder_and_names_a_table(log, tmp_path):
     assert table == {"table": "shop.tx", "sha256": "not hashed (a table of the Spark catalog)"}
     uri = manifest.inputs({"data": {**base, "transactions": {"path": "s3a://b/tx/"}}})
     assert uri["transactions"]["sha256"].startswith("not hashed")
+
+
+def test_uris_and_table_names_stay_as_given(tmp_path):
+    """A parameter file's relative paths are made absolute, URIs and table names are not;
+    `segkit run` lets the engine read them (a local file must still exist)."""
+    from segkit.core.params import load_params
+    from segkit.pipeline import runner
+
+    f = tmp_path / "p.yaml"
+    f.write_text(
+        "engine: spark\ndata:\n  source: files\n  transactions: s3a://bucket/tx/\n"
+        "  customers: {path: c.parquet}\n"
+    )
+    params = load_params(f)
+    assert params["data"]["transactions"]["path"] == "s3a://bucket/tx/"
+    assert params["data"]["customers"]["path"] == str(tmp_path / "c.parquet")
+    table = {"path": "shop.tx", "format": "table"}
+    f.write_text(f"engine: spark\ndata:\n  source: files\n  transactions: {table}\n")
+    params = load_params(f)
+    assert params["data"]["transactions"]["path"] == "shop.tx"
+    runner._check_inputs(params)  # the engine reads it
+    with pytest.raises(SegkitError, match=r"data.transactions.path: shop.tx does not exist"):
+        runner._check_inputs({**params, "engine": "duckdb"})
