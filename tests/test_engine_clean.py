@@ -336,3 +336,11 @@ def test_uris_and_table_names_stay_as_given(tmp_path):
     runner._check_inputs(params)  # the engine reads it
     with pytest.raises(SegkitError, match=r"data.transactions.path: shop.tx does not exist"):
         runner._check_inputs({**params, "engine": "duckdb"})
+
+
+def test_a_catalog_table_needs_engine_spark(tmp_path):
+    table = {"path": "shop.tx", "format": "table"}
+    params = {"name": "t", "data": {"source": "files", "transactions": table}}
+    run = Run.open(params, tmp_path / "run")
+    with pytest.raises(SegkitError, match=r"only data.transactions can be a table.*engine: spark"):
+        run_stage("explore", run)

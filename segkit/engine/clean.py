@@ -241,6 +241,11 @@ def _stripped(s: Any) -> Any:
     return s.re_replace(_STRIP, "")
 
 
+def _id(text: Any) -> Any:
+    """An id as :func:`segkit.io.clean.id_expr` cleans it: stripped, '17850.0' -> '17850'."""
+    return _stripped(text).re_replace(r"\.0+$", "").nullif("")
+
+
 # ---------------------------------------------------------------------------- clean
 
 
@@ -266,9 +271,7 @@ def _typed(t: Any, m: dict, kinds: dict[str, str], spec: Mapping, spark: bool) -
     cid = m["customer_id"]
     out: dict[str, Any] = {
         "_row": t._row,
-        "customer_id": _stripped(_text(t[cid], kinds[cid], spark))
-        .re_replace(r"\.0+$", "")
-        .nullif(""),
+        "customer_id": _id(_text(t[cid], kinds[cid], spark)),
         "timestamp": t[ts_col].cast("timestamp"),
     }
     for role in nums:
@@ -342,7 +345,7 @@ def _rejects(
         value = _text(x[f"_raw_{i}"], kinds[c], spark)
         if salt is not None and c == id_col:
             # the id as the loader cleans it, so a rejected row's pseudonym is the customer's
-            value = _pseudonym(_stripped(value).re_replace(r"\.0+$", "").nullif(""), salt)
+            value = _pseudonym(_id(value), salt)
         pairs.append(ibis.literal(f"{c}=") + value.fill_null(""))
     text = pairs[0]
     for p in pairs[1:]:
