@@ -186,6 +186,19 @@ def cohort_retention(
         FROM m JOIN f USING (customer_id)
         WHERE date_diff('month', f.cohort, m.month) <= {literal(max_months)}
         GROUP BY 1, 2 ORDER BY 1, 2""").df()
+    return cohort_shares(long, max_months, observation_end)
+
+
+def cohort_shares(
+    long: pd.DataFrame, max_months: int, observation_end: pd.Timestamp | str | None = None
+) -> pd.DataFrame:
+    """The cohort table of :func:`cohort_retention` from its counts.
+
+    ``long``: ``cohort`` (``YYYY-MM``), ``k`` (months since the first purchase, up to
+    ``max_months``) and ``n`` (customers of the cohort buying in month k), sorted by
+    cohort and k; the engines count it (:mod:`segkit.engine.explore`), this takes the
+    shares and blanks the months not fully observed.
+    """
     wide = long.pivot(index="cohort", columns="k", values="n").fillna(0)
     wide = wide.reindex(columns=range(max_months + 1), fill_value=0)
     size = wide[0]

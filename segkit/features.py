@@ -36,7 +36,8 @@ _UNITS = {"D": 1.0, "W": 7.0}
 def source_sql(con: Any, transactions: Any, *, view: str = "_tx") -> str:
     """A FROM clause for a DataFrame, a DuckDB relation or a Parquet/CSV path.
 
-    A frame or relation is registered in ``con`` as the view ``view``.
+    A frame or relation is registered in ``con`` as the view ``view``; a folder is read as
+    the Parquet files under it (as Spark writes ``transactions.parquet``).
 
     >>> import duckdb
     >>> source_sql(duckdb.connect(), "/data/it's.parquet")
@@ -44,6 +45,8 @@ def source_sql(con: Any, transactions: Any, *, view: str = "_tx") -> str:
     """
     if isinstance(transactions, str | Path):
         p = Path(transactions).as_posix()
+        if Path(p).is_dir():  # a Parquet folder, as Spark writes one
+            return f"read_parquet({literal(p + '/**/*.parquet')})"
         reader = "read_parquet" if p.endswith(".parquet") else "read_csv"
         return f"{reader}({literal(p)})"
     if isinstance(transactions, pd.DataFrame):

@@ -155,7 +155,7 @@ ENGINES = ("duckdb", "spark")
 #: Keys of a table spec and their defaults.
 TABLE_DEFAULTS: dict[str, Any] = {
     "path": None,  # file path; relative paths are relative to the parameter file's folder
-    "format": "auto",  # auto | csv | parquet | excel | whitespace
+    "format": "auto",  # auto | csv | parquet | excel | whitespace | table (Spark catalog)
     "sep": "auto",  # CSV delimiter; auto = sniffed
     "header": True,  # first line holds column names
     "names": None,  # column names when header is false
@@ -201,7 +201,8 @@ ROLES = {
     "experiment": ("customer_id", "arm"),
 }
 
-TABLE_FORMATS = ("auto", "csv", "parquet", "excel", "whitespace")
+#: ``table``: ``path`` names a table of the Spark session's catalog (engine: spark only).
+TABLE_FORMATS = ("auto", "csv", "parquet", "excel", "whitespace", "table")
 
 #: Keys whose value is a free-form mapping or list, checked by their own rule below.
 _FREE = {
@@ -553,17 +554,26 @@ def resolve_params_path(params: str | Path) -> Path:
     )
 
 
+def _is_uri(path: str | Path) -> bool:
+    """A path with a scheme (``s3a://bucket/x``) that only an engine reads: kept as it is."""
+    return "://" in str(path)
+
+
 def _absolute_paths(given: dict, base: Path) -> None:
-    """Make the table specs' relative paths absolute against ``base``, in place."""
+    """Make the table specs' relative paths absolute against ``base``, in place.
+
+    URIs and table names (``format: table``) are left as they are.
+    """
     data = given.get("data")
     if not isinstance(data, dict):
         return
     for name in TABLE_NAMES:
         spec = data.get(name)
-        if isinstance(spec, str | Path):
+        if isinstance(spec, str | Path) and not _is_uri(spec):
             data[name] = paths.resolve_against(spec, base)
         elif isinstance(spec, dict) and isinstance(spec.get("path"), str | Path):
-            spec["path"] = paths.resolve_against(spec["path"], base)
+            if spec.get("format") != "table" and not _is_uri(spec["path"]):
+                spec["path"] = paths.resolve_against(spec["path"], base)
     plan = given.get("plan")
     if isinstance(plan, dict):
         for key in ("suppression_file", "lookup_dir"):

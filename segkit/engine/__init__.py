@@ -3,6 +3,11 @@
 One definition runs on DuckDB (in process) or on Spark (``engine: spark``; local or a
 cluster's session), and only aggregates come back to pandas:
 
+- :mod:`~segkit.engine.clean`: reading and cleaning a typed (Parquet) transaction log
+  with the rules of :func:`segkit.io.load_transactions`; the engine writes the clean
+  rows and the rejects, only the counts by reason come back;
+- :mod:`~segkit.engine.explore`: the exploration tables of :mod:`segkit.explore` (the
+  log's summary, the monthly summary, the cohort retention);
 - :mod:`~segkit.engine.features`: the per-customer features (BTYD summary, orders,
   revenue, shares …) of :func:`segkit.features.customer_features`;
 - :mod:`~segkit.engine.scoring`: k-means scoring of every customer with a fitted

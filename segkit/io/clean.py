@@ -24,6 +24,8 @@ are converted to UTC and counted; those without are kept as they are (local time
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any
 
 import duckdb
@@ -54,6 +56,9 @@ _OFFSET = r"\d:\d\d(:\d\d(\.\d+)?)?\s*([Zz]|[+-]\d\d(:?\d\d)?)$"
 _ZULU = r"\s*[Zz]$"
 _OFFSET_GAP = r"\s+([+-]\d\d(:?\d\d)?)$"
 _COMMA_NUMBER = r"^[+-]?(\d{1,3}(\.\d{3})+|\d*),\d+$"
+#: Blanks collapsed inside a category spelling: the \s of RE2 (DuckDB), which unlike
+#: Python's and Java's leaves out \v and the Unicode spaces.
+_INNER_BLANKS = re.compile(r"[\t\n\f\r ]+")
 
 
 def stripped(col: str) -> str:
@@ -259,3 +264,31 @@ def decimal_hint(ev: dict, cols: list[str], spec: dict, name: str) -> str | None
 def trimmed_count(col: str) -> str:
     """Aggregate counting cells that had blanks around a non-empty value."""
     return f"count(*) FILTER (WHERE {ident(col)} <> {stripped(col)} AND {stripped(col)} <> '')"
+
+
+def canonical_spellings(counts: Mapping[str, int]) -> dict[str, str]:
+    """The spellings of a category column to rewrite, and their canonical spelling.
+
+    ``counts``: how many rows hold each spelling (non-empty text, already stripped by
+    :func:`text_expr`). Spellings equal after trimming spaces, collapsing inner blanks and
+    case-folding are variants of one value ('united kingdom ', 'United  Kingdom'); each
+    becomes the variant held by most rows, ties going to the alphabetically first, so the
+    result is deterministic. Only the spellings that change are returned. The one rule of
+    :func:`segkit.io.load_transactions` and the engines (:mod:`segkit.engine.clean`): the
+    counts come from the engine, the rule runs on the distinct spellings only.
+
+    >>> canonical_spellings({"France": 3, "france ": 1, "FRANCE": 3, "Spain": 2})
+    {'France': 'FRANCE', 'france ': 'FRANCE'}
+    """
+    totals: dict[tuple[str, str], int] = {}
+    spelled = {}
+    for raw, n in counts.items():
+        v = _INNER_BLANKS.sub(" ", raw.strip(" "))
+        spelled[raw] = v
+        totals[v.lower(), v] = totals.get((v.lower(), v), 0) + int(n)
+    best: dict[str, tuple[int, str]] = {}
+    for (k, v), n in totals.items():
+        if k not in best or (-n, v) < (-best[k][0], best[k][1]):
+            best[k] = (n, v)
+    out = {raw: best[v.lower()][1] for raw, v in spelled.items()}
+    return {raw: canon for raw, canon in sorted(out.items()) if raw != canon}

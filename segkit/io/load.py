@@ -45,7 +45,8 @@ REASONS = {
     "non_numeric_outcome": "an outcome or covariate is not a finite number",
 }
 
-_TX_OPTIONAL = ("order_id", "quantity", "unit_price", "product", "category", "channel", "country")
+#: Optional roles of a transaction log, in the order the used rows keep them.
+TX_OPTIONAL = ("order_id", "quantity", "unit_price", "product", "category", "channel", "country")
 
 
 class Table(NamedTuple):
@@ -83,8 +84,14 @@ def _cols_text(name: str, m: dict, columns: list[str]) -> str:
     )
 
 
-def _mapping(spec: dict, name: str, columns: list[str], info: dict) -> dict[str, str | None]:
-    """Role -> file column; roles not mapped default to a column of the same name."""
+def column_mapping(spec: dict, name: str, columns: list[str], info: dict) -> dict[str, str | None]:
+    """Role -> file column; roles not mapped default to a column of the same name.
+
+    Raises
+    ------
+    SegkitError
+        A mapped column is not among ``columns``.
+    """
     given = spec["columns"] or {}
     m = {r: (given[r] if r in given else (r if r in columns else None)) for r in ROLES[name]}
     missing = {r: c for r, c in m.items() if c is not None and c not in columns}
@@ -139,27 +146,22 @@ def _finish(con, staged, name: str, spec: dict, info: dict, keep: list[str]) -> 
 def _normalize_categories(con, table: str, cols: list[str]) -> None:
     """Unify whitespace and case variants ('united kingdom ', 'United Kingdom') in place.
 
-    Each variant (compared trimmed, blanks collapsed and case-folded) becomes its most
-    frequent spelling; ties go to the alphabetically first, so the result is deterministic.
-    The spellings are counted in one GROUP BY, the regular expressions run on the distinct
-    spellings only, and only the rows whose spelling changes are rewritten (none, for
-    clean data): the cost is one scan of the column, not a rewrite of every row.
+    Each variant becomes its most frequent spelling (:func:`segkit.io.clean.
+    canonical_spellings`, the rule the engines share). The spellings are counted in one
+    GROUP BY, the rule runs on the distinct spellings only, and only the rows whose
+    spelling changes are rewritten (none, for clean data): the cost is one scan of the
+    column, not a rewrite of every row.
     """
     t = ident(table)
     for col in cols:
         c = ident(col)
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE _canon AS
-            WITH raw AS (SELECT {c} AS raw, count(*) AS n FROM {t}
-                         WHERE {c} IS NOT NULL GROUP BY 1),
-                 sp AS (SELECT raw, n, regexp_replace(trim(raw), '\\s+', ' ', 'g') AS v
-                        FROM raw),
-                 kv AS (SELECT lower(v) AS k, v, sum(n) AS n FROM sp GROUP BY 1, 2),
-                 canon AS (SELECT k, first(v ORDER BY n DESC, v) AS canon FROM kv GROUP BY k)
-            SELECT sp.raw, canon.canon FROM sp JOIN canon ON lower(sp.v) = canon.k
-            WHERE sp.raw <> canon.canon""")
-        if con.execute("SELECT count(*) FROM _canon").fetchall()[0][0]:
+        counts = con.execute(f"SELECT {c}, count(*) FROM {t} WHERE {c} IS NOT NULL GROUP BY 1")
+        change = clean.canonical_spellings(dict(counts.fetchall()))
+        if change:
+            canon = pd.DataFrame({"raw": list(change), "canon": list(change.values())})
+            con.register("_canon", canon)
             con.execute(f"UPDATE {t} SET {c} = _canon.canon FROM _canon WHERE {t}.{c} = _canon.raw")
+            con.unregister("_canon")
 
 
 def _reason_sql(rules: list[tuple[str, str]]) -> str:
@@ -171,7 +173,8 @@ def _raw_select(raw: duckdb.DuckDBPyRelation) -> list[str]:
     return [f"{ident(c)} AS {ident('raw_' + c)}" for c in raw.columns if c != "_row"]
 
 
-def _require_tx_roles(m: dict, spec: dict, columns: list[str]) -> None:
+def require_tx_roles(m: dict, spec: dict, columns: list[str]) -> None:
+    """A transaction log maps a customer id, a timestamp and an amount (or quantity and price)."""
     for role in ("customer_id", "timestamp"):
         if m[role] is None:
             raise SegkitError(
@@ -278,8 +281,8 @@ def load_transactions(
     spec = _filled(spec, "transactions")
     raw, info = read_raw(con, spec, "transactions")
     columns = [c for c in raw.columns if c != "_row"]
-    m = _mapping(spec, "transactions", columns, info)
-    _require_tx_roles(m, spec, columns)
+    m = column_mapping(spec, "transactions", columns, info)
+    require_tx_roles(m, spec, columns)
     clean.check_date_formats(con, spec, "transactions")
     dayfirst = _tx_inspect(raw, m, spec, info)
     typed = raw.select(", ".join(_tx_select(raw, m, spec, dayfirst=dayfirst)))
@@ -290,7 +293,7 @@ def load_transactions(
         typed = typed.select(f"*, row_number() OVER (PARTITION BY {part} ORDER BY _row) AS _dup")
         rules.append(("duplicate_row", "_dup > 1"))
     staged = typed.select(f"*, {_reason_sql(rules)} AS _reason")
-    keep = ["customer_id", "timestamp", "amount"] + [r for r in _TX_OPTIONAL if m[r]]
+    keep = ["customer_id", "timestamp", "amount"] + [r for r in TX_OPTIONAL if m[r]]
     table = _finish(con, staged, "transactions", spec, info, keep)
     cats = [r for r in ("category", "channel", "country") if m[r]]
     if cats:
@@ -332,7 +335,7 @@ def _load_keyed(
 
 def _id_mapping(spec: dict, name: str, raw, info: dict) -> dict:
     columns = [c for c in raw.columns if c != "_row"]
-    m = _mapping(spec, name, columns, info)
+    m = column_mapping(spec, name, columns, info)
     if m["customer_id"] is None and not spec["id_from_row"]:
         raise SegkitError(
             f"{name} ({spec['path']}) has no customer_id column: map one in "

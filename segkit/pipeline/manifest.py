@@ -5,6 +5,7 @@ is used)."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import importlib.metadata as md
 import platform
 import subprocess
@@ -48,18 +49,53 @@ def git() -> dict[str, Any]:
         return {"commit": None, "dirty": None}
 
 
+def folder_sha256(folder: Path) -> str:
+    """sha256 of a Parquet folder: over each data file's path and sha256, sorted by path.
+
+    Files (in subfolders too) whose name starts with ``.`` or ``_`` are left out, as the
+    readers leave them out (Spark's ``_SUCCESS`` and ``.crc`` files), so the same data
+    give the same hash wherever the folder is copied.
+    """
+    h = hashlib.sha256()
+    for p in _data_files(folder):
+        h.update(f"{p.relative_to(folder).as_posix()}\0{sha256(p)}\n".encode())
+    return h.hexdigest()
+
+
+def _data_files(folder: Path) -> list[Path]:
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file()
+        and not any(part.startswith((".", "_")) for part in p.relative_to(folder).parts)
+    )
+
+
+def _input(spec: dict) -> dict[str, Any]:
+    """The manifest entry of one input: a file's or folder's sha256, or what is not hashed."""
+    text = str(spec["path"])
+    if spec.get("format") == "table":
+        return {"table": text, "sha256": "not hashed (a table of the Spark catalog)"}
+    if "://" in text:
+        return {"path": text, "sha256": "not hashed (read by the engine from remote storage)"}
+    path = Path(text)
+    if path.is_dir():
+        return {"path": text, "sha256": folder_sha256(path), "files": len(_data_files(path))}
+    return {"path": text, "sha256": sha256(path) if path.is_file() else "missing"}
+
+
 def inputs(params: dict) -> dict[str, dict]:
-    """Each input file with its sha256, or the demo generator's settings."""
+    """Each input with its sha256 (a folder's over its files), or the demo's settings.
+
+    A table of the Spark catalog (``format: table``) and a remote URI are recorded by
+    name and said not to be hashed; "missing" means a local path that does not exist.
+    """
     d = params["data"]
     out: dict[str, dict] = {}
     for name in ("transactions", "customers", "experiment"):
         spec = d[name]
         if spec:
-            path = Path(spec["path"])
-            out[name] = {
-                "path": str(path),
-                "sha256": sha256(path) if path.is_file() else "missing",
-            }
+            out[name] = _input(spec if isinstance(spec, dict) else {"path": spec})
     if d["source"] == "demo":
         out["demo"] = {"generator": "segkit.datasets.make_retailer", **d["demo"]}
     return out

@@ -340,6 +340,10 @@ def _check_inputs(params: dict) -> None:
         return
     for name in ("transactions", "customers", "experiment"):
         spec = params["data"][name]
+        if spec and name == "transactions" and params.get("engine", "duckdb") != "duckdb":
+            text = str(spec["path"])  # a catalog table, a URI or a Parquet folder: the
+            if spec.get("format") == "table" or "://" in text or Path(text).is_dir():
+                continue  # engine reads it (segkit.engine.clean) and says when it cannot
         if spec and not Path(spec["path"]).is_file():
             what = "is a folder" if Path(spec["path"]).is_dir() else "does not exist"
             raise SegkitError(f"data.{name}.path: {spec['path']} {what}; expected a data file")

@@ -21,6 +21,7 @@ taken from the ``SEGKIT_SALT`` environment variable (required: see :func:`secret
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +187,8 @@ def _write(rel: duckdb.DuckDBPyRelation, path: Path) -> Path:
     """Write a relation to Parquet atomically (temp file, then rename)."""
     tmp = path.with_name(path.name + ".tmp")
     rel.write_parquet(str(tmp))
+    if path.is_dir():  # a Parquet folder an engine wrote in an earlier run
+        shutil.rmtree(path)
     tmp.replace(path)
     return path
 
@@ -196,15 +199,34 @@ def _write(rel: duckdb.DuckDBPyRelation, path: Path) -> Path:
 def _explore_transactions(
     run: Run,
     con: duckdb.DuckDBPyConnection,
-    used: duckdb.DuckDBPyRelation,
+    tx_path: Path,
     obs_end: pd.Timestamp | None,
+    backend: Any = None,
 ) -> dict[str, Any]:
-    """Write the transactions (and calibration split); customer features and summaries."""
+    """Customer features, the calibration split and the summaries of the clean log.
+
+    ``tx_path``: the clean transactions (a Parquet file, or the folder an engine wrote);
+    ``backend``: the ibis backend that computes the summaries, None for DuckDB SQL.
+    """
     d = run.params["data"]
-    tx_path = _write(used, run.artifacts / "transactions.parquet")
-    tx = con.sql(f"SELECT * FROM read_parquet({literal(tx_path.as_posix())})")
+    if backend is not None:
+        from segkit import engine
+        from segkit.engine import explore as on_engine
+
+        t = engine.table(backend, tx_path.as_posix())
+        log = on_engine.log_summary(t)
+    else:
+        tx = con.sql(f"SELECT * FROM {features.source_sql(con, tx_path)}")
+        order_key = idents(
+            ["order_id"] if "order_id" in tx.columns else ["customer_id", "timestamp"]
+        )
+        first, last, n_tx, n_orders, revenue = tx.aggregate(
+            f"min(timestamp), max(timestamp), count(*), count(DISTINCT ({order_key})), sum(amount)"
+        ).fetchall()[0]
+        log = {"first": first, "last": last, "transactions": n_tx, "orders": n_orders}
+        log["revenue"] = revenue
     if obs_end is None:
-        obs_end = pd.Timestamp(tx.aggregate("max(timestamp)").fetchall()[0][0]).normalize()
+        obs_end = pd.Timestamp(log["last"]).normalize()
     on = {
         "engine": run.params.get("engine", "duckdb"),
         "spark": run.params.get("spark"),
@@ -216,29 +238,78 @@ def _explore_transactions(
         )
         run.save("calibration.parquet", cal.round(9))
     concentration = explore.revenue_concentration(customers)
-    order_key = idents(["order_id"] if "order_id" in tx.columns else ["customer_id", "timestamp"])
-    first, last, n_tx, n_orders, revenue = tx.aggregate(
-        f"min(timestamp), max(timestamp), count(*), count(DISTINCT ({order_key})), sum(amount)"
-    ).fetchall()[0]
     summary = {
-        "transactions": int(n_tx),
-        "orders": int(n_orders),
-        "revenue": round(float(revenue), 6),
-        "first_date": pd.Timestamp(first).date().isoformat(),
-        "last_date": pd.Timestamp(last).date().isoformat(),
+        "transactions": int(log["transactions"]),
+        "orders": int(log["orders"]),
+        "revenue": round(float(log["revenue"]), 6),
+        "first_date": pd.Timestamp(log["first"]).date().isoformat(),
+        "last_date": pd.Timestamp(log["last"]).date().isoformat(),
         "observation_end": obs_end.date().isoformat(),
         "time_unit": d["time_unit"],
         "top_10_share": concentration["top_10"],
         "top_20_share": concentration["top_20"],
         "gini": concentration["gini"],
     }
+    if backend is not None:
+        monthly = on_engine.monthly_summary(t)
+        cohorts = on_engine.cohort_retention(t, observation_end=obs_end)
+    else:
+        monthly = explore.monthly_summary(str(tx_path), con=con)
+        cohorts = explore.cohort_retention(str(tx_path), observation_end=obs_end, con=con)
     return {
         "customers": customers,
-        "monthly": explore.monthly_summary(str(tx_path), con=con),
-        "cohorts": explore.cohort_retention(str(tx_path), observation_end=obs_end, con=con),
+        "monthly": monthly,
+        "cohorts": cohorts,
         "concentration": concentration,
         "summary": summary,
     }
+
+
+def _clean_on_engine(
+    run: Run, spec: dict, obs_end: pd.Timestamp | None, salt: str | None
+) -> tuple[Any, dict]:
+    """Read and clean the transactions on the engine; it writes the clean rows and rejects.
+
+    Returns the backend and the quality dict; ``transactions.parquet`` and
+    ``rejects.parquet`` are Parquet folders written by the engine
+    (:mod:`segkit.engine.clean`).
+    """
+    from segkit import engine
+    from segkit.engine import clean as on_engine
+
+    backend = engine.connect(run.params["engine"], run.params.get("spark"))
+    cleaned = on_engine.clean_transactions(backend, spec, obs_end, salt=salt)
+    try:
+        on_engine.write_parquet(backend, cleaned.used, run.artifacts / "transactions.parquet")
+        on_engine.write_parquet(backend, cleaned.rejects, run.artifacts / "rejects.parquet")
+    finally:
+        cleaned.release()
+    return backend, cleaned.quality
+
+
+def _engine_cleans(run: Run, specs: dict[str, dict]) -> bool:
+    """Whether the engine reads and cleans the transactions itself (engine: spark, Parquet).
+
+    Raises
+    ------
+    SegkitError
+        ``format: table`` (a Spark catalog table) without engine: spark, or for an input
+        other than the transactions.
+    """
+    engine = run.params.get("engine", "duckdb")
+    filled = {n: io.table_spec(s, n) or {} for n, s in specs.items()}
+    for name, spec in filled.items():
+        if spec.get("format") == "table" and (engine == "duckdb" or name != "transactions"):
+            raise SegkitError(
+                f"data.{name}.format: table reads {spec['path']!r} from the Spark catalog; "
+                "only data.transactions can be a table, and only with engine: spark "
+                f"(engine is {engine!r})"
+            )
+    if engine == "duckdb" or "transactions" not in specs:
+        return False
+    from segkit.engine import clean as on_engine
+
+    return on_engine.reads(filled["transactions"])
 
 
 def _with_attributes(
@@ -383,12 +454,41 @@ def findings(
 # --------------------------------------------------------------------------- stage
 
 
-def _quality(run: Run, tables: dict[str, io.Table]) -> dict[str, dict]:
-    quality = {n: t.quality for n, t in tables.items()}
+def _load(
+    run: Run,
+    specs: dict[str, dict],
+    obs_end: pd.Timestamp | None,
+    secret: str | None,
+    con: duckdb.DuckDBPyConnection,
+) -> tuple[dict[str, duckdb.DuckDBPyRelation], dict[str, dict], Any]:
+    """Load and clean the inputs; write the rejects.
+
+    Returns the used rows of the inputs DuckDB loaded, the quality dict of every input,
+    and the engine that cleaned the transactions and wrote them (None: DuckDB did).
+    """
+    on_engine = _engine_cleans(run, specs)
+    backend, quality = None, {}
+    if on_engine:  # Spark reads, cleans and writes the transactions and their rejects
+        backend, quality["transactions"] = _clean_on_engine(
+            run, specs["transactions"], obs_end, secret
+        )
+    local = {n: s for n, s in specs.items() if not (on_engine and n == "transactions")}
+    tables = _load_tables(local, obs_end, con)
+    used = {
+        n: (t.used if secret is None else pseudonymize(t.used, secret)) for n, t in tables.items()
+    }
+    id_columns = {n: _raw_id_column(specs[n], n) for n in tables}
+    rejects = run.artifacts / "rejects.parquet"
+    if not on_engine:
+        _write(_rejects(con, tables, id_columns=id_columns, salt=secret), rejects)
+    elif tables:  # the other inputs' rejects: one more part of the engine's folder
+        part = rejects / f"part-{len(list(rejects.glob('*.parquet'))):05d}.parquet"
+        _write(_rejects(con, tables, id_columns=id_columns, salt=secret), part)
+    quality.update({n: t.quality for n, t in tables.items()})
     if run.params["data"]["source"] == "demo":  # generated inside the run folder
         for n, q in quality.items():
             q["file"] = f"artifacts/inputs/{n}.parquet"
-    return quality
+    return used, quality, backend
 
 
 def run(run: Run) -> Exploration:
@@ -407,20 +507,15 @@ def run(run: Run) -> Exploration:
         raise SegkitError("data: no input given (data.transactions, customers or experiment)")
     con = io.connect(temp_dir=run.artifacts / ".duckdb_tmp")
     obs_end = observation_end(d)
-    tables = _load_tables(specs, obs_end, con)
-    used = {
-        n: (t.used if secret is None else pseudonymize(t.used, secret)) for n, t in tables.items()
-    }
-    id_columns = {n: _raw_id_column(specs[n], n) for n in tables}
-    _write(
-        _rejects(con, tables, id_columns=id_columns, salt=secret), run.artifacts / "rejects.parquet"
-    )
-    quality = _quality(run, tables)
-
+    used, quality, backend = _load(run, specs, obs_end, secret, con)
     tx: dict[str, Any] = {"customers": None, "monthly": None, "cohorts": None}
     tx.update(concentration=None, summary={"observation_end": None})
     if "transactions" in used:
-        tx = _explore_transactions(run, con, used["transactions"], obs_end)
+        tx_path = _write(used["transactions"], run.artifacts / "transactions.parquet")
+        tx = _explore_transactions(run, con, tx_path, obs_end)
+    elif backend is not None:  # the engine wrote the clean transactions
+        tx_path = run.artifacts / "transactions.parquet"
+        tx = _explore_transactions(run, con, tx_path, obs_end, backend)
     summary, customers = tx["summary"], tx["customers"]
     if "customers" in used:
         customers = _with_attributes(customers, used["customers"].df(), summary)
