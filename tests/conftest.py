@@ -1,6 +1,49 @@
-"""Test runs write their run folders to a temporary directory, never to reports/."""
+"""Test runs write their run folders to a temporary directory, never to reports/; the Spark
+tests share one session."""
 
 import os
+import shutil
 import tempfile
 
+import pytest
+
 os.environ.setdefault("SEGKIT_REPORTS_DIR", tempfile.mkdtemp(prefix="segkit-test-reports-"))
+
+from segkit.engine import FAST_START  # noqa: E402 - after the reports folder is set
+
+# ---------------------------------------------------------------- Spark (engine tests)
+
+#: The test session's Spark settings: local[2], few partitions for small data, the JVM
+#: flags that halve the start-up.
+SPARK_TEST = {
+    "master": "local[2]",
+    "shuffle_partitions": 2,
+    "java_options": FAST_START,
+}
+
+
+@pytest.fixture(scope="session")
+def spark_session():
+    """One Spark local[2] session for the whole test run, stopped at its end.
+
+    The engine modules (test_engine*.py) run one after another and share it: one JVM
+    start-up (5-10 s) rather than one per module. Without Java the Spark cases are
+    skipped, except in CI (CI=true), where they fail.
+    """
+    if shutil.which("java") is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI needs Java 17 for the Spark tests (.ci/run installs it)")
+        pytest.skip("no Java: apt-get install openjdk-17-jre-headless")
+    from segkit import engine
+
+    session = engine.spark_session(SPARK_TEST)
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def spark_backend(spark_session):
+    """The ibis backend on :func:`spark_session`."""
+    from segkit import engine
+
+    return engine.connect("spark", SPARK_TEST)

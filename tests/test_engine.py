@@ -12,7 +12,6 @@ they fail.
 from __future__ import annotations
 
 import os
-import shutil
 
 import numpy as np
 import pandas as pd
@@ -64,18 +63,6 @@ def data(tmp_path_factory):
         "exp": folder / "exp.parquet",
         "rows": len(r.transactions),
     }
-
-
-@pytest.fixture(scope="module")
-def spark_backend():
-    """One Spark local[2] session for the module (the ibis backend on it)."""
-    if shutil.which("java") is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI needs Java 17 for the Spark tests (.ci/run installs it)")
-        pytest.skip("no Java: apt-get install openjdk-17-jre-headless")
-    session = engine.spark_session(SPARK)
-    yield engine.connect("spark", SPARK)
-    session.stop()  # the JVM's memory back for the rest of the test run
 
 
 @pytest.fixture(scope="module", params=["ibis-duckdb", "spark"])

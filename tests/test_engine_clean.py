@@ -14,7 +14,6 @@ equal exactly, used rows equal as sorted frames, rejects as multisets. Spark nee
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -123,18 +122,6 @@ def log(tmp_path_factory) -> dict:
     _to_parquet(frame.iloc[:150], parts / "a.parquet")
     _to_parquet(frame.iloc[150:], parts / "b.parquet")
     return {"folder": folder, "file": path, "parts": parts, "frame": frame}
-
-
-@pytest.fixture(scope="module")
-def spark_backend():
-    """One Spark local[2] session for the module (the ibis backend on it)."""
-    if shutil.which("java") is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI needs Java 17 for the Spark tests (.ci/run installs it)")
-        pytest.skip("no Java: apt-get install openjdk-17-jre-headless")
-    session = engine.spark_session(SPARK)
-    yield engine.connect("spark", SPARK)
-    session.stop()  # the JVM's memory back for the rest of the test run
 
 
 @pytest.fixture(scope="module", params=["ibis-duckdb", "spark"])

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import shutil
 
 import numpy as np
@@ -40,15 +39,9 @@ SPARK = {"master": "local[2]", "shuffle_partitions": 2, "java_options": engine.F
 
 
 @pytest.fixture(scope="module")
-def spark():
-    """One Spark local[2] session for the module (the ibis backend on it)."""
-    if shutil.which("java") is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI needs Java 17 for the Spark tests (.ci/run installs it)")
-        pytest.skip("no Java: apt-get install openjdk-17-jre-headless")
-    session = engine.spark_session(SPARK)
-    yield engine.connect("spark", SPARK)
-    session.stop()  # the JVM's memory back for the rest of the test run
+def spark(spark_backend):
+    """The ibis backend on the test run's Spark session (tests/conftest.py)."""
+    return spark_backend
 
 
 @pytest.fixture(scope="module")

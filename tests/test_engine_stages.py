@@ -33,16 +33,13 @@ the stages round floats to 9 decimals, where a last-bit difference of the engine
 can move the 9th decimal. No artifact is left out; not compared: the run folder's
 ``params.yaml`` (not an artifact; it names the engine), hidden entries of ``artifacts/``
 (DuckDB's spill folder, an engine's temporary output) and the pipeline's manifest (its
-timings; not written by an in-process run). Mismatches known to lie in code outside this test's owner are listed in
-``KNOWN`` and tested as strict xfails, so that the fix flips them.
+timings; not written by an in-process run).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -71,21 +68,6 @@ DATASETS = ("cdnow", "online_retail", "synthetic")
 ENGINES = ("duckdb", "spark")
 #: Floats: relative tolerance, and the absolute one of a value rounded to 9 decimals.
 RTOL, ATOL = 1e-9, 1e-9
-#: (data set, artifact) -> why it differs between the engines (code outside this test's
-#: owner); each is a strict xfail below, so the fix shows.
-KNOWN: dict[tuple[str, str], str] = {}
-
-
-@pytest.fixture(scope="module")
-def spark_session():
-    """One Spark local[2] session for the module, stopped at its end."""
-    if shutil.which("java") is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI needs Java 17 for the Spark tests (.ci/run installs it)")
-        pytest.skip("no Java: apt-get install openjdk-17-jre-headless")
-    session = engine.spark_session(SPARK)
-    yield session
-    session.stop()  # the JVM's memory back for the rest of the test run
 
 
 def _cdnow_parquet(folder: Path) -> dict[str, Any]:
@@ -262,22 +244,9 @@ def test_every_artifact_is_equal(runs):
     diffs = {
         name: d
         for name in sorted(set(out) & set(ref))
-        if (runs["name"], name) not in KNOWN and (d := artifact_differences(out[name], ref[name]))
+        if (d := artifact_differences(out[name], ref[name]))
     }
     assert not diffs, json.dumps(diffs, indent=1)
-
-
-@pytest.mark.parametrize(
-    "known",
-    [pytest.param(k, marks=pytest.mark.xfail(strict=True, reason=why)) for k, why in KNOWN.items()]
-    or [pytest.param(None, marks=pytest.mark.skip(reason="no known mismatch"))],
-)
-def test_known_mismatches_are_still_there(known, runs):
-    """A known mismatch (``KNOWN``): equal once it is fixed, then this xfail fails."""
-    if known[0] != runs["name"]:
-        pytest.skip(f"{known[1]} of {known[0]}")
-    out, ref = _pair(runs)
-    assert not artifact_differences(out[known[1]], ref[known[1]])
 
 
 def test_the_same_segments(runs):
