@@ -389,7 +389,6 @@ def main() -> None:
     make_log(p["tx"], args.rows, args.rows // 10)
     make_experiment(p["experiment"], args.rows)
     store = DATA / f"bench_spark_{args.rows}.json"
-    results = json.loads(store.read_text()) if store.exists() else {}
     for name in args.engines.split(","):
         done = subprocess.run(
             [sys.executable, __file__, "--engine", name, "--rows", str(args.rows)],
@@ -402,6 +401,8 @@ def main() -> None:
         res = json.loads(done.stdout.strip().splitlines()[-1])
         res["date"] = str(dt.date.today())
         res["abtest"]["max_rel_diff"] = _compare_ab(args.rows, name)
+        # read again: another run of this script (other engines) may have written since
+        results = json.loads(store.read_text()) if store.exists() else {}
         results[name] = res
         store.write_text(json.dumps(results, indent=1))
         print(name, json.dumps(res), flush=True)
