@@ -4,6 +4,7 @@ Run on demand (not in the tests; the Spark engine needs the spark extra and Java
 
     nice -n 10 .venv/bin/python benchmarks/bench_spark.py              # 10M rows
     nice -n 10 .venv/bin/python benchmarks/bench_spark.py --rows 50000000
+    nice -n 10 .venv/bin/python benchmarks/bench_spark.py --rows 50000000 --engines spark
 
 Inputs, in ``benchmarks/data/`` (gitignored), made once per size and untimed:
 
@@ -473,7 +474,8 @@ def _header() -> str:
             "",
             f"- machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}; "
             f"python {platform.python_version()}; shared with other jobs (see load averages)",
-            "- command: `nice -n 10 .venv/bin/python benchmarks/bench_spark.py [--rows N]`",
+            "- command: `nice -n 10 .venv/bin/python benchmarks/bench_spark.py [--rows N] "
+            "[--engines duckdb,ibis-duckdb,spark]` (the engines in that order by default)",
             "- data: `bench_features.make_log` (half uniform, half Zipf customers, 12 categories, "
             "3 channels), Parquet; features up to 2024-01-01; the customer table of the first "
             "engine scored by a k-means segmenter (k = 4, 7 numeric features, fitted on 20,000 "
