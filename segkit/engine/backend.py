@@ -85,6 +85,8 @@ def spark_session(settings: Mapping[str, Any] | None = None) -> Any:
             "spark.driver.memory": s["driver_memory"],
             "spark.sql.shuffle.partitions": str(s["shuffle_partitions"]),
             "spark.ui.enabled": "false",
+            # not a spark-warehouse/ folder in the user's working directory
+            "spark.sql.warehouse.dir": str(Path(tempfile.gettempdir()) / "segkit-spark-warehouse"),
             "spark.ui.showConsoleProgress": "false",
             "spark.sql.execution.arrow.pyspark.enabled": "true",
             "spark.driver.extraJavaOptions": _quiet(s["java_options"]),
@@ -168,6 +170,7 @@ def share_session(settings: Mapping[str, Any] | None = None) -> Iterator[Any]:
     own. The environment is restored afterwards; the session is left running.
     """
     session = spark_session(settings)
+    session.sparkContext.setLogLevel("WARN")  # spark-submit's INFO would bury the progress
     params = session.sparkContext._gateway.gateway_parameters
     saved = {k: os.environ.get(k) for k in _GATEWAY_VARS}
     os.environ["PYSPARK_GATEWAY_PORT"] = str(params.port)
