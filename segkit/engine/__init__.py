@@ -14,13 +14,16 @@ cluster's session), and only aggregates come back to pandas:
   :class:`~segkit.segment.segmenter.Segmenter` (fill, log1p, scaling, one-hot, nearest
   centre, range flags), written back as Parquet by the engine (``segkit score --engine
   spark``);
+- :mod:`~segkit.engine.clv`: the CLV tracking counts (customers per first purchase day,
+  repeat purchase days per week) of :func:`segkit.clv.diagnostics.tracking`;
 - :mod:`~segkit.engine.abtest`: the per-segment x arm sufficient statistics of
   :func:`segkit.abtest.aggregation.sufficient_stats`;
 - :mod:`~segkit.engine.sample`: the fit sample (customers ordered by a seeded hash of
   their id), as :func:`segkit.segment.fit_sample` chooses it in pandas;
 - :mod:`~segkit.engine.backend`: the backends (:func:`connect`), the Spark session
-  (UTC, the ``spark`` parameters, or the active session), reading the inputs and writing
-  Parquet through the engine (:func:`write_parquet`).
+  (UTC; the active one, spark-submit's, or one built from the ``spark`` parameters; one
+  per run, shared with the stage kernels: :func:`share_session`), reading the inputs and
+  writing Parquet through the engine (:func:`write_parquet`).
 
 ibis and PySpark are the optional ``spark`` extra; importing :mod:`segkit.engine` needs
 neither, using it does. The DuckDB SQL of :mod:`segkit.features` stays the default path.
