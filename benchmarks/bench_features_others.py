@@ -170,27 +170,36 @@ STEPS = (
 )
 
 
-def _run_step(step: str, threads: int, path: Path, repeat: int) -> dict:
-    """The best of ``repeat`` fresh processes (least CPU), with the load average before."""
-    best: dict = {}
+def _run_once(step: str, threads: int, path: Path) -> dict:
+    """One fresh process: its wall and CPU seconds, with the 1-minute load average before."""
+    load = round(os.getloadavg()[0], 1)
+    out = subprocess.run(
+        # -P: the current directory's segkit must not shadow PYTHONPATH (before/after runs)
+        [sys.executable, "-P", "-c", STEP, step, str(path), str(threads)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "BENCH_TMP": str(DATA / "duckdb_tmp")},
+    )
+    if out.returncode or '{"' not in out.stdout:
+        return {
+            "error": f"exit {out.returncode}: " + (out.stderr.strip().splitlines() or ["?"])[-1]
+        }
+    res = json.loads(out.stdout[out.stdout.rindex('{"') :].splitlines()[0])
+    return {**res, "load": load}
+
+
+def _run_steps(steps: list[tuple[str, int, str]], path: Path, repeat: int) -> list[dict]:
+    """The best run (least CPU) of each step over ``repeat`` rounds, the steps taking turns
+    in each round so that a change in the machine's load falls on all of them alike."""
+    best: list[dict] = [{} for _ in steps]
     for _ in range(repeat):
-        load = round(os.getloadavg()[0], 1)
-        out = subprocess.run(
-            # -P: the current directory's segkit must not shadow PYTHONPATH (before/after runs)
-            [sys.executable, "-P", "-c", STEP, step, str(path), str(threads)],
-            capture_output=True,
-            text=True,
-            check=False,
-            env={**os.environ, "BENCH_TMP": str(DATA / "duckdb_tmp")},
-        )
-        if out.returncode or '{"' not in out.stdout:
-            return {
-                "error": f"exit {out.returncode}: " + (out.stderr.strip().splitlines() or ["?"])[-1]
-            }
-        res = json.loads(out.stdout[out.stdout.rindex('{"') :].splitlines()[0])
-        res["load"] = load
-        if not best or res["cpu"] < best["cpu"]:
-            best = res
+        for i, (step, threads, _what) in enumerate(steps):
+            if "error" in best[i]:
+                continue
+            res = _run_once(step, threads, path)
+            if "error" in res or not best[i] or res["cpu"] < best[i]["cpu"]:
+                best[i] = res
     return best
 
 
@@ -210,13 +219,13 @@ def main() -> None:
     path = DATA / "tx_5500000.parquet"
     make_log(path, 5_500_000, 500_000)
     load_before = " ".join(f"{x:.1f}" for x in os.getloadavg())
-    rows = []
-    for step, threads, what in STEPS:
-        if args.steps and step not in args.steps:
-            continue
-        name = f"segkit {step}" + (f" (threads={threads})" if threads else "")
-        rows.append((name, what, _run_step(step, threads, path, args.repeat)))
-        print(name, rows[-1][2], flush=True)
+    steps = [s for s in STEPS if not args.steps or s[0] in args.steps]
+    rows = [
+        (f"segkit {step}" + (f" (threads={threads})" if threads else ""), what, res)
+        for (step, threads, what), res in zip(
+            steps, _run_steps(steps, path, args.repeat), strict=True
+        )
+    ]
     others = ("lifetimes", "pymc_marketing") if args.others else ()
     for which in others:
         out = subprocess.run(
@@ -229,15 +238,16 @@ def main() -> None:
             res = json.loads(out.stdout.strip().splitlines()[-1])
             rows.append((f"{which} {res.pop('version')}", "the summary call alone", res))
     floors = [r for name, _, r in rows if name.startswith("segkit floor") and "cpu" in r]
-    floor = min(r["cpu"] for r in floors)
-    floor_wall = min(r["seconds"] for r in floors)
+    floor = min((r["cpu"] for r in floors), default=None)
+    floor_wall = min((r["seconds"] for r in floors), default=None)
     load_after = " ".join(f"{x:.1f}" for x in os.getloadavg())
     lines = [
         "# bench_features_others: BTYD summary, segkit vs the floor, lifetimes, pymc-marketing",
         "",
         f"- date: {dt.date.today()}; 5,500,000 transactions, 500,000 customers (the log of "
         f"bench_features.py); each step in a fresh process, best of {args.repeat} by CPU "
-        "(`time.process_time`: every thread of the process)",
+        "(`time.process_time`: every thread of the process), the steps taking turns in "
+        "each of the rounds",
         "- command: `.venv/bin/python benchmarks/bench_features_others.py"
         + (f" --others {args.others}`" if args.others else "`")
         + f"; niceness {os.nice(0)}; {os.cpu_count()} cores, shared with other work",
@@ -253,7 +263,7 @@ def main() -> None:
             lines.append(f"| {name} | {what} | failed: {r['error']} | | | | | |")
             continue
         cpu = r.get("cpu")
-        ratio = f"{cpu / floor:.2f}" if cpu is not None else ""
+        ratio = f"{cpu / floor:.2f}" if cpu is not None and floor else ""
         lines.append(
             f"| {name} | {what} | {r['seconds']} | {cpu if cpu is not None else ''} | {ratio} "
             f"| {r['customers']:,} | {r['peak_rss_mb']:,} | {r.get('load', '')} |"
