@@ -132,10 +132,10 @@ def _window(
     con, src: str, cid: str, ts: str, amount: str, observation_end
 ) -> tuple[pd.Timestamp, bool]:
     """``(end, whole)``: the observation end as :func:`_end_of` gives it, and whether every
-    purchase day is on or before it (then the log needs no filter).
+    purchase day is on or before it (then every row reaches the summary).
 
     It scans the timestamps and amounts but not the ids (the costliest column to read):
-    about half the CPU of ``_end_of`` (benchmarks/results/bench_features_others.md). With
+    less than half the CPU of ``_end_of`` (benchmarks/results/bench_features_others.md). With
     ``whole``, an empty id shows as an empty customer in the summary, whose caller then
     calls ``_end_of`` for the message. A bad timestamp or amount, an empty log without
     ``observation_end`` or days after the end (an empty id there would not show) go through
@@ -158,15 +158,13 @@ def _day(end: pd.Timestamp) -> str:
     return literal(end.date())
 
 
-def _days_sql(src, cid, ts, amount, end: pd.Timestamp | None) -> str:
-    # One row per customer and purchase day, up to the observation end (inclusive); every
-    # day without ``end`` (None: the caller knows that no day is after it).
+def _days_sql(src, cid, ts, amount, end) -> str:
+    # One row per customer and purchase day, up to the observation end (inclusive).
     t = ident(ts)
-    within = "" if end is None else f"WHERE CAST({t} AS DATE) <= {_day(end)}"
     return f"""
         SELECT {ident(cid)} AS customer_id, CAST({t} AS DATE) AS day,
                sum({ident(amount)}) AS value
-        FROM {src} {within}
+        FROM {src} WHERE CAST({t} AS DATE) <= {_day(end)}
         GROUP BY 1, 2"""
 
 
@@ -237,7 +235,7 @@ def btyd_summary(
     cid, ts, amt = customer_id_col, timestamp_col, amount_col
     _require(con, src, _roles(cid, ts, amt))
     end, whole = _window(con, src, cid, ts, amt, observation_end)
-    sql = _btyd_sql(_days_sql(src, cid, ts, amt, None if whole else end), end, unit)
+    sql = _btyd_sql(_days_sql(src, cid, ts, amt, end), end, unit)
     out = con.execute(
         f"SELECT customer_id, frequency, recency, T, monetary FROM ({sql}) ORDER BY customer_id"
     ).df()
