@@ -46,7 +46,7 @@ def pandas_btyd(tx, end, unit):
 @pytest.mark.parametrize("end", ["2024-06-30", "2024-07-18", "2025-01-01", None])
 def test_btyd_summary_matches_independent_pandas(unit, div, end):
     # 2024-06-30: purchases after the end are left out; 2024-07-18 (the last day of the
-    # log), 2025-01-01 and None (the last day): none is, and the log is read unfiltered
+    # log), 2025-01-01 and None (the last day): none is, and the ids are checked in the summary
     tx = random_log()
     assert tx["timestamp"].max().normalize() == pd.Timestamp("2024-07-18")
     got = features.btyd_summary(tx, end, unit)
