@@ -16,13 +16,20 @@ flattered the ratio, issue 18). Every step reports wall and CPU seconds
 (``time.process_time``: all threads of the process, DuckDB's included) and the load average
 before it: the machine is shared, so CPU seconds are the figure to compare.
 
-The parts of ``btyd_summary`` (same SQL as segkit/features.py, timed apart): ``btyd_check``
-is the validation scan (``_end_of``: max timestamp, empty ids/amounts), ``btyd_sql_arrow``
-the two GROUP BYs (customer-day, then customer) fetched as Arrow without ORDER BY.
+The parts of ``btyd_summary`` (same SQL as segkit/features.py, timed apart):
+``check_end_of`` / ``check_window`` the validation scans (with and without the ids),
+``btyd_sql_arrow`` the two GROUP BYs (customer-day, then customer) fetched as Arrow without
+ORDER BY; ``btyd_before`` the previous version of the function spelled out. The variants
+(issue 18) are other ways to the same summary or to part of it (``incomplete``: without the
+first day's revenue or the day count), and ``dedupe_only`` the bare SELECT DISTINCT of the
+(customer, day) pairs that every exact plan makes. Steps marked ``threads=1`` run with
+DuckDB's ``SET threads = 1`` (the floor too, so that each is compared with a floor measured
+the same way). The results file keeps its hand-written ``## Reading`` section.
 
-Run: ``python benchmarks/bench_features_others.py [--others /path/to/python] [--repeat 3]``
-(``--others``: a venv with ``pip install lifetimes pymc-marketing pyarrow``; without it
-only segkit and the floors run). Each step's figure is the best of ``--repeat`` runs.
+Run: ``python benchmarks/bench_features_others.py [--others /path/to/python] [--repeat 5]
+[--steps floor_arrow btyd ...]`` (``--others``: a venv with ``pip install lifetimes
+pymc-marketing pyarrow``; without it only segkit and the floors run). Each step's figure is
+the best of ``--repeat`` runs (least CPU).
 """
 
 from __future__ import annotations
@@ -66,15 +73,49 @@ print(json.dumps({"seconds": round(secs, 2), "customers": len(out), "version": v
 STEP = """
 import json, os, resource, sys, time
 import duckdb
+import pandas as pd
 from segkit import features, io
-step, path = sys.argv[1], sys.argv[2]
+step, path, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
 con = io.connect(memory_limit="2GB", temp_dir=os.environ["BENCH_TMP"])
-floor = (f"SELECT customer_id, count(*), sum(amount), min(timestamp), max(timestamp) "
-         f"FROM read_parquet('{path}') GROUP BY 1")
+con.execute("SET enable_progress_bar = false")
+if threads:
+    con.execute(f"SET threads = {threads}")
+cid, ts, amt = "customer_id", "timestamp", "amount"
 src = features.source_sql(con, path)
-end = features._end_of(con, src, "customer_id", "timestamp", "amount", "2024-01-01")
-btyd = features._btyd_sql(features._days_sql(src, "customer_id", "timestamp", "amount", end),
-                          end, 1.0)
+floor = (f"SELECT customer_id, count(*), sum(amount), min(timestamp), max(timestamp) "
+         f"FROM {src} GROUP BY 1")
+end = features._end_of(con, src, cid, ts, amt, "2024-01-01")
+cols = "customer_id, frequency, recency, T, monetary"
+btyd = features._btyd_sql(features._days_sql(src, cid, ts, amt, end), end, 1.0)
+btyd_nowhere = btyd.replace(f"WHERE CAST(\\"{ts}\\" AS DATE) <= DATE '2024-01-01'", "")
+assert btyd_nowhere != btyd
+day = "CAST(timestamp AS DATE)"
+epoch_day = "CAST(epoch_us(timestamp) // 86400000000 AS INTEGER)"  # timestamps after 1970
+end_day = (end - pd.Timestamp("1970-01-01")).days
+sql = {
+    "btyd_sql_arrow": btyd,
+    "btyd_sql_nowhere_arrow": btyd_nowhere,
+    "int_day_arrow": "SELECT customer_id, count(*) - 1 AS frequency, "
+    f"(max(day) - min(day)) / 1.0 AS recency, ({end_day} - min(day)) / 1.0 AS T, "
+    "CASE WHEN count(*) > 1 THEN (sum(value) - arg_min(value, day)) / (count(*) - 1) "
+    f"ELSE 0 END AS monetary FROM (SELECT customer_id, {epoch_day} AS day, "
+    f"sum(amount) AS value FROM {src} GROUP BY 1, 2) GROUP BY 1",
+    "dedupe_only": f"SELECT count(*) FROM (SELECT DISTINCT customer_id, {day} FROM {src})",
+    "count_distinct_arrow": f"SELECT customer_id, count(DISTINCT {day}), sum(amount), "
+    f"min({day}), max({day}) FROM {src} GROUP BY 1",
+    "bitstring_arrow": f"SELECT customer_id, bit_count(bitstring_agg(CAST({day} - "
+    f"DATE '2022-01-01' AS INTEGER), 0, 729)), sum(amount), min({day}), max({day}) "
+    f"FROM {src} GROUP BY 1",
+    "list_arrow": f"SELECT customer_id, len(list_distinct(days)), total FROM (SELECT "
+    f"customer_id, list({day}) AS days, sum(amount) AS total FROM {src} GROUP BY 1)",
+    "window_arrow": f"SELECT customer_id, count(*), sum(amount) FILTER (WHERE day = d0) "
+    f"FROM (SELECT customer_id, {day} AS day, amount, min({day}) OVER (PARTITION BY "
+    f"customer_id) AS d0 FROM {src}) GROUP BY 1",
+    "hash_key_arrow": f"SELECT h, min(c0) AS customer_id, max(c1), count(*), min(day), "
+    "max(day), sum(value), arg_min(value, day) FROM (SELECT hash(customer_id) AS h, "
+    f"{day} AS day, sum(amount) AS value, min(customer_id) AS c0, max(customer_id) AS c1 "
+    f"FROM {src} GROUP BY 1, 2) GROUP BY 1",
+}
 w0, c0 = time.perf_counter(), time.process_time()
 if step == "floor_fetchall":
     n = len(con.sql(floor).fetchall())
@@ -84,53 +125,113 @@ elif step == "floor_arrow":
     n = con.sql(floor).to_arrow_table().num_rows
 elif step == "btyd":
     n = len(features.btyd_summary(path, "2024-01-01", "D", con=con))
-elif step == "btyd_check":
-    features._end_of(con, src, "customer_id", "timestamp", "amount", None)
+elif step == "btyd_before":  # the previous btyd_summary: _end_of, WHERE, ORDER BY, df
+    features._end_of(con, src, cid, ts, amt, "2024-01-01")
+    n = len(con.execute(f"SELECT {cols} FROM ({btyd}) ORDER BY customer_id").df())
+elif step == "check_end_of":
+    features._end_of(con, src, cid, ts, amt, None)
     n = 0
-elif step == "btyd_sql_arrow":
-    n = con.sql(btyd).to_arrow_table().num_rows
+elif step == "check_window":
+    features._window(con, src, cid, ts, amt, "2024-01-01")
+    n = 0
+elif step == "dedupe_only":
+    n = con.sql(sql[step]).fetchall()[0][0]
+elif step == "btyd_sql_order_df":
+    n = len(con.execute(f"SELECT {cols} FROM ({btyd}) ORDER BY customer_id").df())
+elif step == "btyd_sql_arrow_sort":
+    import pyarrow.compute as pc
+    t = con.sql(f"SELECT {cols} FROM ({btyd})").to_arrow_table()
+    n = len(t.take(pc.sort_indices(t, [("customer_id", "ascending")])).to_pandas())
+else:
+    n = con.sql(sql[step]).to_arrow_table().num_rows
 wall, cpu = time.perf_counter() - w0, time.process_time() - c0
 print(json.dumps({"seconds": round(wall, 2), "cpu": round(cpu, 2), "customers": n,
                   "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
 """
 
-STEPS = ("floor_fetchall", "floor_df", "floor_arrow", "btyd", "btyd_check", "btyd_sql_arrow")
+#: (step, DuckDB threads: 0 = the default, the cores), what it measures
+STEPS = (
+    ("floor_fetchall", 0, "floor: GROUP BY customer (count, sum, min, max), fetchall"),
+    ("floor_df", 0, "floor, fetched as pandas"),
+    ("floor_arrow", 0, "floor, fetched as Arrow"),
+    ("floor_arrow", 1, "floor, fetched as Arrow, DuckDB threads = 1"),
+    ("btyd", 0, "`features.btyd_summary` (this version)"),
+    ("btyd", 1, "`features.btyd_summary`, DuckDB threads = 1"),
+    ("btyd_before", 0, "the previous `btyd_summary`: `_end_of`, WHERE, ORDER BY, df"),
+    ("check_end_of", 0, "part: `_end_of`, the full validation scan (ids too)"),
+    ("check_window", 0, "part: `_window`, the validation scan without the ids"),
+    ("btyd_sql_arrow", 0, "part: the two GROUP BYs (customer-day, customer), Arrow"),
+    ("btyd_sql_order_df", 0, "part: the same with ORDER BY, as pandas"),
+    ("btyd_sql_arrow_sort", 0, "variant: the same sorted by pyarrow, as pandas"),
+    ("btyd_sql_arrow", 1, "part: the two GROUP BYs, Arrow, DuckDB threads = 1"),
+    ("btyd_sql_nowhere_arrow", 0, "variant: the two GROUP BYs without WHERE day <= end"),
+    ("int_day_arrow", 0, "variant: epoch-day INTEGER key instead of DATE"),
+    ("hash_key_arrow", 0, "variant: key hash(id) (min/max id kept to detect collisions)"),
+    ("count_distinct_arrow", 0, "incomplete: one GROUP BY, count(DISTINCT day), no monetary"),
+    ("bitstring_arrow", 0, "incomplete: one GROUP BY, bitstring_agg of days, no monetary"),
+    ("list_arrow", 0, "incomplete: one GROUP BY, list of days, list_distinct, no monetary"),
+    ("window_arrow", 0, "incomplete: first day by a window, first-day revenue, no day count"),
+    ("dedupe_only", 0, "bound: SELECT DISTINCT customer, day (count only)"),
+    ("dedupe_only", 1, "bound: the same, DuckDB threads = 1"),
+)
 
 
-def _run_step(step: str, path: Path, repeat: int) -> dict:
-    """The best of ``repeat`` fresh processes (least CPU), with the load average before."""
-    best: dict = {}
+def _run_once(step: str, threads: int, path: Path) -> dict:
+    """One fresh process: its wall and CPU seconds, with the 1-minute load average before."""
+    load = round(os.getloadavg()[0], 1)
+    out = subprocess.run(
+        # -P: the current directory's segkit must not shadow PYTHONPATH (before/after runs)
+        [sys.executable, "-P", "-c", STEP, step, str(path), str(threads)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "BENCH_TMP": str(DATA / "duckdb_tmp")},
+    )
+    if out.returncode or '{"' not in out.stdout:
+        return {
+            "error": f"exit {out.returncode}: " + (out.stderr.strip().splitlines() or ["?"])[-1]
+        }
+    res = json.loads(out.stdout[out.stdout.rindex('{"') :].splitlines()[0])
+    return {**res, "load": load}
+
+
+def _run_steps(steps: list[tuple[str, int, str]], path: Path, repeat: int) -> list[dict]:
+    """The best run (least CPU) of each step over ``repeat`` rounds, the steps taking turns
+    in each round so that a change in the machine's load falls on all of them alike."""
+    best: list[dict] = [{} for _ in steps]
     for _ in range(repeat):
-        load = round(os.getloadavg()[0], 1)
-        out = subprocess.run(
-            # -P: the current directory's segkit must not shadow PYTHONPATH (before/after runs)
-            [sys.executable, "-P", "-c", STEP, step, str(path)],
-            capture_output=True,
-            text=True,
-            check=False,
-            env={**os.environ, "BENCH_TMP": str(DATA / "duckdb_tmp")},
-        )
-        if out.returncode or '{"' not in out.stdout:
-            return {
-                "error": f"exit {out.returncode}: " + (out.stderr.strip().splitlines() or ["?"])[-1]
-            }
-        # DuckDB's progress bar may precede the JSON on the same line
-        res = json.loads(out.stdout[out.stdout.rindex('{"') :].splitlines()[0])
-        res["load"] = load
-        if not best or res["cpu"] < best["cpu"]:
-            best = res
+        for i, (step, threads, _what) in enumerate(steps):
+            if "error" in best[i]:
+                continue
+            res = _run_once(step, threads, path)
+            if "error" in res or not best[i] or res["cpu"] < best[i]["cpu"]:
+                best[i] = res
     return best
+
+
+def _reading(path: Path) -> str:
+    """The hand-written reading of the previous results (from ``## Reading`` on), kept."""
+    text = path.read_text() if path.exists() else ""
+    return text[text.index("\n## Reading") :] if "\n## Reading" in text else ""
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--others", help="python with lifetimes / pymc-marketing")
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--steps", nargs="*", help="only these steps (default: all)")
     args = ap.parse_args()
     (DATA / "duckdb_tmp").mkdir(parents=True, exist_ok=True)
     path = DATA / "tx_5500000.parquet"
     make_log(path, 5_500_000, 500_000)
-    rows = [(f"segkit {step}", _run_step(step, path, args.repeat)) for step in STEPS]
+    load_before = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    steps = [s for s in STEPS if not args.steps or s[0] in args.steps]
+    rows = [
+        (f"segkit {step}" + (f" (threads={threads})" if threads else ""), what, res)
+        for (step, threads, what), res in zip(
+            steps, _run_steps(steps, path, args.repeat), strict=True
+        )
+    ]
     others = ("lifetimes", "pymc_marketing") if args.others else ()
     for which in others:
         out = subprocess.run(
@@ -138,38 +239,47 @@ def main() -> None:
         )
         if out.returncode:
             last = (out.stderr.strip().splitlines() or ["?"])[-1]
-            rows.append((which, {"error": last}))
+            rows.append((which, "the summary call alone", {"error": last}))
         else:
             res = json.loads(out.stdout.strip().splitlines()[-1])
-            rows.append((f"{which} {res.pop('version')}", res))
-    floors = [r for name, r in rows if name.startswith("segkit floor") and "cpu" in r]
-    floor = min(r["cpu"] for r in floors)
-    floor_wall = min(r["seconds"] for r in floors)
+            rows.append((f"{which} {res.pop('version')}", "the summary call alone", res))
+    floors = [r for name, _, r in rows if name.startswith("segkit floor") and "cpu" in r]
+    floor = min((r["cpu"] for r in floors), default=None)
+    floor_wall = min((r["seconds"] for r in floors), default=None)
+    load_after = " ".join(f"{x:.1f}" for x in os.getloadavg())
     lines = [
         "# bench_features_others: BTYD summary, segkit vs the floor, lifetimes, pymc-marketing",
         "",
         f"- date: {dt.date.today()}; 5,500,000 transactions, 500,000 customers (the log of "
-        f"bench_features.py); each step in a fresh process, best of {args.repeat} by CPU",
+        f"bench_features.py); each step in a fresh process, best of {args.repeat} by CPU "
+        "(`time.process_time`: every thread of the process), the steps taking turns in "
+        "each of the rounds",
         "- command: `.venv/bin/python benchmarks/bench_features_others.py"
-        + (f" --others {args.others}`" if args.others else "`"),
+        + (f" --others {args.others}`" if args.others else "`")
+        + f"; niceness {os.nice(0)}; {os.cpu_count()} cores, shared with other work",
+        f"- load average (1, 5, 15 min) before: {load_before}; after: {load_after}; the `load` "
+        "column is the 1-minute load before the best run",
         "",
-        "| step | wall s | CPU s | x fastest floor (CPU) | customers | peak RSS (MB) | load |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| step | what | wall s | CPU s | x fastest floor (CPU) | customers | peak RSS (MB) "
+        "| load |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, r in rows:
+    for name, what, r in rows:
         if "error" in r:
-            lines.append(f"| {name} | failed: {r['error']} | | | | | |")
+            lines.append(f"| {name} | {what} | failed: {r['error']} | | | | | |")
             continue
         cpu = r.get("cpu")
-        ratio = f"{cpu / floor:.2f}" if cpu is not None else ""
+        ratio = f"{cpu / floor:.2f}" if cpu is not None and floor else ""
         lines.append(
-            f"| {name} | {r['seconds']} | {cpu if cpu is not None else ''} | {ratio} | "
-            f"{r['customers']:,} | {r['peak_rss_mb']:,} | {r.get('load', '')} |"
+            f"| {name} | {what} | {r['seconds']} | {cpu if cpu is not None else ''} | {ratio} "
+            f"| {r['customers']:,} | {r['peak_rss_mb']:,} | {r.get('load', '')} |"
         )
     lines.append("")
     lines.append(f"fastest floor: {floor} CPU s, {floor_wall} s wall.")
-    (HERE / "results" / "bench_features_others.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    out_path = HERE / "results" / "bench_features_others.md"
+    text = "\n".join(lines) + "\n" + _reading(out_path)
+    out_path.write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":

@@ -43,12 +43,30 @@ def pandas_btyd(tx, end, unit):
 
 
 @pytest.mark.parametrize("unit, div", [("D", 1.0), ("W", 7.0)])
-def test_btyd_summary_matches_independent_pandas(unit, div):
+@pytest.mark.parametrize("end", ["2024-06-30", "2024-07-18", "2025-01-01", None])
+def test_btyd_summary_matches_independent_pandas(unit, div, end):
+    # 2024-06-30: purchases after the end are left out; 2024-07-18 (the last day of the
+    # log), 2025-01-01 and None (the last day): none is, and the ids are checked in the summary
     tx = random_log()
-    end = pd.Timestamp("2024-06-30")
+    assert tx["timestamp"].max().normalize() == pd.Timestamp("2024-07-18")
     got = features.btyd_summary(tx, end, unit)
-    want = pandas_btyd(tx, end, div)
+    want = pandas_btyd(tx, pd.Timestamp(end or "2024-07-18"), div)
     pd.testing.assert_frame_equal(got, want, check_dtype=False)
+
+
+def test_btyd_summary_of_an_empty_window():
+    tx = random_log()
+    got = features.btyd_summary(tx.iloc[:0], "2024-06-30")
+    assert got.empty and list(got.columns) == [
+        "customer_id",
+        "frequency",
+        "recency",
+        "T",
+        "monetary",
+    ]
+    assert features.btyd_summary(tx, "2023-12-31").empty  # every purchase after the end
+    with pytest.raises(SegkitError, match="transactions has no rows"):
+        features.btyd_summary(tx.iloc[:0])
 
 
 def test_customer_features_orders_revenue_shares():
@@ -176,6 +194,16 @@ def test_unclean_logs_stop_with_a_count(column, value, match):
             fn(tx)
     with pytest.raises(SegkitError, match=match):
         features.calibration_holdout(tx, "2024-03-01")
+
+
+@pytest.mark.parametrize("end", [None, "2024-12-31", "2024-03-01"])
+def test_an_empty_id_stops_the_summary_before_or_after_the_end(end):
+    # the id is empty on the last day: after the 2024-03-01 end, within the others
+    tx = random_log(6)
+    tx.loc[tx["timestamp"].idxmax(), "customer_id"] = None
+    match = r"column 'customer_id' \(customer_id_col\) has 1 empty values"
+    with pytest.raises(SegkitError, match=match):
+        features.btyd_summary(tx, end)
 
 
 def test_missing_columns_are_named_by_every_entry_point():
