@@ -2,8 +2,8 @@
 
 The reference is segkit's DuckDB path (segkit.features, Segmenter.score in numpy,
 segkit.abtest.aggregation in DuckDB SQL) on ~10k transactions of the synthetic retailer;
-each ibis definition runs on DuckDB through ibis and on Spark local[2] (one session for
-the module, started with the fast JVM flags). Features are equal to 1e-9 (relative),
+each ibis definition runs on DuckDB through ibis and on Spark local[2] (the test run's
+session, tests/conftest.py, started with the fast JVM flags). Features are equal to 1e-9 (relative),
 segments and flags identical, A/B counts exact and sums equal to 1e-12 (relative).
 Spark needs Java 17: without it the Spark cases are skipped, except in CI (CI=true) where
 they fail.

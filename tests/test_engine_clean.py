@@ -6,7 +6,7 @@ every cleaning rule that applies to typed columns fires (blank and padded ids, m
 timestamps, NaN, infinite and overflowing numbers, cancellations, returns, zero prices,
 implausible amounts, rows after the observation end or in the future, exact duplicates,
 category spellings). The ibis definition runs on DuckDB through ibis and on Spark
-local[2] (one session for the module, started with the fast JVM flags). Counts are
+local[2] (the test run's session, tests/conftest.py). Counts are
 equal exactly, used rows equal as sorted frames, rejects as multisets. Spark needs Java
 17: without it the Spark cases are skipped, except in CI (CI=true) where they fail.
 """

@@ -3,7 +3,7 @@
 The reference is segkit's DuckDB path (``segkit score --engine duckdb``: the table streamed
 in batches through :meth:`Segmenter.score` in numpy) and, for the fit sample, pandas and
 hashlib (:func:`segkit.segment.fit_sample`, itself checked against a plain ``sorted``).
-Spark runs on one local[2] session for the module (the fast JVM flags) and must write the
+Spark runs on the test run's local[2] session (tests/conftest.py) and must write the
 same rows, print the same counts, leave an existing output intact when scoring fails and
 say clearly what it cannot score. Spark needs Java 17: without it the Spark cases are
 skipped, except in CI (CI=true) where they fail.

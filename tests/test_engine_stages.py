@@ -2,8 +2,8 @@
 
 The six stages (explore, cluster, profile, clv, abtest, plan) run in process through
 ``segkit.stages.registry.run_stage`` on three data sets, once with ``engine: duckdb`` and
-once with ``engine: spark`` (one Spark session for the module, started with the fast JVM
-flags, 2 shuffle partitions), from the same Parquet inputs:
+once with ``engine: spark`` (the test run's Spark session of tests/conftest.py: local[2],
+the fast JVM flags, 2 shuffle partitions), from the same Parquet inputs:
 
 - CDNOW, the bundled ``cdnow`` parameter set: the sample file read once with segkit's own
   whitespace reader (``segkit.io.read_raw``) and written to typed Parquet, the dates
