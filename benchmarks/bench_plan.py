@@ -364,8 +364,9 @@ def _md_hillstrom(h: dict) -> list[str]:
     out += [
         "",
         f"Segment × campaign pairs with positive profit at one-sided 2.5 %: "
-        f"{len(h['raw_positive'])} of {h['pairs']} unadjusted ({'; '.join(h['raw_positive'])}); "
-        f"{len(h['after_rule'])} after Holm over the whole plan ({'; '.join(h['after_rule'])}). "
+        f"{len(h['raw_positive'])} of {h['pairs']} unadjusted "
+        f"({'; '.join(h['raw_positive']) or 'none'}); {len(h['after_rule'])} after Holm over "
+        f"the whole plan ({'; '.join(h['after_rule']) or 'none'}). "
         f"The A/B stage's own rule (Holm within the segment breakdown) sends: "
         f"{'; '.join(h['ab_stage_send']) or 'nothing'}.",
         "",
