@@ -528,3 +528,22 @@ def test_encoding_errors_name_the_encoding(tmp_path):
         SegkitError, match=r"latin1.csv' is not valid utf-8 \(byte \d+ of a chunk cannot be decoded"
     ):
         load("latin1.csv", encoding="utf-8")
+
+
+def test_parquet_with_time_zone_aware_timestamps_is_read_in_utc(tmp_path):
+    """A pandas or Spark export with zoned timestamps: read (it needed pytz before) and
+    converted to UTC, each row counted."""
+    stamps = pd.to_datetime(["2024-01-01 00:30", "2024-03-31 10:00", "2024-07-01 23:30"])
+    pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "a"],
+            "timestamp": stamps.tz_localize("Europe/Berlin"),
+            "amount": [1.0, 2.0, 3.0],
+        }
+    ).to_parquet(tmp_path / "tx.parquet")
+    t = io.load_transactions({"path": str(tmp_path / "tx.parquet")})
+    used = t.used.df().sort_values("amount")
+    expected = stamps.tz_localize("Europe/Berlin").tz_convert("UTC").tz_localize(None)
+    assert list(used["timestamp"]) == list(expected)  # 2023-12-31 23:30, the day before
+    assert t.quality["rows_used"] == 3
+    assert t.quality["timestamps_converted_to_utc"] == 3

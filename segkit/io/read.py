@@ -321,7 +321,9 @@ def _read_pandas(path: Path, fmt: str, spec: dict, name: str, info: dict) -> pd.
 def _read_parquet(con, path: Path, name: str) -> duckdb.DuckDBPyRelation:
     try:
         rel = con.sql(f"SELECT * FROM read_parquet({literal(path.as_posix())})")
-        rel.limit(1).fetchall()
+        # read one row to fail here on a broken file; as Arrow, since Python objects of a
+        # time-zone-aware timestamp column would need pytz (not a dependency)
+        rel.limit(1).to_arrow_table()
     except duckdb.Error as exc:
         raise SegkitError(
             f"{name} file {str(path)!r} could not be read as Parquet: {reader_error(exc)}"
