@@ -27,6 +27,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from segkit.core import paths
 from segkit.core.checks import SegkitError, check_scalar
 from segkit.core.sql import ident, literal, literals
 
@@ -44,11 +45,10 @@ def source_sql(con: Any, transactions: Any, *, view: str = "_tx") -> str:
     "read_parquet('/data/it''s.parquet')"
     """
     if isinstance(transactions, str | Path):
-        p = Path(transactions).as_posix()
-        if Path(p).is_dir():  # a Parquet folder, as Spark writes one
-            return f"read_parquet({literal(p + '/**/*.parquet')})"
-        reader = "read_parquet" if p.endswith(".parquet") else "read_csv"
-        return f"{reader}({literal(p)})"
+        p = Path(transactions)
+        if p.is_dir() or p.suffix == ".parquet":  # a folder: as Spark writes a table
+            return f"read_parquet({literal(paths.parquet_source(p))})"
+        return f"read_csv({literal(p.as_posix())})"
     if isinstance(transactions, pd.DataFrame):
         con.register(view, transactions)
         return view

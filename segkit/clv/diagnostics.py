@@ -32,7 +32,6 @@ The model does not fit this data when ``|z|`` exceeds the normal quantile ``z_{1
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -42,6 +41,7 @@ from scipy import stats
 
 from segkit.clv.fit import Fit, fit_purchases
 from segkit.clv.models import MODELS, compress
+from segkit.core import paths
 from segkit.core.checks import check_columns, check_scalar
 from segkit.core.errors import SegkitError
 from segkit.core.params import UNIT_DAYS
@@ -343,26 +343,12 @@ def rate_change(track: pd.DataFrame, model: str) -> RateChange | None:
     )
 
 
-def parquet_source(path: Any) -> str:
-    """A path DuckDB's ``read_parquet`` reads: the file, or a glob of a Parquet folder.
-
-    Spark writes a table as a folder of ``part-*.parquet`` files (with ``_SUCCESS`` and
-    checksum files beside them); DuckDB reads such a folder through a glob of its Parquet
-    files, subfolders (partitions) included.
-
-    >>> parquet_source("no/such/tx.parquet")
-    'no/such/tx.parquet'
-    """
-    p = Path(path)
-    return f"{p.as_posix()}/**/*.parquet" if p.is_dir() else p.as_posix()
-
-
 def _tracking_counts(
     con: Any, tx_path: Any, cal: pd.Timestamp, end: pd.Timestamp
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """:func:`segkit.engine.clv.tracking_counts` in DuckDB SQL: customers of the
     calibration cohort per first purchase day, their repeat purchase days per week."""
-    src = f"read_parquet({literal(parquet_source(tx_path))})"
+    src = f"read_parquet({literal(paths.parquet_source(tx_path))})"
     cohort = f"""
         WITH d AS (SELECT DISTINCT customer_id, CAST(timestamp AS DATE) AS day FROM {src}
                    WHERE CAST(timestamp AS DATE) <= {literal(end.date())}),

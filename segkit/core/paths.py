@@ -73,3 +73,17 @@ def resolve_against(path: str | Path, base: Path) -> str:
     """``path`` made absolute against ``base`` (a parameter file's folder, or the cwd)."""
     p = Path(path).expanduser()
     return str(p if p.is_absolute() else (base / p).resolve())
+
+
+def parquet_source(path: str | Path) -> str:
+    """A path DuckDB's ``read_parquet`` reads: the file, or a glob of a Parquet folder.
+
+    Spark writes a table as a folder of ``part-*.parquet`` files (with ``_SUCCESS`` and
+    checksum files beside them); DuckDB reads such a folder through a glob of its Parquet
+    files, subfolders (partitions) included.
+
+    >>> parquet_source("no/such/tx.parquet")
+    'no/such/tx.parquet'
+    """
+    p = Path(path)
+    return f"{p.as_posix()}/**/*.parquet" if p.is_dir() else p.as_posix()

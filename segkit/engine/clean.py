@@ -43,6 +43,7 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
+from segkit.core import paths
 from segkit.core.errors import SegkitError
 from segkit.engine.backend import flt, ibis_module, not_finite
 from segkit.io import MAX_ROW_AMOUNT, REASONS
@@ -174,7 +175,7 @@ def _duckdb_read(con: Any, spec: Mapping[str, Any]) -> tuple[Any, dict[str, str]
     if spec.get("format") == "table":
         raw = con.table(text)
     else:
-        raw = con.read_parquet(f"{text}/**/*.parquet" if Path(text).is_dir() else text)
+        raw = con.read_parquet(paths.parquet_source(text))
     _check_names(list(raw.columns), text)
     t = raw.mutate(_row=ibis.row_number() + 1)
     return t, {c: _kind(raw[c].type()) for c in raw.columns}

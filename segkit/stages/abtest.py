@@ -22,7 +22,7 @@ import pandas as pd
 
 from segkit import abtest, io
 from segkit.abtest.money import LEAVE_ALONE, SEND, TEST_FURTHER
-from segkit.clv.diagnostics import parquet_source
+from segkit.core import paths
 from segkit.core.checks import check_columns
 from segkit.core.errors import SegkitError
 from segkit.core.params import table_spec
@@ -229,7 +229,7 @@ def _arms(con: Any) -> list[str]:
 def _evaluate(run: Run, con: Any) -> tuple[abtest.Evaluation, RawCheck, Joined]:
     p = run.params["abtest"]
     raw = raw_check(run, con)
-    exp = parquet_source(run.path("experiment.parquet"))  # a file, or a Spark-written folder
+    exp = paths.parquet_source(run.path("experiment.parquet"))  # a file, or a Spark-written folder
     con.execute(f"CREATE VIEW e AS SELECT * FROM read_parquet({literal(exp)})")
     _check_control(_arms(con), p["control"], raw)
     seg_cols = list(p["segment_cols"] or [])

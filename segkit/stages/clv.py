@@ -53,11 +53,11 @@ from segkit.clv.diagnostics import (
     HoldoutTest,
     RateChange,
     holdout_test,
-    parquet_source,
     rate_change,
     refit_test,
 )
 from segkit.clv.predict import model_error_band
+from segkit.core import paths
 from segkit.core.errors import SegkitError
 from segkit.core.params import UNIT_DAYS, parse_date
 from segkit.stages.run import Run, Skipped
@@ -334,7 +334,7 @@ def _transactions(run: Run) -> tuple[str, dict[str, Any]]:
     """
     on = {"engine": run.params.get("engine", "duckdb"), "spark": run.params.get("spark")}
     path = run.path("transactions.parquet")
-    return (path.as_posix() if on["engine"] != "duckdb" else parquet_source(path)), on
+    return (path.as_posix() if on["engine"] != "duckdb" else paths.parquet_source(path)), on
 
 
 def _tracking(run: Run, cal_fits: dict[str, Fit]) -> pd.DataFrame:

@@ -24,7 +24,7 @@ from typing import NamedTuple
 import pandas as pd
 
 from segkit import derive, features, io
-from segkit.clv.diagnostics import parquet_source
+from segkit.core import paths
 from segkit.core.errors import SegkitError
 from segkit.core.params import parse_date
 from segkit.core.sql import literal
@@ -108,7 +108,7 @@ def segments_at(
         )
     now = run.load("customers") if customers is None else customers
     tx = run.path("transactions.parquet")  # a file, or a Parquet folder on the Spark path
-    src = parquet_source(tx)  # DuckDB reads a folder through a glob of its files
+    src = paths.parquet_source(tx)  # DuckDB reads a folder through a glob of its files
     con = io.connect(temp_dir=run.artifacts / ".duckdb_tmp")
     first_sql = f"SELECT min(timestamp) FROM read_parquet({literal(src)})"
     first = pd.Timestamp(con.sql(first_sql).fetchall()[0][0]).normalize()
