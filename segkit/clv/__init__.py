@@ -74,6 +74,7 @@ from segkit.clv.models import (
 from segkit.clv.predict import (
     DAYS_PER_MONTH,
     DELTA_PREFIX,
+    ValueModel,
     discounted_purchases,
     model_error_band,
     months_in_units,
@@ -93,6 +94,7 @@ __all__ = [
     "SPEND_MODEL",
     "UNIT_DAYS",
     "WARM_START",
+    "ValueModel",
     "Fit",
     "GammaGamma",
     "HoldoutTest",

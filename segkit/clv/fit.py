@@ -96,7 +96,49 @@ class Fit:
             "n": int(self.n),
             "n_unique": int(self.n_unique),
             "weakly_identified": self.weak,
+            "cov_log": np.asarray(self.cov_log, float).tolist(),
         }
+
+    @classmethod
+    def from_dict(cls, model: str, saved: dict) -> Fit:
+        """The fit :meth:`to_dict` wrote (``clv_params.json``), for predictions.
+
+        Raises
+        ------
+        SegkitError
+            An unknown model, or a parameter or the covariance missing (a file written
+            before segkit saved the covariance: rerun the CLV stage).
+        """
+        if model not in MODELS:
+            raise SegkitError(f"CLV model {model!r}: unknown, expected one of {sorted(MODELS)}")
+        names = MODELS[model].names
+        missing = [k for k in (*names, "cov_log") if k not in saved]
+        if missing:
+            raise SegkitError(
+                f"saved CLV model {model!r} lacks {missing}: it was written by an older "
+                "segkit; rerun the CLV stage (segkit run ... --stages clv)"
+            )
+        cov = np.asarray(saved["cov_log"], float)
+        if cov.shape != (len(names), len(names)):
+            raise SegkitError(
+                f"saved CLV model {model!r}: cov_log is {cov.shape}, expected "
+                f"{len(names)} x {len(names)}"
+            )
+
+        def by_name(key: str) -> dict[str, float]:
+            return {k: float(saved.get(key, {}).get(k, np.nan)) for k in names}
+
+        return cls(
+            model=model,
+            params={k: float(saved[k]) for k in names},
+            se=by_name("se"),
+            ci_low=by_name("ci_low"),
+            ci_high=by_name("ci_high"),
+            cov_log=cov,
+            loglik=float(saved.get("loglik", np.nan)),
+            n=int(saved.get("n", 0)),
+            n_unique=int(saved.get("n_unique", 0)),
+        )
 
     def table(self) -> pd.DataFrame:
         """Parameters with standard errors and 95 % intervals, one row each."""

@@ -603,9 +603,29 @@ class GammaGamma:
     def expected_spend(theta: Theta, x: ArrayLike, mx: ArrayLike) -> np.ndarray:
         """E[M | x, m_x]: the customer's expected spend per purchase (population mean for
         customers without repeat purchases)."""
-        p, q, v = theta
         x = np.asarray(x, float)
         mx = np.nan_to_num(np.asarray(mx, float))
+        return GammaGamma.spend_formula(theta, x, mx)
+
+    @staticmethod
+    def log_gradient(theta: Any, x: Any, mx: Any) -> list[Any]:
+        """d log E[M | x, m_x] / d log (p, q, v), in closed form, over numpy arrays or
+        engine columns alike (``mx`` with missing values as 0): the delta method's
+        gradient of the expected spend.
+
+        >>> g = GammaGamma.log_gradient((6.25, 3.74, 15.44), 2.0, 35.0)
+        >>> [round(float(v), 4) for v in g]
+        [0.1798, -0.2454, 0.1807]
+        """
+        p, q, v = theta
+        d = p * x + q - 1
+        return [1 - p * x / d, -q / d, v / (v + x * mx)]
+
+    @staticmethod
+    def spend_formula(theta: Any, x: Any, mx: Any) -> Any:
+        """``p (v + x m_x) / (p x + q - 1)``: the formula of :meth:`expected_spend`, over
+        numpy arrays or engine columns alike (:mod:`segkit.engine.value`)."""
+        p, q, v = theta
         return p * (v + x * mx) / (p * x + q - 1)
 
 

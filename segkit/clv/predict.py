@@ -38,7 +38,10 @@ value the model would have needed to be right on the holdout.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,8 +50,9 @@ from numpy.typing import ArrayLike
 from scipy import stats
 
 from segkit.clv.fit import Fit
-from segkit.clv.models import Theta, check_summary, compress, pair_index
+from segkit.clv.models import SPEND_MODEL, Theta, check_summary, compress, pair_index
 from segkit.core.checks import check_columns, check_scalar
+from segkit.core.errors import SegkitError
 from segkit.core.params import MIN_SEGMENT_SIZE, UNIT_DAYS
 
 #: Days in an average month (a year of 365.25 days).
@@ -157,45 +161,11 @@ def _quadratic(G: np.ndarray, cov: np.ndarray) -> np.ndarray:
     return np.einsum("ij,jk,ik->i", G, cov, G)
 
 
-def _cov_root(cov: np.ndarray) -> np.ndarray:
+def cov_root(cov: np.ndarray) -> np.ndarray:
     """``L`` with ``L L' = cov`` (symmetric square root; negative eigenvalues of a
     numerically indefinite covariance count as 0)."""
     vals, vecs = np.linalg.eigh((cov + cov.T) / 2)
     return vecs * np.sqrt(np.clip(vals, 0.0, None))
-
-
-def _add_spend(
-    out: pd.DataFrame,
-    spend: Fit,
-    summary: pd.DataFrame,
-    *,
-    purchases: Fit,
-    disc: np.ndarray,
-    G_p: np.ndarray,
-    margin: float,
-    alpha: float,
-) -> None:
-    """Add expected spend, CLV with its interval and the delta columns to ``out``."""
-    x = summary["frequency"].to_numpy(float)
-    mx = summary["monetary"].to_numpy(float)
-    es = spend.expected_spend(x, mx)
-    G_s = _log_gradient(lambda th: spend.spec.expected_spend(th, x, mx), spend)
-    var = _quadratic(G_p, purchases.cov_log) + _quadratic(G_s, spend.cov_log)
-    out["expected_spend"] = es
-    clv = margin * disc * es
-    out["clv"] = clv
-    zq = stats.norm.ppf(1 - alpha / 2)
-    sd = np.sqrt(np.nan_to_num(var))
-    out["clv_low"] = clv * np.exp(-zq * sd)
-    out["clv_high"] = clv * np.exp(zq * sd)
-    # d clv_i / d log θ = clv_i · d log clv_i / d log θ, times a root of the covariance
-    parts = [
-        np.nan_to_num(clv[:, None] * G) @ _cov_root(f.cov_log)
-        for G, f in ((G_p, purchases), (G_s, spend))
-    ]
-    delta = np.hstack(parts)
-    for j in range(delta.shape[1]):
-        out[f"{DELTA_PREFIX}{j + 1}"] = delta[:, j]
 
 
 def model_error_band(low: ArrayLike, high: ArrayLike, factor: float) -> tuple[Any, Any]:
@@ -248,15 +218,113 @@ def total_interval(
     >>> print(f"{total:.0f} {low:.2f} {high:.2f}")
     100 90.67 110.30
     """
-    total = float(clv["clv"].sum())
     cols = [c for c in clv.columns if str(c).startswith(DELTA_PREFIX)]
-    if not cols or total <= 0:
+    sums = clv[cols].sum().to_numpy(float)
+    return interval_of_sums(float(clv["clv"].sum()), sums, alpha, model_error=model_error)
+
+
+def interval_of_sums(
+    total: float, delta_sums: ArrayLike, alpha: float = 0.05, *, model_error: float = 1.0
+) -> tuple[float, float, float]:
+    """:func:`total_interval` from the sums alone: the total CLV of a group and the sums
+    of its ``clv_delta_*`` columns (what an engine or a stream of batches adds up).
+
+    >>> total, low, high = interval_of_sums(100.0, [4.0, 3.0])
+    >>> print(f"{total:.0f} {low:.2f} {high:.2f}")
+    100 90.67 110.30
+    """
+    sums = np.asarray(delta_sums, float)
+    if not sums.size or total <= 0:
         return total, np.nan, np.nan
-    sd = float(np.sqrt((clv[cols].sum().to_numpy(float) ** 2).sum()))
+    sd = float(np.sqrt((sums**2).sum()))
     zq = stats.norm.ppf(1 - alpha / 2)
     low, high = total * np.exp(-zq * sd / total), total * np.exp(zq * sd / total)
     low, high = model_error_band(low, high, model_error)
     return total, float(low), float(high)
+
+
+def purchase_terms(
+    purchases: Fit,
+    frequency: ArrayLike,
+    recency: ArrayLike,
+    T: ArrayLike,
+    *,
+    horizon_months: int,
+    discount_rate: float,
+    time_unit: str,
+) -> pd.DataFrame:
+    """What the purchase model says of each history: ``p_alive``, ``expected_purchases``
+    (over the horizon), ``discounted_purchases`` and ``g_1..g_k``, the gradient of
+    log(discounted purchases) with respect to the model's log-parameters (delta method).
+
+    Each row depends on its own (frequency, recency, T) only, so the terms of a set of
+    distinct histories can be joined back to any number of customers
+    (:mod:`segkit.engine.value` does so on the engine).
+    """
+    h = compress(frequency, recency, T)
+    months = horizon_months * months_in_units(time_unit)
+    pairs = pair_index(h.x, h.T)
+    horizon: dict[str, Any] = {
+        "horizon_months": horizon_months,
+        "discount_rate": discount_rate,
+        "time_unit": time_unit,
+    }
+    u_disc = discounted_purchases(purchases, h.x, h.tx, h.T, pairs=pairs, **horizon)
+    # delta method on log(discounted purchases) w.r.t. the log-parameters; forward
+    # differences (half the cost on the hot path, ample for an interval)
+    G_p = _log_gradient(
+        lambda th: discounted_purchases(
+            purchases, h.x, h.tx, h.T, theta=th, pairs=pairs, **horizon
+        ),
+        purchases,
+        base=u_disc,
+    )
+    inv = h.inverse
+    out = pd.DataFrame(
+        {
+            "p_alive": purchases.p_alive(h.x, h.tx, h.T)[inv],
+            "expected_purchases": purchases.expected(months, h.x, h.tx, h.T)[inv],
+            "discounted_purchases": u_disc[inv],
+        }
+    )
+    for j in range(G_p.shape[1]):
+        out[f"g_{j + 1}"] = G_p[inv, j]
+    return out
+
+
+def _add_spend(
+    out: pd.DataFrame,
+    spend: Fit,
+    summary: pd.DataFrame,
+    *,
+    purchases: Fit,
+    disc: np.ndarray,
+    G_p: np.ndarray,
+    margin: float,
+    alpha: float,
+) -> None:
+    """Add expected spend, CLV with its interval and the delta columns to ``out``."""
+    x = summary["frequency"].to_numpy(float)
+    mx = summary["monetary"].to_numpy(float)
+    es = spend.expected_spend(x, mx)
+    # closed form (the same formula the engine evaluates: segkit.engine.value)
+    G_s = np.column_stack(spend.spec.log_gradient(spend.theta, x, np.nan_to_num(mx)))
+    var = _quadratic(G_p, purchases.cov_log) + _quadratic(G_s, spend.cov_log)
+    out["expected_spend"] = es
+    clv = margin * disc * es
+    out["clv"] = clv
+    zq = stats.norm.ppf(1 - alpha / 2)
+    sd = np.sqrt(np.nan_to_num(var))
+    out["clv_low"] = clv * np.exp(-zq * sd)
+    out["clv_high"] = clv * np.exp(zq * sd)
+    # d clv_i / d log θ = clv_i · d log clv_i / d log θ, times a root of the covariance
+    parts = [
+        np.nan_to_num(clv[:, None] * G) @ cov_root(f.cov_log)
+        for G, f in ((G_p, purchases), (G_s, spend))
+    ]
+    delta = np.hstack(parts)
+    for j in range(delta.shape[1]):
+        out[f"{DELTA_PREFIX}{j + 1}"] = delta[:, j]
 
 
 def predict(
@@ -302,39 +370,104 @@ def predict(
     check_scalar(horizon_months, "clv.horizon_months", int, gt=0)
     check_scalar(margin, "clv.margin", float, gt=0, le=1)
     check_summary(summary["frequency"], summary["recency"], summary["T"])
-    h = compress(summary["frequency"], summary["recency"], summary["T"])
-    months = horizon_months * months_in_units(time_unit)
-    u_alive = purchases.p_alive(h.x, h.tx, h.T)
-    u_exp = purchases.expected(months, h.x, h.tx, h.T)
-    pairs = pair_index(h.x, h.T)
-    horizon: dict[str, Any] = {
-        "horizon_months": horizon_months,
-        "discount_rate": discount_rate,
-        "time_unit": time_unit,
-    }
-    u_disc = discounted_purchases(purchases, h.x, h.tx, h.T, pairs=pairs, **horizon)
-    # delta method on log(discounted purchases) w.r.t. the log-parameters; forward
-    # differences (half the cost on the hot path, ample for an interval)
-    G_p = _log_gradient(
-        lambda th: discounted_purchases(
-            purchases, h.x, h.tx, h.T, theta=th, pairs=pairs, **horizon
-        ),
+    terms = purchase_terms(
         purchases,
-        base=u_disc,
+        summary["frequency"],
+        summary["recency"],
+        summary["T"],
+        horizon_months=horizon_months,
+        discount_rate=discount_rate,
+        time_unit=time_unit,
     )
-    inv = h.inverse
     out = pd.DataFrame(index=summary.index)
     if "customer_id" in summary:
         out["customer_id"] = summary["customer_id"].to_numpy()
     out["frequency"] = summary["frequency"].to_numpy()
-    out["p_alive"] = u_alive[inv]
-    out["expected_purchases"] = u_exp[inv]
-    disc = u_disc[inv]
+    out["p_alive"] = terms["p_alive"].to_numpy()
+    out["expected_purchases"] = terms["expected_purchases"].to_numpy()
+    disc = terms["discounted_purchases"].to_numpy()
     if spend is not None and "monetary" in summary:
-        kw = {"purchases": purchases, "disc": disc, "G_p": G_p[inv]}
+        G_p = terms.filter(like="g_").to_numpy()
+        kw = {"purchases": purchases, "disc": disc, "G_p": G_p}
         _add_spend(out, spend, summary, **kw, margin=margin, alpha=alpha)
     out["discounted_purchases"] = disc
     return out
+
+
+@dataclass(frozen=True)
+class ValueModel:
+    """A fitted CLV model with its settings: what ``clv_params.json`` holds, and what
+    turns any BTYD summary into the per-customer values of ``clv.parquet``.
+
+    >>> model = ValueModel.load("reports/demo/artifacts/clv_params.json")  # doctest: +SKIP
+    >>> model.predict(summary)  # doctest: +SKIP
+    """
+
+    purchases: Fit
+    spend: Fit | None
+    horizon_months: int
+    margin: float
+    discount_rate: float
+    time_unit: str
+    model_error: float = 1.0  # factor of the model-error band (1: none)
+    alpha: float = 0.05
+
+    @classmethod
+    def load(cls, path: str | Path) -> ValueModel:
+        """The model a CLV stage saved (``artifacts/clv_params.json``).
+
+        Raises
+        ------
+        SegkitError
+            The file is missing or not such a file, or was written before segkit saved
+            the parameters' covariance.
+        """
+        path = Path(path)
+        try:
+            saved = json.loads(path.read_text())
+            meta = saved["_meta"]
+            best = meta["clv_model"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise SegkitError(
+                f"{path}: not a CLV model written by the CLV stage (clv_params.json with "
+                f"_meta.clv_model): {exc}"
+            ) from None
+        check = meta.get("holdout_check") or {}
+        factor = check.get("model_error_factor", 1.0)
+        return cls(
+            purchases=Fit.from_dict(best, saved[best]),
+            spend=Fit.from_dict(SPEND_MODEL, saved[SPEND_MODEL]) if SPEND_MODEL in saved else None,
+            horizon_months=int(meta["horizon_months"]),
+            margin=float(meta["margin"]),
+            discount_rate=float(meta["discount_rate"]),
+            time_unit=str(meta["time_unit"]),
+            model_error=float(factor) if factor is not None else 1.0,
+        )
+
+    def predict(self, summary: pd.DataFrame) -> pd.DataFrame:
+        """Per customer: ``customer_id`` (when given), ``frequency``, ``p_alive``,
+        ``expected_purchases``, ``expected_spend``, ``clv``, ``clv_low``, ``clv_high``
+        (widened by the model-error band), ``clv_delta_*``, ``discounted_purchases``.
+        Without a spend model, ``clv`` is in discounted purchases and has no interval."""
+        pred = predict(
+            self.purchases,
+            self.spend,
+            summary,
+            horizon_months=self.horizon_months,
+            margin=self.margin,
+            discount_rate=self.discount_rate,
+            time_unit=self.time_unit,
+            alpha=self.alpha,
+        )
+        if "clv" not in pred:  # no spend model: value in purchases only
+            disc = pred.pop("discounted_purchases")
+            pred["clv"] = disc
+            pred["clv_low"] = pred["clv_high"] = np.nan
+            pred["discounted_purchases"] = disc  # last, as with a spend model
+        pred["clv_low"], pred["clv_high"] = model_error_band(
+            pred["clv_low"], pred["clv_high"], self.model_error
+        )
+        return pred
 
 
 def segment_value(

@@ -38,12 +38,12 @@ from segkit.clv import (
     PURCHASE_MODELS,
     SPEND_MODEL,
     Fit,
+    ValueModel,
     fit_purchases,
     fit_spend,
     holdout_by_frequency,
     holdout_errors,
     holdout_predictions,
-    predict,
     segment_value,
     spend_frequency_correlation,
     total_interval,
@@ -56,7 +56,6 @@ from segkit.clv.diagnostics import (
     rate_change,
     refit_test,
 )
-from segkit.clv.predict import model_error_band
 from segkit.core import paths
 from segkit.core.errors import SegkitError
 from segkit.core.params import UNIT_DAYS, parse_date
@@ -376,21 +375,16 @@ def _predictions(
     """Per customer predictions of the ``best`` purchase model, with segment; the CLV
     interval widened by the model-error band when ``model_error`` > 1."""
     p = run.params["clv"]
-    pred = predict(
-        fits[best],
-        fits.get(SPEND_MODEL),
-        customers,
+    model = ValueModel(
+        purchases=fits[best],
+        spend=fits.get(SPEND_MODEL),
         horizon_months=p["horizon_months"],
         margin=p["margin"],
         discount_rate=p["discount_rate"],
         time_unit=run.params["data"]["time_unit"],
+        model_error=model_error,
     )
-    if "clv" not in pred:  # no spend model: value in purchases only
-        pred["clv"] = pred["discounted_purchases"]
-        pred["clv_low"] = pred["clv_high"] = np.nan
-    pred["clv_low"], pred["clv_high"] = model_error_band(
-        pred["clv_low"], pred["clv_high"], model_error
-    )
+    pred = model.predict(customers)
     pred = pred.merge(run.load("segments"), on="customer_id", how="left")
     pred["segment"] = pred["segment"].fillna(0).astype(int)
     return pred
