@@ -175,6 +175,13 @@ def _add_other(sub: Any) -> None:
         help="where to score (default: the run's engine parameter); spark uses the active "
         "SparkSession or one built from the run's spark parameters",
     )
+    s.add_argument(
+        "--clv",
+        action="store_true",
+        help="also each customer's CLV from the run's CLV model (artifacts/clv_params.json): "
+        "P(alive), expected purchases and spend, CLV with its interval; the table needs "
+        "frequency, recency, T and monetary in the run's time unit (as customers.parquet)",
+    )
     p = _sub(
         sub,
         "params",
@@ -231,6 +238,29 @@ def _run_parameters(run: Path) -> dict[str, Any]:
     return params if isinstance(params, dict) else {}
 
 
+def _value_model(run: Path) -> Any:
+    """The CLV model of run folder ``run`` (or of the run of its segmenter.json), checked
+    against the run's manifest.
+
+    Raises
+    ------
+    SegkitError
+        The run has no CLV model, or it changed since the run wrote it.
+    """
+    from segkit.clv import ValueModel
+    from segkit.stages.cluster import verify_artifact
+
+    folder = run if run.is_dir() else run.parent.parent
+    path = folder / "artifacts" / "clv_params.json"
+    if not path.is_file():
+        raise SegkitError(
+            f"--clv: run {folder} has no CLV model ({path} not found); run its CLV stage "
+            f"first (segkit run ... --stages clv), or score without --clv"
+        )
+    verify_artifact(folder, path, "the CLV model", "the CLV stage")
+    return ValueModel.load(path)
+
+
 def _score(args: argparse.Namespace) -> int:
     """Score a customer table: duckdb streams it in batches (bounded memory); spark scores
     and writes on the engine. Print the counts."""
@@ -241,6 +271,7 @@ def _score(args: argparse.Namespace) -> int:
     verify_segmenter(Path(args.run))
     seg = Segmenter.load(args.run)
     params = _run_parameters(Path(args.run))
+    value = _value_model(Path(args.run)) if args.clv else None
     engine = args.engine or params.get("engine", "duckdb")
     if engine == "spark":
         from segkit.engine import backend, scoring
@@ -248,9 +279,10 @@ def _score(args: argparse.Namespace) -> int:
         scoring.check_method(seg)  # before a Spark session is started
         uri = scoring.default_target(args.customers, args.out)
         con = backend.connect("spark", params.get("spark"))
-        summary = scoring.score_to_parquet(con, args.customers, seg, uri)
+        summary = scoring.score_to_parquet(con, args.customers, seg, uri, value=value)
     else:
-        summary, _ = score_to_csv(seg, args.customers, default_target(args.customers, args.out))
+        target = default_target(args.customers, args.out)
+        summary, _ = score_to_csv(seg, args.customers, target, value=value)
     print("\n".join(summary.lines()))
     print(f"wrote {summary.path} ({summary.rows:,} customers)")
     return 0

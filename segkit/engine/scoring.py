@@ -17,9 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from segkit.clv.predict import DELTA_PREFIX, ValueModel
 from segkit.core.errors import SegkitError
 from segkit.engine.backend import flt, ibis_module, not_finite, table, write_parquet
-from segkit.segment.scorefile import ScoreSummary
+from segkit.engine.value import value_expr
+from segkit.segment.scorefile import ScoreSummary, ValueSums
 
 #: segment_name of a customer outside the fitted range (as segkit.segment.UNASSIGNED).
 UNASSIGNED = "not assigned: outside the fitted range"
@@ -118,8 +120,11 @@ def check_method(seg: Any) -> None:
         )
 
 
-def score_expr(t: Any, seg: Any, *, ordered: bool = True) -> Any:
-    """The scoring expression: customer_id, segment, segment_name, nearest_segment, flag.
+def score_expr(
+    t: Any, seg: Any, *, ordered: bool = True, carry: list[str] | tuple[str, ...] = ()
+) -> Any:
+    """The scoring expression: customer_id, segment, segment_name, nearest_segment, flag,
+    then the columns ``carry`` of ``t`` as they are.
 
     ``ordered``: sorted by customer id (a global sort: on Spark a shuffle, which writing
     the output does not need)."""
@@ -131,7 +136,12 @@ def score_expr(t: Any, seg: Any, *, ordered: bool = True) -> Any:
     cols, reasons = columns_and_flags(t, seg)
     centers = np.asarray(seg.model.centers, dtype=float)
     flag = ibis.literal("; ").join(reasons) if reasons else ibis.literal("")
-    d = t.select("customer_id", _flag=flag, **_distances(transformed(cols, seg.transform), centers))
+    d = t.select(
+        "customer_id",
+        *carry,
+        _flag=flag,
+        **_distances(transformed(cols, seg.transform), centers),
+    )
     d = d.mutate(_m=ibis.least(*(d[f"_d{k}"] for k in range(len(centers)))))
     raw = ibis.cases(*((d[f"_d{k}"] == d._m, k) for k in range(len(centers))), else_=-1)
     d = d.mutate(_raw=raw)
@@ -145,6 +155,7 @@ def score_expr(t: Any, seg: Any, *, ordered: bool = True) -> Any:
         segment_name=ibis.ifelse(inside, names, ibis.literal(UNASSIGNED)),
         nearest_segment=d.nearest_segment,
         flag=d.flag,
+        **{c: d[c] for c in carry},
     )
     return out.order_by("customer_id") if ordered else out
 
@@ -168,13 +179,25 @@ def score(t: Any, seg: Any) -> pd.DataFrame:
     return out
 
 
-def summarize(scored: Any, path: str | Path) -> ScoreSummary:
+def summarize(scored: Any, path: str | Path, value: ValueModel | None = None) -> ScoreSummary:
     """The counts of a scored ibis table, from aggregate queries (three small results).
 
     Customers per segment (number, name), the customers flagged and left unassigned, and
-    how often each reason appears among them (a customer may have several)."""
+    how often each reason appears among them (a customer may have several); with
+    ``value``, the CLV sums per segment (:class:`~segkit.segment.scorefile.ValueSums`)."""
     summary = ScoreSummary(path)
-    per = scored.group_by(["segment", "segment_name"]).agg(n=scored.count()).to_pandas()
+    sums: dict[str, Any] = {}
+    if value is not None:
+        deltas = [c for c in scored.columns if c.startswith(DELTA_PREFIX)]
+        sums = {c: scored[c].sum() for c in ["clv", *deltas]}
+    per = (
+        scored.group_by(["segment", "segment_name"])
+        .agg(n=scored.count(), **sums)
+        .order_by("segment")
+        .to_pandas()
+    )
+    if value is not None:
+        summary.value = _value_sums(value, per)
     for row in per.itertuples(index=False):
         if pd.isna(row.segment):
             summary.flagged += int(row.n)
@@ -188,7 +211,20 @@ def summarize(scored: Any, path: str | Path) -> ScoreSummary:
     return summary
 
 
-def score_to_parquet(con: Any, source: Any, seg: Any, target: str | Path) -> ScoreSummary:
+def _value_sums(value: ValueModel, per: pd.DataFrame) -> ValueSums:
+    """The CLV sums of the per-segment aggregates (flagged customers as segment -1)."""
+    out = ValueSums(value)
+    deltas = [c for c in per.columns if c.startswith(DELTA_PREFIX)]
+    seg = per["segment"].astype("float64").fillna(-1).astype("int64").to_numpy()
+    clv = per["clv"].astype("float64").fillna(0.0)
+    frame = pd.DataFrame({"clv": clv, **{c: per[c].astype("float64") for c in deltas}})
+    out.add(seg, frame)
+    return out
+
+
+def score_to_parquet(
+    con: Any, source: Any, seg: Any, target: str | Path, *, value: ValueModel | None = None
+) -> ScoreSummary:
     """Score the customer table ``source`` on backend ``con`` and write Parquet at ``target``.
 
     The engine reads ``source`` (a Parquet file or folder, any path it reads, or a table
@@ -208,8 +244,13 @@ def score_to_parquet(con: Any, source: Any, seg: Any, target: str | Path) -> Sco
     scored = score_expr(t, seg, ordered=False)  # checks the columns before anything runs
     if int(t.count().to_pandas()) == 0:  # Parquet: the footers' row counts
         raise SegkitError(f"customer table {source}: no customer rows")
+    if value is not None:
+        valued = value_expr(t, value, carry=seg.features)
+        drop = {"customer_id", "frequency", *seg.features}
+        out = [c for c in valued.columns if c not in drop]
+        scored = score_expr(valued, seg, ordered=False, carry=out)
     written = write_parquet(scored, target)
-    return summarize(con.read_parquet(written), written)
+    return summarize(con.read_parquet(written), written, value)
 
 
 def default_target(source: str | Path, out: str | Path | None = None) -> str:

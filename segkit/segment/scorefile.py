@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from segkit.clv.predict import DELTA_PREFIX, ValueModel, interval_of_sums
 from segkit.core.checks import check_columns
 from segkit.core.errors import SegkitError
 from segkit.segment.prepare import as_levels
@@ -53,6 +54,7 @@ class ScoreSummary:
     segments: dict[int, tuple[str, int]] = field(default_factory=dict)
     flagged: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    value: ValueSums | None = None  # with --clv: the sums behind the CLV lines
 
     def add(self, scored: pd.DataFrame) -> None:
         """Count one scored batch in (numpy counts: a pandas groupby per batch cost more
@@ -66,6 +68,8 @@ class ScoreSummary:
         for k, name, n in zip(numbers.tolist(), names, counts.tolist(), strict=True):
             known, total = self.segments.get(k, (str(name), 0))
             self.segments[k] = (known, total + n)
+        if self.value is not None:
+            self.value.add(seg, scored)
         if len(inside) < len(seg):  # the reasons of the flagged rows only
             flags = scored["flag"].to_numpy()[np.flatnonzero(seg < 0)]
             why = pd.Series(flags, dtype=object).str.split("; ").explode().value_counts()
@@ -78,7 +82,60 @@ class ScoreSummary:
         out.append(f"flagged, not assigned (outside the fitted range): {self.flagged:,}")
         by_count = sorted(self.reasons.items(), key=lambda kv: (-kv[1], kv[0]))
         out += [f"  {reason}: {n:,}" for reason, n in by_count]
+        if self.value is not None:
+            out += self.value.lines()
         return out
+
+
+@dataclass
+class ValueSums:
+    """The CLV of the scored customers, kept as sums: total CLV and the sums of the
+    ``clv_delta_*`` columns (whose squares give the variance of the total:
+    :func:`segkit.clv.predict.interval_of_sums`), overall and per segment (-1: flagged)."""
+
+    model: ValueModel
+    total: float = 0.0
+    deltas: np.ndarray | None = None
+    by_segment: dict[int, float] = field(default_factory=dict)
+
+    def add(self, segment: np.ndarray, scored: pd.DataFrame) -> None:
+        """Add one scored batch (``segment`` as integers, -1 for flagged rows)."""
+        clv = scored["clv"].to_numpy(float)
+        self.total += float(np.nansum(clv))
+        cols = [c for c in scored.columns if c.startswith(DELTA_PREFIX)]
+        if cols:
+            part = np.nansum(scored[cols].to_numpy(float), axis=0)
+            self.deltas = part if self.deltas is None else self.deltas + part
+        numbers, back = np.unique(segment, return_inverse=True)
+        sums = np.bincount(back.reshape(-1), weights=np.nan_to_num(clv), minlength=len(numbers))
+        for k, v in zip(numbers.tolist(), sums.tolist(), strict=True):
+            self.by_segment[k] = self.by_segment.get(k, 0.0) + v
+
+    def lines(self) -> list[str]:
+        """The total with its interval, then each segment's share."""
+        m = self.model
+        deltas = self.deltas if self.deltas is not None else np.array([])
+        total, low, high = interval_of_sums(self.total, deltas, m.alpha, model_error=m.model_error)
+        what = "margin" if m.spend is not None else "discounted purchases"
+        band = f" ({low:,.0f} to {high:,.0f})" if np.isfinite(low) else ""
+        out = [f"CLV over the next {m.horizon_months} months ({what}): {total:,.0f}{band}"]
+        for k, v in sorted(self.by_segment.items()):
+            share = v / total if total > 0 else np.nan
+            name = f"segment {k}" if k >= 0 else "flagged"
+            out.append(f"  {name}: {v:,.0f} ({share:.0%})")
+        return out
+
+
+#: Columns ``--clv`` reads besides the segmenter's: the BTYD summary of each customer.
+VALUE_INPUTS = ("frequency", "recency", "T", "monetary")
+
+
+def with_value(scored: pd.DataFrame, batch: pd.DataFrame, value: ValueModel) -> pd.DataFrame:
+    """``scored`` with the CLV columns of ``value`` for the customers of ``batch`` (the
+    same rows, in the same order), without the input ``frequency``."""
+    pred = value.predict(batch.reset_index(drop=True))
+    pred = pred.drop(columns=["customer_id", "frequency"], errors="ignore")
+    return pd.concat([scored.reset_index(drop=True), pred], axis=1)
 
 
 def default_target(customers: str | Path, out: str | Path | None = None) -> Path:
@@ -94,6 +151,7 @@ def score_to_csv(
     *,
     keep: bool = False,
     batch_rows: int = BATCH_ROWS,
+    value: ValueModel | None = None,
 ) -> tuple[ScoreSummary, pd.DataFrame | None]:
     """Score the customer table at ``customers`` batch by batch into the CSV ``target``
     (or a Parquet file, when ``target`` ends in ``.parquet``).
@@ -106,6 +164,9 @@ def score_to_csv(
         at the end).
     keep : also return the whole scored table (for callers that want it in memory).
     batch_rows : customers per batch.
+    value : a saved CLV model (``segkit score --clv``): each customer also gets its CLV
+        columns (:meth:`~segkit.clv.ValueModel.predict`, from the table's ``frequency``,
+        ``recency``, ``T``, ``monetary``), and the summary the total CLV with its interval.
 
     Raises
     ------
@@ -114,13 +175,18 @@ def score_to_csv(
     """
     src, target = Path(customers), Path(target)
     summary, kept = ScoreSummary(target), []
+    if value is not None:
+        summary.value = ValueSums(value)
+    extra = () if value is None else VALUE_INPUTS[: 4 if value.spend is not None else 3]
     tmp = target.with_name(target.name + ".tmp")
     parquet = target.suffix.lower() == ".parquet"
     writer = None
     try:
         with tmp.open("wb") as out:
-            for batch in read_batches(seg, src, batch_rows):
+            for batch in read_batches(seg, src, batch_rows, extra):
                 scored = seg.score(batch, where=str(src))
+                if value is not None:
+                    scored = with_value(scored, batch, value)
                 if parquet:
                     writer = _write_parquet(scored, out, writer)
                 else:
@@ -139,12 +205,14 @@ def score_to_csv(
     return summary, (pd.concat(kept, ignore_index=True) if keep else None)
 
 
-def read_batches(seg: Segmenter, path: Path, rows: int) -> Iterator[pd.DataFrame]:
-    """The columns ``seg`` needs from ``path``, ``rows`` customers at a time, categorical
-    columns as level strings fixed over the whole file."""
+def read_batches(
+    seg: Segmenter, path: Path, rows: int, extra: list[str] | tuple[str, ...] = ()
+) -> Iterator[pd.DataFrame]:
+    """The columns ``seg`` needs from ``path`` (and ``extra``), ``rows`` customers at a
+    time, categorical columns as level strings fixed over the whole file."""
     if not path.is_file():
         raise SegkitError(f"customer table {path} not found")
-    need = ["customer_id", *seg.features]
+    need = list(dict.fromkeys(["customer_id", *seg.features, *extra]))
     if path.suffix == ".parquet":
         yield from _parquet_batches(path, need, seg.categorical, rows)
     else:

@@ -578,17 +578,31 @@ def verify_segmenter(where: Path) -> None:
     """
     folder = where if where.is_dir() else where.parent.parent
     path = where / "artifacts" / "segmenter.json" if where.is_dir() else where
+    verify_artifact(folder, path, "the segmenter", "the clustering")
+
+
+def verify_artifact(folder: Path, path: Path, what: str, stage: str) -> None:
+    """Check artifact ``path`` of run ``folder`` against the sha256 of its manifest
+    (nothing to check without a manifest that lists it); ``what`` and ``stage`` name it
+    and the stage that writes it in the error.
+
+    Raises
+    ------
+    SegkitError
+        The file's sha256 differs from the manifest's.
+    """
     manifest = folder / "manifest.json"
     if not manifest.is_file() or not path.is_file():
         return
+    key = f"artifacts/{path.name}"
     try:
-        recorded = json.loads(manifest.read_text())["artifacts"]["artifacts/segmenter.json"]
+        recorded = json.loads(manifest.read_text())["artifacts"][key]
     except (ValueError, KeyError, TypeError):
         return
     if sha256(path) != recorded:
         raise SegkitError(
-            f"{path} is not the segmenter its run wrote (its sha256 differs from "
-            f"{manifest}); refusing to use it. Rerun the clustering to get a new one."
+            f"{path} is not {what} its run wrote (its sha256 differs from "
+            f"{manifest}); refusing to use it. Rerun {stage} to get a new one."
         )
 
 
