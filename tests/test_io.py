@@ -547,3 +547,68 @@ def test_parquet_with_time_zone_aware_timestamps_is_read_in_utc(tmp_path):
     assert list(used["timestamp"]) == list(expected)  # 2023-12-31 23:30, the day before
     assert t.quality["rows_used"] == 3
     assert t.quality["timestamps_converted_to_utc"] == 3
+
+
+def _typed_stamps(kind: str) -> tuple[pd.Series, list[pd.Timestamp]]:
+    """A Parquet timestamp column of ``kind`` and the naive timestamps the loader should give."""
+    stamps = pd.Series(pd.to_datetime(["2024-01-31 08:15", "2024-02-29 00:00", "2024-12-01 23:59"]))
+    if kind == "date":
+        return stamps.dt.date, list(stamps.dt.normalize())
+    if kind == "zoned":
+        zoned = stamps.dt.tz_localize("Europe/Berlin")
+        return zoned, list(zoned.dt.tz_convert("UTC").dt.tz_localize(None))
+    return stamps, list(stamps)
+
+
+@pytest.mark.parametrize("kind", ["timestamp", "date", "zoned"])
+def test_date_formats_leave_a_typed_parquet_timestamp_as_it_is(tmp_path, kind):
+    """``date_formats`` are for text: a Parquet column stored as a timestamp or a date is
+    used as it is (as on engine: spark), not parsed again with them (which rejected every
+    row); the other day/month order in the formats shows they are not applied."""
+    column, expected = _typed_stamps(kind)
+    path = tmp_path / "tx.parquet"
+    frame = pd.DataFrame(
+        {"customer_id": ["a", "b", "a"], "timestamp": column, "amount": [1.0, 2.0, 3.0]}
+    )
+    frame.to_parquet(path)
+    t = io.load_transactions({"path": str(path), "date_formats": ["%m/%d/%Y"]})
+    assert reconciles(t)
+    assert t.quality["rows_used"] == 3
+    assert list(t.used.df().sort_values("amount")["timestamp"]) == expected
+
+
+def test_date_formats_still_read_a_parquet_text_column(tmp_path):
+    """A timestamp stored as text in Parquet is read with ``date_formats``, and a value they
+    do not match is rejected as before."""
+    stamps = pd.Series(pd.to_datetime(["2024-01-31 08:15", "2024-02-29 00:00"]))
+    text = [*stamps.dt.strftime("%d/%m/%Y %H:%M"), "2024-12-01 23:59"]
+    path = tmp_path / "tx.parquet"
+    pd.DataFrame(
+        {"customer_id": ["a", "b", "c"], "timestamp": text, "amount": [1.0, 2.0, 3.0]}
+    ).to_parquet(path)
+    t = io.load_transactions({"path": str(path), "date_formats": ["%d/%m/%Y %H:%M"]})
+    assert reconciles(t)
+    assert list(t.used.df()["timestamp"]) == list(stamps)
+    assert t.quality["rejected"] == {"unparseable_timestamp": 1}
+
+
+@pytest.mark.parametrize("kind", ["timestamp", "date"])
+def test_date_formats_leave_a_typed_parquet_customer_date_as_it_is(tmp_path, kind):
+    """A customer attribute stored as a date in Parquet stays a date with ``date_formats``
+    set (it became a categorical text column), and a text date beside it is read with them."""
+    column, joined = _typed_stamps(kind)
+    path = tmp_path / "customers.parquet"
+    pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c"],
+            "joined": column,
+            "birthday": ["31/01/1980", "29/02/1992", "01/12/2001"],
+        }
+    ).to_parquet(path)
+    end = pd.Timestamp("2025-01-01")
+    t = io.load_customers({"path": str(path), "date_formats": ["%d/%m/%Y"]}, observation_end=end)
+    used = t.used.df()
+    assert list(t.quality["dates"]) == ["joined", "birthday"]
+    born = pd.to_datetime(["1980-01-31", "1992-02-29", "2001-12-01"])
+    assert list(used["days_since_birthday"]) == [float((end - d).days) for d in born]
+    assert list(used["days_since_joined"]) == [float((end - d.normalize()).days) for d in joined]

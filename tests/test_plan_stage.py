@@ -3,6 +3,7 @@ suppression honoured, every customer counted, pseudonyms never the raw ids with 
 outside the run folder, reproducible, skipped without an experiment, and a rerun that
 replaces the plan only when it succeeds."""
 
+import contextlib
 import hashlib
 import json
 import os
@@ -254,6 +255,44 @@ def test_segkit_plan_reruns_only_the_plan_and_keeps_a_good_run(made, tmp_path):
     assert not res.ok and res.folder.name == "plantest.failed"
     assert (folder / "artifacts" / "plan.csv").read_bytes() == good
     assert yaml.safe_load((folder / "params.yaml").read_text())["plan"]["budget"] == 50
+
+
+def test_segkit_plan_on_a_spark_run_starts_no_spark_session(made, tmp_path, monkeypatch):
+    """The plan reads nothing through the engine: `segkit plan` on a run with engine: spark
+    does not start the shared Spark session (a JVM, ~10 s); a rerun of a stage that does
+    read through it (abtest) enters the session around its kernel. No Spark is started:
+    the session factory is a stand-in that counts its entries."""
+    from segkit import engine
+    from segkit.pipeline import runner
+
+    entered: list = []
+
+    @contextlib.contextmanager
+    def share_session(settings=None):
+        entered.append(settings)
+        yield None
+
+    monkeypatch.setattr(engine, "share_session", share_session)
+    folder = fake_finished_run(made, tmp_path / "plantest")
+    spark = {**yaml.safe_load((folder / "params.yaml").read_text()), "engine": "spark"}
+    (folder / "params.yaml").write_text(yaml.safe_dump(spark, sort_keys=False))
+    res = rerun(folder, "plan", progress=False)
+    assert res.ok, res.stages
+    assert entered == []
+
+    class Stop(Exception):
+        pass
+
+    loops = []
+
+    def stages_loop(params, chosen, *args):
+        loops.append((chosen, len(entered)))  # the session entered before the kernel starts
+        raise Stop  # no kernel: abtest would start Spark itself
+
+    monkeypatch.setattr(runner, "_stages_loop", stages_loop)
+    with pytest.raises(Stop):
+        rerun(folder, "abtest", progress=False)
+    assert loops == [(["abtest"], 1)]
 
 
 def test_segkit_plan_refuses_other_parameters_and_other_folders(made, tmp_path, capsys):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
+from segkit import io
 from segkit.core.errors import SegkitError
 from segkit.stages import profile as profile_stage
 from segkit.stages.run import Run
@@ -110,6 +112,34 @@ def test_migration_since_an_earlier_date(tmp_path):
     assert any(f.startswith("Since 2023-06-30,") for f in res.findings)
     with pytest.raises(SegkitError, match=r"compare_date == 2020-01-01 is before the first"):
         profile_stage.segments_at(run, "2020-01-01")
+
+
+def test_segments_at_closes_its_connection(tmp_path, monkeypatch):
+    """The DuckDB connection of :func:`segments_at` is closed when it returns and when it
+    raises (it was left open, with its memory and spill folder, until garbage collection)."""
+    params = {
+        "name": "t",
+        "data": {"source": "demo", "demo": {"n_customers": 200}},
+        "cluster": {"k_min": 2, "k_max": 3, "n_bootstrap": 2, "gap_references": 2},
+    }
+    run = Run.open(params, tmp_path / "r")
+    run.load("segmenter")  # runs explore and cluster
+    opened: list[duckdb.DuckDBPyConnection] = []
+    connect = io.connect
+
+    def recording(*args, **kwargs):
+        opened.append(connect(*args, **kwargs))
+        return opened[-1]
+
+    monkeypatch.setattr(io, "connect", recording)
+    before, _ = profile_stage.segments_at(run, "2023-06-30")
+    assert len(before) > 0
+    with pytest.raises(SegkitError, match=r"compare_date == 2020-01-01 is before the first"):
+        profile_stage.segments_at(run, "2020-01-01")
+    assert len(opened) == 2
+    for con in opened:
+        with pytest.raises(duckdb.ConnectionException, match="closed"):
+            con.execute("SELECT 1")
 
 
 def test_compare_date_without_transactions_is_a_clear_error(tmp_path):

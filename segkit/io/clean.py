@@ -125,14 +125,16 @@ def _explicit_ts(value: str, formats: list[str]) -> str:
     return parts[0] if len(parts) == 1 else f"COALESCE({', '.join(parts)})"
 
 
-def ts_expr(col: str, spec: dict, *, dayfirst: bool) -> str:
+def ts_expr(col: str, spec: dict, *, dayfirst: bool, typed: bool = False) -> str:
     """Timestamp cell: ``date_formats`` if given, else ISO then the common formats.
 
     The formats of the other day/month order come last, so a value that can only be read
-    that way is (see the module docstring for when that is allowed).
+    that way is (see the module docstring for when that is allowed). ``typed``: the column
+    was stored as a timestamp or a date (a Parquet file) and holds DuckDB's ISO text of it,
+    read as it is: ``date_formats`` are for text only.
     """
     value = stripped(col)
-    if spec["date_formats"]:
+    if spec["date_formats"] and not typed:
         return _explicit_ts(value, [str(f) for f in spec["date_formats"]])
     first, second = (
         (DAYFIRST_FORMATS, MONTHFIRST_FORMATS)

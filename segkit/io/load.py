@@ -22,7 +22,7 @@ from segkit.core.errors import SegkitError
 from segkit.core.params import ROLES
 from segkit.core.sql import ident, idents, literal
 from segkit.io import clean
-from segkit.io.read import connect, read_raw
+from segkit.io.read import connect, read_raw, typed_dates
 
 #: A single row worth more than this is taken for a data error (an id or a typo).
 MAX_ROW_AMOUNT = 1e12
@@ -212,12 +212,9 @@ def _tx_inspect(raw, m: dict, spec: dict, info: dict) -> bool:
     return True if dayfirst is None else bool(dayfirst)
 
 
-def _tx_select(raw, m: dict, spec: dict, *, dayfirst: bool) -> list[str]:
-    sel = [
-        "_row",
-        f"{clean.id_expr(m['customer_id'])} AS customer_id",
-        f"{clean.ts_expr(m['timestamp'], spec, dayfirst=dayfirst)} AS timestamp",
-    ]
+def _tx_select(raw, m: dict, spec: dict, *, dayfirst: bool, typed: bool) -> list[str]:
+    ts = clean.ts_expr(m["timestamp"], spec, dayfirst=dayfirst, typed=typed)
+    sel = ["_row", f"{clean.id_expr(m['customer_id'])} AS customer_id", f"{ts} AS timestamp"]
     for role in ("quantity", "unit_price", "amount"):
         if m[role]:
             sel.append(f"{clean.num_expr(m[role], spec)} AS {role}")
@@ -270,6 +267,8 @@ def load_transactions(
     ``quantity * unit_price`` when no amount column is mapped. Rows after
     ``observation_end`` (a date: the whole day counts) are rejected; without one, rows
     after ``today`` (default: the current date) are rejected as ``future_timestamp``.
+    ``date_formats`` apply to a timestamp written as text; a Parquet column stored as a
+    timestamp or a date is used as it is.
 
     Raises
     ------
@@ -285,7 +284,8 @@ def load_transactions(
     require_tx_roles(m, spec, columns)
     clean.check_date_formats(con, spec, "transactions")
     dayfirst = _tx_inspect(raw, m, spec, info)
-    typed = raw.select(", ".join(_tx_select(raw, m, spec, dayfirst=dayfirst)))
+    stored = bool(spec["date_formats"]) and m["timestamp"] in typed_dates(con, spec)
+    typed = raw.select(", ".join(_tx_select(raw, m, spec, dayfirst=dayfirst, typed=stored)))
     nums = [r for r in ("amount", "quantity", "unit_price") if r in typed.columns]
     rules = _tx_rules(m, spec, nums, end=observation_end, today=today)
     if spec["dedupe"]:
@@ -356,14 +356,15 @@ def _numeric_columns(raw, cols: list[str], spec: dict) -> set[str]:
     return {c for c in cols if flags[c]}
 
 
-def _date_columns(raw, cols: list[str], spec: dict) -> dict[str, bool]:
-    """Text columns whose every non-empty value is a date: column -> day-first order.
+def _date_columns(raw, cols: list[str], spec: dict, typed: set[str]) -> dict[str, bool]:
+    """Columns whose every non-empty value is a date: column -> day-first order.
 
     The day/month order is decided per column as for a transaction log
-    (:func:`segkit.io.clean.decide_dayfirst`).
+    (:func:`segkit.io.clean.decide_dayfirst`). ``typed``: columns stored as a timestamp or
+    a date (see :func:`segkit.io.read.typed_dates`), which ``date_formats`` do not apply to.
     """
     exprs = {
-        c: f"bool_and({clean.ts_expr(c, spec, dayfirst=True)} IS NOT NULL "
+        c: f"bool_and({clean.ts_expr(c, spec, dayfirst=True, typed=c in typed)} IS NOT NULL "
         f"OR {clean.text_expr(c)} IS NULL) AND count({clean.text_expr(c)}) > 0"
         for c in cols
     }
@@ -381,7 +382,7 @@ def _date_columns(raw, cols: list[str], spec: dict) -> dict[str, bool]:
 
 
 def _date_selects(
-    raw, dates: dict[str, bool], spec: dict, observation_end, info: dict
+    raw, dates: dict[str, bool], spec: dict, observation_end, info: dict, typed: set[str]
 ) -> dict[str, str]:
     """Date column -> SQL for its days before the observation end (``days_since_<col>``).
 
@@ -390,7 +391,7 @@ def _date_selects(
     """
     if not dates:
         return {}
-    ts = {c: clean.ts_expr(c, spec, dayfirst=d) for c, d in dates.items()}
+    ts = {c: clean.ts_expr(c, spec, dayfirst=d, typed=c in typed) for c, d in dates.items()}
     if observation_end is not None:
         end = pd.Timestamp(observation_end).normalize()
         basis = "the observation end"
@@ -463,8 +464,9 @@ def load_customers(
 ) -> Table:
     """Read customer attributes: one row per customer id (later duplicates rejected).
 
-    Numeric-looking attribute columns become numbers; a text column whose every value is
-    a date becomes ``days_since_<column>``: whole days from the date to
+    Numeric-looking attribute columns become numbers; a column whose every value is a date
+    (text, read with ``date_formats`` when given, or a Parquet date or timestamp, used as it
+    is) becomes ``days_since_<column>``: whole days from the date to
     ``observation_end`` (default: the latest date in those columns; recorded in
     ``quality["dates"]``); the other columns are categorical text with whitespace and
     case variants unified. ``outcomes`` and ``labels`` must name columns (or ``derive``
@@ -496,12 +498,14 @@ def load_customers(
         )
     numeric = _numeric_columns(raw, attrs, spec)
     _check_roles(spec, cols, numeric)
+    typed = typed_dates(con, spec) if spec["date_formats"] else set()
     dates = _date_selects(
         raw,
-        _date_columns(raw, [a for a in attrs if a not in numeric], spec),
+        _date_columns(raw, [a for a in attrs if a not in numeric], spec, typed),
         spec,
         observation_end,
         info,
+        typed,
     )
     select, keep = [], []
     for a in attrs:

@@ -332,6 +332,24 @@ def _read_parquet(con, path: Path, name: str) -> duckdb.DuckDBPyRelation:
     return rel.select(", ".join(f"CAST({ident(c)} AS VARCHAR) AS {ident(c)}" for c in rel.columns))
 
 
+def typed_dates(con, spec: dict) -> set[str]:
+    """Columns a Parquet input stores as a timestamp or a date, not as text.
+
+    :func:`read_raw` gives them as DuckDB's ISO text of the typed value; ``date_formats``
+    are for dates written as text and do not apply to them (as on ``engine: spark``).
+    Other formats hold text only: the empty set. Reads the file's schema, not its rows.
+    """
+    path = resolve_path(spec["path"])
+    if format_of(path, spec["format"]) != "parquet":
+        return set()
+    rel = con.sql(f"SELECT * FROM read_parquet({literal(path.as_posix())})")
+    return {
+        c
+        for c, t in zip(rel.columns, rel.types, strict=True)
+        if str(t) == "DATE" or str(t).startswith("TIMESTAMP")
+    }
+
+
 def read_raw(con, spec: dict, name: str) -> tuple[duckdb.DuckDBPyRelation, dict]:
     """Read a file as a relation of VARCHAR columns plus ``_row`` (1-based file row).
 

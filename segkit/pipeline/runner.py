@@ -411,7 +411,7 @@ def run(
         try:
             (tmp / "params.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
             started = time.perf_counter()
-            with _engine_session(resolved):
+            with _engine_session(resolved, chosen):
                 results, exports = _stages_loop(resolved, chosen, tmp, notebooks_dir, n, out)
             done = {stage: future.result() for stage, future in exports}
             results = [r._replace(export_seconds=done.get(r.stage, 0.0)) for r in results]
@@ -440,14 +440,16 @@ def run(
     return RunResult(resolved["name"], target, ok, results)
 
 
-def _engine_session(params: dict) -> contextlib.AbstractContextManager:
+def _engine_session(params: dict, stages: list[str]) -> contextlib.AbstractContextManager:
     """With ``engine: spark``, one Spark session for all the run's stage kernels.
 
     It is started here, once, and every kernel attaches to it (:func:`segkit.engine.
     share_session`): one Spark application per run, one JVM start-up rather than one per
-    stage; under spark-submit it is spark-submit's session.
+    stage; under spark-submit it is spark-submit's session. Only when one of ``stages``
+    reads through the engine (:func:`segkit.stages.registry.uses_engine`): `segkit plan`
+    alone starts no JVM.
     """
-    if params.get("engine", "duckdb") != "spark":
+    if params.get("engine", "duckdb") != "spark" or not registry.uses_engine(stages):
         return contextlib.nullcontext()
     from segkit.engine import share_session  # ibis and PySpark: the optional spark extra
 
@@ -575,7 +577,7 @@ def rerun(
             _link_tree(final, tmp, st)
             (tmp / "params.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
             n = n_threads or threads.budget()
-            with _engine_session(resolved):
+            with _engine_session(resolved, [st.name]):
                 results, exports = _stages_loop(resolved, [st.name], tmp, notebooks_dir, n, out)
             done = {name: future.result() for name, future in exports}
             results = [r._replace(export_seconds=done.get(r.stage, 0.0)) for r in results]

@@ -109,25 +109,25 @@ def segments_at(
     now = run.load("customers") if customers is None else customers
     tx = run.path("transactions.parquet")  # a file, or a Parquet folder on the Spark path
     src = paths.parquet_source(tx)  # DuckDB reads a folder through a glob of its files
-    con = io.connect(temp_dir=run.artifacts / ".duckdb_tmp")
-    first_sql = f"SELECT min(timestamp) FROM read_parquet({literal(src)})"
-    first = pd.Timestamp(con.sql(first_sql).fetchall()[0][0]).normalize()
-    if when < first:
-        raise SegkitError(
-            f"profile.compare_date == {when.date()} is before the first transaction "
-            f"({first.date()}): no customer existed yet"
-        )
     on = {
         "engine": run.params.get("engine", "duckdb"),
         "spark": run.params.get("spark"),
     }  # duckdb | spark
-    earlier = features.customer_features(
-        tx.as_posix() if on["engine"] != "duckdb" else src,
-        when,
-        run.params["data"]["time_unit"],
-        con=con,
-        **on,
-    )
+    with io.connect(temp_dir=run.artifacts / ".duckdb_tmp") as con:  # closed on leaving
+        first_sql = f"SELECT min(timestamp) FROM read_parquet({literal(src)})"
+        first = pd.Timestamp(con.sql(first_sql).fetchall()[0][0]).normalize()
+        if when < first:
+            raise SegkitError(
+                f"profile.compare_date == {when.date()} is before the first transaction "
+                f"({first.date()}): no customer existed yet"
+            )
+        earlier = features.customer_features(
+            tx.as_posix() if on["engine"] != "duckdb" else src,
+            when,
+            run.params["data"]["time_unit"],
+            con=con,
+            **on,
+        )
     attrs = [c for c in now.columns if c not in earlier.columns]
     earlier = earlier.merge(now[["customer_id", *attrs]], on="customer_id", how="left")
     seg = Segmenter.load(run.folder)

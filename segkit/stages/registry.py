@@ -3,6 +3,12 @@
 Everything that lists stages (the pipeline, ``Run.load``, the CLI's help, the reports'
 navigation) reads :data:`STAGES`. To add a stage: a module ``segkit/stages/<name>.py`` with
 ``run(run) -> result``, a notebook ``NN_<name>.ipynb``, and one entry here.
+
+``uses_engine`` marks the stages that read or aggregate through the run's engine
+(:mod:`segkit.engine`, ``engine.connect``, or a library function given ``engine=``): with
+``engine: spark`` the pipeline starts the shared Spark session (a JVM) only when one of the
+stages it runs is marked (:func:`uses_engine`). A stage that starts reading through the
+engine must be marked here, or its kernel starts a session of its own.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ class Stage(NamedTuple):
     artifacts: tuple[str, ...]  # artifact names (without extension) this stage writes
     preflight: bool = False  # its module has preflight(params): checks run before any kernel
     enable: str = ""  # what a parameter set needs for this stage to run, in words
+    uses_engine: bool = False  # reads through the run's engine (Spark on engine: spark)
 
     @property
     def notebook(self) -> str:
@@ -45,9 +52,11 @@ STAGES: tuple[Stage, ...] = (
         "Exploration",
         (),
         ("transactions", "customers", "experiment", "rejects", "data_quality", "calibration"),
+        uses_engine=True,  # cleans and aggregates the transactions (segkit.engine.clean)
     ),
     Stage("cluster", 2, "Segments", ("explore",), ("segments", "k_selection", "segmenter")),
-    Stage("profile", 3, "Profiles", ("cluster",), ("profiles",)),
+    # profile.compare_date rebuilds the features at that date on the engine
+    Stage("profile", 3, "Profiles", ("cluster",), ("profiles",), uses_engine=True),
     Stage(
         "clv",
         4,
@@ -63,6 +72,7 @@ STAGES: tuple[Stage, ...] = (
             "actions_with_value",
         ),
         enable="a transaction log (data.transactions: customer id, timestamp, amount)",
+        uses_engine=True,  # calibration/holdout features and tracking counts
     ),
     Stage(
         "abtest",
@@ -79,6 +89,7 @@ STAGES: tuple[Stage, ...] = (
         ),
         preflight=True,
         enable="an experiment table (data.experiment: customer id, arm, outcomes)",
+        uses_engine=True,  # the per-arm sums (segkit.abtest.aggregation.on_engine)
     ),
     Stage(
         "plan",
@@ -100,6 +111,12 @@ def get(name: str) -> Stage:
     """The stage called ``name``; an unknown name lists the stages."""
     check_scalar(name, "stage", str, in_=NAMES)
     return STAGES[NAMES.index(name)]
+
+
+def uses_engine(names: list[str] | tuple[str, ...]) -> bool:
+    """Whether any of the stages ``names`` reads through the run's engine, so that a run
+    of them with ``engine: spark`` needs the Spark session (see ``Stage.uses_engine``)."""
+    return any(get(name).uses_engine for name in names)
 
 
 def writer_of(artifact: str) -> Stage | None:
