@@ -176,6 +176,15 @@ def _add_other(sub: Any) -> None:
         "SparkSession or one built from the run's spark parameters",
     )
     s.add_argument(
+        "--contacts",
+        default=None,
+        metavar="PATH",
+        help="also draw the run's campaign plan (artifacts/plan.csv) from the scored "
+        "customers and write its contact list here as Parquet, through the engine (a folder "
+        "on spark); the customer table must hold the plan's consent and last-contact "
+        "columns; with --clv the expected value is the CLV",
+    )
+    s.add_argument(
         "--clv",
         action="store_true",
         help="also each customer's CLV from the run's CLV model (artifacts/clv_params.json): "
@@ -273,6 +282,7 @@ def _score(args: argparse.Namespace) -> int:
     params = _run_parameters(Path(args.run))
     value = _value_model(Path(args.run)) if args.clv else None
     engine = args.engine or params.get("engine", "duckdb")
+    plan_run = _plan_run(Path(args.run), params) if args.contacts else None
     if engine == "spark":
         from segkit.engine import backend, scoring
 
@@ -283,9 +293,72 @@ def _score(args: argparse.Namespace) -> int:
     else:
         target = default_target(args.customers, args.out)
         summary, _ = score_to_csv(seg, args.customers, target, value=value)
+        con = None
     print("\n".join(summary.lines()))
     print(f"wrote {summary.path} ({summary.rows:,} customers)")
+    if plan_run is not None:
+        _score_contacts(plan_run, con, str(summary.path), args.customers, args.contacts)
     return 0
+
+
+def _plan_run(run: Path, params: dict) -> Any:
+    """The run whose plan ``--contacts`` draws (its parameters from the manifest), checked
+    before any scoring."""
+    from segkit.stages.plan import engine_inputs
+    from segkit.stages.run import Run
+
+    folder = run if run.is_dir() else run.parent.parent
+    if not params and (folder / "params.yaml").is_file():  # a run opened in a notebook
+        params = yaml.safe_load((folder / "params.yaml").read_text()) or {}
+    if not params:
+        raise SegkitError(
+            f"--contacts: {folder} has neither manifest.json nor params.yaml with the run's "
+            "parameters (a folder written by segkit run or Run.open)"
+        )
+    plan_run = Run(folder, params)
+    engine_inputs(plan_run)  # the plan, the exclusions: errors now, not after scoring
+    return plan_run
+
+
+def _score_contacts(run: Any, con: Any, scored: str, source: str, out: str) -> None:
+    """Draw the plan of ``run`` from the scored customers on the engine, write the contact
+    list at ``out`` through it and print the customers per reason."""
+    from segkit.engine import backend
+    from segkit.engine import contacts as on_engine
+    from segkit.stages.plan import engine_inputs
+
+    con = con if con is not None else backend.connect("duckdb")
+    given = engine_inputs(run)
+    if scored.lower().endswith((".csv", ".csv.gz")):  # ids as written, not re-typed
+        t = con.read_csv(scored, all_varchar=True)
+    else:
+        t = backend.table(con, scored, what="scored customers")
+    ex = given["exclusions"]
+    wanted = [ex.consent_column, ex.last_contact_days, given["value"]]
+    if given["segment_col"] not in ("all", "segment"):
+        wanted.append(given["segment_col"])
+    src = backend.table(con, source, what="customer table")
+    extra = [c for c in dict.fromkeys(wanted) if c and c in src.columns and c not in t.columns]
+    if extra:
+        right = src.select(*extra, _id=src["customer_id"].cast("string"))
+        t = t.mutate(_id=t["customer_id"].cast("string"))
+        t = t.inner_join(right, "_id").drop("_id")
+    value_col = "clv" if "clv" in t.columns else (given["value"] or None)
+    every = on_engine.contact_expr(
+        t,
+        given["plan"],
+        seed=given["seed"],
+        segment_col=given["segment_col"],
+        value_col=value_col if value_col in t.columns else None,
+        exclusions=ex,
+        send_date=given["send_date"],
+    )
+    written = backend.write_parquet(on_engine.contact_list(every), out)
+    counts = on_engine.reason_counts(every)
+    print("contact list, customers per reason:")
+    for r in counts.itertuples(index=False):
+        print(f"  {r.reason}: {r.customers:,}")
+    print(f"wrote {written} (contacted and holdout customers)")
 
 
 def _notebooks(args: argparse.Namespace) -> int:

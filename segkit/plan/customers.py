@@ -2,8 +2,8 @@
 
 :func:`exclusions` applies consent and suppression (a consent column, a list of ids, a
 last-contact date within ``suppress_days``); :func:`assign` draws, per targeted segment
-and from one seeded generator, the random holdout first and then the contacts of each
-campaign × channel; everyone else keeps the reason they are left out. Every customer ends
+and in the order of a seeded hash of the ids, the random holdout first and then the
+contacts of each campaign × channel; everyone else keeps the reason they are left out. Every customer ends
 with exactly one reason, so the counts by reason add up to the customers.
 """
 
@@ -16,6 +16,7 @@ import pandas as pd
 
 from segkit.core.checks import check_columns
 from segkit.core.errors import SegkitError
+from segkit.segment.sample import hash_order
 
 #: Why a customer is or is not in the contact list (every customer has exactly one).
 CONTACTED, HOLDOUT = "contacted", "holdout"
@@ -104,6 +105,13 @@ def exclusions(
     return out
 
 
+def draw_prefix(seed: int) -> str:
+    """The prefix of the draw's key: customers are drawn in the order of
+    ``sha256(f"{seed}:plan:{customer_id}")``, in pandas and on the engines alike
+    (:mod:`segkit.engine.contacts`), and apart from the fit sample's order."""
+    return f"{int(seed)}:plan:"
+
+
 def assign(
     frame: pd.DataFrame,
     contacts: pd.DataFrame,
@@ -123,7 +131,9 @@ def assign(
     holdouts
         Segment -> holdout size; the holdout gets the campaign of the segment's first row.
     seed
-        Seed of the one generator all draws come from (segments in sorted order).
+        Seed of the draw: within each segment the customers are taken in the order of
+        ``sha256(f"{seed}:plan:{customer_id}")`` (:func:`draw_prefix`), the same on
+        every engine and whatever the row order.
 
     Returns
     -------
@@ -139,13 +149,13 @@ def assign(
     reason = out["reason"].to_numpy(object).copy()
     camp = np.full(len(out), None, dtype=object)
     chan = np.full(len(out), None, dtype=object)
-    rng = np.random.default_rng(seed)
     seg_values = out["segment"].astype("string")
+    ids = out["customer_id"].reset_index(drop=True)
     for seg in sorted(set(contacts["segment"].astype(str))):
         rows = contacts[contacts["segment"].astype(str) == seg]
         here = (seg_values == seg).fillna(False).to_numpy(bool)
         pool = np.flatnonzero(here & (reason == ""))
-        pool = pool[rng.permutation(len(pool))]
+        pool = pool[hash_order(ids.iloc[pool], draw_prefix(seed), where="plan customers")]
         h = int(holdouts.get(seg, 0))
         first = rows.iloc[0]
         take = pool[:h]

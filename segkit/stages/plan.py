@@ -331,6 +331,62 @@ def run(run: Run) -> PlanResult | Skipped:
     return PlanResult(found, plan.table, plan.counts, plan.comparison, currency, lookup)
 
 
+# ----------------------------------------------------------------------------- at scale
+
+
+def engine_inputs(run: Run) -> dict:
+    """What the contact draw on the engine needs from ``run``: the plan (``plan.csv``),
+    its group column, the exclusions and the send date (:mod:`segkit.engine.contacts`).
+
+    Raises
+    ------
+    SegkitError
+        The run has no plan (its plan stage did not run or was skipped).
+    """
+    from segkit.engine.contacts import Exclusions
+
+    if not run.has("plan.csv"):
+        raise SegkitError(
+            f"run {run.folder} has no campaign plan (artifacts/plan.csv): run its plan stage "
+            "first (segkit plan RUN), or score without --contacts"
+        )
+    plan = pd.read_csv(run.path("plan.csv"), dtype={"segment": str})
+    q = run.params["plan"]
+    # the stage falls back to 'all' when no breakdown had enough customers (_segment_col)
+    col = "all" if set(plan["segment"]) <= {"all"} else q["segment_col"]
+    day = _plan_date(run)
+    last = q["last_contact_column"]
+    days_col, offset = None, 0
+    if last and q["suppress_days"] > 0:
+        info = run.load("data_quality").get("customers", {}).get("dates", {}).get(last)
+        if not info:
+            raise SegkitError(
+                f"plan.last_contact_column == {last!r}: the run's customers have no date "
+                f"column {last!r} (data_quality.json), so no last contact can be checked"
+            )
+        if day is None:
+            raise SegkitError(
+                "plan.last_contact_column on the engine needs a plan date: set plan.date "
+                "(or data.observation_end)"
+            )
+        days_col, offset = f"days_since_{last}", int((day - pd.Timestamp(info["at"])).days)
+    exclusions = Exclusions(
+        consent_column=q["consent_column"] or None,
+        suppressed_ids=tuple(sorted(_suppressed_ids(run))),
+        last_contact_days=days_col,
+        last_contact_offset=offset,
+        suppress_days=int(q["suppress_days"]),
+    )
+    return {
+        "plan": plan,
+        "seed": run.seed,
+        "segment_col": col,
+        "exclusions": exclusions,
+        "send_date": day.date().isoformat() if day is not None else "",
+        "value": run.params["cluster"]["value"],
+    }
+
+
 # ----------------------------------------------------------------------------- tables
 
 
