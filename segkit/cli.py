@@ -151,10 +151,14 @@ def _add_other(sub: Any) -> None:
         "RUN. Customers outside the fitted ranges are flagged and left unassigned. The duckdb "
         "engine streams the table in batches into a CSV (or a .parquet file); the spark engine "
         "(k-means segmenters) reads Parquet or a table of the Spark catalog, and Spark writes "
-        "the scored table as a Parquet folder: nothing per customer comes to this process.",
+        "the scored table as a Parquet folder: nothing per customer comes to this process. "
+        "--clv adds each customer's CLV from the run's CLV model, --contacts draws the run's "
+        "campaign plan from the scored customers and writes its contact list.",
         "segkit score reports/demo reports/demo/artifacts/customers.parquet --out scored.csv\n"
+        "segkit score reports/demo reports/demo/artifacts/customers.parquet --out scored.csv "
+        "--clv --contacts contacts.parquet\n"
         "segkit score reports/demo s3a://shop/customers/ --out s3a://shop/scored.parquet "
-        "--engine spark",
+        "--engine spark --clv --contacts s3a://shop/contacts.parquet",
     )
     s.add_argument("run", help="run folder (reports/<name>/)")
     s.add_argument(
