@@ -250,23 +250,6 @@ def test_float_constants_stay_double_on_spark(spark_backend):
     assert out["x"].tolist() == [10 / 7, 3 / 7] and out["y"].tolist() == [10 * 0.1, 3 * 0.1]
 
 
-def test_explore_stage_with_engine_spark_writes_the_same_customers(tmp_path, spark_backend):
-    """The CDNOW exploration with engine: spark (features and the calibration split on
-    Spark) writes the customers and calibration tables of the DuckDB run."""
-    from segkit import Run
-    from segkit.stages import explore as explore_stage
-
-    tables = {}
-    for name in ("duckdb", "spark"):
-        run = Run.open("cdnow", tmp_path / name, {"engine": name, "spark": SPARK})
-        explore_stage.run(run)
-        tables[name] = [
-            pd.read_parquet(run.artifacts / f) for f in ("customers.parquet", "calibration.parquet")
-        ]
-    for out, ref in zip(tables["spark"], tables["duckdb"], strict=True):
-        _assert_same_table(out, ref, rtol=1e-9)
-
-
 def test_abtest_stage_with_engine_spark_gives_the_same_effects(tmp_path, spark_backend):
     """The A/B stage with engine: spark (scan, checks and sums on Spark) reaches the same
     effects and findings as with DuckDB."""
