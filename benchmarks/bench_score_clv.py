@@ -24,7 +24,7 @@ every 0.2 s by the parent. With Spark and DuckDB at the same size the printed to
 every customer's ``clv`` are compared.
 
 Run: ``nice -n 5 python benchmarks/bench_score_clv.py [--sizes 1000000 10000000]
-[--spark 1000000]``; results in ``benchmarks/results/bench_score_clv.md``.
+[--spark 1000000] [--phases]``; results in ``benchmarks/results/bench_score_clv.md``.
 """
 
 from __future__ import annotations
@@ -90,6 +90,45 @@ own = sum(r.ru_utime + r.ru_stime for r in me)
 self_hwm = [ln for ln in open('/proc/self/status') if ln.startswith('VmHWM')][0].split()[1]
 print('bench', self_hwm, own, cpu, hwm, len(tree), file=sys.stderr)
 sys.exit(rc)
+"""
+
+
+# With --phases: wall and CPU seconds of the steps, timed inside the child (the Spark
+# steps' CPU here is the Python driver's only; the JVM's is in the totals).
+PHASES = """
+import functools, json, sys, time
+import segkit.engine.backend as B, segkit.engine.scoring as S, segkit.engine.value as V
+import segkit.segment.scorefile as F
+from segkit.segment.segmenter import Segmenter
+spent = {}
+def timed(owner, name, label):
+    f = getattr(owner, name)
+    @functools.wraps(f)
+    def wrapper(*a, **k):
+        t0, c0 = time.perf_counter(), time.process_time()
+        try:
+            return f(*a, **k)
+        finally:
+            s = spent.setdefault(label, [0, 0.0, 0.0])
+            s[0] += 1
+            s[1] += time.perf_counter() - t0
+            s[2] += time.process_time() - c0
+    setattr(owner, name, wrapper)
+for owner, name, label in [
+    (B, 'connect', 'start the engine'),
+    (V, '_histories', 'distinct histories to pandas + their terms'),
+    (V, 'purchase_terms', '  of which purchase_terms (numpy)'),
+    (V, 'table', 'histories to an engine table'),
+    (S, 'write_parquet', 'score, value and write (engine job)'),
+    (S, 'summarize', 'summary (aggregates of the written Parquet)'),
+    (Segmenter, 'score', 'Segmenter.score (batches)'),
+    (F, 'with_value', 'ValueModel.predict + concat (batches)'),
+    (F, 'write_csv', 'write CSV (batches)'),
+    (F, '_write_parquet', 'write Parquet (batches)'),
+]:
+    timed(owner, name, label)
+import atexit
+atexit.register(lambda: print('phases', json.dumps(spent), file=sys.stderr))
 """
 
 
@@ -173,9 +212,13 @@ def _tree_rss_kb(root: int) -> int:
     return total
 
 
-def measure(run: Path, src: Path, out: Path, engine: str, clv: bool, timeout: float) -> dict:
-    """``segkit score`` in a fresh process: wall, CPU, peak RSS, what it printed."""
-    cmd = [sys.executable, "-P", "-c", CLI, "score", str(run), str(src), "--out", str(out)]
+def measure(
+    run: Path, src: Path, out: Path, engine: str, clv: bool, timeout: float, phases: bool = False
+) -> dict:
+    """``segkit score`` in a fresh process: wall, CPU, peak RSS, what it printed (and with
+    ``phases`` the time of its steps)."""
+    code = (PHASES if phases else "") + CLI
+    cmd = [sys.executable, "-P", "-c", code, "score", str(run), str(src), "--out", str(out)]
     cmd += ["--engine", engine] + (["--clv"] if clv else [])
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     load = os.getloadavg()
@@ -202,7 +245,14 @@ def measure(run: Path, src: Path, out: Path, engine: str, clv: bool, timeout: fl
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[3:])} failed ({proc.returncode}):\n{stderr[-3000:]}")
-    hwm, own, tree_cpu, tree_hwm, n_tree = stderr.split("bench ")[-1].split()[:5]
+    lines = stderr.splitlines()
+    hwm, own, tree_cpu, tree_hwm, n_tree = [ln for ln in lines if ln.startswith("bench ")][
+        -1
+    ].split()[1:]
+    steps = {}
+    if phases:
+        spent = json.loads([ln for ln in lines if ln.startswith("phases ")][-1][len("phases ") :])
+        steps = {k: [n, round(w, 2), round(c, 2)] for k, (n, w, c) in spent.items()}
     return {
         "engine": engine,
         "clv": clv,
@@ -218,6 +268,7 @@ def measure(run: Path, src: Path, out: Path, engine: str, clv: bool, timeout: fl
         "live_descendants": int(n_tree),
         "load_before": load,
         "load_after": os.getloadavg(),
+        "phases (calls, wall s, CPU s)": steps,
         "stdout": stdout.strip(),
         "command": "segkit " + " ".join(cmd[4:]),
     }
@@ -237,6 +288,7 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
     ap.add_argument("--spark", type=int, nargs="*", default=[1_000_000], help="sizes on Spark")
     ap.add_argument("--timeout", type=float, default=600.0, help="stop a command after (s)")
+    ap.add_argument("--phases", action="store_true", help="time the steps inside the child")
     args = ap.parse_args()
     print(f"load average before: {os.getloadavg()}", flush=True)
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp:
@@ -255,10 +307,14 @@ def main() -> None:
             for engine in engines:
                 for clv in (False, True):
                     out = Path(tmp) / f"scored_{engine}_{clv}.parquet"
-                    r = measure(run, src, out, engine, clv, args.timeout)
+                    r = measure(run, src, out, engine, clv, args.timeout, args.phases)
                     r["customers"] = n
                     results[engine, clv] = r
                     print(json.dumps(r, default=str), flush=True)
+                    for step, (calls, wall, cpu) in r.get(
+                        "phases (calls, wall s, CPU s)", {}
+                    ).items():
+                        print(f"  {engine} clv={clv} {step}: {calls} calls, {wall} s, CPU {cpu} s")
             if ("spark", True) in results and "wall" in results["duckdb", True]:
                 duck, spark = (results[e, True] for e in ("duckdb", "spark"))
                 a = _clv_column(Path(tmp) / "scored_duckdb_True.parquet")
