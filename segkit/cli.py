@@ -296,13 +296,27 @@ def _score(args: argparse.Namespace) -> int:
         summary = scoring.score_to_parquet(con, args.customers, seg, uri, value=value)
     else:
         target = default_target(args.customers, args.out)
-        summary, _ = score_to_csv(seg, args.customers, target, value=value)
+        shown = _score_progress() if sys.stderr.isatty() else None
+        summary, _ = score_to_csv(seg, args.customers, target, value=value, progress=shown)
+        if shown is not None:
+            sys.stderr.write("\r\033[K")  # the progress line gives way to the summary
         con = None
     print("\n".join(summary.lines()))
     print(f"wrote {summary.path} ({summary.rows:,} customers)")
     if plan_run is not None:
         _score_contacts(plan_run, con, str(summary.path), args.customers, args.contacts)
     return 0
+
+
+def _score_progress() -> Any:
+    """A progress line on the terminal for ``segkit score`` (one update per batch)."""
+
+    def show(done: int, total: int) -> None:
+        of = f" of {total:,}" if total else ""
+        sys.stderr.write(f"\r\033[Kscored {done:,}{of} customers")
+        sys.stderr.flush()
+
+    return show
 
 
 def _plan_run(run: Path, params: dict) -> Any:

@@ -142,3 +142,26 @@ def test_the_summary_counts_each_reason_of_the_flagged(seg, tmp_path, capsys):
     assert [int(x.rsplit(": ", 1)[1].replace(",", "")) for x in printed] == sorted(
         counts.tolist(), reverse=True
     )
+
+
+def test_progress_is_reported_per_batch(seg, tmp_path):
+    """Each batch reports the customers scored so far and the table's rows (from the
+    Parquet footer; 0, unknown, for a CSV)."""
+    new = awkward(2500, 5)
+    src = tmp_path / "new.parquet"
+    new.to_parquet(src)
+    seen: list[tuple[int, int]] = []
+    score_to_csv(
+        seg, src, tmp_path / "out.csv", batch_rows=1000, progress=lambda d, t: seen.append((d, t))
+    )
+    assert seen == [(1000, 2500), (2000, 2500), (2500, 2500)]
+    new.to_csv(tmp_path / "new.csv", index=False)
+    seen.clear()
+    score_to_csv(
+        seg,
+        tmp_path / "new.csv",
+        tmp_path / "o.csv",
+        batch_rows=1000,
+        progress=lambda d, t: seen.append((d, t)),
+    )
+    assert seen == [(1000, 0), (2000, 0), (2500, 0)]

@@ -25,7 +25,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,6 +152,7 @@ def score_to_csv(
     keep: bool = False,
     batch_rows: int = BATCH_ROWS,
     value: ValueModel | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[ScoreSummary, pd.DataFrame | None]:
     """Score the customer table at ``customers`` batch by batch into the CSV ``target``
     (or a Parquet file, when ``target`` ends in ``.parquet``).
@@ -167,6 +168,8 @@ def score_to_csv(
     value : a saved CLV model (``segkit score --clv``): each customer also gets its CLV
         columns (:meth:`~segkit.clv.ValueModel.predict`, from the table's ``frequency``,
         ``recency``, ``T``, ``monetary``), and the summary the total CLV with its interval.
+    progress : called after each batch with (customers scored, customers in the table; 0
+        when unknown, as for a CSV).
 
     Raises
     ------
@@ -180,6 +183,7 @@ def score_to_csv(
     extra = () if value is None else VALUE_INPUTS[: 4 if value.spend is not None else 3]
     tmp = target.with_name(target.name + ".tmp")
     parquet = target.suffix.lower() == ".parquet"
+    total = _row_count(src)
     writer = None
     try:
         with tmp.open("wb") as out:
@@ -192,6 +196,8 @@ def score_to_csv(
                 else:
                     write_csv(scored, out, header=summary.rows == 0)
                 summary.add(scored)
+                if progress is not None:
+                    progress(summary.rows, total)
                 if keep:
                     kept.append(scored)
             if writer is not None:
@@ -262,6 +268,18 @@ def _parquet_batches(
 
 
 # --------------------------------------------------------------------------------- CSV
+
+
+def _row_count(path: Path) -> int:
+    """Rows of a Parquet file from its footer; 0 (unknown) for anything else."""
+    if path.suffix != ".parquet" or not path.is_file():
+        return 0
+    import pyarrow.parquet as pq
+
+    try:
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    except (OSError, ValueError):
+        return 0  # read_batches says what is wrong with the file
 
 
 def _open_text(path: Path) -> Any:
