@@ -152,7 +152,7 @@ def reconciled(t: io.Table) -> None:
 
 
 @settings(
-    max_examples=350,
+    max_examples=200,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -397,10 +397,9 @@ def predict(
 @dataclass(frozen=True)
 class ValueModel:
     """A fitted CLV model with its settings: what ``clv_params.json`` holds, and what
-    turns any BTYD summary into the per-customer values of ``clv.parquet``.
-
-    >>> model = ValueModel.load("reports/demo/artifacts/clv_params.json")  # doctest: +SKIP
-    >>> model.predict(summary)  # doctest: +SKIP
+    turns any BTYD summary into the per-customer values of ``clv.parquet``:
+    ``ValueModel.load("reports/demo/artifacts/clv_params.json").predict(summary)``
+    (``tests/test_clv_value.py`` checks it against the stage's own ``clv.parquet``).
     """
 
     purchases: Fit
