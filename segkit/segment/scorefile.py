@@ -83,7 +83,7 @@ class ScoreSummary:
         by_count = sorted(self.reasons.items(), key=lambda kv: (-kv[1], kv[0]))
         out += [f"  {reason}: {n:,}" for reason, n in by_count]
         if self.value is not None:
-            out += self.value.lines()
+            out += self.value.lines({k: name for k, (name, _) in self.segments.items()})
         return out
 
 
@@ -111,8 +111,8 @@ class ValueSums:
         for k, v in zip(numbers.tolist(), sums.tolist(), strict=True):
             self.by_segment[k] = self.by_segment.get(k, 0.0) + v
 
-    def lines(self) -> list[str]:
-        """The total with its interval, then each segment's share."""
+    def lines(self, names: dict[int, str] | None = None) -> list[str]:
+        """The total with its interval, then each segment's (``names``: number -> name)."""
         m = self.model
         deltas = self.deltas if self.deltas is not None else np.array([])
         total, low, high = interval_of_sums(self.total, deltas, m.alpha, model_error=m.model_error)
@@ -121,7 +121,7 @@ class ValueSums:
         out = [f"CLV over the next {m.horizon_months} months ({what}): {total:,.0f}{band}"]
         for k, v in sorted(self.by_segment.items()):
             share = v / total if total > 0 else np.nan
-            name = f"segment {k}" if k >= 0 else "flagged"
+            name = f"segment {k} {(names or {}).get(k, '')}".rstrip() if k >= 0 else "flagged"
             out.append(f"  {name}: {v:,.0f} ({share:.0%})")
         return out
 
