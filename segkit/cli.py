@@ -301,6 +301,8 @@ def _score(args: argparse.Namespace) -> int:
         if shown is not None:
             sys.stderr.write("\r\033[K")  # the progress line gives way to the summary
         con = None
+    if summary.value is not None:
+        summary.value.currency = str((params.get("report") or {}).get("currency") or "")
     print("\n".join(summary.lines()))
     print(f"wrote {summary.path} ({summary.rows:,} customers)")
     if plan_run is not None:

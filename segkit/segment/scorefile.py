@@ -97,6 +97,7 @@ class ValueSums:
     total: float = 0.0
     deltas: np.ndarray | None = None
     by_segment: dict[int, float] = field(default_factory=dict)
+    currency: str = ""  # the run's report.currency, before each sum
 
     def add(self, segment: np.ndarray, scored: pd.DataFrame) -> None:
         """Add one scored batch (``segment`` as integers, -1 for flagged rows)."""
@@ -117,12 +118,13 @@ class ValueSums:
         deltas = self.deltas if self.deltas is not None else np.array([])
         total, low, high = interval_of_sums(self.total, deltas, m.alpha, model_error=m.model_error)
         what = "margin" if m.spend is not None else "discounted purchases"
-        band = f" ({low:,.0f} to {high:,.0f})" if np.isfinite(low) else ""
-        out = [f"CLV over the next {m.horizon_months} months ({what}): {total:,.0f}{band}"]
+        c = self.currency if m.spend is not None else ""
+        band = f" ({c}{low:,.0f} to {c}{high:,.0f})" if np.isfinite(low) else ""
+        out = [f"CLV over the next {m.horizon_months} months ({what}): {c}{total:,.0f}{band}"]
         for k, v in sorted(self.by_segment.items()):
             share = v / total if total > 0 else np.nan
             name = f"segment {k} {(names or {}).get(k, '')}".rstrip() if k >= 0 else "flagged"
-            out.append(f"  {name}: {v:,.0f} ({share:.0%})")
+            out.append(f"  {name}: {c}{v:,.0f} ({share:.0%})")
         return out
 
 
