@@ -151,19 +151,19 @@ def test_score_contacts_on_both_engines(demo, spark_backend, tmp_path):
             assert f"  {r.reason}: {r.customers:,}\n" in printed, (where, r.reason)
 
 
-def test_score_contacts_without_a_plan_fails_before_scoring(by_region, tmp_path, capsys):
-    folder = tmp_path / "noplan"
+def test_score_contacts_without_a_plan_fails_before_scoring(demo, tmp_path, capsys):
+    """A run with a segmenter but no plan: a clear error, and nothing scored or written."""
+    folder = tmp_path / "run_without"
     (folder / "artifacts").mkdir(parents=True)
-    for name in ("segmenter.json",):
-        src = by_region.folder / "artifacts" / name
-        if src.exists():
-            (folder / "artifacts" / name).write_bytes(src.read_bytes())
-    (folder / "params.yaml").write_text((by_region.folder / "params.yaml").read_text())
+    segmenter = demo.path("segmenter.json")
+    (folder / "artifacts" / "segmenter.json").write_bytes(segmenter.read_bytes())
+    (folder / "params.yaml").write_text((demo.folder / "params.yaml").read_text())
     out = tmp_path / "scored.csv"
     code = cli.main(
-        ["score", str(folder), str(by_region.path("customers.parquet")), "--out", str(out)]
+        ["score", str(folder), str(demo.path("customers.parquet")), "--out", str(out)]
         + ["--contacts", str(tmp_path / "c.parquet")]
     )
-    assert code != 0
+    assert code == 2
     err = capsys.readouterr().err
-    assert "plan" in err and not out.exists()
+    assert "has no campaign plan" in err and "segkit plan" in err
+    assert not out.exists() and not (tmp_path / "c.parquet").exists()
