@@ -1,5 +1,5 @@
 """Test runs write their run folders to a temporary directory, never to reports/; the Spark
-tests share one session."""
+tests share one session; the pipeline and browser tests share one CDNOW run."""
 
 import os
 import shutil
@@ -47,3 +47,20 @@ def spark_backend(spark_session):
     from segkit import engine
 
     return engine.connect("spark", SPARK_TEST)
+
+
+# ---------------------------------------------------------------- one CDNOW run (read only)
+
+
+@pytest.fixture(scope="session")
+def cdnow_run(tmp_path_factory):
+    """``segkit run --params cdnow`` once for the test session (3 bootstrap rounds, money in
+    dollars), for the tests that read a complete run folder (tests/test_pipeline.py,
+    tests/test_browser.py); they must not change it."""
+    from segkit import cli
+
+    folder = tmp_path_factory.mktemp("runs") / "cdnow"
+    over = ["--set", "cluster.n_bootstrap=3", "--set", "report.currency=$"]
+    code = cli.main(["run", "--params", "cdnow", *over, "--run-dir", str(folder), "--quiet"])
+    assert code == 0
+    return folder

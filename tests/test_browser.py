@@ -12,8 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from segkit import pipeline
-
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.slow
 if not CHROMIUM:
@@ -24,13 +22,9 @@ sync_api = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture(scope="module")
-def run_folder(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("browser") / "cdnow"
-    res = pipeline.run(
-        "cdnow", ["cluster.n_bootstrap=3", "report.currency=$"], folder, progress=False
-    )
-    assert res.ok
-    return folder
+def run_folder(cdnow_run) -> Path:
+    """The session's CDNOW run (tests/conftest.py: 3 bootstrap rounds, money in dollars)."""
+    return cdnow_run
 
 
 @pytest.fixture(scope="module")

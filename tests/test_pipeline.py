@@ -10,14 +10,6 @@ from segkit.core import paths
 from segkit.stages import get
 
 
-@pytest.fixture(scope="module")
-def cdnow_run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("runs") / "cdnow"
-    code = cli.main(["run", "--params", "cdnow", "--run-dir", str(folder), "--quiet"])
-    assert code == 0
-    return folder
-
-
 def test_run_folder_has_manifest_reports_and_index(cdnow_run):
     m = json.loads((cdnow_run / "manifest.json").read_text())
     assert m["ok"] and m["seed"] == 42
@@ -71,6 +63,7 @@ def test_batch_with_a_bad_point_runs_the_others(tmp_path, monkeypatch):
     grid = tmp_path / "grid.yaml"
     grid.write_text(
         "name: g\nruns:\n  - params: cdnow\n"
+        "    set: {cluster.n_bootstrap: 3, cluster.gap_references: 0}\n"
         "  - params: cdnow\n    name: broken\n"
         "    set: {data.transactions.path: tests/bad_inputs/empty.csv}\n"
     )
