@@ -114,6 +114,25 @@ def test_preflight_checks_the_control_against_the_file(tmp_path):
         abtest_stage.preflight(load_params(None, {**base, "abtest.control": "ctrl"}))
 
 
+#: Hillstrom with a quick clustering, for the notebook tests below.
+FAST_HILLSTROM = [
+    "cluster.k=3",
+    "cluster.n_bootstrap=0",
+    "cluster.gap_references=0",
+    "cluster.sample_size=2000",
+]
+
+
+@pytest.fixture(scope="module")
+def hillstrom_upstream(tmp_path_factory):
+    """The exploration and clustering of Hillstrom, built once: the A/B parameters the
+    notebook tests vary do not change them."""
+    folder = tmp_path_factory.mktemp("hillstrom") / "run"
+    run = Run.open(load_params("hillstrom", FAST_HILLSTROM), folder)
+    run.load("segments")  # explore and cluster
+    return run.artifacts
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "overrides, value",
@@ -122,14 +141,15 @@ def test_preflight_checks_the_control_against_the_file(tmp_path):
         (["abtest.min_n=20000"], True),  # bug (b): no segment evaluated, value overall
     ],
 )
-def test_notebook_runs_on_hillstrom(tmp_path, overrides, value):
+def test_notebook_runs_on_hillstrom(tmp_path, overrides, value, hillstrom_upstream):
     """05_abtest executed (papermill) on Hillstrom with segments, for both branches."""
+    import shutil
+
     import papermill as pm
 
-    fast = ["cluster.k=3", "cluster.n_bootstrap=0", "cluster.gap_references=0"]
-    resolved = load_params("hillstrom", [*overrides, *fast, "cluster.sample_size=2000"])
+    resolved = load_params("hillstrom", [*overrides, *FAST_HILLSTROM])
     folder = tmp_path / "run"
-    folder.mkdir()
+    shutil.copytree(hillstrom_upstream, folder / "artifacts")
     (folder / "params.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
     nb = paths.notebooks_dir() / "05_abtest.ipynb"
     pm.execute_notebook(
