@@ -84,6 +84,8 @@ def test_every_command_of_using_it_runs_as_written(tmp_path):
     }
     assert (tmp_path / "reports" / "cdnow" / "04_clv.html").is_file()
     assert (tmp_path / "scored.csv").is_file() and "flagged, not assigned" in done.stdout
+    assert "CLV over the next 12 months (margin): €" in done.stdout  # segkit score --clv
+    assert "clv_low" in (tmp_path / "scored.csv").open().readline()
     assert (tmp_path / "my-shop" / "params.yaml").is_file()
     assert "value: total_spend" in (tmp_path / "my-crm" / "params.yaml").read_text()
     assert "cdnow" in done.stdout and "grid" in done.stdout  # segkit params --list
