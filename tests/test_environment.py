@@ -50,3 +50,12 @@ def test_lock_file_pins_every_declared_package():
     }
     missing = set(pip_deps()) - lock
     assert not missing, f"requirements-lock.txt lacks {sorted(missing)}"
+
+
+def test_the_duckdb_engine_needs_no_extra():
+    """``segkit score --contacts`` on DuckDB draws through ibis (segkit.engine.contacts):
+    ibis and its DuckDB backend's packages are core dependencies, PySpark only an extra."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    core = {_split(r)[0] for r in project["dependencies"]}
+    assert {"ibis-framework", "duckdb", "pyarrow", "pyarrow-hotfix", "rich"} <= core
+    assert "pyspark" not in core
