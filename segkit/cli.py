@@ -239,11 +239,15 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _run_parameters(run: Path) -> dict[str, Any]:
-    """The parameters recorded in the run's manifest.json ({} without one)."""
+def _run_folder(run: Path) -> Path:
+    """The run folder of ``segkit score RUN``: RUN itself, or the run of its segmenter.json."""
+    return run if run.is_dir() else run.parent.parent
+
+
+def _run_parameters(folder: Path) -> dict[str, Any]:
+    """The parameters recorded in the run folder's manifest.json ({} without one)."""
     import json
 
-    folder = run if run.is_dir() else run.parent.parent  # a folder or its segmenter.json
     try:
         params = json.loads((folder / "manifest.json").read_text())["parameters"]
     except (OSError, ValueError, KeyError, TypeError):
@@ -251,9 +255,8 @@ def _run_parameters(run: Path) -> dict[str, Any]:
     return params if isinstance(params, dict) else {}
 
 
-def _value_model(run: Path) -> Any:
-    """The CLV model of run folder ``run`` (or of the run of its segmenter.json), checked
-    against the run's manifest.
+def _value_model(folder: Path) -> Any:
+    """The CLV model of run ``folder``, checked against the run's manifest.
 
     Raises
     ------
@@ -261,9 +264,8 @@ def _value_model(run: Path) -> Any:
         The run has no CLV model, or it changed since the run wrote it.
     """
     from segkit.clv import ValueModel
-    from segkit.stages.cluster import verify_artifact
+    from segkit.stages.run import verify_artifact
 
-    folder = run if run.is_dir() else run.parent.parent
     path = folder / "artifacts" / "clv_params.json"
     if not path.is_file():
         raise SegkitError(
@@ -283,10 +285,11 @@ def _score(args: argparse.Namespace) -> int:
 
     verify_segmenter(Path(args.run))
     seg = Segmenter.load(args.run)
-    params = _run_parameters(Path(args.run))
-    value = _value_model(Path(args.run)) if args.clv else None
+    folder = _run_folder(Path(args.run))
+    params = _run_parameters(folder)
+    value = _value_model(folder) if args.clv else None
     engine = args.engine or params.get("engine", "duckdb")
-    plan_run = _plan_run(Path(args.run), params) if args.contacts else None
+    plan = _plan_inputs(folder, params) if args.contacts else None
     if engine == "spark":
         from segkit.engine import backend, scoring
 
@@ -305,8 +308,8 @@ def _score(args: argparse.Namespace) -> int:
         summary.value.currency = str((params.get("report") or {}).get("currency") or "")
     print("\n".join(summary.lines()))
     print(f"wrote {summary.path} ({summary.rows:,} customers)")
-    if plan_run is not None:
-        _score_contacts(plan_run, con, str(summary.path), args.customers, args.contacts)
+    if plan is not None:
+        _score_contacts(plan, con, str(summary.path), args.customers, args.contacts)
     return 0
 
 
@@ -321,13 +324,12 @@ def _score_progress() -> Any:
     return show
 
 
-def _plan_run(run: Path, params: dict) -> Any:
-    """The run whose plan ``--contacts`` draws (its parameters from the manifest), checked
-    before any scoring."""
+def _plan_inputs(folder: Path, params: dict) -> dict[str, Any]:
+    """What ``--contacts`` draws from run ``folder`` (its plan, exclusions, seed: the
+    parameters from the manifest), read and checked before any scoring."""
     from segkit.stages.plan import engine_inputs
     from segkit.stages.run import Run
 
-    folder = run if run.is_dir() else run.parent.parent
     if not params and (folder / "params.yaml").is_file():  # a run opened in a notebook
         params = yaml.safe_load((folder / "params.yaml").read_text()) or {}
     if not params:
@@ -335,20 +337,17 @@ def _plan_run(run: Path, params: dict) -> Any:
             f"--contacts: {folder} has neither manifest.json nor params.yaml with the run's "
             "parameters (a folder written by segkit run or Run.open)"
         )
-    plan_run = Run(folder, params)
-    engine_inputs(plan_run)  # the plan, the exclusions: errors now, not after scoring
-    return plan_run
+    return engine_inputs(Run(folder, params))  # errors now, not after scoring
 
 
-def _score_contacts(run: Any, con: Any, scored: str, source: str, out: str) -> None:
-    """Draw the plan of ``run`` from the scored customers on the engine, write the contact
-    list at ``out`` through it and print the customers per reason."""
+def _score_contacts(given: dict[str, Any], con: Any, scored: str, source: str, out: str) -> None:
+    """Draw the plan ``given`` (:func:`_plan_inputs`) from the scored customers on the
+    engine, write the contact list at ``out`` through it and print the customers per
+    reason."""
     from segkit.engine import backend
     from segkit.engine import contacts as on_engine
-    from segkit.stages.plan import engine_inputs
 
     con = con if con is not None else backend.connect("duckdb")
-    given = engine_inputs(run)
     if scored.lower().endswith((".csv", ".csv.gz")):  # ids as written, not re-typed
         t = con.read_csv(scored, all_varchar=True)
     else:

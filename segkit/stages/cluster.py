@@ -11,7 +11,6 @@ customer table with a saved segmenter.
 from __future__ import annotations
 
 import difflib
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -22,12 +21,11 @@ import pandas as pd
 from segkit import derive, segment
 from segkit.core.checks import check_columns
 from segkit.core.errors import SegkitError
-from segkit.core.files import sha256
 from segkit.naming import feature_label, segment_names
 from segkit.segment import scorefile
 from segkit.segment.prepare import infer_outcomes
 from segkit.segment.roles import Declared, feature_table
-from segkit.stages.run import Run
+from segkit.stages.run import Run, verify_artifact
 from segkit.stages.text import md
 
 #: Customers per segment the data must hold for the largest k tried.
@@ -579,31 +577,6 @@ def verify_segmenter(where: Path) -> None:
     folder = where if where.is_dir() else where.parent.parent
     path = where / "artifacts" / "segmenter.json" if where.is_dir() else where
     verify_artifact(folder, path, "the segmenter", "the clustering")
-
-
-def verify_artifact(folder: Path, path: Path, what: str, stage: str) -> None:
-    """Check artifact ``path`` of run ``folder`` against the sha256 of its manifest
-    (nothing to check without a manifest that lists it); ``what`` and ``stage`` name it
-    and the stage that writes it in the error.
-
-    Raises
-    ------
-    SegkitError
-        The file's sha256 differs from the manifest's.
-    """
-    manifest = folder / "manifest.json"
-    if not manifest.is_file() or not path.is_file():
-        return
-    key = f"artifacts/{path.name}"
-    try:
-        recorded = json.loads(manifest.read_text())["artifacts"][key]
-    except (ValueError, KeyError, TypeError):
-        return
-    if sha256(path) != recorded:
-        raise SegkitError(
-            f"{path} is not {what} its run wrote (its sha256 differs from "
-            f"{manifest}); refusing to use it. Rerun {stage} to get a new one."
-        )
 
 
 def score_file(

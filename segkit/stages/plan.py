@@ -180,6 +180,13 @@ def _plan_date(run: Run) -> pd.Timestamp | None:
     return explore_stage.observation_end(run.params["data"])
 
 
+def _send_date(run: Run) -> str:
+    """The day the campaign goes out, ISO (YYYY-MM-DD) as CRM and e-mail tools import it;
+    "" without a plan date."""
+    day = _plan_date(run)
+    return day.date().isoformat() if day is not None else ""
+
+
 def _with_last_contact(run: Run, customers: pd.DataFrame) -> pd.DataFrame:
     """The customers with ``plan.last_contact_column`` as dates: the loader turns a date
     column into ``days_since_<column>`` before a reference date (``data_quality.json``),
@@ -282,9 +289,7 @@ def write_lookup(run: Run, contacts: pd.DataFrame) -> Path | None:
 
 def _save(run: Run, plan: planlib.Plan, findings: list[str]) -> None:
     run.save("plan.csv", plan.table)
-    # the day the campaign goes out, ISO (YYYY-MM-DD), as CRM and e-mail tools import it
-    day = _plan_date(run)
-    contacts = plan.contacts.assign(send_date=day.date().isoformat() if day is not None else "")
+    contacts = plan.contacts.assign(send_date=_send_date(run))
     run.save("contacts.parquet", contacts)
     csv = contacts.assign(holdout=np.where(contacts["holdout"], "true", "false"))
     run.save("contacts.csv", csv)
@@ -382,7 +387,7 @@ def engine_inputs(run: Run) -> dict:
         "seed": run.seed,
         "segment_col": col,
         "exclusions": exclusions,
-        "send_date": day.date().isoformat() if day is not None else "",
+        "send_date": _send_date(run),
         "value": run.params["cluster"]["value"],
     }
 

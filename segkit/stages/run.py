@@ -18,7 +18,7 @@ import yaml
 
 from segkit.core import paths
 from segkit.core.errors import SegkitError
-from segkit.core.files import write_json
+from segkit.core.files import sha256, write_json
 from segkit.core.params import load_params
 from segkit.stages import registry
 from segkit.stages.text import safe_markdown
@@ -136,6 +136,31 @@ class Run:
         if path.suffix == ".json":
             return json.loads(path.read_text())
         raise SegkitError(f"artifact {name!r}: cannot read {path.suffix}")
+
+
+def verify_artifact(folder: Path, path: Path, what: str, stage: str) -> None:
+    """Check artifact ``path`` of run ``folder`` against the sha256 of its manifest
+    (nothing to check without a manifest that lists it); ``what`` and ``stage`` name it
+    and the stage that writes it in the error.
+
+    Raises
+    ------
+    SegkitError
+        The file's sha256 differs from the manifest's.
+    """
+    manifest = folder / "manifest.json"
+    if not manifest.is_file() or not path.is_file():
+        return
+    key = f"artifacts/{path.name}"
+    try:
+        recorded = json.loads(manifest.read_text())["artifacts"][key]
+    except (ValueError, KeyError, TypeError):
+        return
+    if sha256(path) != recorded:
+        raise SegkitError(
+            f"{path} is not {what} its run wrote (its sha256 differs from "
+            f"{manifest}); refusing to use it. Rerun {stage} to get a new one."
+        )
 
 
 def _set_plot_context(run: Run) -> None:
