@@ -488,6 +488,17 @@ COMMANDS = {
 }
 
 
+def _ignore_late_interrupts(argv: list[str] | None) -> None:
+    """After an interrupt is handled (the run cleaned up), a second SIGINT while the
+    process shuts its kernels down would end it by the signal (exit -2) instead of 130:
+    seen once in CI. Only for the command itself (``argv`` None: the process exits next),
+    not for a caller of ``main([...])``, and from the main thread."""
+    import threading
+
+    if argv is None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``segkit`` command; returns the exit code."""
     from segkit.core import threads
@@ -506,9 +517,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"segkit: error: {exc}", file=sys.stderr)
         return 2
     except RunAborted as exc:
+        _ignore_late_interrupts(argv)
         print(f"segkit: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
+        _ignore_late_interrupts(argv)
         print("segkit: interrupted", file=sys.stderr)
         return 130
     except subprocess.CalledProcessError as exc:  # pragma: no cover - defensive
