@@ -44,6 +44,9 @@ _MONETARY = ("revenue", "monetary", "aov")
 _EXCLUDE = {"customer_id", "segment", "segment_name"}
 #: Categorical values that only make sense next to their attribute's name.
 _LEVEL_WORDS = {"low", "mid", "medium", "middle", "high", "none", "yes", "no", "true", "false"}
+#: Two-level attributes read as flags (``newbie`` 0/1): the "yes" and the "no" values.
+_FLAG_YES = {"1", "true", "yes", "y", "t"}
+_FLAG_NO = {"0", "false", "no", "n", "f"}
 
 
 def readable(name: str) -> str:
@@ -285,8 +288,16 @@ def _category_trait(
     if share.iloc[0] < 0.5 or lift < 1.2:
         return None
     text = re.sub(r"^\d+\)\s*", "", str(top))  # "1) $0 - $100" -> "$0 - $100"
+    kinds = {str(v).strip().lower() for v in pop.index}
     if labels and f"{c}={top}" in labels:  # data.customers.labels {"Channel=2": "retail"}
         word = str(labels[f"{c}={top}"])
+    elif len(kinds) == 2 and (kinds <= _FLAG_YES | _FLAG_NO) and kinds & _FLAG_YES:
+        # a flag: newbie = 1 reads "newbie", newbie = 0 "not newbie" (not "newbie 1"); what
+        # a segment lacks describes it less than what it has: half the strength
+        label = feature_label(c, labels)
+        if text.strip().lower() not in _FLAG_YES:
+            return (min(lift - 1, 1.0) * 0.25, "absent", f"not {label}")
+        word = label
     elif text.lower() in _LEVEL_WORDS:  # "low income", not a bare "low"
         word = f"{text.lower()} {feature_label(c, labels)}"
     elif text.replace(" ", "").isalpha():  # "PhD", "USA" keep their capitals, "Urban" not
@@ -350,7 +361,7 @@ def _compose(traits: list[Trait], n_extra: int) -> str:
         top = others[: 2 + n_extra]
         adjectives = [p for _, role, p in top if role == "category"]
         name = " ".join([*adjectives, "customers"])
-        extra = [p for _, role, p in top if role == "numeric"]
+        extra = [p for _, role, p in top if role != "category"]  # ", high income, not newbie"
     if name in ("buyers", "customers") and not extra:
         name = "average customers"
     if extra:
@@ -374,7 +385,9 @@ def segment_names(
     "Lapsed one-time buyers", comparing each segment's mean percentile rank with the
     population's (0.5): below 0.35 or above 0.65 counts. With attributes only, the most
     over-represented categories and the most distinct numeric attributes are used
-    ("Urban web customers, high history"). Names that would repeat get the next most
+    ("Urban web customers, high history"). A two-level attribute reads as a flag
+    ("newbie" for ``newbie`` = 1; ", not newbie", a weaker trait, for 0); ``readable`` may
+    name a level (``{"newbie=0": "returning"}``). Names that would repeat get the next most
     distinctive trait, then the segment number.
 
     Parameters

@@ -64,6 +64,45 @@ def test_names_keep_the_capitals_of_acronyms():
     assert names == {1: "PhD spain customers", 2: "Graduation USA customers"}
 
 
+def _flags() -> tuple[pd.DataFrame, pd.Series]:
+    """Hillstrom's shape: 0/1 flags (an integer and a yes/no one), two segments of 4."""
+    df = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(8)],
+            "newbie": [1] * 4 + [0] * 4,
+            "mens": [0] * 4 + [1] * 4,
+            "email_ok": ["yes"] * 4 + ["no"] * 4,
+        }
+    )
+    return df, pd.Series([1] * 4 + [2] * 4)
+
+
+def test_two_level_attributes_read_as_flags():
+    # was "Newbie 1 mens 0 customers" on the bundled Hillstrom run
+    df, seg = _flags()
+    names = segment_names(df, seg, categorical=["newbie", "mens"], features=[])
+    assert names == {1: "Newbie customers, not mens", 2: "Mens customers, not newbie"}
+    # what a segment has comes before what it lacks
+    df["newbie"] = [1, 1, 1, 0] + [0] * 4
+    names = segment_names(df, seg, categorical=["newbie", "mens"], features=[])
+    assert names[1] == "Newbie customers, not mens"
+    names = segment_names(df, seg, categorical=["email_ok"], features=[])
+    assert names == {1: "Email ok customers", 2: "Customers, not email ok"}
+
+
+def test_level_labels_name_the_values_of_a_flag():
+    df, seg = _flags()
+    readable = {"newbie=1": "new", "newbie=0": "returning", "mens": "men's line"}
+    names = segment_names(df, seg, categorical=["newbie", "mens"], features=[], readable=readable)
+    assert names == {1: "New customers, not men's line", 2: "Returning men's line customers"}
+
+
+def test_a_two_level_attribute_that_is_not_a_flag_keeps_its_values():
+    df = pd.DataFrame({"customer_id": list("abcdefgh"), "tier": [1] * 4 + [2] * 4})
+    names = segment_names(df, pd.Series([1] * 4 + [2] * 4), categorical=["tier"], features=[])
+    assert names == {1: "Tier 1 customers", 2: "Tier 2 customers"}
+
+
 def test_names_are_unique_when_profiles_repeat():
     df, _ = _rfm_frame()
     seg = pd.Series([1, 2] * 6)  # two interleaved, equally mixed segments

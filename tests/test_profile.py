@@ -143,7 +143,17 @@ def test_rules_shares_and_categories_in_words():
     assert r.fidelity == 1.0
     assert r.rules["rule"].tolist() in (
         ["share of web purchases ≤ 50%", "share of web purchases > 50%"],
-        ["zip is rural", "zip is not rural"],
+        ["zip is rural", "zip is urban"],  # two levels: "is not rural" reads "is urban"
+    )
+
+
+def test_rules_say_not_for_a_two_level_attribute_with_missing_values():
+    df = pd.DataFrame(
+        {"customer_id": [f"c{i}" for i in range(20)], "zip": ["rural"] * 10 + ["urban", None] * 5}
+    )
+    r = describe_rules(df, pd.Series([1] * 10 + [2] * 10), depth=1)
+    assert sorted(r.rules["rule"]) in (
+        ["zip is not rural", "zip is rural"],
         ["zip is not urban", "zip is urban"],
     )
 

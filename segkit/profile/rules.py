@@ -101,9 +101,14 @@ def _merge_conditions(
     integer: dict[str, bool],
     binary: dict[str, bool],
     labels: Labels = None,
+    pairs: dict[str, tuple[str, str]] | None = None,
 ) -> list[str]:
-    """Path conditions in words: one phrase per feature or categorical attribute."""
+    """Path conditions in words: one phrase per feature or categorical attribute.
+
+    ``pairs``: attributes with two levels and no missing value, whose "is not A" reads
+    "is B"."""
     words: list[str] = []
+    pairs = pairs or {}
     cats: dict[str, tuple[list[str], list[str]]] = {}
     for f in dict.fromkeys(f for f, _ in merged):
         lo, hi = merged.get((f, ">")), merged.get((f, "<="))
@@ -122,6 +127,8 @@ def _merge_conditions(
         label = feature_label(attr, labels)
         if pos:  # "is X" implies every "is not Y" on the same attribute
             words.append(f"{label} is {pos[0]}")
+        elif len(neg) == 1 and attr in pairs:  # "womens is 1", not "is not 0"
+            words.append(f"{label} is {[v for v in pairs[attr] if v != neg[0]][0]}")
         elif len(neg) == 1:
             words.append(f"{label} is not {neg[0]}")
         else:
@@ -211,13 +218,20 @@ def describe_rules(
     leaf_of = tree.apply(x.to_numpy())
     integer = {c: bool(np.all(np.mod(x[c].to_numpy(), 1) == 0)) for c in x.columns}
     binary = {c: bool(x[c].isin([0, 1]).all()) for c in x.columns}
+    cat = categorical_columns(customers)
+    levels = {c: customers[c].dropna().astype("string").unique() for c in cat}
+    pairs = {
+        c: (str(v[0]), str(v[1]))
+        for c, v in levels.items()
+        if len(v) == 2 and customers[c].notna().all()
+    }
     t = tree.tree_
     sizes = pd.Series(y).value_counts()
     rows = []
     for leaf, conds in _tree_paths(t, list(x.columns)).items():
         members = leaf_of == leaf
         target = int(tree.classes_[np.argmax(t.value[leaf][0])])
-        words = _merge_conditions(_tightest(conds), integer, binary, readable)
+        words = _merge_conditions(_tightest(conds), integer, binary, readable, pairs)
         rows.append(
             {
                 "segment": target,
