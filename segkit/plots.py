@@ -468,12 +468,15 @@ def plot_rfm_grid(segments: pd.DataFrame, ax: Axes | None = None) -> Axes:
 # profiling (segkit.profile)
 
 
-def plot_index_heatmap(index: pd.DataFrame, ax: Axes | None = None) -> Axes:
-    """Heatmap of ``profile.index_table`` (segment × feature, 100 = population average)."""
+def plot_index_heatmap(
+    index: pd.DataFrame, ax: Axes | None = None, *, labels: dict[str, str] | None = None
+) -> Axes:
+    """Heatmap of ``profile.index_table`` (segment × feature, 100 = population average);
+    ``labels``: readable feature names (``data.customers.labels``)."""
     from segkit.naming import feature_label
 
     ax = _ax(ax, figsize=(max(6, 0.9 * index.shape[1] + 3), 0.6 * len(index) + 2))
-    shown = index.rename(columns=feature_label)
+    shown = index.rename(columns=lambda c: feature_label(c, labels))
     _index_heatmap(shown, shown.round(0), ".0f", ax)
     _swatches(ax, np.arange(len(index)) + 0.5, index.index)
     ax.set_title("Segment profiles: index (100 = average customer)")
@@ -483,8 +486,11 @@ def plot_index_heatmap(index: pd.DataFrame, ax: Axes | None = None) -> Axes:
     return ax
 
 
-def plot_snake(standardized: pd.DataFrame, ax: Axes | None = None) -> Axes:
-    """Snake plot: standardized segment means (z, in population standard deviations)."""
+def plot_snake(
+    standardized: pd.DataFrame, ax: Axes | None = None, *, labels: dict[str, str] | None = None
+) -> Axes:
+    """Snake plot: standardized segment means (z, in population standard deviations);
+    ``labels``: readable feature names (``data.customers.labels``)."""
     from segkit.naming import feature_label
 
     # the legend sits right of the axes: leave it a quarter of the report's width
@@ -494,7 +500,8 @@ def plot_snake(standardized: pd.DataFrame, ax: Axes | None = None) -> Axes:
     for name, row in standardized.iterrows():
         ax.plot(x, row.to_numpy(), marker="o", label=str(name), color=colours[name])
     ax.axhline(0, color="grey", lw=0.8)
-    ax.set_xticks(x, [feature_label(c) for c in standardized.columns], rotation=45, ha="right")
+    ticks = [feature_label(c, labels) for c in standardized.columns]
+    ax.set_xticks(x, ticks, rotation=45, ha="right")
     ax.set_title("Snake plot: standardized means per segment")
     ax.set_xlabel("feature")
     ax.set_ylabel("segment mean (standard deviations from average)")
@@ -503,8 +510,17 @@ def plot_snake(standardized: pd.DataFrame, ax: Axes | None = None) -> Axes:
     return ax
 
 
-def plot_category_mix(categories: pd.DataFrame, attribute: str, ax: Axes | None = None) -> Axes:
-    """Stacked bars: share of each value of ``attribute`` per segment (``category_mix``)."""
+def plot_category_mix(
+    categories: pd.DataFrame,
+    attribute: str,
+    ax: Axes | None = None,
+    *,
+    labels: dict[str, str] | None = None,
+) -> Axes:
+    """Stacked bars: share of each value of ``attribute`` per segment (``category_mix``);
+    ``labels``: readable attribute names (``data.customers.labels``)."""
+    from segkit.naming import feature_label
+
     ax = _ax(ax)
     sub = categories[categories["attribute"] == attribute]
     if sub.empty:
@@ -512,10 +528,11 @@ def plot_category_mix(categories: pd.DataFrame, attribute: str, ax: Axes | None 
     wide = sub.pivot_table(index="segment_name", columns="value", values="share", sort=False) * 100
     wide.plot.barh(stacked=True, ax=ax, width=0.8)
     _swatches(ax, np.arange(len(wide)), wide.index)
-    ax.set_title(f"{attribute.replace('_', ' ')} by segment")
+    name = feature_label(attribute, labels)
+    ax.set_title(f"{name[0].upper()}{name[1:]} by segment")
     ax.set_xlabel("share of segment (%)")
     ax.set_ylabel("segment")
-    ax.legend(title=attribute, loc="upper left", bbox_to_anchor=(1.01, 1))
+    ax.legend(title=name, loc="upper left", bbox_to_anchor=(1.01, 1))
     _legible(ax.figure)
     return ax
 

@@ -274,7 +274,16 @@ def test_profile_plots_on_agg():
     assert len(ax.get_lines()) == 3 + 1  # one per segment plus the zero line
     assert "standard deviations" in ax.get_ylabel()
     ax = plots.plot_category_mix(category_mix(p), "channel")
-    assert ax.get_xlabel() == "share of segment (%)" and "channel" in ax.get_title()
+    assert ax.get_xlabel() == "share of segment (%)" and ax.get_title() == "Channel by segment"
+    # data.customers.labels name the features on the axes and in the titles
+    labels = {"channel": "sales channel", "revenue": "spend"}
+    ax = plots.plot_category_mix(category_mix(p), "channel", labels=labels)
+    assert ax.get_title() == "Sales channel by segment"
+    assert ax.get_legend().get_title().get_text() == "sales channel"
+    ax = plots.plot_index_heatmap(index_table(p), labels=labels)
+    assert "spend" in [t.get_text() for t in ax.get_xticklabels()]
+    ax = plots.plot_snake(index_table(p, prefix="z_"), labels=labels)
+    assert "spend" in [t.get_text() for t in ax.get_xticklabels()]
     ax = plots.plot_segment_shares(p)
     # customers 3, 2, 1 of 6; revenue 60, 300, 40 of 400 (in %)
     widths = sorted(round(b.get_width()) for b in ax.patches if b.get_width() > 0)

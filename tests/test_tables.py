@@ -244,6 +244,9 @@ def test_profile_means_are_transposed_with_a_feature_column(tmp_path):
         ["revenue", "€1,239 (€857)", "€65.00 (€50.30)"],
     ]
     assert any("minimum size" in n for n in t.notes)
+    run = _run(tmp_path, "€")
+    run.params["data"] = {"customers": {"labels": {"orders": "purchases"}}}
+    assert [r[0] for r in tables.profile_means(profiles, run).rows] == ["purchases", "revenue"]
 
 
 def test_outcome_rates_show_rates_as_percent_and_means_as_numbers():

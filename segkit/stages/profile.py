@@ -407,6 +407,13 @@ def _left_out(customers: pd.DataFrame, outcomes: list[str]) -> list[str]:
     ]
 
 
+def readable_labels(run: Run) -> dict[str, str]:
+    """``data.customers.labels``: column (or ``"column=value"``) -> readable name, for the
+    tables and charts of the report ({} without any)."""
+    spec = run.params["data"].get("customers") or {}
+    return {str(k): str(v) for k, v in (spec.get("labels") or {}).items()}
+
+
 def view(run: Run, customers: pd.DataFrame) -> View:
     """The customer table to profile: derived columns added (``data.customers.derive``),
     integer codes as their levels (:func:`code_columns`), labelled levels by their labels
@@ -415,7 +422,7 @@ def view(run: Run, customers: pd.DataFrame) -> View:
     from segkit.stages.cluster import value_column
 
     spec = run.params["data"].get("customers") or {}
-    readable = {str(k): str(v) for k, v in (spec.get("labels") or {}).items()}
+    readable = readable_labels(run)
     customers, _ = derive.apply_spec(customers, spec)
     outcomes = outcome_columns(run, customers)
     value = value_column(customers, run.params["cluster"])

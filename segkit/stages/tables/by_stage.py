@@ -52,11 +52,18 @@ def quality(df: pd.DataFrame) -> Table:
     return show(df.reset_index(), cols)
 
 
+def _labels(run: Run | None) -> dict[str, str] | None:
+    """``data.customers.labels`` of ``run``: readable feature names."""
+    customers = (run.params.get("data") or {}).get("customers") or {} if run else {}
+    return customers.get("labels") or None
+
+
 def feature_summary(df: pd.DataFrame, run: Run | None = None) -> Table:
     """The summary of each numeric customer feature (``result.features``), reduced to the
     centre and spread a reader needs; every statistic is in ``feature_summary.csv``."""
     full = df.rename_axis("feature").reset_index()
-    shown = full.assign(label=[feature_label(str(f)) for f in full["feature"]])
+    labels = _labels(run)
+    shown = full.assign(label=[feature_label(str(f), labels) for f in full["feature"]])
     cols = [
         Col("label", "feature"),
         Col("count", "customers with a value", "int"),
@@ -169,7 +176,7 @@ def profile_means(profiles: pd.DataFrame, run: Run | None = None) -> Table:
             _mean_median(m, md, currency if c in MONEY_FEATURES else None)
             for m, md in zip(profiles[f"mean_{c}"], profiles[f"median_{c}"], strict=True)
         ]
-        rows.append([feature_label(c), *cells])
+        rows.append([feature_label(c, _labels(run)), *cells])
     head = ["feature", *[str(n) for n in profiles["segment_name"]]]
     notes = ["Each cell: mean (median) of the segment's customers."]
     if any(DASH in r for r in rows):
