@@ -216,7 +216,85 @@ def test_decimal_comma_and_semicolons_are_found(tmp_path):
     assert g.spec["outcomes"] == ["Response"]
     _, text, p = _project(tmp_path, path)
     assert p["data"]["customers"]["decimal"] == ","
-    assert "# TODO: cluster.value: no money-like column" in text
+    assert p["cluster"]["value"] == "Umsatz"  # German for turnover
+
+
+@pytest.mark.parametrize(
+    "header, roles",
+    [
+        (  # German; was read as a customer table with no id ("Kunde" left out)
+            "Kunde;Bestelldatum;Betrag;Kanal;Warengruppe",
+            {
+                "customer_id": "Kunde",
+                "timestamp": "Bestelldatum",
+                "amount": "Betrag",
+                "channel": "Kanal",
+                "category": "Warengruppe",
+            },
+        ),
+        (
+            "N° client;Date de commande;Montant;Pays",
+            {
+                "customer_id": "N° client",
+                "timestamp": "Date de commande",
+                "amount": "Montant",
+                "country": "Pays",
+            },
+        ),
+        (
+            "ID Cliente;Fecha;Importe;País",
+            {
+                "customer_id": "ID Cliente",
+                "timestamp": "Fecha",
+                "amount": "Importe",
+                "country": "País",
+            },
+        ),
+        (
+            "Codice cliente;Data;Importo;Canale",
+            {
+                "customer_id": "Codice cliente",
+                "timestamp": "Data",
+                "amount": "Importo",
+                "channel": "Canale",
+            },
+        ),
+        (
+            "Klantnummer;Datum;Aantal;Prijs;Artikel",
+            {
+                "customer_id": "Klantnummer",
+                "timestamp": "Datum",
+                "quantity": "Aantal",
+                "unit_price": "Prijs",
+                "product": "Artikel",
+            },
+        ),
+    ],
+)
+def test_column_names_in_the_languages_of_european_crm_exports(tmp_path, header, roles):
+    cols = header.split(";")
+    rows = []
+    for i in range(300):
+        values = {
+            "customer_id": f"K-{i % 40:04d}",
+            "timestamp": f"{1 + i % 28:02d}.{1 + i % 12:02d}.2024",
+            "amount": f"{10 + i % 70},{i % 100:02d}",
+            "quantity": str(1 + i % 4),
+            "unit_price": f"{3 + i % 20},{i % 100:02d}",
+        }
+        other = {
+            "channel": ["web", "shop"][i % 2],
+            "category": f"g{i % 5}",
+            "country": ["DE", "FR", "ES"][i % 3],
+            "product": f"P{i % 60}",
+        }
+        role_of = {c: r for r, c in roles.items()}
+        rows.append(";".join({**values, **other}[role_of[c]] for c in cols))
+    path = tmp_path / "export.csv"
+    path.write_text(header + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    g = guessed(str(path))
+    assert list(g) == ["transactions"]
+    assert g["transactions"].spec["columns"] == roles
 
 
 def test_ambiguous_dates_without_a_header_become_a_todo(tmp_path):

@@ -38,17 +38,24 @@ from segkit.segment.roles import Declared, feature_table
 CODE_LEVELS = 6
 _CODE = re.compile(
     r"region|channel|type|code|class|categor|status|group|zone|area|segment|gender|sex|"
-    r"country|city|state|store|branch|tier|level",
+    r"country|city|state|store|branch|tier|level|"
+    # the same in the languages of segkit.scaffold.infer's column names
+    r"kanal|canal|typ|klasse|gruppe|groupe|grupo|zona|geschlecht|sexe|sexo|genere|^land$|"
+    r"pays|pa[íi]s|stadt|ville|ciudad|citt|filiale|stufe|niveau|nivel|kategor|cat[ée]gor",
     re.IGNORECASE,
 )
 #: Columns named like money spent with the company (``MntWines``, ``total_spend``).
 _MONEY = re.compile(
-    r"^mnt|amount|revenue|spend|spent|sales|monetary|value|turnover|paid|dollar|euro|^history$",
+    r"^mnt|amount|revenue|spend|spent|sales|monetary|value|turnover|paid|dollar|euro|^history$|"
+    r"umsatz|betrag|ausgaben|montant|d[ée]penses|gasto|importe|spesa|bedrag|omzet|uitgaven|"
+    r"fatturato|\bvalor\b",
     re.IGNORECASE,
 )
 #: Money that is not value to the company, and counts that are not money.
 _NOT_MONEY = re.compile(
-    r"income|salary|wage|num|count|visit|purchases|kid|teen|child|age|year|recency|days|tenure",
+    r"income|salary|wage|num|count|visit|purchases|kid|teen|child|age|year|recency|days|tenure|"
+    r"einkommen|gehalt|lohn|anzahl|\balter\b|jahr|\btage\b|revenu\b|salaire|ingreso|sueldo|"
+    r"edad|\ba[ñn]os?\b|reddito|stipendio|et[àa]\b|inkomen|salaris|leeftijd|jaar|aantal",
     re.IGNORECASE,
 )
 #: A money-like column found by its values has at least this many distinct values.

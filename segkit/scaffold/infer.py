@@ -44,26 +44,65 @@ ARM_LEVELS = (2, 5)
 #: Shapes :func:`infer_file` tells apart (the table spec each becomes).
 SHAPES = ("transactions", "customers", "experiment")
 
+# Column names are matched in English and in the languages of most European CRM exports
+# (German, French, Spanish, Italian, Portuguese, Dutch, Scandinavian): "Kunde", "Betrag",
+# "Bestelldatum" are a transaction log as much as "customer", "amount", "order_date".
 _CUSTOMER = re.compile(
-    r"cust|client|user|member|account|buyer|shopper|patron|subscriber|household|contact|mail",
+    r"cust|client|user|member|account|buyer|shopper|patron|subscriber|household|contact|mail|"
+    r"kunde|kund\b|kunder|klant|mitglied|abonnent|adh[ée]rent|socio|utente|usuario|"
+    r"utilisateur|gebruiker",
     re.IGNORECASE,
 )
-_WHO = re.compile(r"id|customers?|clients?|users?|members?|accounts?|buyers?|e-?mail", re.I)
-_ID = re.compile(r"(?:^|[_\s.])(?:id|key|no|nr|number|code)$|^id$|[a-z](?:ID|Id)$", re.IGNORECASE)
-_DATE = re.compile(r"date|time|day|dt_|_dt|when|created|timestamp", re.IGNORECASE)
-PRICE_NAME = re.compile(r"price|unit_?cost|rate", re.IGNORECASE)
+_WHO = re.compile(
+    r"id|customers?|clients?|users?|members?|accounts?|buyers?|e-?mail|kunden?|kund(?:er)?|"
+    r"klant(?:en)?|clientes?|utentes?|usuarios?|mitglied(?:er)?|socios?",
+    re.I,
+)
+_ID = re.compile(
+    r"(?:^|[-_\s.])(?:id|key|no|nr|num|number|code|n[°º]|n[uú]mero|numero|nummer)\.?$|^id$|"
+    r"[a-z](?:ID|Id)$|(?:nr|nummer)\.?$|"
+    r"^(?:id|no|nr|n[°º]|num|n[uú]mero|numero|code|c[oó]digo|codice)\.?[-_\s.]",
+    re.IGNORECASE,
+)
+_DATE = re.compile(
+    r"date|time|day|dt_|_dt|when|created|timestamp|datum|zeit|fecha|data\b|jour|giorno|tag\b",
+    re.IGNORECASE,
+)
+PRICE_NAME = re.compile(
+    r"price|unit_?cost|rate|preis|prix|precio|prezzo|prijs|pre[çc]o|\bpris\b", re.IGNORECASE
+)
 AMOUNT_NAME = re.compile(
     r"amount|revenue|sales?\b|sales_|value|total|spend|spent|paid|turnover|dollar|euro|"
-    r"\beur\b|\busd\b|\bgbp\b|monetary|gross|net_|^net$|sum\b",
+    r"\beur\b|\busd\b|\bgbp\b|monetary|gross|net_|^net$|sum\b|"
+    r"betrag|umsatz|\bsumme|montant|importe|\bmonto|\bvalor\b|importo|\bvalore\b|bedrag|"
+    r"omzet|belopp|bel[øo]b|fatturato|chiffre",
     re.IGNORECASE,
 )
-QUANTITY_NAME = re.compile(r"qty|quantit|units|number_of|num_of|pieces|count|cds\b", re.IGNORECASE)
+QUANTITY_NAME = re.compile(
+    r"qty|quantit|units|number_of|num_of|pieces|count|cds\b|menge|anzahl|st[üu]ck|cantidad|"
+    r"aantal|antal|\bpezzi",
+    re.IGNORECASE,
+)
 OPTIONAL_NAMES = {
-    "order_id": re.compile(r"invoice|order|receipt|basket|transaction|ticket|bill", re.IGNORECASE),
-    "product": re.compile(r"stock|sku|product|item|article|ean|upc", re.IGNORECASE),
-    "category": re.compile(r"categor|department|family", re.IGNORECASE),
-    "channel": re.compile(r"channel", re.IGNORECASE),
-    "country": re.compile(r"country|nation", re.IGNORECASE),
+    "order_id": re.compile(
+        r"invoice|order|receipt|basket|transaction|ticket|bill|bestell|auftrag|rechnung|beleg|"
+        r"\bbon\b|commande|facture|pedido|factura|ordine|fattura|bestelling|factuur|kvitto",
+        re.IGNORECASE,
+    ),
+    "product": re.compile(
+        r"stock|sku|product|item|article|ean|upc|artikel|produkt|produit|producto|prodotto|"
+        r"produto",
+        re.IGNORECASE,
+    ),
+    "category": re.compile(
+        r"categor|department|family|kategor|cat[ée]gor|warengruppe|sortiment|famille|familia|"
+        r"rayon|abteilung",
+        re.IGNORECASE,
+    ),
+    "channel": re.compile(r"channel|kanal|canal|vertriebsweg", re.IGNORECASE),
+    "country": re.compile(
+        r"country|nation|^land$|\bland\b|pays|pa[íi]s\b|paese|staat", re.IGNORECASE
+    ),
 }
 _ARM = re.compile(r"segment|treat|arm\b|^arm|group|variant|variation|cell|condition|test", re.I)
 CONTROL_NAME = re.compile(r"control|holdout|hold-out|no[ _-]?e-?mail|baseline|placebo", re.I)
