@@ -259,6 +259,15 @@ def test_decimal_comma_and_semicolons_are_found(tmp_path):
                 "channel": "Canale",
             },
         ),
+        (  # a shop export knows its customers by e-mail; was a customer table, no id
+            "Order ID;Customer Email;Created at;Total",
+            {
+                "order_id": "Order ID",
+                "customer_id": "Customer Email",
+                "timestamp": "Created at",
+                "amount": "Total",
+            },
+        ),
         (
             "Klantnummer;Datum;Aantal;Prijs;Artikel",
             {
@@ -271,7 +280,7 @@ def test_decimal_comma_and_semicolons_are_found(tmp_path):
         ),
     ],
 )
-def test_column_names_in_the_languages_of_european_crm_exports(tmp_path, header, roles):
+def test_column_names_of_european_crm_and_shop_exports(tmp_path, header, roles):
     cols = header.split(";")
     rows = []
     for i in range(300):
@@ -281,6 +290,7 @@ def test_column_names_in_the_languages_of_european_crm_exports(tmp_path, header,
             "amount": f"{10 + i % 70},{i % 100:02d}",
             "quantity": str(1 + i % 4),
             "unit_price": f"{3 + i % 20},{i % 100:02d}",
+            "order_id": f"#{1000 + i}",
         }
         other = {
             "channel": ["web", "shop"][i % 2],

@@ -64,6 +64,7 @@ _ID = re.compile(
     r"^(?:id|no|nr|n[°º]|num|n[uú]mero|numero|code|c[oó]digo|codice)\.?[-_\s.]",
     re.IGNORECASE,
 )
+_EMAIL = re.compile(r"e-?mail", re.IGNORECASE)
 _DATE = re.compile(
     r"date|time|day|dt_|_dt|when|created|timestamp|datum|zeit|fecha|data\b|jour|giorno|tag\b",
     re.IGNORECASE,
@@ -385,8 +386,8 @@ def _id_rank(c: Column, headerless: bool) -> int | None:
     customer, idname = bool(_CUSTOMER.search(c.name)), bool(_ID.search(c.name))
     if customer and idname:
         return 0
-    if _WHO.fullmatch(c.name.strip()):
-        return 1
+    if _WHO.fullmatch(c.name.strip()) or (customer and _EMAIL.search(c.name)):
+        return 1  # "Kunde", "Customer Email" (shop exports know customers by their e-mail)
     if idname:
         return 2
     return 3 if headerless and c.distinct >= 2 else None
