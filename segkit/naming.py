@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from segkit.core.checks import SegkitError, check_columns, check_not_empty
+from segkit.core.words import NO_WORDS, YES_WORDS
 
 # Feature name -> (plain label, unit phrase placed after a value). "days ago" features read
 # "last purchase ≤ 30 days ago"; the others "orders ≥ 5".
@@ -44,9 +45,10 @@ _MONETARY = ("revenue", "monetary", "aov")
 _EXCLUDE = {"customer_id", "segment", "segment_name"}
 #: Categorical values that only make sense next to their attribute's name.
 _LEVEL_WORDS = {"low", "mid", "medium", "middle", "high", "none", "yes", "no", "true", "false"}
-#: Two-level attributes read as flags (``newbie`` 0/1): the "yes" and the "no" values.
-_FLAG_YES = {"1", "true", "yes", "y", "t"}
-_FLAG_NO = {"0", "false", "no", "n", "f"}
+#: Two-level attributes read as flags (``newbie`` 0/1, yes/no, ja/nein): the "yes" and
+#: the "no" values.
+_FLAG_YES = {"1", *YES_WORDS}
+_FLAG_NO = {"0", *NO_WORDS}
 
 
 def readable(name: str) -> str:

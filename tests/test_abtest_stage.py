@@ -32,7 +32,7 @@ def write_inputs(folder, n=600, *, ghost=30, bad_spend=1):
         {
             "customer_id": ids,
             "arm": ["control", "treat"] * (n // 2) + ["ghost"] * ghost,
-            "conv": [str(v) for v in rng.integers(0, 2, n)] + ["yes"] * ghost,
+            "conv": [str(v) for v in rng.integers(0, 2, n)] + ["unknown"] * ghost,
             "spend": [f"{v:.2f}" for v in rng.gamma(2, 5, n + ghost)],
         }
     )
@@ -64,7 +64,7 @@ def test_lost_arm_and_rejected_outcomes_are_stated(tmp_path):
     text = "\n".join(res.findings)
     assert "arm 'ghost' has 30 rows in the experiment file but none left after cleaning" in text
     assert "balanced as planned" not in text and "arms left after cleaning are balanced" in text
-    assert "30 experiment rows have a value of conv that is not a number (e.g. 'yes')" in text
+    assert "30 experiment rows have a value of conv that is not a number (e.g. 'unknown')" in text
     assert "1 experiment rows have a value of spend that is not a number (e.g. 'n/a')" in text
     saved = json.loads(run.path("findings_abtest.json").read_text())["findings"]
     assert saved == res.findings

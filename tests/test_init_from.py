@@ -493,3 +493,23 @@ def test_a_transaction_log_and_a_customer_table_together(tmp_path):
     assert p["data"]["customers"]["outcomes"] == ["newsletter_response"]
     assert p["cluster"]["value"] == "revenue" and p["cluster"]["features"] is None
     assert "TODO: cluster.value" not in text  # the log's revenue is the value
+
+
+def test_a_german_campaign_export_with_yes_no_outcomes_and_euro_amounts(tmp_path):
+    # yes/no answers are outcomes, "0,00 €" is money (its sign the report's currency) and
+    # an age after the arm column is an attribute, not a result of the campaign
+    path = tmp_path / "kampagne.csv"
+    rows = [
+        f"{10000 + i};{['Kontrolle', 'Newsletter'][i % 2]};{['ja', 'nein'][i % 3 == 0]};"
+        f"{['nein', 'ja'][i % 5 == 0]};{(i % 7) * 3},50 €;{20 + i % 50};{['Nord', 'Süd'][i % 2]}"
+        for i in range(400)
+    ]
+    header = "Kundennummer;Testgruppe;Geöffnet;Gekauft;Umsatz;Alter;Region"
+    path.write_text(header + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    g = guessed(str(path))
+    assert g["experiment"].spec["outcomes"] == ["Geöffnet", "Gekauft", "Umsatz"]
+    assert g["experiment"].why["Gekauft"] == "outcome: yes/no, read as 1/0, after the arm column"
+    assert g["customers"].spec["attributes"] == ["Alter", "Region"]
+    _, text, p = _project(tmp_path, path)
+    assert p["report"]["currency"] == "€" and p["abtest"]["value_metric"] == "Umsatz"
+    assert "the sign in the values of Umsatz" in text

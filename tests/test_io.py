@@ -612,3 +612,55 @@ def test_date_formats_leave_a_typed_parquet_customer_date_as_it_is(tmp_path, kin
     born = pd.to_datetime(["1980-01-31", "1992-02-29", "2001-12-01"])
     assert list(used["days_since_birthday"]) == [float((end - d).days) for d in born]
     assert list(used["days_since_joined"]) == [float((end - d.normalize()).days) for d in joined]
+
+
+def test_yes_no_outcomes_are_one_and_zero(tmp_path):
+    path = tmp_path / "kampagne.csv"
+    path.write_text(
+        "Kunde;Gruppe;Gekauft;Umsatz\n"
+        "a;Kontrolle;nein;0,00 €\n"
+        "b;Test;ja;12,50 €\n"
+        "c;Test;JA;€ 1.234,50\n"
+        "d;Kontrolle;vielleicht;3\n"
+        "e;Test;;4\n",
+        encoding="utf-8",
+    )
+    spec = {"path": str(path), "decimal": ",", "thousands": "."}
+    spec["columns"] = {"customer_id": "Kunde", "arm": "Gruppe"}
+    t = io.load_experiment({**spec, "outcomes": ["Gekauft", "Umsatz"]})
+    got = t.used.df().set_index("customer_id").sort_index()
+    assert got.loc[["a", "b", "c"], "Gekauft"].tolist() == [0.0, 1.0, 1.0]
+    assert pd.isna(got.loc["e", "Gekauft"])  # missing stays missing
+    assert got["Umsatz"].tolist() == [0.0, 12.5, 1234.5, 4.0]  # the sign is not the number
+    assert reconciles(t)
+    assert t.quality["rejected"] == {"non_numeric_outcome": 1}  # "vielleicht" (maybe)
+    path.write_text("".join(path.read_text().splitlines(keepends=True)[:4]))
+    t = io.load_experiment(spec)
+    assert t.quality["outcomes"] == ["Gekauft", "Umsatz"]  # found without being named
+
+
+def test_yes_no_customer_outcomes_are_one_and_zero(tmp_path):
+    path = tmp_path / "crm.csv"
+    path.write_text("id,region,Response\n1,north,Yes\n2,south,No\n3,north,yes\n")
+    t = io.load_customers(
+        {"path": str(path), "columns": {"customer_id": "id"}, "outcomes": ["Response"]}
+    )
+    got = t.used.df().sort_values("customer_id")
+    assert got["Response"].tolist() == [1.0, 0.0, 1.0]
+    assert got["region"].tolist() == ["north", "south", "north"]  # an attribute stays text
+
+
+def test_amounts_with_a_currency_sign_are_numbers(tmp_path):
+    path = tmp_path / "orders.csv"
+    rows = [
+        "c1;2024-01-05;€12.50",
+        "c1;2024-02-05;12.50 EUR",
+        "c2;2024-01-07;$1,234.00",
+        "c2;2024-03-01;USD 7",
+        "c3;2024-01-09;EUR",
+    ]
+    path.write_text("customer_id;timestamp;amount\n" + "\n".join(rows) + "\n")
+    t = io.load_transactions({"path": str(path), "thousands": ","})
+    assert sorted(t.used.df()["amount"]) == [7.0, 12.5, 12.5, 1234.0]
+    assert reconciles(t)
+    assert t.quality["rejected"] == {"non_numeric_amount": 1}  # "EUR" alone is no amount

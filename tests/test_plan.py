@@ -409,6 +409,9 @@ def test_consent_helper_reads_yes_values():
         False,
         True,
     ]
+    # a German, French or Spanish CRM export says yes in its language ("nein" is no)
+    answers = pd.Series(["ja", "Oui", "sí", "nein", "non", "no"])
+    assert cu.consent(answers).tolist() == [True, True, True, False, False, False]
 
 
 # ----------------------------------------------------------------------------- plots

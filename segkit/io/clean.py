@@ -32,6 +32,7 @@ import duckdb
 
 from segkit.core.errors import SegkitError
 from segkit.core.sql import ident, literal, literals
+from segkit.core.words import NO_WORDS, YES_WORDS
 
 DAYFIRST_FORMATS = [
     "%d/%m/%Y %H:%M:%S",
@@ -56,6 +57,9 @@ _OFFSET = r"\d:\d\d(:\d\d(\.\d+)?)?\s*([Zz]|[+-]\d\d(:?\d\d)?)$"
 _ZULU = r"\s*[Zz]$"
 _OFFSET_GAP = r"\s+([+-]\d\d(:?\d\d)?)$"
 _COMMA_NUMBER = r"^[+-]?(\d{1,3}(\.\d{3})+|\d*),\d+$"
+#: A currency sign or code before or after a number ("€12.50", "12,50 €", "USD 1,234.56").
+_CODES = "EUR|USD|GBP|CHF|JPY|CNY|INR|SEK|NOK|DKK|PLN|CZK|HUF|CAD|AUD|NZD|BRL|MXN|ZAR"
+_CURRENCY = rf"^([€$£¥₹]|{_CODES})\s*|\s*([€$£¥₹]|{_CODES})$"
 #: Blanks collapsed inside a category spelling: the \s of RE2 (DuckDB), which unlike
 #: Python's and Java's leaves out \v and the Unicode spaces.
 _INNER_BLANKS = re.compile(r"[\t\n\f\r ]+")
@@ -76,14 +80,43 @@ def id_expr(col: str) -> str:
     return f"NULLIF(regexp_replace({stripped(col)}, '\\.0+$', ''), '')"
 
 
+def flag_expr(col: str, spec: dict) -> str:
+    """Outcome cell as DOUBLE: a yes/no answer as 1/0 (:data:`YES_WORDS`,
+    :data:`NO_WORDS`), else the number (:func:`num_expr`)."""
+    low = f"lower({stripped(col)})"
+    return (
+        f"CASE WHEN {low} IN ({literals(sorted(YES_WORDS))}) THEN 1.0 "
+        f"WHEN {low} IN ({literals(sorted(NO_WORDS))}) THEN 0.0 ELSE {num_expr(col, spec)} END"
+    )
+
+
+def currency_of(col: str) -> str:
+    """The currency sign or code around the number in the cell ('' if none): ``€``, ``USD``."""
+    return f"trim(regexp_extract({stripped(col)}, {literal(_CURRENCY)}))"
+
+
+def bare_number(col: str) -> str:
+    """The cell stripped of blanks and of a currency sign or code around it (``12,50 €``)."""
+    return f"regexp_replace({stripped(col)}, {literal(_CURRENCY)}, '', 'g')"
+
+
 def num_expr(col: str, spec: dict) -> str:
-    """Number cell as DOUBLE (NULL if empty or not a number), with the spec's marks."""
-    value = stripped(col)
-    if spec["thousands"]:
-        value = f"replace({value}, {literal(spec['thousands'])}, '')"
-    if spec["decimal"] != ".":
-        value = f"replace({value}, {literal(spec['decimal'])}, '.')"
-    return f"TRY_CAST(NULLIF({value}, '') AS DOUBLE)"
+    """Number cell as DOUBLE (NULL if empty or not a number), with the spec's marks.
+
+    A currency sign or code around the number is dropped (``€12.50``, ``12,50 €``,
+    ``USD 1,234.56`` with ``thousands: ","``); the second reading runs only on the cells
+    the first could not read, so plain numbers cost nothing more.
+    """
+
+    def marked(value: str) -> str:
+        if spec["thousands"]:
+            value = f"replace({value}, {literal(spec['thousands'])}, '')"
+        if spec["decimal"] != ".":
+            value = f"replace({value}, {literal(spec['decimal'])}, '.')"
+        return f"TRY_CAST(NULLIF({value}, '') AS DOUBLE)"
+
+    plain = marked(stripped(col))  # CASE, not COALESCE: DuckDB then reads each cell once
+    return f"CASE WHEN {plain} IS NULL THEN {marked(bare_number(col))} ELSE {plain} END"
 
 
 def check_number_marks(spec: dict, name: str) -> None:
@@ -241,7 +274,7 @@ def decimal_evidence(col: str, spec: dict) -> dict[str, str]:
         f"present:{col}": f"count(*) FILTER (WHERE {value} <> '')",
         f"failed:{col}": f"count(*) FILTER (WHERE {failed})",
         f"comma:{col}": (
-            f"count(*) FILTER (WHERE {failed} AND regexp_matches({value}, "
+            f"count(*) FILTER (WHERE {failed} AND regexp_matches({bare_number(col)}, "
             f"{literal(_COMMA_NUMBER)}))"
         ),
     }

@@ -345,15 +345,17 @@ def _id_mapping(spec: dict, name: str, raw, info: dict) -> dict:
     return m
 
 
-def _numeric_columns(raw, cols: list[str], spec: dict) -> set[str]:
-    """Columns whose every non-empty value parses as a number."""
+def _numeric_columns(raw, cols: list[str], spec: dict, *, flags: bool = False) -> set[str]:
+    """Columns whose every non-empty value parses as a number (``flags``: or as a yes/no
+    answer, :func:`segkit.io.clean.flag_expr`: outcomes)."""
+    read = clean.flag_expr if flags else clean.num_expr
     exprs = {
-        c: f"bool_and({clean.num_expr(c, spec)} IS NOT NULL OR {clean.text_expr(c)} IS NULL) "
+        c: f"bool_and({read(c, spec)} IS NOT NULL OR {clean.text_expr(c)} IS NULL) "
         f"AND count({clean.text_expr(c)}) > 0"
         for c in cols
     }
-    flags = clean.profile(raw, exprs)
-    return {c for c in cols if flags[c]}
+    ok = clean.profile(raw, exprs)
+    return {c for c in cols if ok[c]}
 
 
 def _date_columns(raw, cols: list[str], spec: dict, typed: set[str]) -> dict[str, bool]:
@@ -451,8 +453,8 @@ def _check_roles(spec: dict, columns: list[str], numeric: set[str] | None) -> No
     for col in spec["outcomes"] or []:
         if numeric is not None and col in columns and col not in numeric:
             raise SegkitError(
-                f"data.customers.outcomes: {col!r} must be numeric (0/1 or an amount) in "
-                f"customers ({spec['path']}); it holds text"
+                f"data.customers.outcomes: {col!r} must be numeric (0/1, yes/no or an amount) "
+                f"in customers ({spec['path']}); it holds text"
             )
 
 
@@ -497,6 +499,9 @@ def load_customers(
             f"{_cols_text('customers', {a: a for a in attrs if a in cols}, cols)}"
         )
     numeric = _numeric_columns(raw, attrs, spec)
+    outcomes = [c for c in spec["outcomes"] or [] if c in cols]
+    answers = _numeric_columns(raw, [c for c in outcomes if c not in numeric], spec, flags=True)
+    numeric |= answers  # yes/no outcomes: 1/0
     _check_roles(spec, cols, numeric)
     typed = typed_dates(con, spec) if spec["date_formats"] else set()
     dates = _date_selects(
@@ -510,7 +515,8 @@ def load_customers(
     select, keep = [], []
     for a in attrs:
         name = f"days_since_{a}" if a in dates else a
-        sql = dates.get(a) or (clean.num_expr(a, spec) if a in numeric else clean.text_expr(a))
+        read = clean.flag_expr if a in answers else clean.num_expr
+        sql = dates.get(a) or (read(a, spec) if a in numeric else clean.text_expr(a))
         select.append(f"{sql} AS {ident(name)}")
         keep.append(ident(name))
     table = _load_keyed(
@@ -529,7 +535,7 @@ def _experiment_columns(raw, spec: dict, m: dict) -> tuple[list[str], list[str]]
     outcomes = (
         spec["outcomes"]
         if spec["outcomes"] is not None
-        else [c for c in others if c in _numeric_columns(raw, others, spec)]
+        else [c for c in others if c in _numeric_columns(raw, others, spec, flags=True)]
     )
     covariates = spec["covariates"] or []
     for col in [*outcomes, *covariates]:
@@ -547,7 +553,8 @@ def _experiment_columns(raw, spec: dict, m: dict) -> tuple[list[str], list[str]]
 
 
 def load_experiment(spec: dict | str | Path, con: duckdb.DuckDBPyConnection | None = None) -> Table:
-    """Read an experiment: customer id, arm, numeric outcomes and covariates.
+    """Read an experiment: customer id, arm, numeric outcomes and covariates (a yes/no
+    answer, ``ja``/``nein``, ``Yes``/``No``, is 1/0: :func:`segkit.io.clean.flag_expr`).
 
     Missing outcomes are kept (NULL); each A/B metric excludes them and counts them. A value
     that is present but not a finite number rejects the row.
@@ -564,7 +571,8 @@ def load_experiment(spec: dict | str | Path, con: duckdb.DuckDBPyConnection | No
     outcomes, covariates = _experiment_columns(raw, spec, m)
     vals = [*outcomes, *[c for c in covariates if c not in outcomes]]
     select = [f"{clean.text_expr(m['arm'])} AS arm"] + [
-        f"{clean.num_expr(c, spec)} AS {ident(c)}" for c in vals
+        f"{clean.flag_expr(c, spec)} AS {ident(c)}"
+        for c in vals  # yes/no answers: 1/0
     ]
     bad = " OR ".join(
         f"({ident(c)} IS NULL AND {clean.text_expr('raw_' + c)} IS NOT NULL) "

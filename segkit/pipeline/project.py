@@ -287,6 +287,27 @@ def _data_lines(tables: dict[str, Guess], folder: Path) -> list[str]:
     return lines
 
 
+def _currency_line(tables: dict[str, Guess]) -> str:
+    """``report.currency``: the sign the money column's values carry, else a TODO."""
+    from segkit.scaffold import infer
+
+    money = []
+    if "transactions" in tables:
+        cols = tables["transactions"].spec["columns"]
+        money += [cols[r] for r in ("amount", "unit_price") if r in cols]
+    if "experiment" in tables and tables["experiment"].extra.get("value_metric"):
+        money.append(tables["experiment"].extra["value_metric"])
+    if "customers" in tables and tables["customers"].extra.get("value"):
+        money.append(tables["customers"].extra["value"])
+    for g in tables.values():
+        for col in money:
+            if col in g.profile.columns:
+                sign = infer.currency_sign(g.profile, col)
+                if sign:
+                    return _line(2, "currency", _scalar(sign), f"the sign in the values of {col}")
+    return _line(2, "currency", '""', 'TODO: shown before money, e.g. "€"')
+
+
 def render_params(name: str, tables: dict[str, Guess], folder: Path, files: list[str]) -> str:
     """The commented ``params.yaml`` for the inferred tables (see :func:`init_from`)."""
     todo = [t for g in tables.values() for t in g.todo]
@@ -307,7 +328,7 @@ def render_params(name: str, tables: dict[str, Guess], folder: Path, files: list
     ]
     if "experiment" in tables:
         lines += _abtest_lines(tables["experiment"])
-    lines += ["report:", _line(2, "currency", '""', 'TODO: shown before money, e.g. "€"')]
+    lines += ["report:", _currency_line(tables)]
     for t in todo:
         wrapped = textwrap.wrap(f"TODO: {t}", _WIDTH - 4, break_on_hyphens=False)
         lines += [f"# {wrapped[0]}", *(f"#   {w}" for w in wrapped[1:])]

@@ -16,6 +16,7 @@ import pandas as pd
 
 from segkit.core.checks import check_columns
 from segkit.core.errors import SegkitError
+from segkit.core.words import YES_WORDS
 from segkit.segment.sample import hash_order
 
 #: Why a customer is or is not in the contact list (every customer has exactly one).
@@ -35,7 +36,7 @@ REASONS = (
 #: ``reason_code`` of the contact file, for the CRM.
 REASON_CODES = {CONTACTED: "proven_profit", HOLDOUT: "random_holdout"}
 #: Consent values read as "yes" (case-insensitive); anything else, missing included, is "no".
-YES = frozenset({"1", "1.0", "true", "t", "yes", "y", "opt-in", "opt_in", "optin"})
+YES = frozenset({"1", "1.0", "opt-in", "opt_in", "optin"}) | YES_WORDS  # "yes", "ja", "oui"…
 
 CONTACT_COLUMNS = [
     "customer_id",

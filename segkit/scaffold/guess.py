@@ -371,7 +371,8 @@ def _experiment(p: inf.Profile) -> list[inf.Guess]:
     after = names[names.index(arm.name) + 1 :]
     why = {arm.name: f"arm: {len(levels)} levels {levels}, named like an arm or a control"}
     for c in outcomes:
-        kind = "0/1" if p.columns[c].is_binary else "numeric"
+        col = p.columns[c]
+        kind = "0/1" if col.is_binary else "numeric" if col.is_numeric else "yes/no, read as 1/0"
         where = "after the arm column" if c in after else "named like a result"
         why[c] = f"outcome: {kind}, {where}"
     spec: dict[str, Any] = {**p.options, "columns": {"arm": arm.name}, "outcomes": outcomes}

@@ -105,6 +105,12 @@ OPTIONAL_NAMES = {
         r"country|nation|^land$|\bland\b|pays|pa[íi]s\b|paese|staat", re.IGNORECASE
     ),
 }
+#: Columns that describe the customer, not the campaign's result, wherever they stand.
+_ATTRIBUTE = re.compile(
+    r"^age$|^age_|_age$|\bage\b|\balter\b|\bedad\b|\bâge\b|\bet[àa]\b|leeftijd|\bidade\b|income|einkommen|"
+    r"salary|gehalt|revenu\b|ingreso|^year|jahr|zip|plz|postal|gender|geschlecht|sexe|sexo",
+    re.IGNORECASE,
+)
 _ARM = re.compile(r"segment|treat|arm\b|^arm|group|variant|variation|cell|condition|test", re.I)
 CONTROL_NAME = re.compile(r"control|holdout|hold-out|no[ _-]?e-?mail|baseline|placebo", re.I)
 _VALUE_LIKE = re.compile(r"^\s*[-+]?[\d.,:/ -]+\s*$")
@@ -126,6 +132,7 @@ class Column:
     numeric: int  # of those, values that are numbers
     integer: int  # of those, values that are whole numbers
     dates: int = 0  # of those, values that parse as dates (checked for candidates only)
+    answers: int = 0  # of those, numbers or yes/no answers (segkit.io.clean.flag_expr)
 
     @property
     def is_numeric(self) -> bool:
@@ -138,6 +145,11 @@ class Column:
     @property
     def date_share(self) -> float:
         return self.dates / self.sampled if self.sampled else 0.0
+
+    @property
+    def is_answer(self) -> bool:
+        """Every value a number or a yes/no answer (``ja``/``nein``): an outcome can be."""
+        return self.sampled > 0 and self.answers == self.sampled
 
     @property
     def is_binary(self) -> bool:
@@ -299,6 +311,7 @@ def _kinds(col: str, spec: dict, i: int) -> dict[str, str]:
         f"{i}:sampled": f"count({clean.text_expr(col)})",
         f"{i}:numeric": f"count({num})",
         f"{i}:integer": f"count(*) FILTER (WHERE {num} = round({num}))",
+        f"{i}:answers": f"count({clean.flag_expr(col, spec)})",
     }
 
 
@@ -332,7 +345,8 @@ def profile_file(path: str | Path) -> Profile:
     for i, col in enumerate(names):
         lo, hi = ev[f"{i}:lo"], ev[f"{i}:hi"]
         counts = {
-            k: int(ev[f"{i}:{k}"]) for k in ("present", "distinct", "sampled", "numeric", "integer")
+            k: int(ev[f"{i}:{k}"])
+            for k in ("present", "distinct", "sampled", "numeric", "integer", "answers")
         }
         profile.columns[col] = Column(
             col,
@@ -410,8 +424,9 @@ def arm_column(profile: Profile) -> tuple[Column, list[str], list[str]] | None:
 
     The arm has 2-5 levels and is named like an arm (segment, treatment, group…) or has a
     level named like a control (control, holdout, no e-mail…); the outcomes are the numeric
-    columns after it, and any numeric column named like a result
-    (:data:`segkit.segment.prepare.OUTCOME_NAMES`). Without an outcome it is no arm.
+    or yes/no columns after it that are not named like an attribute (age, income, zip…),
+    and any such column named like a result (:data:`segkit.segment.prepare.OUTCOME_NAMES`).
+    Without an outcome it is no arm.
     """
     from segkit.segment.prepare import OUTCOME_NAMES  # scikit-learn: imported when needed
 
@@ -427,8 +442,8 @@ def arm_column(profile: Profile) -> tuple[Column, list[str], list[str]] | None:
             n
             for n in names
             if n != c.name
-            and profile.columns[n].is_numeric
-            and (n in after or OUTCOME_NAMES.search(n))
+            and profile.columns[n].is_answer
+            and (OUTCOME_NAMES.search(n) or (n in after and not _ATTRIBUTE.search(n)))
         ]
         if outcomes:
             return c, levels, outcomes
@@ -482,6 +497,23 @@ def decide_shape(profile: Profile) -> str:
             f"{seen(profile)}",
         )
     return "customers"
+
+
+#: Currency codes shown by their sign in the reports (``report.currency``).
+_SIGNS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥", "CNY": "¥", "INR": "₹"}
+
+
+def currency_sign(profile: Profile, col: str) -> str | None:
+    """``report.currency`` from the values of money column ``col``: the sign or code most
+    of its values carry (``12,50 €`` -> ``€``, ``CHF 12.50`` -> ``CHF ``), else None."""
+    sign = clean.currency_of(col)
+    rows = profile.rel.aggregate(f"{sign} AS s, count(*) AS n", sign).fetchall()
+    found = {str(s): int(n) for s, n in rows if s}
+    present = profile.columns[col].present
+    if not found or max(found.values()) * 2 < present:
+        return None
+    top = max(found, key=lambda k: found[k])
+    return _SIGNS.get(top.upper(), top if len(top) == 1 else f"{top.upper()} ")
 
 
 def distinct_ids(profile: Profile, col: str) -> int:

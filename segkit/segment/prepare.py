@@ -47,7 +47,12 @@ EARLIEST_BIRTH_YEAR = 1900
 _BIRTH = re.compile(r"birth|born|yob", re.IGNORECASE)
 #: Numeric columns named like this are taken for outcomes (results, not traits).
 OUTCOME_NAMES = re.compile(
-    r"accept|respon[sd]|complain|conver[st]|churn|click|redeem|unsubscri", re.IGNORECASE
+    r"accept|respon[sd]|complain|conver[st]|churn|click|redeem|unsubscri|"
+    # the same in German, French, Spanish, Italian, Portuguese, Dutch (segkit.scaffold.infer)
+    r"akzept|acept|accett|antwort|reaktion|r[ée]pon|respuest|rispost|reactie|beschwerde|"
+    r"reklamation|plainte|queja|reclam|klacht|konver|k[üu]ndig|abwander|r[ée]sili|disdett|"
+    r"opzeg|klick|\bclic|einl[öo]s|canje|riscatt",
+    re.IGNORECASE,
 )
 #: Names of identifier columns (``ID``, ``CustomerID``, ``client_no``).
 _ID_NAME = re.compile(r"(?:^|[_\s.])(?:id|key|no|nr|number)$", re.IGNORECASE)
