@@ -111,6 +111,12 @@ sql = {
     "window_arrow": f"SELECT customer_id, count(*), sum(amount) FILTER (WHERE day = d0) "
     f"FROM (SELECT customer_id, {day} AS day, amount, min({day}) OVER (PARTITION BY "
     f"customer_id) AS d0 FROM {src}) GROUP BY 1",
+    "hash_levels_arrow": "SELECT h, count(*) - 1, max(day) - min(day), min(day), "
+    "CASE WHEN count(*) > 1 THEN (sum(value) - arg_min(value, day)) / (count(*) - 1) ELSE 0 "
+    f"END FROM (SELECT hash(customer_id) AS h, {day} AS day, sum(amount) AS value FROM {src} "
+    "GROUP BY 1, 2) GROUP BY 1",
+    "dedupe_count_arrow": f"SELECT customer_id, count(*) FROM (SELECT DISTINCT customer_id, "
+    f"{day} FROM {src}) GROUP BY 1",
     "hash_key_arrow": f"SELECT h, min(c0) AS customer_id, max(c1), count(*), min(day), "
     "max(day), sum(value), arg_min(value, day) FROM (SELECT hash(customer_id) AS h, "
     f"{day} AS day, sum(amount) AS value, min(customer_id) AS c0, max(customer_id) AS c1 "
@@ -167,6 +173,8 @@ STEPS = (
     ("btyd_sql_nowhere_arrow", 0, "variant: the two GROUP BYs without WHERE day <= end"),
     ("int_day_arrow", 0, "variant: epoch-day INTEGER key instead of DATE"),
     ("hash_key_arrow", 0, "variant: key hash(id) (min/max id kept to detect collisions)"),
+    ("hash_levels_arrow", 1, "incomplete: the two GROUP BYs on hash(id), no id, threads = 1"),
+    ("dedupe_count_arrow", 1, "bound: distinct days per customer only, threads = 1"),
     ("count_distinct_arrow", 0, "incomplete: one GROUP BY, count(DISTINCT day), no monetary"),
     ("bitstring_arrow", 0, "incomplete: one GROUP BY, bitstring_agg of days, no monetary"),
     ("list_arrow", 0, "incomplete: one GROUP BY, list of days, list_distinct, no monetary"),
