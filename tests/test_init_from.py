@@ -513,3 +513,20 @@ def test_a_german_campaign_export_with_yes_no_outcomes_and_euro_amounts(tmp_path
     _, text, p = _project(tmp_path, path)
     assert p["report"]["currency"] == "€" and p["abtest"]["value_metric"] == "Umsatz"
     assert "the sign in the values of Umsatz" in text
+
+
+def test_a_french_customer_table_with_an_identifier_and_a_yes_no_response(tmp_path):
+    path = tmp_path / "clients.csv"
+    rows = [
+        f"CL{100000 + i};{20 + i % 60};{['Paris', 'Lyon'][i % 2]};{(i * 37) % 900},50 €;"
+        f"{['oui', 'non', 'non'][i % 3]}"
+        for i in range(300)
+    ]
+    header = "Identifiant client;Âge;Ville;Dépenses totales;Réponse campagne"
+    path.write_text(header + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    g = guessed(str(path))["customers"]
+    assert g.spec["columns"] == {"customer_id": "Identifiant client"}
+    assert g.spec["outcomes"] == ["Réponse campagne"]
+    assert g.why["Réponse campagne"].startswith("0/1, named like a result")
+    _, _, p = _project(tmp_path, path)
+    assert p["cluster"]["value"] == "Dépenses totales" and p["report"]["currency"] == "€"

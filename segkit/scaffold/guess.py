@@ -23,10 +23,12 @@ import pandas as pd
 
 from segkit.abtest.evaluation import choose_control
 from segkit.core.errors import SegkitError
+from segkit.core.words import NO_WORDS, YES_WORDS
 from segkit.io import clean
 from segkit.io.load import load_customers
 from segkit.scaffold import infer as inf
 from segkit.segment.prepare import (
+    OUTCOME_NAMES,
     default_features,
     infer_outcomes,
     is_skewed,
@@ -310,6 +312,21 @@ def _customer_why(table: pd.DataFrame, outcomes: list[str], codes: list[str]) ->
     return why
 
 
+def _answers_as_numbers(df: pd.DataFrame) -> pd.DataFrame:
+    """Text columns named like a result whose every value is a yes/no answer ("Réponse":
+    oui/non) as 1/0, as the run reads an outcome (:func:`segkit.io.clean.flag_expr`)."""
+    out = df.copy()
+    for c in df.columns:
+        if c == "customer_id" or not OUTCOME_NAMES.search(str(c)):
+            continue
+        if pd.api.types.is_numeric_dtype(df[c]) or df[c].isna().all():
+            continue
+        words = df[c].dropna().astype(str).str.strip().str.lower()
+        if words.isin(YES_WORDS | NO_WORDS).all():
+            out[c] = words.isin(YES_WORDS).astype("float64").reindex(df.index)
+    return out
+
+
 def _customers(
     p: inf.Profile, id_col: str | None = None, attributes: list[str] | None = None
 ) -> inf.Guess:
@@ -318,6 +335,7 @@ def _customers(
     todo: list[str] = []
     spec = _customer_spec(p, id_col, attributes, todo)
     df, quality = _load(p, spec)
+    df = _answers_as_numbers(df)
     outcomes = infer_outcomes(df)
     num, cat = default_features(df, exclude=outcomes)
     codes = _codes(df, num)

@@ -61,7 +61,8 @@ _WHO = re.compile(
 _ID = re.compile(
     r"(?:^|[-_\s.])(?:id|key|no|nr|num|number|code|n[°º]|n[uú]mero|numero|nummer)\.?$|^id$|"
     r"[a-z](?:ID|Id)$|(?:nr|nummer)\.?$|"
-    r"^(?:id|no|nr|n[°º]|num|n[uú]mero|numero|code|c[oó]digo|codice)\.?[-_\s.]",
+    r"^(?:id|no|nr|n[°º]|num|n[uú]mero|numero|code|c[oó]digo|codice|identifiant|"
+    r"identificador|identificativo|identifier|kennung)\.?[-_\s.]|identifier$|kennung$",
     re.IGNORECASE,
 )
 _EMAIL = re.compile(r"e-?mail", re.IGNORECASE)
