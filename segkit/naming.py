@@ -232,6 +232,10 @@ def _numeric_phrase(
     values = customers[c].dropna().unique()
     if len(values) <= 2 and set(values) <= {0, 1}:  # a flag
         return label if hi else f"no {label}"
+    since = _DAYS_SINCE.match(c)
+    if since:  # a date: "recent joining date", not "low days since joining date"
+        date = (labels or {}).get(since.group(1)) or readable(since.group(1))
+        return f"early {date}" if hi else f"recent {date}"
     return f"{'high' if hi else 'low'} {label}"
 
 

@@ -189,3 +189,19 @@ def test_profile_reexports_the_names_of_naming():
 
     assert profile.segment_names is segment_names
     assert profile.feature_label is feature_label  # segkit.plots imports it from there
+
+
+def test_a_date_attribute_reads_recent_or_early():
+    df = pd.DataFrame(
+        {
+            "customer_id": list("abcdefgh"),
+            "days_since_Dt_Customer": [5, 9, 12, 20, 700, 650, 800, 900],
+        }
+    )
+    seg = pd.Series([1] * 4 + [2] * 4)
+    assert segment_names(df, seg) == {
+        1: "Customers, recent dt customer",
+        2: "Customers, early dt customer",
+    }
+    names = segment_names(df, seg, readable={"Dt_Customer": "joining date"})
+    assert names == {1: "Customers, recent joining date", 2: "Customers, early joining date"}
