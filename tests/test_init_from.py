@@ -39,6 +39,11 @@ def guessed(path: str) -> dict:
     return {g.shape: g for g in guess(path)}
 
 
+def _write(path: Path, header: str, rows: list[str]) -> None:
+    """A CSV export: the header line, then the rows (UTF-8)."""
+    path.write_text(header + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+
+
 @pytest.fixture(scope="module")
 def crm_csv(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("crm") / "crm_export.csv"
@@ -301,7 +306,7 @@ def test_column_names_of_european_crm_and_shop_exports(tmp_path, header, roles):
         role_of = {c: r for r, c in roles.items()}
         rows.append(";".join({**values, **other}[role_of[c]] for c in cols))
     path = tmp_path / "export.csv"
-    path.write_text(header + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    _write(path, header, rows)
     g = guessed(str(path))
     assert list(g) == ["transactions"]
     assert g["transactions"].spec["columns"] == roles
@@ -504,8 +509,7 @@ def test_a_german_campaign_export_with_yes_no_outcomes_and_euro_amounts(tmp_path
         f"{['nein', 'ja'][i % 5 == 0]};{(i % 7) * 3},50 €;{20 + i % 50};{['Nord', 'Süd'][i % 2]}"
         for i in range(400)
     ]
-    header = "Kundennummer;Testgruppe;Geöffnet;Gekauft;Umsatz;Alter;Region"
-    path.write_text(header + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    _write(path, "Kundennummer;Testgruppe;Geöffnet;Gekauft;Umsatz;Alter;Region", rows)
     g = guessed(str(path))
     assert g["experiment"].spec["outcomes"] == ["Geöffnet", "Gekauft", "Umsatz"]
     assert g["experiment"].why["Gekauft"] == "outcome: yes/no, read as 1/0, after the arm column"
@@ -522,8 +526,7 @@ def test_a_french_customer_table_with_an_identifier_and_a_yes_no_response(tmp_pa
         f"{['oui', 'non', 'non'][i % 3]}"
         for i in range(300)
     ]
-    header = "Identifiant client;Âge;Ville;Dépenses totales;Réponse campagne"
-    path.write_text(header + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    _write(path, "Identifiant client;Âge;Ville;Dépenses totales;Réponse campagne", rows)
     g = guessed(str(path))["customers"]
     assert g.spec["columns"] == {"customer_id": "Identifiant client"}
     assert g.spec["outcomes"] == ["Réponse campagne"]
