@@ -465,6 +465,32 @@ def test_an_excel_export_is_read_like_its_csv(tmp_path):
     assert "days_since_Dt_Customer" in g.extra["features"]
 
 
+def test_a_workbook_split_by_year_is_read_whole(tmp_path):
+    # UCI's Online Retail II comes as two sheets with the same columns, one per year
+    path = tmp_path / "online_retail_II.xlsx"
+    log = pd.DataFrame(
+        {
+            "Customer ID": [f"C{i % 30}" for i in range(120)],
+            "InvoiceDate": [f"2010-{1 + i % 12:02d}-{1 + i % 28:02d}" for i in range(120)],
+            "Amount": [float(5 + i % 17) for i in range(120)],
+        }
+    )
+    with pd.ExcelWriter(path) as xl:
+        log.iloc[:70].to_excel(xl, sheet_name="Year 2009-2010", index=False)
+        log.iloc[70:].to_excel(xl, sheet_name="Year 2010-2011", index=False)
+    g = guessed(str(path))["transactions"]
+    assert g.spec["sheet"] == "all" and g.profile.rows == 120
+    _, text, p = _project(tmp_path, path)
+    assert p["data"]["transactions"]["sheet"] == "all"
+    assert "2 sheets with the same columns" in text
+    with pd.ExcelWriter(path) as xl:  # other columns: the first sheet, said so
+        log.iloc[:70].to_excel(xl, sheet_name="Orders", index=False)
+        pd.DataFrame({"note": ["exported 2011-12-09"]}).to_excel(xl, sheet_name="About")
+    g = guessed.__wrapped__(str(path))["transactions"]
+    assert g.spec["sheet"] == 0 and g.profile.rows == 70
+    assert g.profile.why["sheet"].startswith("TODO: the first of 2 sheets")
+
+
 def test_a_first_line_of_values_that_repeats_a_value_is_no_header(tmp_path):
     """DuckDB would take ``7,7,2.50`` for a header with a duplicate name."""
     path = tmp_path / "sales.csv"

@@ -462,6 +462,29 @@ def test_excel_sheet_errors_list_the_sheets(tmp_path):
         io.load_transactions({"path": str(path), "columns": COLS, "sheet": 5})
     t = io.load_transactions({"path": str(path), "columns": COLS, "sheet": "Sales"})
     assert t.quality["sheets"] == ["About", "Sales"] and t.quality["rows_used"] == 2
+    with pytest.raises(
+        SegkitError, match=r"sheet 'Sales' has \['customer', 'date', 'value'\] where"
+    ):
+        io.load_transactions({"path": str(path), "columns": COLS, "sheet": "all"})
+
+
+def test_sheet_all_stacks_the_sheets_of_a_log_split_by_year(tmp_path):
+    path = tmp_path / "online_retail_II.xlsx"
+    years = {
+        "Year 2009-2010": {"customer": ["a", "b"], "date": ["2009-12-01", "2010-01-06"]},
+        "Year 2010-2011": {
+            "customer": ["a", "c", "c"],
+            "date": ["2010-12-01"] * 2 + ["2011-01-02"],
+        },
+    }
+    with pd.ExcelWriter(path) as xl:
+        for name, cols in years.items():
+            pd.DataFrame({**cols, "value": [5] * len(cols["date"])}).to_excel(
+                xl, sheet_name=name, index=False
+            )
+    t = io.load_transactions({"path": str(path), "columns": COLS, "sheet": "all"})
+    assert t.quality["rows_used"] == 5 and reconciles(t)
+    assert sorted(t.used.df()["customer_id"]) == ["a", "a", "b", "c", "c"]
 
 
 def test_a_file_that_is_not_data_is_never_quoted():

@@ -160,7 +160,7 @@ TABLE_DEFAULTS: dict[str, Any] = {
     "header": True,  # first line holds column names
     "names": None,  # column names when header is false
     "encoding": "auto",  # auto = utf-8, falling back to latin-1 (recorded)
-    "sheet": 0,  # Excel sheet
+    "sheet": 0,  # Excel sheet: its number (0 = first) or name, or "all" (stacked)
     "columns": {},  # segkit role -> column name in the file (see ROLES)
     "date_formats": None,  # strptime formats tried in order; None = ISO then common ones
     "dayfirst": None,  # 01/02/2011: None = the data decide (an error if they cannot); true | false

@@ -284,6 +284,8 @@ def _read_excel(path: Path, spec: dict, name: str, info: dict) -> pd.DataFrame:
     sheets = [str(s) for s in book.sheet_names]
     info["sheets"] = sheets
     sheet = spec["sheet"]
+    if sheet == ALL_SHEETS and ALL_SHEETS not in sheets:
+        return _read_all_sheets(book, path, spec, name, sheets)
     if isinstance(sheet, int) and not 0 <= sheet < len(sheets):
         raise _sheet_error(path, name, sheet, sheets, f"is out of range ({len(sheets)} sheets)")
     if isinstance(sheet, str) and sheet not in sheets:
@@ -295,6 +297,36 @@ def _read_excel(path: Path, spec: dict, name: str, info: dict) -> pd.DataFrame:
     if spec["header"] and not spec["names"]:
         _check_names([c for c in head.iloc[0].tolist() if isinstance(c, str)], path, name)
     return df
+
+
+#: ``sheet: all``: every sheet of the workbook, stacked (a log split by year, like the
+#: two sheets of UCI's Online Retail II).
+ALL_SHEETS = "all"
+
+
+def _read_all_sheets(
+    book: pd.ExcelFile, path: Path, spec: dict, name: str, sheets: list[str]
+) -> pd.DataFrame:
+    """Every non-empty sheet, in order, one under the other; they must have the same
+    columns (an error names the first sheet that differs)."""
+    frames: list[pd.DataFrame] = []
+    for sheet in sheets:
+        df = pd.read_excel(book, sheet_name=sheet, dtype=str, header=0 if spec["header"] else None)
+        if df.shape[1] == 0:
+            continue
+        if frames and list(df.columns) != list(frames[0].columns):
+            raise SegkitError(
+                f"{name} file {str(path)!r}: data.{name}.sheet == 'all' stacks sheets with the "
+                f"same columns, but sheet {sheet!r} has {[str(c) for c in df.columns]} where "
+                f"sheet {sheets[0]!r} has {[str(c) for c in frames[0].columns]}; choose one "
+                f"sheet with data.{name}.sheet"
+            )
+        frames.append(df)
+    if not frames:
+        raise _sheet_error(path, name, ALL_SHEETS, sheets, "finds only empty sheets")
+    if spec["header"] and not spec["names"]:
+        _check_names([str(c) for c in frames[0].columns], path, name)
+    return pd.concat(frames, ignore_index=True)
 
 
 def _read_pandas(path: Path, fmt: str, spec: dict, name: str, info: dict) -> pd.DataFrame:

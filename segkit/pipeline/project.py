@@ -172,7 +172,7 @@ def _path(file: Path, folder: Path) -> str:
 def _read_options(g: Guess) -> list[str]:
     """The read options found (format, header, decimal…), each with its reason."""
     out = []
-    for key in ("format", "header", "decimal", "thousands", "dayfirst"):
+    for key in ("format", "sheet", "header", "decimal", "thousands", "dayfirst"):
         if key in g.spec:
             out.append(_line(4, key, _scalar(g.spec[key]), g.profile.why.get(key, "")))
     if "names" in g.spec:

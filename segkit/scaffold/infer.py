@@ -255,10 +255,36 @@ def read_file(path: str | Path) -> Profile:
         why["header"] = f"the first line holds values ({shown}…), not names"
         rel = _read(con, path, options)
         names = _names(rel)
+    if format_of(path, "auto") == "excel" and _sheets(path, options, why):
+        rel = _read(con, path, options)
     rows = int(rel.aggregate("count(*)").fetchall()[0][0])
     if rows == 0:
         raise init_error(path, f"the file has column names {names} but no rows")
     return Profile(path, options, rows, {}, why, rel, con)
+
+
+def _sheets(path: Path, options: dict, why: dict) -> bool:
+    """A workbook of several sheets: ``sheet: all`` when every non-empty sheet has the
+    first one's columns (a log split by year), else the first sheet, said so. True when
+    the file must be read again."""
+    import pandas as pd
+
+    book = pd.ExcelFile(path)
+    heads = {str(s): pd.read_excel(book, sheet_name=s, nrows=0) for s in book.sheet_names}
+    heads = {s: list(map(str, h.columns)) for s, h in heads.items() if h.shape[1]}
+    if len(heads) < 2:
+        return False
+    first = next(iter(heads.values()))
+    if options.get("header") is not False and all(h == first for h in heads.values()):
+        options["sheet"] = "all"
+        why["sheet"] = f"{len(heads)} sheets with the same columns {list(heads)}: read together"
+        return True
+    options["sheet"] = 0
+    why["sheet"] = (
+        f"TODO: the first of {len(heads)} sheets {list(heads)}, which have different "
+        "columns; choose another by its name"
+    )
+    return False
 
 
 # --------------------------------------------------------------------------- profiling
