@@ -313,24 +313,43 @@ def _engine_cleans(run: Run, specs: dict[str, dict]) -> bool:
 
 
 def _with_attributes(
-    customers: pd.DataFrame | None, attrs: pd.DataFrame, summary: dict
+    customers: pd.DataFrame | None,
+    attrs: pd.DataFrame,
+    summary: dict,
+    *,
+    pseudonymized: bool = False,
 ) -> pd.DataFrame:
-    """The customer features joined with the attributes (clashing names get ``attr_``)."""
+    """The customer features joined with the attributes (clashing names get ``attr_``);
+    ``summary`` gets how many customers of each side the other lacks (and, for ids that are
+    not pseudonymized, how many more would match written alike: :func:`_loose_matches`)."""
     if customers is None:
         return attrs
     clash = sorted(set(attrs.columns) & set(customers.columns) - {"customer_id"})
     attrs = attrs.rename(columns={c: f"attr_{c}" for c in clash})
     customers = customers.merge(attrs, on="customer_id", how="left")
-    summary["customers_without_attributes"] = (
-        int(customers[attrs.columns[1]].isna().sum()) if attrs.shape[1] > 1 else 0
-    )
     # membership on integer codes: Series.isin on Arrow strings took seconds per million
     codes, _ = pd.factorize(
         pd.concat([attrs["customer_id"], customers["customer_id"]], ignore_index=True)
     )
     known = np.isin(codes[: len(attrs)], codes[len(attrs) :])
+    matched = int(np.isin(codes[len(attrs) :], codes[: len(attrs)]).sum())
+    summary["customers_without_attributes"] = len(customers) - matched
     summary["attribute_rows_without_transactions"] = int(len(attrs) - known.sum())
+    if matched < len(customers) and not pseudonymized:
+        summary["ids_matching_loosely"] = _loose_matches(attrs, customers) - matched
     return customers
+
+
+def _loose_matches(attrs: pd.DataFrame, customers: pd.DataFrame) -> int:
+    """Customers of the log whose id matches a customer-table id once leading zeros, case
+    and blanks are ignored ('123' and '000123', 'c7' and 'C7'): the two files write ids
+    differently."""
+
+    def loose(ids: pd.Series) -> pd.Series:
+        text = ids.astype(str).str.strip().str.lower().str.lstrip("0")
+        return text.where(text != "", "0")
+
+    return int(loose(customers["customer_id"]).isin(set(loose(attrs["customer_id"]))).sum())
 
 
 def _tidy(customers: pd.DataFrame) -> pd.DataFrame:
@@ -424,6 +443,33 @@ def input_notes(name: str, q: dict) -> list[str]:
     return out
 
 
+def _match_sentences(summary: dict) -> list[str]:
+    """How well the transaction log's customers and the customer table's rows match."""
+    missing = summary.get("customers_without_attributes", 0)
+    if not missing:
+        return []
+    n, rows = summary["customers"], summary["customers"] - missing
+    spare = summary.get("attribute_rows_without_transactions", 0)
+    loose = summary.get("ids_matching_loosely", 0)
+    cause = (
+        f" {loose:,} more would match if leading zeros, case and blanks were ignored: the two "
+        "files write the ids differently (one with leading zeros, say); write them alike."
+        if loose
+        else ""
+    )
+    if rows == 0:
+        return [
+            f"No customer of the transaction log has a row in the customer table ({spare:,} "
+            "rows, all without purchases): the attributes are empty for everyone and only the "
+            f"purchase history describes the customers.{cause}"
+        ]
+    return [
+        f"{rows:,} of the {n:,} customers in the transaction log ({rows / n:.0%}) have a row "
+        f"in the customer table ({missing:,} without attributes; {spare:,} customer-table "
+        f"rows without purchases).{cause}"
+    ]
+
+
 def findings(
     *,
     summary: dict,
@@ -432,9 +478,14 @@ def findings(
     concentration: dict | None,
     cohorts: pd.DataFrame | None,
 ) -> list[str]:
-    """The stage's findings in plain words; the first one is the headline."""
-    out = [_headline(summary, source)]
+    """The stage's findings in plain words; the first one is the headline (that the log's
+    customers have no row in the customer table, when none has)."""
+    match = _match_sentences(summary)
+    none_match = bool(match) and match[0].startswith("No customer")
+    out = match if none_match else []  # nothing joins: that comes first, before the headline
+    out += [_headline(summary, source)]
     out += [_quality_sentence(n, q) for n, q in quality.items()]
+    out += [] if none_match else match
     out += [note for n, q in quality.items() for note in input_notes(n, q)]
     if concentration:
         out.append(
@@ -518,7 +569,9 @@ def run(run: Run) -> Exploration:
         tx = _explore_transactions(run, con, tx_path, obs_end, backend)
     summary, customers = tx["summary"], tx["customers"]
     if "customers" in used:
-        customers = _with_attributes(customers, used["customers"].df(), summary)
+        customers = _with_attributes(
+            customers, used["customers"].df(), summary, pseudonymized=secret is not None
+        )
     if "experiment" in used:
         _write(used["experiment"], run.artifacts / "experiment.parquet")
         exp_arms = used["experiment"].aggregate("arm, count(*)").fetchall()
