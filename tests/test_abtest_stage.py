@@ -208,3 +208,18 @@ def test_an_arm_that_is_not_randomized_is_said_first(tmp_path):
     assert "on age (standardized difference +" in res.findings[0]
     table = pd.read_csv(tmp_path / "run" / "artifacts" / "ab_balance.csv")
     assert table.loc[table["attribute"] == "age", "imbalanced"].all()
+
+
+def test_experiment_customers_without_a_segment_are_counted_and_the_cause_named(tmp_path):
+    run = open_run(tmp_path, ghost=0)
+    path = tmp_path / "experiment.csv"
+    exp = pd.read_csv(path, dtype=str)
+    exp.loc[:9, "customer_id"] = exp.loc[:9, "customer_id"].str.lower()  # c0000, not C0000
+    exp.loc[10:14, "customer_id"] = [f"X{i}" for i in range(5)]  # not customers at all
+    exp.to_csv(path, index=False)
+    words = abtest_stage.run(run).findings
+    assert (
+        f"15 of the {len(exp)} customers in the experiment are not among the customers "
+        "segmented (no purchase history or attributes): they count in the overall effect, not "
+        "in any segment's. 10 of them would be if leading zeros, case and blanks were ignored"
+    ) in "\n".join(words)

@@ -70,6 +70,14 @@ def stripped(col: str) -> str:
     return f"regexp_replace({ident(col)}, {literal(_STRIP)}, '', 'g')"
 
 
+def loose_ids(ids: Any) -> Any:
+    """Ids (a pandas Series) compared loosely: blanks, case and leading zeros ignored
+    ('000123' and '123', 'c7' and 'C7'). Only to tell a user that two files write their
+    ids differently; segkit joins on the ids as written."""
+    text = ids.astype(str).str.strip().str.lower().str.lstrip("0")
+    return text.where(text != "", "0")
+
+
 def text_expr(col: str) -> str:
     """Text cell: stripped, empty as NULL."""
     return f"NULLIF({stripped(col)}, '')"

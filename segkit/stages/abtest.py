@@ -493,6 +493,35 @@ def _randomization(run: Run, control: str) -> tuple[pd.DataFrame | None, str | N
     )
 
 
+def _unsegmented(run: Run, con: Any) -> str | None:
+    """How many experiment customers are not among the run's customers (no segment, no
+    attributes) and, with ids that are not pseudonymized, how many would be if written
+    alike (the experiment file writes ids differently)."""
+    ids = con.execute("SELECT customer_id FROM e WHERE customer_id IS NOT NULL").df()
+    ids = ids["customer_id"].astype(str)
+    customers = run.load("customers")["customer_id"].astype(str)
+    known = ids.isin(set(customers))
+    missing = int((~known).sum())
+    if not missing:
+        return None
+    text = (
+        f"{missing:,} of the {len(ids):,} customers in the experiment are not among the "
+        "customers segmented (no purchase history or attributes): they count in the overall "
+        "effect, not in any segment's."
+    )
+    if run.params["data"].get("pseudonymize"):
+        return text
+    loose = io.clean.loose_ids
+    alike = int(loose(ids[~known]).isin(set(loose(customers))).sum())
+    if alike:
+        text += (
+            f" {alike:,} of them would be if leading zeros, case and blanks were ignored: the "
+            "experiment file writes the ids differently from the customer data; write them "
+            "alike."
+        )
+    return text
+
+
 def run(run: Run) -> ABResult | Skipped:
     """Evaluate the campaign of ``run`` overall and per segment; write the A/B artifacts.
 
@@ -514,10 +543,13 @@ def run(run: Run) -> ABResult | Skipped:
     con = duckdb.connect()
     try:
         ev, raw, joined = _evaluate(run, con)
+        unsegmented = _unsegmented(run, con)
     finally:
         con.close()
     p = run.params["abtest"]
     words = findings(ev, p, raw)
+    if unsegmented:
+        words.append(unsegmented)
     _, warning = _randomization(run, ev.control)
     if warning:
         words.insert(0, warning)

@@ -34,7 +34,7 @@ from segkit.core.errors import SegkitError
 from segkit.core.params import TABLE_NAMES, parse_date
 from segkit.core.sql import ident, idents, literal
 from segkit.explore import Exploration
-from segkit.io.clean import id_expr
+from segkit.io.clean import id_expr, loose_ids
 from segkit.stages.run import Run
 from segkit.stages.text import md
 
@@ -341,15 +341,10 @@ def _with_attributes(
 
 
 def _loose_matches(attrs: pd.DataFrame, customers: pd.DataFrame) -> int:
-    """Customers of the log whose id matches a customer-table id once leading zeros, case
-    and blanks are ignored ('123' and '000123', 'c7' and 'C7'): the two files write ids
-    differently."""
-
-    def loose(ids: pd.Series) -> pd.Series:
-        text = ids.astype(str).str.strip().str.lower().str.lstrip("0")
-        return text.where(text != "", "0")
-
-    return int(loose(customers["customer_id"]).isin(set(loose(attrs["customer_id"]))).sum())
+    """Customers of the log whose id matches a customer-table id written loosely
+    (:func:`segkit.io.clean.loose_ids`): the two files write ids differently."""
+    ids = set(loose_ids(attrs["customer_id"]))
+    return int(loose_ids(customers["customer_id"]).isin(ids).sum())
 
 
 def _tidy(customers: pd.DataFrame) -> pd.DataFrame:
