@@ -91,10 +91,11 @@ def id_expr(col: str) -> str:
 def flag_expr(col: str, spec: dict) -> str:
     """Outcome cell as DOUBLE: a yes/no answer as 1/0 (:data:`YES_WORDS`,
     :data:`NO_WORDS`), else the number (:func:`num_expr`)."""
-    low = f"lower({stripped(col)})"
-    return (
-        f"CASE WHEN {low} IN ({literals(sorted(YES_WORDS))}) THEN 1.0 "
-        f"WHEN {low} IN ({literals(sorted(NO_WORDS))}) THEN 0.0 ELSE {num_expr(col, spec)} END"
+    low, num = f"lower({stripped(col)})", num_expr(col, spec)
+    return (  # numbers first: they cost what num_expr costs (words only where no number is)
+        f"CASE WHEN {num} IS NOT NULL THEN {num} "
+        f"WHEN {low} IN ({literals(sorted(YES_WORDS))}) THEN 1.0 "
+        f"WHEN {low} IN ({literals(sorted(NO_WORDS))}) THEN 0.0 END"
     )
 
 
