@@ -687,3 +687,39 @@ def test_amounts_with_a_currency_sign_are_numbers(tmp_path):
     assert sorted(t.used.df()["amount"]) == [7.0, 12.5, 12.5, 1234.0]
     assert reconciles(t)
     assert t.quality["rejected"] == {"non_numeric_amount": 1}  # "EUR" alone is no amount
+
+
+def _orders(tmp_path, total: str) -> dict:
+    """A shop export of 400 orders with 1-3 line items each; the order's total on every
+    line (``total="each"``), on its first line only ("first"), or each line's own amount."""
+    rows = []
+    for o in range(400):
+        lines = 1 + o % 3
+        for j in range(lines):
+            amount = {"each": f"{10 + o % 50}.00", "first": f"{10 + o % 50}.00" if j == 0 else ""}
+            rows.append(
+                f"#{1000 + o},c{o % 90},2024-{1 + o % 12:02d}-{1 + o % 28:02d},SKU{j},"
+                f"{amount.get(total, f'{3 + j}.50')}"
+            )
+    path = tmp_path / f"orders_{total}.csv"
+    path.write_text("Name,Email,Created at,Lineitem sku,Total\n" + "\n".join(rows) + "\n")
+    cols = {"customer_id": "Email", "timestamp": "Created at", "amount": "Total"}
+    return {"path": str(path), "columns": {**cols, "order_id": "Name"}}
+
+
+@pytest.mark.parametrize(
+    "total, note",
+    [
+        ("each", "every row has the same 'Total': it looks like the order's total repeated"),
+        ("first", "only one row has 'Total' (an order total on its first line"),
+        ("line", None),
+    ],
+)
+def test_order_totals_in_line_item_exports_are_named(tmp_path, total, note):
+    t = io.load_transactions(_orders(tmp_path, total))
+    notes = " ".join(t.quality.get("notes", []))
+    if note is None:
+        assert notes == ""
+    else:
+        assert note in notes
+    assert reconciles(t)

@@ -212,6 +212,47 @@ def _tx_inspect(raw, m: dict, spec: dict, info: dict) -> bool:
     return True if dayfirst is None else bool(dayfirst)
 
 
+#: Logs over this many rows have their order-total check on 1 order in 16 (by a hash).
+_ORDER_SAMPLE_ROWS = 1_000_000
+
+
+def _order_total_notes(con, staged: str, amount_col: str, rows: int) -> list[str]:
+    """Notes when the amount column holds each order's total rather than each row's:
+    repeated on every row of an order (revenue would count it once per row), or on one
+    row with the others empty (they are set aside; nothing is lost). Judged on the staged
+    log (typed; exact duplicates and other rejects left out), on every order of a log of
+    up to :data:`_ORDER_SAMPLE_ROWS` rows, else on 1 order in 16 by a hash of its id
+    (0.26 CPU s on 5.5M rows)."""
+    step = 16 if rows > _ORDER_SAMPLE_ROWS else 1
+    per_order = (
+        f"SELECT count(*) AS n, count(amount) AS filled, count(DISTINCT amount) AS amounts "
+        f"FROM {ident(staged)} WHERE (_reason IS NULL OR _reason = 'non_numeric_amount') "
+        f"AND order_id IS NOT NULL AND hash(order_id) % {step} = 0 GROUP BY order_id"
+    )
+    multi, repeated, first_only = con.sql(
+        f"SELECT count(*) FILTER (WHERE n > 1), "
+        f"count(*) FILTER (WHERE n > 1 AND filled = n AND amounts = 1), "
+        f"count(*) FILTER (WHERE n > 1 AND filled = 1) FROM ({per_order})"
+    ).fetchall()[0]
+    if multi < 20:
+        return []
+    out, sampled = [], " sampled" if step > 1 else ""
+    if repeated >= 0.8 * multi:
+        out.append(
+            f"In {repeated:,} of {multi:,}{sampled} orders with several rows, every row has "
+            f"the same {amount_col!r}: it looks like the order's total repeated on each line, and "
+            "revenue counts it once per row. Map the line's amount (or quantity and "
+            "unit_price) instead, or give one row per order."
+        )
+    if first_only >= 0.8 * multi:
+        out.append(
+            f"In {first_only:,} of {multi:,}{sampled} orders with several rows, only one row "
+            f"has {amount_col!r} (an order total on its first line, as shop exports write it): "
+            "the rows without it are set aside as non-numeric amounts, and nothing is lost."
+        )
+    return out
+
+
 def _tx_select(raw, m: dict, spec: dict, *, dayfirst: bool, typed: bool) -> list[str]:
     ts = clean.ts_expr(m["timestamp"], spec, dayfirst=dayfirst, typed=typed)
     sel = ["_row", f"{clean.id_expr(m['customer_id'])} AS customer_id", f"{ts} AS timestamp"]
@@ -295,6 +336,11 @@ def load_transactions(
     staged = typed.select(f"*, {_reason_sql(rules)} AS _reason")
     keep = ["customer_id", "timestamp", "amount"] + [r for r in TX_OPTIONAL if m[r]]
     table = _finish(con, staged, "transactions", spec, info, keep)
+    if m["order_id"] and m["amount"]:
+        rows = table.quality["rows_in"]
+        notes = _order_total_notes(con, "_staged_transactions", m["amount"], rows)
+        if notes:
+            table.quality["notes"] = [*table.quality.get("notes", []), *notes]
     cats = [r for r in ("category", "channel", "country") if m[r]]
     if cats:
         _normalize_categories(con, "_staged_transactions", cats)
