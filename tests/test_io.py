@@ -723,3 +723,27 @@ def test_order_totals_in_line_item_exports_are_named(tmp_path, total, note):
     else:
         assert note in notes
     assert reconciles(t)
+
+
+@pytest.mark.parametrize(
+    "written, read",
+    [
+        ("05.01.2024 14:33", "2024-01-05 14:33"),  # German exports: dots and a time
+        ("05.01.24", "2024-01-05"),  # two-digit years: read as 2024, not the year 24
+        ("13/01/24", "2024-01-13"),  # DuckDB's cast alone reads this as 0013-01-24
+        ("05-01-24", "2024-01-05"),
+        ("05-JAN-24", "2024-01-05"),  # Oracle, SAP
+        ("05-Jan-2024", "2024-01-05"),
+        ("Jan 5, 2024", "2024-01-05"),
+        ("5 January 2024", "2024-01-05"),
+        ("Jan 5, 2024 2:33 PM", "2024-01-05 14:33"),
+        ("05/01/2024 2:33 PM", "2024-01-05 14:33"),
+        ("2024/01/05 10:11:12", "2024-01-05 10:11:12"),
+    ],
+)
+def test_common_export_date_formats_are_read(tmp_path, written, read):
+    path = tmp_path / "log.csv"
+    rows = [f'c{i},"{written}",10' for i in range(3)]
+    path.write_text("customer_id,timestamp,amount\n" + "\n".join(rows) + "\n")
+    t = io.load_transactions({"path": str(path), "dayfirst": True}, "2024-12-31")
+    assert t.used.df()["timestamp"].tolist() == [pd.Timestamp(read)] * 3
