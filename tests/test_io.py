@@ -747,3 +747,20 @@ def test_common_export_date_formats_are_read(tmp_path, written, read):
     path.write_text("customer_id,timestamp,amount\n" + "\n".join(rows) + "\n")
     t = io.load_transactions({"path": str(path), "dayfirst": True}, "2024-12-31")
     assert t.used.df()["timestamp"].tolist() == [pd.Timestamp(read)] * 3
+
+
+def test_a_column_empty_in_its_first_rows_is_still_read_as_numbers_or_dates(tmp_path):
+    # the first rows only rule a column out (a text value there); they never rule it in
+    n = 5_000
+    path = tmp_path / "crm.csv"
+    pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(n)],
+            "score": [""] * 2_500 + [str(i % 7) for i in range(2_500)],
+            "seen": [""] * 2_500 + [f"2024-01-0{1 + i % 9}" for i in range(2_500)],
+            "note": [""] * 2_500 + ["x"] + [str(i) for i in range(2_499)],
+        }
+    ).to_csv(path, index=False)
+    got = io.load_customers(str(path)).used.df()
+    assert pd.api.types.is_float_dtype(got["score"]) and "days_since_seen" in got
+    assert got["note"].dropna().iloc[0] == "x"  # one text value late: text
