@@ -100,9 +100,23 @@ def stripped(col: str) -> str:
 def loose_ids(ids: Any) -> Any:
     """Ids (a pandas Series) compared loosely: blanks, case and leading zeros ignored
     ('000123' and '123', 'c7' and 'C7'). Only to tell a user that two files write their
-    ids differently; segkit joins on the ids as written."""
+    ids differently; segkit joins on the ids as written. :func:`loose_id_sql` is the same
+    rule in SQL.
+
+    >>> import pandas as pd
+    >>> loose_ids(pd.Series([" 000123", "C7", "000"])).tolist()
+    ['123', 'c7', '0']
+    >>> duckdb.sql(f"SELECT {loose_id_sql('v')} FROM (VALUES (' 000123'), ('C7'), ('000')) t(v)").fetchall()
+    [('123',), ('c7',), ('0',)]
+    """
     text = ids.astype(str).str.strip().str.lower().str.lstrip("0")
     return text.where(text != "", "0")
+
+
+def loose_id_sql(col: str) -> str:
+    """:func:`loose_ids` as a SQL expression on column ``col``."""
+    text = f"ltrim(lower(trim(CAST({ident(col)} AS VARCHAR))), '0')"
+    return f"CASE WHEN {text} = '' THEN '0' ELSE {text} END"
 
 
 def text_expr(col: str) -> str:

@@ -496,23 +496,29 @@ def _randomization(run: Run, control: str) -> tuple[pd.DataFrame | None, str | N
 def _unsegmented(run: Run, con: Any) -> str | None:
     """How many experiment customers are not among the run's customers (no segment, no
     attributes) and, with ids that are not pseudonymized, how many would be if written
-    alike (the experiment file writes ids differently)."""
-    ids = con.execute("SELECT customer_id FROM e WHERE customer_id IS NOT NULL").df()
-    ids = ids["customer_id"].astype(str)
-    customers = run.load("customers")["customer_id"].astype(str)
-    known = ids.isin(set(customers))
-    missing = int((~known).sum())
+    alike (the experiment file writes ids differently). Counted in DuckDB: the experiment's
+    rows never come to pandas."""
+    con.register("run_ids", run.load("customers")[["customer_id"]].astype(str))
+    lost = (
+        "SELECT CAST(e.customer_id AS VARCHAR) AS customer_id FROM e LEFT JOIN run_ids r "
+        "ON CAST(e.customer_id AS VARCHAR) = r.customer_id "
+        "WHERE e.customer_id IS NOT NULL AND r.customer_id IS NULL"
+    )
+    n = con.execute("SELECT count(customer_id) FROM e").fetchall()[0][0]
+    missing = con.execute(f"SELECT count(*) FROM ({lost})").fetchall()[0][0]
     if not missing:
         return None
     text = (
-        f"{missing:,} of the {len(ids):,} customers in the experiment are not among the "
+        f"{missing:,} of the {n:,} customers in the experiment are not among the "
         "customers segmented (no purchase history or attributes): they count in the overall "
         "effect, not in any segment's."
     )
     if run.params["data"].get("pseudonymize"):
         return text
-    loose = io.clean.loose_ids
-    alike = int(loose(ids[~known]).isin(set(loose(customers))).sum())
+    loose = io.clean.loose_id_sql("customer_id")
+    alike = con.execute(
+        f"SELECT count(*) FROM ({lost}) WHERE {loose} IN (SELECT {loose} FROM run_ids)"
+    ).fetchall()[0][0]
     if alike:
         text += (
             f" {alike:,} of them would be if leading zeros, case and blanks were ignored: the "
