@@ -193,7 +193,8 @@ def _attribute_frame(customers: pd.DataFrame, attrs: list[str], seg_cols: list[s
 
 
 def join_inputs(run: Run, con: Any, seg_cols: list[str], metrics: list | None) -> Joined:
-    """View ``x``: the experiment ``e`` with the segments and customer attributes it needs.
+    """View ``x``: the experiment ``e`` with the segments and customer attributes it needs
+    (and ``run_ids``, the run's customer ids).
 
     Raises
     ------
@@ -207,6 +208,7 @@ def join_inputs(run: Run, con: Any, seg_cols: list[str], metrics: list | None) -
         sel += _join_segments(run, con, seg_cols, joined)
         joins.append("LEFT JOIN seg_df s USING (customer_id)")
     customers = run.load("customers")
+    con.register("run_ids", customers[["customer_id"]].astype(str))  # for _unsegmented
     want = [c for c in seg_cols if c not in SEGMENT_COLS]
     e_cols = abtest.aggregation.columns_of(con, "e")
     covs = [m.get("covariate") for m in (metrics or []) if isinstance(m, dict)]
@@ -497,8 +499,8 @@ def _unsegmented(run: Run, con: Any) -> str | None:
     """How many experiment customers are not among the run's customers (no segment, no
     attributes) and, with ids that are not pseudonymized, how many would be if written
     alike (the experiment file writes ids differently). Counted in DuckDB: the experiment's
-    rows never come to pandas."""
-    con.register("run_ids", run.load("customers")[["customer_id"]].astype(str))
+    rows never come to pandas; the run's ids are the ``run_ids`` :func:`join_inputs`
+    registered."""
     lost = (
         "SELECT CAST(e.customer_id AS VARCHAR) AS customer_id FROM e LEFT JOIN run_ids r "
         "ON CAST(e.customer_id AS VARCHAR) = r.customer_id "

@@ -42,7 +42,7 @@ from segkit.profile import (
     suggest_actions,
     with_levels,
 )
-from segkit.stages.run import Run, Skipped
+from segkit.stages.run import Run, Skipped, readable_labels  # the notebook calls it here
 from segkit.stages.text import md
 
 
@@ -405,13 +405,6 @@ def _left_out(customers: pd.DataFrame, outcomes: list[str]) -> list[str]:
         if c != "customer_id"
         and (c in outcomes or is_id_like(customers[c]) or customers[c].nunique(dropna=False) < 2)
     ]
-
-
-def readable_labels(run: Run) -> dict[str, str]:
-    """``data.customers.labels``: column (or ``"column=value"``) -> readable name, for the
-    tables and charts of the report ({} without any)."""
-    spec = run.params["data"].get("customers") or {}
-    return {str(k): str(v) for k, v in (spec.get("labels") or {}).items()}
 
 
 def view(run: Run, customers: pd.DataFrame) -> View:

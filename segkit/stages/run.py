@@ -171,6 +171,13 @@ def _set_plot_context(run: Run) -> None:
     plots.use_run(run.folder, run.params)
 
 
+def readable_labels(run: Run) -> dict[str, str]:
+    """``data.customers.labels``: column (or ``"column=value"``) -> readable name, for the
+    segment names, tables and charts of the report ({} without any)."""
+    spec = (run.params.get("data") or {}).get("customers") or {}
+    return {str(k): str(v) for k, v in (spec.get("labels") or {}).items()}
+
+
 class Skipped:
     """What a stage returns when its inputs are absent; the report shows ``reason``."""
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from segkit.naming import feature_label
+from segkit.stages.run import readable_labels
 from segkit.stages.tables.cells import (
     DASH,
     NOT_IDENTIFIED,
@@ -52,17 +53,11 @@ def quality(df: pd.DataFrame) -> Table:
     return show(df.reset_index(), cols)
 
 
-def _labels(run: Run | None) -> dict[str, str] | None:
-    """``data.customers.labels`` of ``run``: readable feature names."""
-    customers = (run.params.get("data") or {}).get("customers") or {} if run else {}
-    return customers.get("labels") or None
-
-
 def feature_summary(df: pd.DataFrame, run: Run | None = None) -> Table:
     """The summary of each numeric customer feature (``result.features``), reduced to the
     centre and spread a reader needs; every statistic is in ``feature_summary.csv``."""
     full = df.rename_axis("feature").reset_index()
-    labels = _labels(run)
+    labels = readable_labels(run) if run else None
     shown = full.assign(label=[feature_label(str(f), labels) for f in full["feature"]])
     cols = [
         Col("label", "feature"),
@@ -169,14 +164,14 @@ def profile_means(profiles: pd.DataFrame, run: Run | None = None) -> Table:
     key = [c for c in PROFILE_KEYS if f"mean_{c}" in profiles]
     if "days_since_last" in key:  # transaction data: "recency" is the BTYD one, in time units
         key.remove("recency")
-    currency = currency_of(run)
+    currency, labels = currency_of(run), readable_labels(run) if run else None
     rows = []
     for c in key:
         cells = [
             _mean_median(m, md, currency if c in MONEY_FEATURES else None)
             for m, md in zip(profiles[f"mean_{c}"], profiles[f"median_{c}"], strict=True)
         ]
-        rows.append([feature_label(c, _labels(run)), *cells])
+        rows.append([feature_label(c, labels), *cells])
     head = ["feature", *[str(n) for n in profiles["segment_name"]]]
     notes = ["Each cell: mean (median) of the segment's customers."]
     if any(DASH in r for r in rows):
