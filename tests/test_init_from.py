@@ -273,6 +273,11 @@ def test_decimal_comma_and_semicolons_are_found(tmp_path):
                 "amount": "Total",
             },
         ),
+        (  # abbreviated: was a customer table with no id, 'cust' left out
+            "cust;date;amount",
+            {"customer_id": "cust", "timestamp": "date", "amount": "amount"},
+        ),
+        ("CustNo;Date;Amount", {"customer_id": "CustNo", "timestamp": "Date", "amount": "Amount"}),
         (
             "Klantnummer;Datum;Aantal;Prijs;Artikel",
             {
@@ -559,3 +564,19 @@ def test_a_french_customer_table_with_an_identifier_and_a_yes_no_response(tmp_pa
     assert g.why["Réponse campagne"].startswith("0/1, named like a result")
     _, _, p = _project(tmp_path, path)
     assert p["cluster"]["value"] == "Dépenses totales" and p["report"]["currency"] == "€"
+
+
+@pytest.mark.parametrize("customers, k_max", [(40, 4), (15, 2), (500, 8)])
+def test_k_max_leaves_ten_customers_per_segment(tmp_path, customers, k_max):
+    # a log of 40 customers got k_max 8, and its clustering stage failed ("needs at least 80")
+    rows = [
+        f"c{i % customers},2024-{1 + i % 12:02d}-{1 + i % 27:02d},{5 + i % 30}"
+        for i in range(3 * customers)
+    ]
+    path = tmp_path / "small.csv"
+    _write(path, "cust,date,amount", rows)
+    _, text, p = _project(tmp_path, path)
+    assert p["cluster"]["k_min"] == 2 and p["cluster"]["k_max"] == k_max
+    assert ("TODO: 15 customers" in text) == (customers == 15)
+    if customers == 40:
+        assert "k_max: 4" in text and "40 customers: at least 10 per segment" in text

@@ -257,8 +257,32 @@ def _cluster_lines(tables: dict[str, Guess]) -> list[str]:
             lines.append(_line(2, "value", _scalar(x["value"]), why))
         else:
             lines.append(f"  # value: TODO ({x['value_why']})")
-    lines += [_line(2, "k_min", "2"), _line(2, "k_max", "8", "segments tried: k_min..k_max")]
-    return lines
+    return lines + _k_lines(tables)
+
+
+def _k_lines(tables: dict[str, Guess]) -> list[str]:
+    """``k_min``/``k_max``: 2..8, fewer when the data has fewer than 10 customers per
+    segment (the clustering stage's minimum, :data:`segkit.stages.cluster.ROWS_PER_SEGMENT`)."""
+    from segkit.stages.cluster import ROWS_PER_SEGMENT
+
+    g = tables.get("transactions") or tables.get("customers")
+    n = g.extra.get("customers") if g is not None else None
+    most = 8 if n is None else min(8, n // ROWS_PER_SEGMENT)
+    if most >= 8:
+        return [_line(2, "k_min", "2"), _line(2, "k_max", "8", "segments tried: k_min..k_max")]
+    if most < 2:
+        return [
+            _line(2, "k_min", "2"),
+            _line(
+                2,
+                "k_max",
+                "2",
+                f"TODO: {n:,} customers; segmenting needs at least "
+                f"{2 * ROWS_PER_SEGMENT} ({ROWS_PER_SEGMENT} per segment)",
+            ),
+        ]
+    why = f"{n:,} customers: at least {ROWS_PER_SEGMENT} per segment"
+    return [_line(2, "k_min", "2"), _line(2, "k_max", str(most), why)]
 
 
 def _abtest_lines(g: Guess) -> list[str]:

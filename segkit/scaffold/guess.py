@@ -171,7 +171,7 @@ def _transactions(p: inf.Profile) -> inf.Guess:
                 "(cancellations: rejected, counted in the data-quality report)"
             )
     left = {c: _unused(p.columns[c]) for c in p.columns if c not in taken}
-    extra = {"dates": _date_range(p, date.name, spec)}
+    extra = {"dates": _date_range(p, date.name, spec), "customers": ids}
     if "amount" in roles:
         zeros = inf.sql_count(p, f"{clean.num_expr(roles['amount'], inf.read_spec(p))} = 0")
         if zeros:
@@ -363,8 +363,9 @@ def _customers(
     ]
     if not value:
         todo.append(f"cluster.value: {value_why}; set it to the column that measures value")
-    extra = {"features": num, "categorical": cat, "value": value, "value_why": value_why}
+    extra: dict[str, Any] = {"features": num, "categorical": cat, "value": value, "value_why": value_why}
     extra["method"] = "kprototypes" if cat else "kmeans"
+    extra["customers"] = len(df)
     ids = f"id {id_col}" if id_col else "no id column (rows numbered)"
     summary = (
         f"a customer table: {len(df):,} customers, {ids}; {len(num) + len(cat)} features, "

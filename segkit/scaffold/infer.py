@@ -54,8 +54,8 @@ _CUSTOMER = re.compile(
     re.IGNORECASE,
 )
 _WHO = re.compile(
-    r"id|customers?|clients?|users?|members?|accounts?|buyers?|e-?mail|kunden?|kund(?:er)?|"
-    r"klant(?:en)?|clientes?|utentes?|usuarios?|mitglied(?:er)?|socios?",
+    r"id|cust\.?|customers?|clients?|users?|members?|accounts?|buyers?|e-?mail|kunden?|"
+    r"kund(?:er)?|klant(?:en)?|clientes?|utentes?|usuarios?|mitglied(?:er)?|socios?",
     re.I,
 )
 _ID = re.compile(
@@ -65,6 +65,8 @@ _ID = re.compile(
     r"identificador|identificativo|identifier|kennung)\.?[-_\s.]|identifier$|kennung$",
     re.IGNORECASE,
 )
+#: The end of an id's name written without a separator, after a customer word: "CustNo".
+_ID_TAIL = re.compile(r"(?:no|nr|num|id|key)\.?$", re.IGNORECASE)
 _EMAIL = re.compile(r"e-?mail", re.IGNORECASE)
 _DATE = re.compile(
     r"date|time|day|dt_|_dt|when|created|timestamp|datum|zeit|fecha|data\b|jour|giorno|tag\b",
@@ -425,7 +427,7 @@ def _id_rank(c: Column, headerless: bool) -> int | None:
     if any(p.search(c.name) for p in OPTIONAL_NAMES.values()):
         return None
     customer, idname = bool(_CUSTOMER.search(c.name)), bool(_ID.search(c.name))
-    if customer and idname:
+    if customer and (idname or _ID_TAIL.search(c.name)):
         return 0
     if _WHO.fullmatch(c.name.strip()) or (customer and _EMAIL.search(c.name)):
         return 1  # "Kunde", "Customer Email" (shop exports know customers by their e-mail)
