@@ -1,6 +1,7 @@
 """segkit.stages.clv: the clv stage of a run (artifacts, skip, parameter errors)."""
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -69,6 +70,26 @@ def test_findings_wording():
     assert clv_stage._finding_models("bgnbd", ["bgnbd"], "W", use_spend=False) == (
         "CLV uses BG/NBD (the only purchase model fitted) fitted in weeks; no spend model."
     )
+
+
+@pytest.mark.parametrize("sd, shown", [(5.0, "95% interval 91 to 110"), (1e9, "no useful")])
+def test_the_headline_quotes_no_interval_the_parameters_leave_open(sd, shown):
+    # 40 customers: the headline read "95% interval 0 to 811,664,205,791,…" (186 digits)
+    pred = pd.DataFrame({"clv": [60.0, 40.0], "clv_delta_1": [sd, 0.0]})
+    seg = pd.DataFrame(
+        {
+            "segment": [1],
+            "segment_name": ["A"],
+            "clv_per_customer": [50.0],
+            "share_of_value": [1.0],
+            "suppressed": [False],
+        }
+    )
+    p = {"horizon_months": 12, "discount_rate": 0.1, "margin": 0.3}
+    text = clv_stage._finding_value(pred, seg, p, factor=1.0)
+    assert shown in text and not re.search(r"\d(,\d{3}){4}", text)  # no 13-digit number
+    if shown == "no useful":
+        assert "barely determine the total (an interval bound is over 1,000,000" in text
 
 
 def test_a_model_the_data_cannot_identify_is_left_out_with_the_reason(tmp_path, monkeypatch):

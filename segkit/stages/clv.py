@@ -60,6 +60,7 @@ from segkit.core import paths
 from segkit.core.errors import SegkitError
 from segkit.core.params import UNIT_DAYS, parse_date
 from segkit.stages.run import Run, Skipped
+from segkit.stages.tables import untrusted
 
 _UNIT_WORDS = {"W": "weeks", "D": "days"}
 #: |correlation| of spend per purchase and frequency above which Gamma-Gamma is doubtful.
@@ -501,7 +502,13 @@ def _finding_value(pred: pd.DataFrame, seg: pd.DataFrame, p: dict, *, factor: fl
     shown = seg[~seg["suppressed"]].sort_values("clv_per_customer", ascending=False)
     top = shown.iloc[0]
     interval = ""
-    if np.isfinite(low) and factor == 1:
+    loose = untrusted(total, low, high) if np.isfinite(low) else None
+    if loose:  # a 95% interval of 0 to 8e+185 would be quoted; it tells nothing
+        interval = (
+            f"; no useful interval: the fitted parameters barely determine the total ({loose}"
+            f"; {pred['clv'].size:,} customers)"
+        )
+    elif np.isfinite(low) and factor == 1:
         interval = (
             f"; 95% interval {_money(low)} to {_money(high)} from the uncertainty of the fitted "
             "parameters alone"
