@@ -144,3 +144,15 @@ def test_total_clv_is_widened_as_the_clv_report_widens_it(tmp_path):
     assert run_facts(folder)["clv"] == (
         f"€1,100 (€{low:,.0f} to €{high:,.0f}; widened ×1.32: the model missed its holdout)"
     )
+
+
+def test_total_clv_without_a_useful_interval_says_so(tmp_path):
+    """40 customers: the grid showed '€1,091 (€0 to €811,664,205,791,…)', 186 digits."""
+    from segkit.pipeline.batch import run_facts
+
+    folder = _run_folder(tmp_path, "tiny", clv=True, ab=False)
+    pd.DataFrame({"clv": [60.0, 40.0], "clv_delta_1": [1e9, 0.0]}).to_parquet(
+        folder / "artifacts" / "clv.parquet"
+    )
+    assert run_facts(folder)["clv"] == "€100 (not identified: no useful interval)"
+    assert run_facts(folder)["sizes"] == "789 / 1,028 / 1,171 / 1,012 (+ 12 in 1 smaller segment)"

@@ -294,6 +294,7 @@ def test_the_summary_segment_table_uses_the_same_formats(tmp_path):
     assert rows == [
         ["1", "Loyal <b>big</b>", "1,234", "96%", "99%", "€1,234,568", "€310"],
         ["2", "Lapsed", "56", "4.3%", "0.9%", "€12.35", "–"],
+        ["–", "other", "3", "0.1%", "–", "–", "–"],  # the small segments: their size only
     ]
     html = summary._table(head, rows)
     assert "Loyal &lt;b&gt;big&lt;/b&gt;" in html and "– no value" in html

@@ -238,7 +238,8 @@ def interval_of_sums(
         return total, np.nan, np.nan
     sd = float(np.sqrt((sums**2).sum()))
     zq = stats.norm.ppf(1 - alpha / 2)
-    low, high = total * np.exp(-zq * sd / total), total * np.exp(zq * sd / total)
+    with np.errstate(over="ignore"):  # an open bound is infinite (tables: "not identified")
+        low, high = total * np.exp(-zq * sd / total), total * np.exp(zq * sd / total)
     low, high = model_error_band(low, high, model_error)
     return total, float(low), float(high)
 
@@ -315,8 +316,9 @@ def _add_spend(
     out["clv"] = clv
     zq = stats.norm.ppf(1 - alpha / 2)
     sd = np.sqrt(np.nan_to_num(var))
-    out["clv_low"] = clv * np.exp(-zq * sd)
-    out["clv_high"] = clv * np.exp(zq * sd)
+    with np.errstate(over="ignore"):  # a bound the data leave open is infinite: say so
+        out["clv_low"] = clv * np.exp(-zq * sd)
+        out["clv_high"] = clv * np.exp(zq * sd)
     # d clv_i / d log θ = clv_i · d log clv_i / d log θ, times a root of the covariance
     parts = [
         np.nan_to_num(clv[:, None] * G) @ cov_root(f.cov_log)

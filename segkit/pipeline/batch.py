@@ -24,6 +24,7 @@ from segkit.core.files import atomic_write_text
 from segkit.core.params import load_params, read_yaml_mapping, resolve_params_path
 from segkit.pipeline import folders, report
 from segkit.pipeline.summary import segment_rows
+from segkit.stages import tables
 from segkit.stages.registry import STAGES
 
 
@@ -158,6 +159,7 @@ def run_facts(folder: Path) -> dict[str, str]:
         segments = pd.read_parquet(art / "segments.parquet", columns=["segment"])["segment"]
         facts["k"] = str(segments.nunique())
     head, rows = segment_rows(folder, currency)
+    rows = [row for row in rows if row[0] != tables.DASH]  # the folded small segments
     if rows:
         sizes = [row[head.index("customers")] for row in rows]
         facts["sizes"] = " / ".join(sizes)
@@ -194,7 +196,9 @@ def _clv_total(clv: pd.DataFrame, currency: str, factor: float = 1.0) -> str:
 
     total, low, high = total_interval(clv, model_error=factor)
     text = f"{currency}{total:,.0f}"
-    if pd.notna(low) and pd.notna(high):
+    if pd.notna(low) and pd.notna(high) and tables.untrusted(total, low, high):
+        text += f" ({tables.NOT_IDENTIFIED}: no useful interval)"
+    elif pd.notna(low) and pd.notna(high):
         widened = f"; widened ×{factor:.2f}: the model missed its holdout" if factor > 1 else ""
         text += f" ({currency}{low:,.0f} to {currency}{high:,.0f}{widened})"
     return text

@@ -65,7 +65,9 @@ def segment_rows(
     prof = _read(folder, "profiles.csv")
     if prof is None:
         return [], []
-    prof = prof[prof["segment"] > 0]  # 0 = small segments folded together (privacy)
+    # 0 = the small segments folded together (privacy): a row of its own, last, with its
+    # size only (the table would otherwise leave customers out without a word)
+    prof = pd.concat([prof[prof["segment"] > 0], prof[prof["segment"] <= 0]])
     head = ["segment", "name", "customers", "share of customers"]
     cols: list[tuple[str, Any]] = []
     value, label = _value_column(prof, params or {})
@@ -80,10 +82,16 @@ def segment_rows(
     if recs is not None:
         recs = recs[recs["segment_col"] == "segment"]
         recs = recs.set_index(recs["segment"].astype(str))
+    head += ["CLV per customer"] * (clv is not None) + ["campaign decision"] * (recs is not None)
     rows = []
     for _, r in prof.iterrows():
-        row = [str(int(r["segment"])), str(r["segment_name"]), tables.fmt_int(r["n"])]
+        folded = r["segment"] <= 0
+        number = tables.DASH if folded else str(int(r["segment"]))
+        row = [number, str(r["segment_name"]), tables.fmt_int(r["n"])]
         row.append(tables.fmt_pct(r["share_customers"]))
+        if folded:
+            rows.append(row + [tables.DASH] * (len(head) - len(row)))
+            continue
         row += [f(r.get(c)) for c, f in cols]
         if clv is not None:
             match = clv.loc[clv["segment"] == r["segment"], "clv_per_customer"]
@@ -93,10 +101,6 @@ def segment_rows(
             rec = recs.loc[seg] if seg in recs.index else None
             row.append(tables.DASH if rec is None else _decision(rec))
         rows.append(row)
-    if clv is not None:
-        head.append("CLV per customer")
-    if recs is not None:
-        head.append("campaign decision")
     return head, rows
 
 

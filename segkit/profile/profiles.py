@@ -101,8 +101,8 @@ def profile(
         n_small = int(sizes.loc[small].sum())
         row = {
             "segment": SUPPRESSED,
-            "segment_name": f"other ({len(small)} segments under {min_segment_size} customers, "
-            "suppressed)",
+            "segment_name": f"other ({len(small)} segment{'s' * (len(small) != 1)} under "
+            f"{min_segment_size} customers, suppressed)",
             "n": n_small,
             "share_customers": n_small / len(customers),
         }

@@ -363,7 +363,12 @@ def _customers(
     ]
     if not value:
         todo.append(f"cluster.value: {value_why}; set it to the column that measures value")
-    extra: dict[str, Any] = {"features": num, "categorical": cat, "value": value, "value_why": value_why}
+    extra: dict[str, Any] = {
+        "features": num,
+        "categorical": cat,
+        "value": value,
+        "value_why": value_why,
+    }
     extra["method"] = "kprototypes" if cat else "kmeans"
     extra["customers"] = len(df)
     ids = f"id {id_col}" if id_col else "no id column (rows numbered)"

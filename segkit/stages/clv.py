@@ -421,7 +421,8 @@ def _save_artifacts(
     }
     run.save("clv_params.json", params_json)
     floats = pred.select_dtypes("float").columns
-    pred[floats] = pred[floats].round(9)
+    with np.errstate(over="ignore"):  # x · 10^9 of a bound near the largest float
+        pred[floats] = pred[floats].round(9)
     run.save("clv.parquet", pred)
     run.save("clv_segments.csv", seg)
     return pred
