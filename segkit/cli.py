@@ -124,20 +124,21 @@ def _add_init(sub: Any) -> None:
         "With --from FILE, segkit reads your file, decides whether it is a transaction log, a "
         "customer table or an experiment, and writes params.yaml for it: every inferred role "
         "with its reason, the columns left out and why, the value column, and TODO comments "
-        "to check. --from is repeatable (one file of each kind, e.g. an experiment and the "
-        "customer table it applies to).",
+        "to check. --from takes several files (one of each kind, e.g. a transaction log, "
+        "the customer table and an experiment on those customers).",
         "segkit init my-project\ncd my-project && segkit run --params params.yaml\n"
         "segkit init my-crm --from crm_export.csv\n"
-        "segkit init my-test --from campaign.csv --from customers.csv",
+        "segkit init my-test --from orders.csv campaign.csv customers.csv",
     )
-    i.add_argument("dir", help="new or empty folder")
+    i.add_argument("dir", nargs="?", help="new or empty folder")
     i.add_argument(
         "--from",
         dest="sources",
-        action="append",
+        action="extend",
+        nargs="+",
         default=[],
         metavar="FILE",
-        help="your data file (CSV, .gz, Parquet, Excel); repeatable, one of each kind",
+        help="your data files (CSV, .gz, Parquet, Excel), one of each kind",
     )
 
 
@@ -440,6 +441,13 @@ def _batch(args: argparse.Namespace) -> int:
 def _init(args: argparse.Namespace) -> int:
     from segkit.pipeline import init_project
 
+    if args.dir is None:  # `segkit init --from a.csv b.csv my-project`: the folder came last
+        if len(args.sources) < 2 or Path(args.sources[-1]).is_file():
+            raise SegkitError(
+                "segkit init: name the project folder to create, e.g. "
+                "`segkit init my-project --from orders.csv`"
+            )
+        args.dir = args.sources.pop()
     if args.sources:
         return _init_from(args)
     folder = init_project(args.dir)

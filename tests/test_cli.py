@@ -118,3 +118,31 @@ def test_score_help_names_the_engines_and_outputs(capsys):
     with pytest.raises(SystemExit):
         cli.main(["score", "reports/x", "c.parquet", "--engine", "flink"])
     assert "invalid choice: 'flink' (choose from 'duckdb', 'spark')" in capsys.readouterr().err
+
+
+def _log_and_table(tmp_path):
+    log, table = tmp_path / "orders.csv", tmp_path / "customers.csv"
+    rows = [f"c{i % 50},2024-{1 + i % 12:02d}-{1 + i % 28:02d},{5 + i % 40}" for i in range(300)]
+    log.write_text("customer_id,date,amount\n" + "\n".join(rows) + "\n")
+    table.write_text(
+        "customer_id,age,region\n" + "\n".join(f"c{i},{20 + i},r{i % 3}" for i in range(50))
+    )
+    return log, table
+
+
+@pytest.mark.parametrize("folder_last", [False, True])
+def test_init_from_takes_several_files_after_one_flag(tmp_path, capsys, folder_last):
+    # `--from a.csv b.csv` was "unrecognized arguments: b.csv"
+    log, table = _log_and_table(tmp_path)
+    project = str(tmp_path / "shop")
+    files = ["--from", str(log), str(table)]
+    assert cli.main(["init", *files, project] if folder_last else ["init", project, *files]) == 0
+    out = capsys.readouterr().out
+    assert "orders.csv: a transaction log" in out and "customers.csv: a customer table" in out
+    assert (tmp_path / "shop" / "params.yaml").is_file()
+
+
+def test_init_without_a_folder_says_how(tmp_path, capsys):
+    log, _ = _log_and_table(tmp_path)
+    assert cli.main(["init", "--from", str(log)]) == 2
+    assert "name the project folder to create" in capsys.readouterr().err

@@ -548,3 +548,78 @@ def test_pareto_nbd_gradient_matches_central_differences(theta):
     tot, g_total = spec.total(theta, h, spec.cache(h))
     assert tot == pytest.approx(f(theta), rel=1e-12)
     np.testing.assert_allclose(g_total, g, rtol=1e-10)
+
+
+# ---------------------------------------------------------------- one spend level for all
+
+
+def _one_level(n=2000, seed=11):
+    """Repeat buyers whose purchases are all Gamma(2, scale 25) (mean 50): no spread of the
+    spend level between customers. On this sample Gamma-Gamma's q and v run off to their
+    bound (about half of such samples do; the CLV stage failed on them)."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(1, 8, n).astype(float)
+    m = np.array([rng.gamma(2.0, 25.0, int(k)).mean() for k in x])
+    return x, m
+
+
+def test_spend_without_spread_is_fitted_at_the_limit_against_statsmodels():
+    """The limit model (each mean of x purchases ~ Gamma(p x, rate nu x)) against an
+    independent fit: statsmodels' GenericLikelihoodModel on scipy's gamma density, with
+    its standard errors from its own numerical Hessian."""
+    from statsmodels.base.model import GenericLikelihoodModel
+
+    x, m = _one_level()
+
+    class Limit(GenericLikelihoodModel):
+        def loglike(self, params):
+            lp, ln = params
+            p, nu = np.exp(lp), np.exp(ln)
+            return stats.gamma.logpdf(m, a=p * x, scale=1 / (nu * x)).sum()
+
+    ref = Limit(m, np.ones((len(m), 1))).fit(
+        start_params=[0.0, np.log(0.02)], method="bfgs", gtol=1e-6, maxiter=2000, disp=0
+    )
+    f = clv.fit_spend(x, m)
+    assert f.limit and "does not vary between customers" in f.limit
+    p, q, v = f.theta
+    assert p == pytest.approx(np.exp(ref.params[0]), rel=1e-5)
+    assert q / v == pytest.approx(np.exp(ref.params[1]), rel=1e-5)  # nu
+    se_log = np.sqrt(np.diag(f.cov_log))
+    assert se_log[0] == pytest.approx(ref.bse[0], rel=1e-3)
+    assert se_log[2] == pytest.approx(ref.bse[1], rel=1e-3)  # log v = log q - log nu
+    # every customer's expected spend is the common mean p / nu, near the true 50
+    es = f.expected_spend(x, m)
+    assert np.ptp(es) < 1e-5 * es.mean() and es.mean() == pytest.approx(50, rel=0.02)
+    assert f.weak == []
+    table = f.table()
+    assert table["parameter"].tolist() == ["p", "mean spend per purchase (q, v: no spread)"]
+    assert table["estimate"].iloc[1] == pytest.approx(es.mean(), rel=1e-6)
+
+
+def test_spend_at_the_limit_with_one_purchase_each_is_scipys_gamma_fit():
+    """x = 1 for all: i.i.d. Gamma(p, nu); scipy.stats.gamma.fit with loc 0 is the MLE."""
+    from segkit.clv.fit import _fit_one_spend_level
+
+    rng = np.random.default_rng(1)
+    m = rng.gamma(3.0, 10.0, 3000)
+    f = _fit_one_spend_level(np.ones(3000), m)
+    a, _, scale = stats.gamma.fit(m, floc=0)
+    assert f.limit and f.params["p"] == pytest.approx(a, rel=1e-4)
+    assert f.params["v"] / f.params["q"] == pytest.approx(scale, rel=1e-4)  # 1 / nu
+
+
+def test_spend_with_spread_is_an_ordinary_gamma_gamma_fit():
+    rng = np.random.default_rng(2)
+    x = rng.integers(1, 8, 4000).astype(float)
+    nu = rng.gamma(3.0, 1 / 37.5, 4000)  # the spend level varies between customers
+    m = np.array([rng.gamma(2.0, 1 / r, int(k)).mean() for k, r in zip(x, nu, strict=True)])
+    f = clv.fit_spend(x, m)
+    assert not f.limit and f.params["q"] < 100
+
+
+def test_a_fit_at_the_limit_round_trips_through_clv_params_json():
+    x, m = _one_level()
+    f = clv.fit_spend(x, m)
+    back = clv.Fit.from_dict("gamma_gamma", f.to_dict())
+    assert back.limit == f.limit and np.allclose(back.expected_spend(x, m), f.expected_spend(x, m))

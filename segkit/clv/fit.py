@@ -5,7 +5,10 @@
 - parameters are optimized on the log scale (L-BFGS-B), from the fit on a fixed random
   sample of histories when there are more than :data:`WARM_START` of them;
 - standard errors from the observed information (a finite-difference Hessian at the
-  optimum), intervals ``exp(log θ ± z·se)``; :class:`Fit` holds the result.
+  optimum), intervals ``exp(log θ ± z·se)``; :class:`Fit` holds the result;
+- a Gamma-Gamma whose q and v run off to infinity (spend per purchase does not vary between
+  customers beyond chance) is fitted at that limit, one spend level for all, instead of
+  failing (:func:`fit_spend`).
 """
 
 from __future__ import annotations
@@ -52,6 +55,9 @@ class Fit:
     n_unique: int = 0  # distinct histories it was computed on
     iterations: int = 0
     seconds: float = 0.0
+    #: Set when the fit is a model's boundary case, not an interior optimum: what it means
+    #: (a Gamma-Gamma whose q and v run off: one spend level for all, :func:`fit_spend`).
+    limit: str = ""
 
     #: A parameter whose log has a standard error above this is reported as weakly
     #: identified (its 95 % interval spans more than a factor of ~25,000).
@@ -97,6 +103,7 @@ class Fit:
             "n_unique": int(self.n_unique),
             "weakly_identified": self.weak,
             "cov_log": np.asarray(self.cov_log, float).tolist(),
+            **({"limit": self.limit} if self.limit else {}),
         }
 
     @classmethod
@@ -138,10 +145,29 @@ class Fit:
             loglik=float(saved.get("loglik", np.nan)),
             n=int(saved.get("n", 0)),
             n_unique=int(saved.get("n_unique", 0)),
+            limit=str(saved.get("limit", "")),
         )
 
     def table(self) -> pd.DataFrame:
-        """Parameters with standard errors and 95 % intervals, one row each."""
+        """Parameters with standard errors and 95 % intervals, one row each; a Gamma-Gamma
+        at its limit shows p and the spend level (q and v only carry it, see :attr:`limit`)."""
+        if self.limit and self.model == SPEND_MODEL:
+            p, q, v = self.theta
+            mean = p * v / q  # the common mean spend per purchase, p / nu
+            sd = float(
+                np.sqrt(max(self.cov_log[0, 0] + self.cov_log[2, 2] + 2 * self.cov_log[0, 2], 0))
+            )
+            zq = stats.norm.ppf(0.975)
+            return pd.DataFrame(
+                {
+                    "model": MODELS[self.model].label,
+                    "parameter": ["p", "mean spend per purchase (q, v: no spread)"],
+                    "estimate": [p, mean],
+                    "se": [self.se["p"], mean * sd],
+                    "ci_low": [self.ci_low["p"], mean * np.exp(-zq * sd)],
+                    "ci_high": [self.ci_high["p"], mean * np.exp(zq * sd)],
+                }
+            )
         return pd.DataFrame(
             {
                 "model": MODELS[self.model].label,
@@ -275,6 +301,15 @@ def _minimize(obj: _Objective, z0: np.ndarray) -> Any:
     )
 
 
+class RunOff(SegkitError):
+    """A parameter ran off to a bound of the optimization: ``names``, ``upper`` (to the
+    upper bound, i.e. to infinity)."""
+
+    def __init__(self, message: str, names: list[str], upper: list[bool]):
+        super().__init__(message)
+        self.names, self.upper = names, upper
+
+
 def _check_optimum(res: Any, spec: Any, n: int) -> None:
     """Raise when the optimizer failed or a parameter ran off to a bound."""
     label = spec.label
@@ -288,11 +323,13 @@ def _check_optimum(res: Any, spec: Any, n: int) -> None:
     at_bound = np.isclose(np.abs(z), _LOG_BOUND, atol=1e-3)
     if at_bound.any():
         bad = [spec.names[i] for i in np.flatnonzero(at_bound)]
-        raise SegkitError(
+        raise RunOff(
             f"{label}: the data cannot identify {bad} (the estimate runs off to "
             f"{np.exp(z[at_bound]).round(8).tolist()}); this happens with very few repeat "
             "buyers or histories that the model cannot describe. Drop this model from "
-            "clv.models or use a longer observation period."
+            "clv.models or use a longer observation period.",
+            bad,
+            [bool(v > 0) for v in z[at_bound]],
         )
 
 
@@ -434,6 +471,8 @@ def fit_spend(frequency: ArrayLike, monetary: ArrayLike, *, seed: int = 0) -> Fi
     Returns
     -------
     Fit
+        At the limit of one spend level for all (:attr:`Fit.limit` says so) when q and v
+        run off to infinity, where the interior fit would stop at a bound.
 
     Raises
     ------
@@ -457,7 +496,78 @@ def fit_spend(frequency: ArrayLike, monetary: ArrayLike, *, seed: int = 0) -> Fi
             f"{m[bad][:3].tolist()} in {show_rows(df, bad)}"
         )
     h = Histories(freq[rep], m[rep], np.zeros(rep.sum()), np.ones(rep.sum()), np.arange(rep.sum()))
-    return fit_histories(SPEND_MODEL, h, int(rep.sum()), seed=seed)
+    try:
+        return fit_histories(SPEND_MODEL, h, int(rep.sum()), seed=seed)
+    except RunOff as exc:
+        if not (set(exc.names) <= {"q", "v"} and all(exc.upper)):
+            raise
+        return _fit_one_spend_level(freq[rep], m[rep])
+
+
+#: q of a Gamma-Gamma at its limit (:func:`_fit_one_spend_level`): the weight of a
+#: customer's own mean spend, p x / (p x + q - 1), is then below 1e-6 for x p < 10^4.
+LIMIT_Q = 1e10
+
+
+def _fit_one_spend_level(x: np.ndarray, m: np.ndarray, alpha: float = 0.05) -> Fit:
+    """Gamma-Gamma at its limit q, v -> infinity with q / v -> nu: every customer spends
+    Gamma(p, nu) per purchase, with the same nu, so a mean of x purchases is
+    Gamma(p x, nu x). Fitted by maximum likelihood (nu = p sum(x) / sum(x m) given p;
+    p by a one-dimensional search), returned as a Gamma-Gamma :class:`Fit` with
+    q = :data:`LIMIT_Q` and v = q / nu, whose expected spend is p / nu for every customer
+    (to 1e-6), so that predictions, engines and ``clv_params.json`` need nothing new.
+
+    Written here rather than fitted with scipy.stats.gamma: the shape and rate of each
+    customer's mean scale with its x, which no scipy distribution's fit takes.
+    """
+    from scipy import special
+
+    sx, sxm, lm = x.sum(), (x * m).sum(), np.log(m)
+
+    def nll(log_p: float) -> float:
+        pv = np.exp(log_p)
+        nu = pv * sx / sxm
+        px = pv * x
+        return -float(
+            (px * np.log(nu * x) - special.gammaln(px) + (px - 1) * lm - nu * x * m).sum()
+        )
+
+    t0 = time.perf_counter()
+    res = optimize.minimize_scalar(
+        nll, bounds=(-_LOG_BOUND, _LOG_BOUND), method="bounded", options={"xatol": 1e-10}
+    )
+    p = float(np.exp(res.x))
+    nu = p * sx / sxm
+    # observed information in (log p, log nu): theta_i theta_j d2(-ll)/d theta_i d theta_j
+    h_pp = (x**2 * special.polygamma(1, p * x)).sum() * p * p
+    h_pn = -sx * p  # -(sum x / nu) * p * nu
+    h_nn = p * sx  # (sum p x / nu^2) * nu^2
+    cov2 = np.linalg.inv(np.array([[h_pp, h_pn], [h_pn, h_nn]]))
+    cov = np.zeros((3, 3))  # log v = log q - log nu; log q is fixed
+    cov[0, 0], cov[2, 2] = cov2[0, 0], cov2[1, 1]
+    cov[0, 2] = cov[2, 0] = -cov2[0, 1]
+    q, v = LIMIT_Q, LIMIT_Q / nu
+    theta, se_log = np.array([p, q, v]), np.sqrt(np.diag(cov))
+    zq = stats.norm.ppf(1 - alpha / 2)
+    names = MODELS[SPEND_MODEL].names
+    return Fit(
+        model=SPEND_MODEL,
+        params=dict(zip(names, theta.tolist(), strict=True)),
+        se=dict(zip(names, (theta * se_log).tolist(), strict=True)),
+        ci_low=dict(zip(names, (theta * np.exp(-zq * se_log)).tolist(), strict=True)),
+        ci_high=dict(zip(names, (theta * np.exp(zq * se_log)).tolist(), strict=True)),
+        cov_log=cov,
+        loglik=-float(res.fun),
+        n=len(x),
+        n_unique=len(x),
+        iterations=int(res.nfev),
+        seconds=time.perf_counter() - t0,
+        limit=(
+            "spend per purchase does not vary between customers beyond chance (q and v run "
+            "off to infinity): every customer's expected spend per purchase is the same, "
+            "p / nu"
+        ),
+    )
 
 
 def spend_frequency_correlation(frequency: ArrayLike, monetary: ArrayLike) -> float:

@@ -114,8 +114,16 @@ _ATTRIBUTE = re.compile(
     r"salary|gehalt|revenu\b|ingreso|^year|jahr|zip|plz|postal|gender|geschlecht|sexe|sexo",
     re.IGNORECASE,
 )
-_ARM = re.compile(r"segment|treat|arm\b|^arm|group|variant|variation|cell|condition|test", re.I)
-CONTROL_NAME = re.compile(r"control|holdout|hold-out|no[ _-]?e-?mail|baseline|placebo", re.I)
+_ARM = re.compile(
+    r"segment|treat|arm\b|^arm|group|variant|variation|cell|condition|test|campaign|mailing|"
+    r"offer|promo|kampagne|campagne|campa[ñn]a|campagna|gruppe|groupe|grupo|gruppo",
+    re.I,
+)
+CONTROL_NAME = re.compile(
+    r"control|holdout|hold-out|no[ _-]?e-?mail|baseline|placebo|kontroll|contr[ôo]le|"
+    r"^no[ _-]?(?:contact|campaign|mailing|offer|treatment|message)$",
+    re.I,
+)
 _VALUE_LIKE = re.compile(r"^\s*[-+]?[\d.,:/ -]+\s*$")
 _SPACED = re.compile(r"\S\s{2,}\S|^\s+\S+\s+\S")
 

@@ -462,6 +462,10 @@ def _money(v: float) -> str:
     return f"{v:,.0f}"
 
 
+def _money2(v: float) -> str:
+    return f"{v:,.2f}"
+
+
 def _findings(
     run: Run,
     pred: pd.DataFrame,
@@ -700,6 +704,13 @@ def _finding_models(
 def _findings_weak(fits: dict[str, Fit]) -> list[str]:
     out = []
     for m, f in fits.items():
+        if f.limit:
+            level = f.table()["estimate"].iloc[-1]
+            out.append(
+                f"{MODELS[m].label}: spend per purchase does not vary between customers more "
+                f"than chance allows (its q and v run off to infinity), so every customer's "
+                f"expected spend per purchase is the same, {_money2(level)}, the model's limit."
+            )
         if f.weak:
             out.append(
                 f"Caution: {MODELS[m].label} barely identifies {', '.join(f.weak)} (95% "
