@@ -353,6 +353,25 @@ def test_an_experiment_and_its_customer_table_from_two_files(tmp_path, crm_csv):
     assert [g.shape for g in project.guesses] == ["experiment", "customers"]
 
 
+@pytest.mark.parametrize(
+    "arm, levels, control",
+    [
+        ("campaign", ["email", "sms", "none"], "none"),  # was a customer table, arm clustered
+        ("Kampagne", ["Mail", "Kontrollgruppe"], "Kontrollgruppe"),
+        ("offer", ["10% off", "free shipping", "no offer"], "no offer"),
+    ],
+)
+def test_an_experiment_named_by_its_campaign(tmp_path, arm, levels, control):
+    rows = [f"C{i:04d},{levels[i % len(levels)]},{i % 7 == 0:d}" for i in range(300)]
+    path = tmp_path / "campaign.csv"
+    _write(path, f"customer_id,{arm},converted", rows)
+    g = guessed(str(path))
+    assert list(g) == ["experiment"]
+    exp = g["experiment"]
+    assert exp.spec["columns"] == {"arm": arm, "customer_id": "customer_id"}
+    assert exp.extra["control"] == control and exp.spec["outcomes"] == ["converted"]
+
+
 # --------------------------------------------------------------------------- errors
 
 
