@@ -465,7 +465,8 @@ def _init_from(args: argparse.Namespace) -> int:
         print(f"{_shown(g.profile.path)}: {g.summary}")
         if g.left_out:
             print(f"  left out: {', '.join(g.left_out)}")
-    todo = sum(len(g.todo) for g in project.guesses)
+    written = (project.folder / "params.yaml").read_text(encoding="utf-8").splitlines()
+    todo = sum("TODO" in line and "TODO lines" not in line for line in written)
     params = _shown(project.folder / "params.yaml")
     print(f"wrote {params}: every choice has its reason beside it", end="")
     print(f"; check the {todo} TODO line(s)" if todo else "; check it")
