@@ -3,7 +3,7 @@
 The reference is segkit's DuckDB path (:func:`segkit.io.load_transactions`, the exploration
 stage with ``engine: duckdb``) on the same Parquet file: a hand-made dirty log in which
 every cleaning rule that applies to typed columns fires (blank and padded ids, missing
-timestamps, NaN, infinite and overflowing numbers, cancellations, returns, zero prices,
+timestamps, NaN, infinite and overflowing numbers, cancellations, excluded statuses, returns, zero prices,
 implausible amounts, rows after the observation end or in the future, exact duplicates,
 category spellings). The ibis definition runs on DuckDB through ibis and on Spark
 local[2] (the test run's session, tests/conftest.py). Counts are
@@ -90,8 +90,11 @@ def dirty_log(n: int = 400, seed: int = 0) -> pd.DataFrame:
             "extra": extra.astype("float32"),
             "x2": extra,
             "n": rng.integers(0, 3, n),
+            "status": rng.choice(["completed", "Completed", None], n).astype(object),
         }
     )
+    # excluded_value (an odd, otherwise clean row each): case and blanks do not matter
+    frame.loc[[1, 3, 5], "status"] = ["Cancelled ", " REFUNDED", "cancelled"]
     # Java's Float.toString is not the shortest text for every float (1.5e16 prints as
     # 1.50000004E16): a documented difference of the rejects' text, left out here
     frame.loc[frame["x2"] == 1.5e16, "extra"] = np.float32(7.25)
@@ -132,7 +135,14 @@ def backend(request):
 
 
 def _spec(path: Path, **kw) -> dict:
-    return {"path": str(path), "columns": COLUMNS, "cancel_prefix": "C", **kw}
+    excluded = {"status": ["cancelled", "Refunded"]}
+    return {
+        "path": str(path),
+        "columns": COLUMNS,
+        "cancel_prefix": "C",
+        "exclude_values": excluded,
+        **kw,
+    }
 
 
 def _values(rejects: pd.DataFrame) -> list[str]:

@@ -599,3 +599,34 @@ def test_k_max_leaves_ten_customers_per_segment(tmp_path, customers, k_max):
     assert ("TODO: 15 customers" in text) == (customers == 15)
     if customers == 40:
         assert "k_max: 4" in text and "40 customers: at least 10 per segment" in text
+
+
+def test_cancelled_and_refunded_orders_are_excluded_by_their_status(tmp_path):
+    # a shop export's Status column: cancelled and refunded orders were counted as revenue
+    statuses = ["completed", "completed", "Cancelled", "completed", "Refunded", "processing"]
+    rows = [
+        f"#{1000 + i},c{i % 40},2024-{1 + i % 12:02d}-{1 + i % 27:02d},{10 + i % 50},"
+        f"{statuses[i % 6]}"
+        for i in range(300)
+    ]
+    path = tmp_path / "orders.csv"
+    _write(path, "Order ID,Customer,Date,Total,Status", rows)
+    g = guessed(str(path))["transactions"]
+    assert g.spec["exclude_values"] == {"Status": ["Cancelled", "Refunded"]}
+    assert "100 rows whose Status says the order did not go through" in g.why["exclude_values"]
+    _, text, p = _project(tmp_path, path)
+    assert "      Status: [Cancelled, Refunded]" in text
+    from segkit import io
+
+    t = io.load_transactions(p["data"]["transactions"], "2024-12-31")
+    assert t.quality["rejected"] == {"excluded_value": 100} and t.quality["rows_used"] == 200
+
+
+def test_a_status_without_failed_orders_is_kept(tmp_path):
+    rows = [
+        f"c{i % 40},2024-{1 + i % 12:02d}-01,{10 + i},{'gold silver'.split()[i % 2]}"
+        for i in range(200)
+    ]
+    path = tmp_path / "orders.csv"
+    _write(path, "customer,date,amount,member_status", rows)
+    assert "exclude_values" not in guessed(str(path))["transactions"].spec

@@ -139,3 +139,27 @@ def test_bundled_sets_tell_grids_from_parameter_sets():
 
     sets = bundled_sets()
     assert sets["bundled"] == "grid" and sets["demo"] == "parameter set"
+
+
+@pytest.mark.parametrize("given", ["cancelled", {"status": "cancelled"}, {"status": []}])
+def test_exclude_values_must_map_columns_to_lists(given):
+    from segkit.core.params import table_spec
+
+    with pytest.raises(
+        SegkitError,
+        match=r"data.transactions.exclude_values == .* must be a mapping column: \[values\]",
+    ):
+        table_spec({"path": "x.csv", "exclude_values": given}, "transactions")
+
+
+def test_exclude_values_names_a_column_the_file_lacks(tmp_path):
+    from segkit import io
+
+    path = tmp_path / "orders.csv"
+    path.write_text("customer_id,timestamp,amount\nc1,2024-01-01,5\n")
+    spec = {"path": str(path), "exclude_values": {"Status": ["cancelled"]}}
+    with pytest.raises(
+        SegkitError,
+        match=r"exclude_values names column 'Status', which the file does not have; columns are \['customer_id', 'timestamp', 'amount'\]",
+    ):
+        io.load_transactions(spec, "2024-12-31")

@@ -165,6 +165,10 @@ TABLE_DEFAULTS: dict[str, Any] = {
     "date_formats": None,  # strptime formats tried in order; None = ISO then common ones
     "dayfirst": None,  # 01/02/2011: None = the data decide (an error if they cannot); true | false
     "cancel_prefix": None,  # order ids starting with this are cancellations (e.g. "C")
+    # transactions: rows whose column holds one of the values are not purchases, e.g.
+    # {status: [cancelled, refunded]} (compared trimmed and ignoring case); rejected as
+    # excluded_value
+    "exclude_values": None,
     "dedupe": True,  # exact duplicate rows are rejected (first kept)
     "allow_zero_amount": False,  # keep zero-value purchases (free items still count as visits)
     "attributes": None,  # customers: attribute columns to keep; None = all others
@@ -338,6 +342,19 @@ def _check_spec_types(spec: dict, at: str) -> None:
     for key in ("attributes", "outcomes", "covariates", "date_formats", "names"):
         if spec[key] is not None and not isinstance(spec[key], list):
             raise SegkitError(f"{at}.{key} == {spec[key]!r}, must be a list.")
+    ex = spec["exclude_values"]
+    if ex is not None and not (
+        isinstance(ex, dict)
+        and all(isinstance(v, list) and v and all(_scalar(x) for x in v) for v in ex.values())
+    ):
+        raise SegkitError(
+            f"{at}.exclude_values == {ex!r}, must be a mapping column: [values], e.g. "
+            "{status: [cancelled, refunded]}"
+        )
+
+
+def _scalar(x: Any) -> bool:
+    return isinstance(x, str | int | float) and not isinstance(x, bool)
 
 
 def metric_specs(metrics: list | None, where: str = "parameters") -> list[dict] | None:

@@ -287,7 +287,9 @@ def _typed(t: Any, m: dict, kinds: dict[str, str], spec: Mapping, spark: bool) -
     return t.select(**out)
 
 
-def _rules(x: Any, m: dict, spec: Mapping, *, end: Any, today: Any) -> list[tuple[str, Any]]:
+def _rules(
+    x: Any, m: dict, spec: Mapping, *, end: Any, today: Any, raw: list[str]
+) -> list[tuple[str, Any]]:
     """(reason, condition) in the order of :func:`segkit.io.load_transactions`."""
     ibis = ibis_module()
     nums = [r for r in ("amount", "quantity", "unit_price") if r in x.columns]
@@ -301,6 +303,12 @@ def _rules(x: Any, m: dict, spec: Mapping, *, end: Any, today: Any) -> list[tupl
     ]
     if spec["cancel_prefix"] and m["order_id"]:
         rules.append(("cancellation", x.order_id.startswith(str(spec["cancel_prefix"]))))
+    excluded = [
+        x[f"_raw_{raw.index(c)}"].cast("string").strip().lower().isin(vs)
+        for c, vs in io_load.excluded_values(dict(spec), raw).items()
+    ]
+    if excluded:
+        rules.append(("excluded_value", ibis.or_(*excluded).fill_null(False)))
     if m["quantity"]:
         rules.append(("negative_quantity", x.quantity < flt(0.0)))
     zero = flt(0.0)
@@ -394,7 +402,7 @@ def clean_transactions(
     io_load.require_tx_roles(m, filled, raw)
     cid, ts = str(m["customer_id"]), str(m["timestamp"])
     x = _typed(t, m, kinds, filled, spark)
-    rules = _rules(x, m, filled, end=observation_end, today=today)
+    rules = _rules(x, m, filled, end=observation_end, today=today, raw=raw)
     staged, release = _cache(con, _staged(x, rules, bool(filled["dedupe"])))
     counts = _counts(staged, raw, kinds, cid, ts, spark)
     info["ids_trimmed"] = int(counts["trimmed"].sum())

@@ -34,6 +34,7 @@ REASONS = {
     "non_numeric_amount": "amount, quantity or price is empty or not a number",
     "non_finite_amount": "amount, quantity or price is NaN or infinite (or overflows)",
     "cancellation": "order id marks a cancellation",
+    "excluded_value": "a column holds a value listed in exclude_values (e.g. a cancelled order)",
     "negative_quantity": "quantity below zero (a return)",
     "non_positive_amount": "amount is zero or negative (zero quantity or price, refund)",
     "implausible_amount": f"amount above {MAX_ROW_AMOUNT:.0e} in one row",
@@ -268,7 +269,28 @@ def _tx_select(raw, m: dict, spec: dict, *, dayfirst: bool, typed: bool) -> list
     return sel + _raw_select(raw)
 
 
-def _tx_rules(m: dict, spec: dict, nums: Sequence[str], *, end, today) -> list[tuple[str, str]]:
+def excluded_values(spec: dict, columns: list[str]) -> dict[str, list[str]]:
+    """``exclude_values`` as column -> values trimmed and lower-cased (the comparison's
+    form), every column checked against the file's.
+
+    Raises
+    ------
+    SegkitError
+        A column of ``exclude_values`` is not in the file.
+    """
+    given = spec["exclude_values"] or {}
+    for col in given:
+        if col not in columns:
+            raise SegkitError(
+                f"transactions ({spec['path']}): data.transactions.exclude_values names "
+                f"column {col!r}, which the file does not have; columns are {columns}"
+            )
+    return {str(c): sorted({str(v).strip().lower() for v in vs}) for c, vs in given.items()}
+
+
+def _tx_rules(
+    m: dict, spec: dict, nums: Sequence[str], *, end, today, excluded: dict[str, list[str]]
+) -> list[tuple[str, str]]:
     rules = [
         ("missing_customer_id", "customer_id IS NULL"),
         ("unparseable_timestamp", "timestamp IS NULL"),
@@ -278,6 +300,12 @@ def _tx_rules(m: dict, spec: dict, nums: Sequence[str], *, end, today) -> list[t
     if spec["cancel_prefix"] and m["order_id"]:
         prefix = literal(str(spec["cancel_prefix"]))
         rules.append(("cancellation", f"starts_with(order_id, {prefix})"))
+    listed = [
+        f"lower(trim(CAST({ident('raw_' + c)} AS VARCHAR))) IN ({', '.join(map(literal, vs))})"
+        for c, vs in excluded.items()
+    ]
+    if listed:
+        rules.append(("excluded_value", " OR ".join(listed)))
     if m["quantity"]:
         rules.append(("negative_quantity", "quantity < 0"))
     rules.append(
@@ -323,12 +351,13 @@ def load_transactions(
     columns = [c for c in raw.columns if c != "_row"]
     m = column_mapping(spec, "transactions", columns, info)
     require_tx_roles(m, spec, columns)
+    excluded = excluded_values(spec, columns)
     clean.check_date_formats(con, spec, "transactions")
     dayfirst = _tx_inspect(raw, m, spec, info)
     stored = bool(spec["date_formats"]) and m["timestamp"] in typed_dates(con, spec)
     typed = raw.select(", ".join(_tx_select(raw, m, spec, dayfirst=dayfirst, typed=stored)))
     nums = [r for r in ("amount", "quantity", "unit_price") if r in typed.columns]
-    rules = _tx_rules(m, spec, nums, end=observation_end, today=today)
+    rules = _tx_rules(m, spec, nums, end=observation_end, today=today, excluded=excluded)
     if spec["dedupe"]:
         part = idents("raw_" + c for c in columns)
         typed = typed.select(f"*, row_number() OVER (PARTITION BY {part} ORDER BY _row) AS _dup")

@@ -207,6 +207,10 @@ def _table_lines(g: Guess, folder: Path) -> list[str]:
         lines.append(
             _line(4, "cancel_prefix", _scalar(g.spec["cancel_prefix"]), g.why["cancel_prefix"])
         )
+    if g.spec.get("exclude_values"):
+        lines.append(_line(4, "exclude_values", "", g.why["exclude_values"]))
+        for col, levels in g.spec["exclude_values"].items():
+            lines.append(_line(6, _scalar(col), "[" + ", ".join(map(_scalar, levels)) + "]"))
     if g.spec.get("attributes") is not None:
         lines.append(_line(4, "attributes", "", "the columns that are neither arm nor outcome"))
         lines += _items(6, g.spec["attributes"], {})

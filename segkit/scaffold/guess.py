@@ -170,6 +170,15 @@ def _transactions(p: inf.Profile) -> inf.Guess:
                 f"{found[1]:,} order ids start with {found[0]!r} followed by digits "
                 "(cancellations: rejected, counted in the data-quality report)"
             )
+    status = inf.excluded_statuses(p, taken)
+    if status:
+        col, levels, n = status
+        spec["exclude_values"] = {col: levels}
+        why["exclude_values"] = (
+            f"{n:,} rows whose {col} says the order did not go through: rejected as "
+            "excluded_value, counted in the data-quality report"
+        )
+        taken.add(col)
     left = {c: _unused(p.columns[c]) for c in p.columns if c not in taken}
     extra = {"dates": _date_range(p, date.name, spec), "customers": ids}
     if "amount" in roles:

@@ -574,6 +574,35 @@ def cancel_prefix(profile: Profile, col: str) -> tuple[str, int] | None:
     return prefix, counts[prefix]
 
 
+#: A column that says what became of an order, and the levels of one that is no purchase.
+_STATUS = re.compile(
+    r"status|^state$|_state$|zustand|statut|estado|stato|\bstand\b", re.IGNORECASE
+)
+_NOT_A_PURCHASE = re.compile(
+    r"cancel|refund|return|void|fail|declin|reject|chargeback|abandon|storn|annul|"
+    r"abgebrochen|zur[üu]ck|erstatt|rembours|retour|devuel|devoluc|reembols|rimbors|"
+    r"anulad|cancelad|annullat",
+    re.IGNORECASE,
+)
+#: A status column has at most this many levels.
+STATUS_LEVELS = 20
+
+
+def excluded_statuses(profile: Profile, taken: set[str]) -> tuple[str, list[str], int] | None:
+    """(column, levels, rows): a column named like an order status whose levels include
+    cancelled, refunded, returned, failed… orders (``Status: completed / cancelled``), which
+    are no purchases; None without one."""
+    for c in profile.columns.values():
+        if c.name in taken or not _STATUS.search(c.name) or not 2 <= c.distinct <= STATUS_LEVELS:
+            continue
+        t = clean.text_expr(c.name)
+        rows = profile.rel.aggregate(f"{t} AS v, count(*) AS n", t).fetchall()
+        bad = {str(v): int(n) for v, n in rows if v is not None and _NOT_A_PURCHASE.search(str(v))}
+        if bad and len(bad) < len([v for v, _ in rows if v is not None]):
+            return c.name, sorted(bad), sum(bad.values())
+    return None
+
+
 def quoted(col: str) -> str:
     """A column name as a derive expression may write it (backquotes when not a name)."""
     return col if re.fullmatch(r"[A-Za-z_]\w*", col) else f"`{col}`"

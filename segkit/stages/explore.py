@@ -364,6 +364,7 @@ REASON_WORDS = {
     "unparseable_timestamp": "with an unreadable date",
     "non_numeric_amount": "with a non-numeric amount",
     "cancellation": "cancellations",
+    "excluded_value": "excluded by exclude_values (e.g. cancelled orders)",
     "negative_quantity": "returns (negative quantity)",
     "non_positive_amount": "with a zero or negative amount",
     "after_observation_end": "after the observation end",
