@@ -603,7 +603,7 @@ def test_k_max_leaves_ten_customers_per_segment(tmp_path, customers, k_max):
 
 def test_cancelled_and_refunded_orders_are_excluded_by_their_status(tmp_path):
     # a shop export's Status column: cancelled and refunded orders were counted as revenue
-    statuses = ["completed", "completed", "Cancelled", "completed", "Refunded", "processing"]
+    statuses = ["completed", "partially_refunded", "Cancelled", "completed", "Refunded", "paid"]
     rows = [
         f"#{1000 + i},c{i % 40},2024-{1 + i % 12:02d}-{1 + i % 27:02d},{10 + i % 50},"
         f"{statuses[i % 6]}"

@@ -575,15 +575,15 @@ def cancel_prefix(profile: Profile, col: str) -> tuple[str, int] | None:
 
 
 #: A column that says what became of an order, and the levels of one that is no purchase.
-_STATUS = re.compile(
-    r"status|^state$|_state$|zustand|statut|estado|stato|\bstand\b", re.IGNORECASE
-)
+_STATUS = re.compile(r"status|^state$|_state$|zustand|statut|estado|stato|\bstand\b", re.IGNORECASE)
 _NOT_A_PURCHASE = re.compile(
     r"cancel|refund|return|void|fail|declin|reject|chargeback|abandon|storn|annul|"
     r"abgebrochen|zur[üu]ck|erstatt|rembours|retour|devuel|devoluc|reembols|rimbors|"
     r"anulad|cancelad|annullat",
     re.IGNORECASE,
 )
+#: ... unless partly so: a partially refunded order was bought ("partially_refunded").
+_PARTIAL = re.compile(r"partial|teilweise|partiel|parcial|parzial|gedeeltelijk", re.I)
 #: A status column has at most this many levels.
 STATUS_LEVELS = 20
 
@@ -597,7 +597,11 @@ def excluded_statuses(profile: Profile, taken: set[str]) -> tuple[str, list[str]
             continue
         t = clean.text_expr(c.name)
         rows = profile.rel.aggregate(f"{t} AS v, count(*) AS n", t).fetchall()
-        bad = {str(v): int(n) for v, n in rows if v is not None and _NOT_A_PURCHASE.search(str(v))}
+        bad = {
+            str(v): int(n)
+            for v, n in rows
+            if v is not None and _NOT_A_PURCHASE.search(str(v)) and not _PARTIAL.search(str(v))
+        }
         if bad and len(bad) < len([v for v, _ in rows if v is not None]):
             return c.name, sorted(bad), sum(bad.values())
     return None
