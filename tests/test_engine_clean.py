@@ -171,6 +171,8 @@ def test_cleaning_equals_io_load(log, backend, end, today):
             "non_numeric_outcome",
             "future_timestamp" if end else "after_observation_end",
         }, rule  # every applicable rule fires in the dirty log
+        # three statuses exclude their orders' 13 rows (ten without a status of their own)
+        assert ref.quality["rejected"]["excluded_value"] == 13
         used, want = out.used.to_pandas(), ref.used.df()
         assert list(used.columns) == list(want.columns)
         key = list(want.columns)

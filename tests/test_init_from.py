@@ -630,3 +630,54 @@ def test_a_status_without_failed_orders_is_kept(tmp_path):
     path = tmp_path / "orders.csv"
     _write(path, "customer,date,amount,member_status", rows)
     assert "exclude_values" not in guessed(str(path))["transactions"].spec
+
+
+def test_a_shopify_orders_export(tmp_path):
+    """Shopify writes one row per line item, the order's fields (Financial Status, Subtotal,
+    Total) on its first line only, and names orders "#1001" in a column "Name". segkit took
+    Subtotal as the amount (every other line rejected, products lost), left the order id
+    out, and counted refunded and voided orders as purchases."""
+    rows, statuses = [], ["paid", "paid", "refunded", "partially_refunded", "voided", "paid"]
+    for i in range(200):
+        n = 1 + i % 3
+        for j in range(n):
+            first = j == 0
+            rows.append(
+                {
+                    "Name": f"#{1001 + i}",
+                    "Email": f"u{i % 35}@example.com",
+                    "Financial Status": statuses[i % 6] if first else "",
+                    "Subtotal": f"{20.0 * n:.2f}" if first else "",
+                    "Total": f"{20.0 * n + 4.9:.2f}" if first else "",
+                    "Lineitem quantity": 1 + j,
+                    "Lineitem name": ["Mug", "Poster", "Sticker"][j],
+                    "Lineitem price": f"{20.0 / (1 + j):.2f}",
+                    "Created at": f"2024-{1 + i % 12:02d}-{1 + i % 27:02d} 10:{i % 60:02d}:00 +0100",
+                }
+            )
+    frame = pd.DataFrame(rows)
+    path = tmp_path / "orders_export.csv"
+    frame.to_csv(path, index=False)
+    g = guessed(str(path))["transactions"]
+    assert g.spec["columns"] == {
+        "customer_id": "Email",
+        "timestamp": "Created at",
+        "quantity": "Lineitem quantity",
+        "unit_price": "Lineitem price",
+        "product": "Lineitem name",
+        "order_id": "Name",
+    }
+    assert g.spec["exclude_values"] == {"Financial Status": ["refunded", "voided"]}
+    _, _, p = _project(tmp_path, path)
+    from segkit import io
+
+    t = io.load_transactions(p["data"]["transactions"], "2024-12-31")
+    gone = frame.loc[frame["Financial Status"].isin(["refunded", "voided"]), "Name"]
+    excluded = frame["Name"].isin(gone)  # every line of those orders
+    assert t.quality["rejected"] == {"excluded_value": int(excluded.sum())}
+    kept = frame[~excluded]
+    used = t.used.df()
+    assert used["amount"].sum() == pytest.approx(
+        (kept["Lineitem quantity"] * kept["Lineitem price"].astype(float)).sum()
+    )
+    assert used["order_id"].nunique() == kept["Name"].nunique()

@@ -167,7 +167,8 @@ TABLE_DEFAULTS: dict[str, Any] = {
     "cancel_prefix": None,  # order ids starting with this are cancellations (e.g. "C")
     # transactions: rows whose column holds one of the values are not purchases, e.g.
     # {status: [cancelled, refunded]} (compared trimmed and ignoring case); rejected as
-    # excluded_value
+    # excluded_value, with an order_id every row of such an order (shop exports write an
+    # order's status on its first line only)
     "exclude_values": None,
     "dedupe": True,  # exact duplicate rows are rejected (first kept)
     "allow_zero_amount": False,  # keep zero-value purchases (free items still count as visits)

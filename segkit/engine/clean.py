@@ -308,7 +308,11 @@ def _rules(
         for c, vs in io_load.excluded_values(dict(spec), raw).items()
     ]
     if excluded:
-        rules.append(("excluded_value", ibis.or_(*excluded).fill_null(False)))
+        cond = ibis.or_(*excluded).fill_null(False)
+        if m["order_id"]:  # the whole order, as segkit.io does
+            whole = cond.any().over(group_by=x.order_id)
+            cond = ibis.ifelse(x.order_id.isnull(), cond, whole)
+        rules.append(("excluded_value", cond))
     if m["quantity"]:
         rules.append(("negative_quantity", x.quantity < flt(0.0)))
     zero = flt(0.0)

@@ -34,7 +34,8 @@ REASONS = {
     "non_numeric_amount": "amount, quantity or price is empty or not a number",
     "non_finite_amount": "amount, quantity or price is NaN or infinite (or overflows)",
     "cancellation": "order id marks a cancellation",
-    "excluded_value": "a column holds a value listed in exclude_values (e.g. a cancelled order)",
+    "excluded_value": "a value listed in exclude_values (e.g. a cancelled order), on the row "
+    "or on another row of its order",
     "negative_quantity": "quantity below zero (a return)",
     "non_positive_amount": "amount is zero or negative (zero quantity or price, refund)",
     "implausible_amount": f"amount above {MAX_ROW_AMOUNT:.0e} in one row",
@@ -305,7 +306,13 @@ def _tx_rules(
         for c, vs in excluded.items()
     ]
     if listed:
-        rules.append(("excluded_value", " OR ".join(listed)))
+        cond = " OR ".join(listed)
+        if m["order_id"]:  # the whole order: shops write its status on its first line only
+            cond = (
+                f"CASE WHEN order_id IS NULL THEN {cond} "
+                f"ELSE bool_or({cond}) OVER (PARTITION BY order_id) END"
+            )
+        rules.append(("excluded_value", cond))
     if m["quantity"]:
         rules.append(("negative_quantity", "quantity < 0"))
     rules.append(

@@ -91,7 +91,18 @@ def _amount_roles(p: inf.Profile, taken: set[str]) -> tuple[dict[str, str], dict
     roles: dict[str, str] = {}
     why: dict[str, str] = {}
     todo: list[str] = []
-    if named:
+    named.sort(key=lambda c: -c.present)  # a line's amount before an order's total
+    lines = min(price[0].present, qty[0].present) if price and qty else 0
+    if named and named[0].present < 0.9 * lines:
+        # an order's total on its first line only (Shopify's Subtotal and Total): quantity
+        # x unit price keeps every line, with its product
+        roles["quantity"], roles["unit_price"] = qty[0].name, price[0].name
+        why[price[0].name] = (
+            f"unit price: named like a price; amount = quantity x unit price ("
+            f"{named[0].name} is filled on {named[0].present:,} of {p.rows:,} rows only, like "
+            "an order total on its first line)"
+        )
+    elif named:
         roles["amount"] = named[0].name
         how = (
             "named like money" if inf.AMOUNT_NAME.search(named[0].name) else "numbers with decimals"
@@ -130,6 +141,12 @@ def _optional_roles(p: inf.Profile, taken: set[str]) -> dict[str, str]:
             out[role] = c.name
             taken.add(c.name)
             break
+    if "order_id" not in out:  # Shopify names its orders "#1001" in a column "Name"
+        for c in p.columns.values():
+            if c.name not in taken and not c.numeric and inf.hash_numbered(p, c.name):
+                out["order_id"] = c.name
+                taken.add(c.name)
+                break
     return out
 
 
@@ -161,6 +178,8 @@ def _transactions(p: inf.Profile) -> inf.Guess:
     columns.update(optional)
     for role, col in optional.items():
         why[col] = f"{role.replace('_', ' ')}: named like one"
+        if role == "order_id" and not inf.OPTIONAL_NAMES[role].search(col):
+            why[col] = "order id: every value is '#' and a number, as shops number orders"
     spec["columns"] = columns
     if "order_id" in optional:
         found = inf.cancel_prefix(p, optional["order_id"])
@@ -174,8 +193,9 @@ def _transactions(p: inf.Profile) -> inf.Guess:
     if status:
         col, levels, n = status
         spec["exclude_values"] = {col: levels}
+        lines = " (and the other lines of their orders)" if "order_id" in optional else ""
         why["exclude_values"] = (
-            f"{n:,} rows whose {col} says the order did not go through: rejected as "
+            f"{n:,} rows whose {col} says the order did not go through{lines}: rejected as "
             "excluded_value, counted in the data-quality report"
         )
         taken.add(col)

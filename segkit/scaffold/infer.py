@@ -607,6 +607,15 @@ def excluded_statuses(profile: Profile, taken: set[str]) -> tuple[str, list[str]
     return None
 
 
+def hash_numbered(profile: Profile, col: str) -> bool:
+    """Every value of ``col`` is a number after a hash (``#1001``): how shops number orders."""
+    t = clean.text_expr(col)
+    bad, n = profile.rel.aggregate(
+        f"count(*) FILTER (WHERE NOT regexp_full_match({t}, '#[0-9]+')), count({t})"
+    ).fetchall()[0]
+    return bool(n) and not bad
+
+
 def quoted(col: str) -> str:
     """A column name as a derive expression may write it (backquotes when not a name)."""
     return col if re.fullmatch(r"[A-Za-z_]\w*", col) else f"`{col}`"
