@@ -668,6 +668,7 @@ def test_a_shopify_orders_export(tmp_path):
         "order_id": "Name",
     }
     assert g.spec["exclude_values"] == {"Financial Status": ["refunded", "voided"]}
+    assert g.spec["local_time"] is True  # one shop's offset: its own days, not UTC's
     _, _, p = _project(tmp_path, path)
     from segkit import io
 
@@ -681,3 +682,17 @@ def test_a_shopify_orders_export(tmp_path):
         (kept["Lineitem quantity"] * kept["Lineitem price"].astype(float)).sum()
     )
     assert used["order_id"].nunique() == kept["Name"].nunique()
+
+
+@pytest.mark.parametrize(
+    "offsets, local", [(["+0100", "+0200"], True), (["+0100", "-0500"], False), ([""], False)]
+)
+def test_local_time_for_one_place_s_offsets(tmp_path, offsets, local):
+    rows = [
+        f"c{i % 30},2024-{1 + i % 12:02d}-{1 + i % 27:02d} 00:{i % 60:02d}:00 {offsets[i % len(offsets)]},"
+        f"{5 + i % 20}"
+        for i in range(200)
+    ]
+    path = tmp_path / "orders.csv"
+    _write(path, "customer,date,amount", rows)
+    assert guessed(str(path))["transactions"].spec.get("local_time", False) is local

@@ -364,6 +364,17 @@ def test_offsets_are_converted_to_utc_and_counted():
     assert t.quality["timestamps_converted_to_utc"] == 3
 
 
+def test_local_time_keeps_the_wall_time_as_written():
+    # 23:30 at +02:00 is the 5th where it was written, 21:30 UTC; 10:00 -05:00 stays 10:00
+    t = load("offsets.csv", local_time=True)
+    assert (
+        t.used.df()["timestamp"].tolist()
+        == [pd.Timestamp("2024-01-05 23:30")] + [pd.Timestamp("2024-01-05 10:00")] * 3
+    )
+    assert t.quality["timestamps_offset_dropped"] == 3
+    assert "timestamps_converted_to_utc" not in t.quality
+
+
 def test_future_timestamps_are_rejected_relative_to_the_run_date():
     t = io.load_transactions({"path": str(BAD / "future.csv"), "columns": COLS}, today="2024-06-30")
     assert t.quality["rejected"] == {"future_timestamp": 1}

@@ -171,6 +171,10 @@ TABLE_DEFAULTS: dict[str, Any] = {
     # order's status on its first line only)
     "exclude_values": None,
     "dedupe": True,  # exact duplicate rows are rejected (first kept)
+    # text timestamps with a UTC offset (2024-03-01 00:30:00 +0100): false = converted to
+    # UTC (that purchase falls on Feb 29); true = the wall time as written, the offset
+    # dropped (the day the shop and its customers saw)
+    "local_time": False,
     "allow_zero_amount": False,  # keep zero-value purchases (free items still count as visits)
     "attributes": None,  # customers: attribute columns to keep; None = all others
     # experiment: outcome columns (None = all numeric others). customers: results such as
@@ -336,7 +340,7 @@ def table_spec(spec: dict | str | Path | None, name: str, where: str = "paramete
 
 def _check_spec_types(spec: dict, at: str) -> None:
     check_scalar(spec["format"], f"{at}.format", str, in_=TABLE_FORMATS)
-    for key in ("header", "dedupe", "allow_zero_amount", "id_from_row"):
+    for key in ("header", "dedupe", "allow_zero_amount", "id_from_row", "local_time"):
         check_scalar(spec[key], f"{at}.{key}", bool)
     if spec["dayfirst"] is not None:
         check_scalar(spec["dayfirst"], f"{at}.dayfirst", bool)

@@ -411,7 +411,10 @@ def clean_transactions(
     counts = _counts(staged, raw, kinds, cid, ts, spark)
     info["ids_trimmed"] = int(counts["trimmed"].sum())
     if not filled["date_formats"]:
-        info["timestamps_converted_to_utc"] = int(counts["offset"].sum())
+        # a Parquet timestamp with a zone is an instant: UTC either way; the key says which
+        # rule applied, as segkit.io records it
+        key = "timestamps_offset_dropped" if filled["local_time"] else "timestamps_converted_to_utc"
+        info[key] = int(counts["offset"].sum())
     by = {
         (r if isinstance(r, str) else "_used"): int(n)
         for r, n in zip(counts["_reason"], counts["n"], strict=True)

@@ -19,7 +19,8 @@ order set by ``dayfirst``. The column is looked at first: a value whose first fi
 - with no ambiguous value, every value is read the one way it can be (no harm possible).
 
 Dots (``13.04.2024``) are always day-first. Timestamps with an offset (``+02:00``, ``Z``)
-are converted to UTC and counted; those without are kept as they are (local time).
+are converted to UTC and counted (with ``local_time: true``, the wall time as written is
+kept and the offset dropped); those without are kept as they are (local time).
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ _DMY = r"^(\d{1,2})[/-](\d{1,2})[/-]\d{2,4}"
 _OFFSET = r"\d:\d\d(:\d\d(\.\d+)?)?\s*([Zz]|[+-]\d\d(:?\d\d)?)$"
 _ZULU = r"\s*[Zz]$"
 _OFFSET_GAP = r"\s+([+-]\d\d(:?\d\d)?)$"
+_OFFSET_TAIL = r"\s*([Zz]|[+-]\d\d(:?\d\d)?)$"
 _COMMA_NUMBER = r"^[+-]?(\d{1,3}(\.\d{3})+|\d*),\d+$"
 #: A currency sign or code before or after a number ("€12.50", "12,50 €", "USD 1,234.56").
 _CODES = "EUR|USD|GBP|CHF|JPY|CNY|INR|SEK|NOK|DKK|PLN|CZK|HUF|CAD|AUD|NZD|BRL|MXN|ZAR"
@@ -238,8 +240,12 @@ def ts_expr(col: str, spec: dict, *, dayfirst: bool, typed: bool = False) -> str
     )
     zulu = f"regexp_replace({value}, {literal(_ZULU)}, '+00:00')"
     joined = f"regexp_replace({zulu}, {literal(_OFFSET_GAP)}, '\\1')"
-    utc = f"timezone('UTC', TRY_CAST({joined} AS TIMESTAMPTZ))"
-    return _plausible(f"CASE WHEN {has_offset(col)} THEN {utc} ELSE {local} END")
+    if spec.get("local_time"):  # the wall time as written: the offset dropped
+        wall = f"regexp_replace({value}, {literal(_OFFSET_TAIL)}, '')"
+        zoned = f"TRY_CAST({wall} AS TIMESTAMP)"
+    else:
+        zoned = f"timezone('UTC', TRY_CAST({joined} AS TIMESTAMPTZ))"
+    return _plausible(f"CASE WHEN {has_offset(col)} THEN {zoned} ELSE {local} END")
 
 
 #: Timestamps before this year are misreadings (a two-digit year read by %Y: 0024), not

@@ -207,7 +207,8 @@ def _tx_inspect(raw, m: dict, spec: dict, info: dict) -> bool:
         )
         if note["ambiguous_values"] or "proven" in note["basis"] or "each" in note["basis"]:
             info["date_order"] = note
-        info["timestamps_converted_to_utc"] = int(ev["with_offset"])
+        key = "timestamps_offset_dropped" if spec["local_time"] else "timestamps_converted_to_utc"
+        info[key] = int(ev["with_offset"])
     hint = clean.decimal_hint(ev, num_cols, spec, "transactions")
     if hint:
         info["notes"] = [hint]

@@ -207,6 +207,8 @@ def _table_lines(g: Guess, folder: Path) -> list[str]:
         lines.append(
             _line(4, "cancel_prefix", _scalar(g.spec["cancel_prefix"]), g.why["cancel_prefix"])
         )
+    if g.spec.get("local_time"):
+        lines.append(_line(4, "local_time", "true", g.why["local_time"]))
     if g.spec.get("exclude_values"):
         lines.append(_line(4, "exclude_values", "", g.why["exclude_values"]))
         for col, levels in g.spec["exclude_values"].items():

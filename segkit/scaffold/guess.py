@@ -189,6 +189,16 @@ def _transactions(p: inf.Profile) -> inf.Guess:
                 f"{found[1]:,} order ids start with {found[0]!r} followed by digits "
                 "(cancellations: rejected, counted in the data-quality report)"
             )
+    zones = inf.utc_offsets(p, date.name)
+    minutes = sorted(int(o[0] + "1") * (int(o[1:3]) * 60 + int(o[3:])) for o in zones)
+    if zones and sum(zones.values()) >= 0.5 * date.present and minutes[-1] - minutes[0] <= 60:
+        # one place's offsets (+0100 in winter, +0200 in summer): its own days, not UTC's
+        spec["local_time"] = True
+        why["local_time"] = (
+            f"timestamps carry the UTC offset{'s' * (len(zones) > 1)} {', '.join(sorted(zones))}"
+            ": the day as written (the shop's), not UTC's, where a purchase after local "
+            "midnight falls on the day before"
+        )
     status = inf.excluded_statuses(p, taken)
     if status:
         col, levels, n = status

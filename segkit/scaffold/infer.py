@@ -607,6 +607,24 @@ def excluded_statuses(profile: Profile, taken: set[str]) -> tuple[str, list[str]
     return None
 
 
+def utc_offsets(profile: Profile, col: str) -> dict[str, int]:
+    """The UTC offsets the timestamps of ``col`` carry (``+0100``, ``+02:00``; ``Z`` is
+    ``+0000``), normalized to ``+HHMM``, with their rows."""
+    t = clean.stripped(col)
+    tail = (
+        f"regexp_extract({t}, '\\d:\\d\\d(:\\d\\d(\\.\\d+)?)?\\s*([Zz]|[+-]\\d\\d(:?\\d\\d)?)$', 3)"
+    )
+    rows = profile.rel.aggregate(f"{tail} AS o, count(*) AS n", tail).fetchall()
+    out: dict[str, int] = {}
+    for o, n in rows:
+        if not o:
+            continue
+        o = "+0000" if o in ("Z", "z") else o.replace(":", "")
+        o = o if len(o) == 5 else o + "00"
+        out[o] = out.get(o, 0) + int(n)
+    return out
+
+
 def hash_numbered(profile: Profile, col: str) -> bool:
     """Every value of ``col`` is a number after a hash (``#1001``): how shops number orders."""
     t = clean.text_expr(col)

@@ -427,7 +427,13 @@ def input_notes(name: str, q: dict) -> list[str]:
     if q.get("timestamps_converted_to_utc"):
         out.append(
             f"{q['timestamps_converted_to_utc']:,} {name} timestamps carried a UTC offset and "
-            "were converted to UTC."
+            "were converted to UTC (set local_time: true to keep the day as written, the day "
+            "the shop and its customers saw)."
+        )
+    if q.get("timestamps_offset_dropped"):
+        out.append(
+            f"{q['timestamps_offset_dropped']:,} {name} timestamps carried a UTC offset; the "
+            "time as written was kept and the offset dropped (local_time: true)."
         )
     order = q.get("date_order") or {}
     if str(order.get("basis", "")).startswith("assumed"):
