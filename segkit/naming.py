@@ -214,6 +214,16 @@ def _first(cols: tuple[str, ...], available: list[str]) -> str | None:
 
 Trait = tuple[float, str, str]  # (strength, role, phrase)
 
+#: A date column that is a birth date, or the date a customer joined (in the languages of
+#: segkit.scaffold.infer's column names).
+_BIRTH = re.compile(r"birth|\bdob\b|^dob|geburt|naissance|nacimiento|nascita|geboorte", re.I)
+_ADJECTIVES = frozenset({"older", "younger", "long-standing", "recently joined"})
+_JOINED = re.compile(
+    r"since|join|sign.?up|regist|enrol|member|dt_customer|customer_?date|seit|eintritt|"
+    r"inscri|adh[ée]sion|alta\b|iscrizione|lid_?sinds",
+    re.I,
+)
+
 
 def _numeric_phrase(
     customers: pd.DataFrame, c: str, hi: bool, labels: dict[str, str] | None = None
@@ -233,6 +243,11 @@ def _numeric_phrase(
     if len(values) <= 2 and set(values) <= {0, 1}:  # a flag
         return label if hi else f"no {label}"
     since = _DAYS_SINCE.match(c)
+    if since and not (labels or {}).get(since.group(1)):
+        if _BIRTH.search(since.group(1)):  # many days since birth: "older", not "early birth"
+            return "older" if hi else "younger"
+        if _JOINED.search(since.group(1)):  # "long-standing", not "early member since"
+            return "long-standing" if hi else "recently joined"
     if since:  # a date: "recent joining date", not "low days since joining date"
         date = (labels or {}).get(since.group(1)) or readable(since.group(1))
         return f"early {date}" if hi else f"recent {date}"
@@ -265,7 +280,10 @@ def _numeric_trait(
         )
     if c == mon:
         return (strength + 1, "monetary", "high" if hi else "low")
-    return (strength, "numeric", _numeric_phrase(customers, c, hi, labels))
+    phrase = _numeric_phrase(customers, c, hi, labels)
+    # an age or a membership reads before the noun, as a category's level does:
+    # "Older customers, high income", not "Customers, early birth date"
+    return (strength, "category" if phrase in _ADJECTIVES else "numeric", phrase)
 
 
 def _as_text(values: pd.Series) -> pd.Series:

@@ -200,8 +200,29 @@ def test_a_date_attribute_reads_recent_or_early():
     )
     seg = pd.Series([1] * 4 + [2] * 4)
     assert segment_names(df, seg) == {
-        1: "Customers, recent dt customer",
-        2: "Customers, early dt customer",
+        1: "Recently joined customers",
+        2: "Long-standing customers",
     }
     names = segment_names(df, seg, readable={"Dt_Customer": "joining date"})
     assert names == {1: "Customers, recent joining date", 2: "Customers, early joining date"}
+    other = df.rename(columns={"days_since_Dt_Customer": "days_since_last_visit"})
+    assert segment_names(other, seg) == {
+        1: "Customers, recent last visit",
+        2: "Customers, early last visit",
+    }
+
+
+def test_a_birth_date_reads_as_age():
+    # a CRM export's BirthDate read "Customers, early birth date and recent member since"
+    df = pd.DataFrame(
+        {
+            "customer_id": list("abcdefgh"),
+            "days_since_BirthDate": [9000, 9100, 9300, 9500, 25000, 26000, 27000, 28000],
+            "days_since_MemberSince": [3000, 2900, 2800, 2700, 30, 50, 70, 90],
+        }
+    )
+    seg = pd.Series([1] * 4 + [2] * 4)
+    assert segment_names(df, seg) == {
+        1: "Long-standing younger customers",
+        2: "Older recently joined customers",
+    }

@@ -228,3 +228,78 @@ def test_rare_levels_are_kept_or_merged_under_a_share_the_user_sets():
     assert "10 customers hold a rare level (under 5% of customers each): 'YOLO' (2), " in note
     assert "'Widow' (8); merged into 'other'" in note
     assert (merged.data["status"] == "other").sum() == 10
+
+
+def test_personal_data_and_postal_codes_are_not_clustered_by_default():
+    """A CRM export: first names (8 levels) were clustered as a category, the ZIP code as
+    a quantity."""
+    from segkit.segment.prepare import default_features, prepare
+    from segkit.segment.roles import Declared, feature_table
+
+    n = 120
+    t = pd.DataFrame(
+        {
+            "customer_id": [f"K{i}" for i in range(n)],
+            "FirstName": [["Anna", "Ben", "Clara"][i % 3] for i in range(n)],
+            "Nachname": [["Müller", "Schmidt"][i % 2] for i in range(n)],
+            "Email": [f"u{i}@x.de" for i in range(n)],
+            "ZIP": [10000 + 7 * i for i in range(n)],
+            "zip_code": [["Urban", "Rural"][i % 2] for i in range(n)],  # Hillstrom's: a category
+            "Income": [30000.0 + 250 * i for i in range(n)],
+            "City": [["Berlin", "Köln"][i % 2] for i in range(n)],
+        }
+    )
+    num, cat = default_features(t)
+    assert num == ["Income"] and cat == ["zip_code", "City"]
+    prepared = prepare(t, num, cat)
+    roles = feature_table(t, prepared, Declared()).set_index("feature")
+    assert roles.loc[["FirstName", "Nachname", "Email"], "role"].tolist() == ["personal"] * 3
+    assert roles.loc["ZIP", "reason"].startswith("a postal code: a code, not a quantity, with 120")
+
+
+@pytest.mark.parametrize(
+    "name, personal",
+    [
+        *[
+            (n, True)
+            for n in [
+                "FirstName",
+                "last_name",
+                "Name",
+                "Vorname",
+                "Nachname",
+                "E-Mail",
+                "email_address",
+                "PhoneNumber",
+                "mobile_phone",
+                "Telefonnummer",
+                "Adresse",
+                "address_line_1",
+                "street_address",
+                "Straße",
+                "IBAN",
+                "Prénom",
+                "Apellido",
+                "Cognome",
+            ]
+        ],
+        *[
+            (n, False)
+            for n in [
+                "product_name",
+                "email_opens",
+                "phone_orders",
+                "mobile_purchases",
+                "share_channel_mobile",
+                "street_price",
+                "username",
+                "emails_clicked",
+                "Income",
+            ]
+        ],
+    ],
+)
+def test_personal_data_is_told_by_its_name(name, personal):
+    from segkit.segment.prepare import is_personal
+
+    assert is_personal(name) is personal

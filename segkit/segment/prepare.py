@@ -75,6 +75,42 @@ NOT_FEATURES = frozenset(
 )
 
 
+#: Personal data: a column that identifies a customer and describes no segment (a name,
+#: an e-mail address, a phone number, a street address, a bank account), in the languages
+#: of segkit.scaffold.infer's column names. Never clustered by default.
+PERSONAL_NAMES = re.compile(
+    # names: "FirstName", "last_name", "Name", "customer name"; not "product_name"
+    r"^(?:first|last|full|sur|given|family|middle|customer|client|contact|vor|nach|"
+    r"familien)?[ _.-]?name$|pr[ée]nom|^nom$|nom[ _.-]de[ _.-]famille|^nombre$|apellido|"
+    r"cognome|voornaam|achternaam|^naam$|"
+    # e-mail, phone, address; not "email_opens", "phone_orders", "share_channel_mobile"
+    r"^e-?mail(?:[ _.-]?(?:address|adresse))?$|courriel|"
+    r"(?:tele)?phone(?:[ _.-]?(?:number|no|nr))?$|t[ée]l[ée]phone$|tel[ée]fono$|"
+    r"telefon(?:nummer)?$|^tel$|^handy$|^mobile(?:[ _.-]?(?:phone|number|no))?$|^fax$|"
+    r"address(?:[ _.-]?(?:line)?[ _.-]?\d*)?$|^street(?:[ _.-]?(?:address|name|line)?\d*)$|"
+    r"street$|stra(?:ss|ß)e$|anschrift|"
+    r"^adresse|^rue$|direcci[óo]n|^calle$|indirizzo|^adres$|straat$|"
+    # accounts and documents
+    r"iban|passport|social[ _.-]?security|^ssn$",
+    re.IGNORECASE,
+)
+#: A postal code: a code, not a quantity (Hillstrom's zip_code is Urban/Suburban/Rural).
+POSTAL_NAMES = re.compile(
+    r"zip|postal|post.?code|plz|postleitzahl|code.?postal|c[óo]digo.?postal|\bcap\b|"
+    r"\bcep\b|postnummer|postcode",
+    re.IGNORECASE,
+)
+
+
+def is_personal(name: str) -> bool:
+    """A column named like personal data (:data:`PERSONAL_NAMES`).
+
+    >>> is_personal("FirstName"), is_personal("Email"), is_personal("Income")
+    (True, True, False)
+    """
+    return bool(PERSONAL_NAMES.search(str(name)))
+
+
 def infer_outcomes(customers: pd.DataFrame) -> list[str]:
     """Numeric columns taken for outcomes: named like a result (:data:`OUTCOME_NAMES`:
     campaign acceptance, response, complaint, conversion, churn, click…).
@@ -122,8 +158,9 @@ def default_features(
     -------
     The present :data:`DEFAULT_FEATURES` and ``share_*`` columns plus any other numeric
     column with more than two values; categorical: the remaining columns with at most
-    :data:`MAX_LEVELS` levels. Dates, identifier-like columns (:func:`is_id_like`) and
-    ``exclude`` are left out.
+    :data:`MAX_LEVELS` levels. Dates, identifier-like columns (:func:`is_id_like`),
+    personal data (:func:`is_personal`) and ``exclude`` are left out; a postal code is a
+    category (when it has few levels), never a number.
 
     Examples
     --------
@@ -142,11 +179,14 @@ def default_features(
         if c not in skip
         and not pd.api.types.is_datetime64_any_dtype(customers[c])
         and not is_id_like(customers[c])
+        and not is_personal(c)
     ]
     num += [
         c
         for c in rest
-        if pd.api.types.is_numeric_dtype(customers[c]) and customers[c].nunique() > 2
+        if pd.api.types.is_numeric_dtype(customers[c])
+        and customers[c].nunique() > 2
+        and not POSTAL_NAMES.search(str(c))  # a code: a category when it has few levels
     ]
     cat = [c for c in rest if c not in num and customers[c].nunique() <= MAX_LEVELS]
     return num, cat

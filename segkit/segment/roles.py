@@ -13,8 +13,10 @@ import pandas as pd
 from segkit.core.params import MAX_LEVELS
 from segkit.segment.prepare import (
     NOT_FEATURES,
+    POSTAL_NAMES,
     Prepared,
     is_id_like,
+    is_personal,
     prepare,  # noqa: F401 - used by the example below
 )
 
@@ -74,6 +76,16 @@ def _left_out(customers: pd.DataFrame, col: str, declared: Declared, outcomes: s
         return "constant", "the same value for every customer"
     if is_id_like(s):
         return "id-like", "a different whole number for every customer (an identifier)"
+    if is_personal(col):
+        return "personal", (
+            "personal data (a name, e-mail, phone or address): it identifies a customer and "
+            "describes no segment"
+        )
+    if POSTAL_NAMES.search(col) and s.nunique() > MAX_LEVELS:
+        return "attribute", (
+            f"a postal code: a code, not a quantity, with {s.nunique():,} levels (more than "
+            f"{MAX_LEVELS}); derive a region from it (e.g. its first digits) to cluster on it"
+        )
     if declared.features is not None or declared.categorical is not None:
         return "attribute", "not listed in cluster.features / cluster.categorical"
     if pd.api.types.is_numeric_dtype(s):
