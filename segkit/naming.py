@@ -217,6 +217,9 @@ Trait = tuple[float, str, str]  # (strength, role, phrase)
 #: A date column that is a birth date, or the date a customer joined (in the languages of
 #: segkit.scaffold.infer's column names).
 _BIRTH = re.compile(r"birth|\bdob\b|^dob|geburt|naissance|nacimiento|nascita|geboorte", re.I)
+#: A gender column written in letters (f/m/d, German w for weiblich), read as words.
+_GENDER = re.compile(r"gender|sex|geschlecht|sexe|sexo|genere|geslacht|anrede", re.I)
+_GENDER_LETTERS = {"f": "female", "w": "female", "m": "male", "d": "diverse"}
 _ADJECTIVES = frozenset({"older", "younger", "long-standing", "recently joined"})
 _JOINED = re.compile(
     r"since|join|sign.?up|regist|enrol|member|dt_customer|customer_?date|seit|eintritt|"
@@ -322,6 +325,8 @@ def _category_trait(
         if text.strip().lower() not in _FLAG_YES:
             return (min(lift - 1, 1.0) * 0.25, "absent", f"not {label}")
         word = label
+    elif _GENDER.search(c) and text.strip().lower() in _GENDER_LETTERS:  # "F customers"
+        word = _GENDER_LETTERS[text.strip().lower()]
     elif text.lower() in _LEVEL_WORDS:  # "low income", not a bare "low"
         word = f"{text.lower()} {feature_label(c, labels)}"
     elif text.replace(" ", "").isalpha():  # "PhD", "USA" keep their capitals, "Urban" not

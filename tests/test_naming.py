@@ -226,3 +226,15 @@ def test_a_birth_date_reads_as_age():
         1: "Long-standing younger customers",
         2: "Older recently joined customers",
     }
+
+
+def test_gender_letters_read_as_words():
+    # a CRM export's Gender f/m/d named its segments "F customers" and "M customers"
+    df = pd.DataFrame(
+        {"customer_id": list("abcdefgh"), "Gender": ["f", "f", "f", "f", "m", "m", "m", "d"]}
+    )
+    seg = pd.Series([1] * 4 + [2] * 4)
+    assert segment_names(df, seg, categorical=["Gender"], features=[]) == {
+        1: "Female customers",
+        2: "Male customers",
+    }
