@@ -257,6 +257,11 @@ def _plausible(ts: str) -> str:
     return f"CASE WHEN year({ts}) >= {FIRST_YEAR} THEN {ts} END"
 
 
+def offset_of(col: str) -> str:
+    """The UTC offset a timestamp cell carries (``+01:00``, ``-0500``, ``Z``), else ''."""
+    return f"regexp_extract({stripped(col)}, {literal(_OFFSET)}, 3)"
+
+
 def has_offset(col: str) -> str:
     """The cell is a timestamp with a UTC offset or ``Z``."""
     return f"regexp_matches({stripped(col)}, {literal(_OFFSET)})"

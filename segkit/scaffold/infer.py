@@ -610,10 +610,7 @@ def excluded_statuses(profile: Profile, taken: set[str]) -> tuple[str, list[str]
 def utc_offsets(profile: Profile, col: str) -> dict[str, int]:
     """The UTC offsets the timestamps of ``col`` carry (``+0100``, ``+02:00``; ``Z`` is
     ``+0000``), normalized to ``+HHMM``, with their rows."""
-    t = clean.stripped(col)
-    tail = (
-        f"regexp_extract({t}, '\\d:\\d\\d(:\\d\\d(\\.\\d+)?)?\\s*([Zz]|[+-]\\d\\d(:?\\d\\d)?)$', 3)"
-    )
+    tail = clean.offset_of(col)
     rows = profile.rel.aggregate(f"{tail} AS o, count(*) AS n", tail).fetchall()
     out: dict[str, int] = {}
     for o, n in rows:
