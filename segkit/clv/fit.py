@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
 from segkit.clv.models import (
     MODELS,
@@ -68,6 +68,13 @@ class Fit:
         """Parameters the data barely identify (huge interval): interpret with care."""
         se_log = np.sqrt(np.diag(self.cov_log))
         return [n for n, v in zip(self.params, se_log, strict=True) if v > self.WEAK_SE_LOG]
+
+    @property
+    def spend_level(self) -> float:
+        """A Gamma-Gamma's population mean spend per purchase, p v / (q - 1) (at its
+        :attr:`limit`, every customer's expected spend)."""
+        p, q, v = (self.params[k] for k in ("p", "q", "v"))
+        return p * v / (q - 1)
 
     @property
     def theta(self) -> np.ndarray:
@@ -152,8 +159,7 @@ class Fit:
         """Parameters with standard errors and 95 % intervals, one row each; a Gamma-Gamma
         at its limit shows p and the spend level (q and v only carry it, see :attr:`limit`)."""
         if self.limit and self.model == SPEND_MODEL:
-            p, q, v = self.theta
-            mean = p * v / q  # the common mean spend per purchase, p / nu
+            p, mean = self.params["p"], self.spend_level
             sd = float(
                 np.sqrt(max(self.cov_log[0, 0] + self.cov_log[2, 2] + 2 * self.cov_log[0, 2], 0))
             )
@@ -520,8 +526,6 @@ def _fit_one_spend_level(x: np.ndarray, m: np.ndarray, alpha: float = 0.05) -> F
     Written here rather than fitted with scipy.stats.gamma: the shape and rate of each
     customer's mean scale with its x, which no scipy distribution's fit takes.
     """
-    from scipy import special
-
     sx, sxm, lm = x.sum(), (x * m).sum(), np.log(m)
 
     def nll(log_p: float) -> float:

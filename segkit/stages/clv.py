@@ -705,11 +705,11 @@ def _findings_weak(fits: dict[str, Fit]) -> list[str]:
     out = []
     for m, f in fits.items():
         if f.limit:
-            level = f.table()["estimate"].iloc[-1]
             out.append(
                 f"{MODELS[m].label}: spend per purchase does not vary between customers more "
                 f"than chance allows (its q and v run off to infinity), so every customer's "
-                f"expected spend per purchase is the same, {_money2(level)}, the model's limit."
+                f"expected spend per purchase is the same, {_money2(f.spend_level)}, the "
+                "model's limit."
             )
         if f.weak:
             out.append(
