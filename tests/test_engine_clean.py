@@ -3,7 +3,8 @@
 The reference is segkit's DuckDB path (:func:`segkit.io.load_transactions`, the exploration
 stage with ``engine: duckdb``) on the same Parquet file: a hand-made dirty log in which
 every cleaning rule that applies to typed columns fires (blank and padded ids, missing
-timestamps, NaN, infinite and overflowing numbers, cancellations, excluded statuses, returns, zero prices,
+timestamps, NaN, infinite and overflowing numbers, currencies without a rate, cancellations, excluded
+statuses, returns, zero prices,
 implausible amounts, rows after the observation end or in the future, exact duplicates,
 category spellings). The ibis definition runs on DuckDB through ibis and on Spark
 local[2] (the test run's session, tests/conftest.py). Counts are
@@ -91,8 +92,11 @@ def dirty_log(n: int = 400, seed: int = 0) -> pd.DataFrame:
             "x2": extra,
             "n": rng.integers(0, 3, n),
             "status": rng.choice(["completed", "Completed", None], n).astype(object),
+            # money in three currencies, converted; a blank is the default (EUR)
+            "currency": rng.choice(["EUR", " usd", "GBP", None], n).astype(object),
         }
     )
+    frame.loc[[41, 43], "currency"] = ["CHF", "chf "]  # unknown_currency: no rate
     # excluded_value (an odd, otherwise clean row each): case and blanks do not matter
     frame.loc[[1, 3, 5], "status"] = ["Cancelled ", " REFUNDED", "cancelled"]
     # Java's Float.toString is not the shortest text for every float (1.5e16 prints as
@@ -141,6 +145,11 @@ def _spec(path: Path, **kw) -> dict:
         "columns": COLUMNS,
         "cancel_prefix": "C",
         "exclude_values": excluded,
+        "currencies": {
+            "column": "currency",
+            "rates": {"EUR": 1, "USD": 0.5, "gbp": 1.25},
+            "default": "eur",
+        },
         **kw,
     }
 
@@ -186,6 +195,19 @@ def test_cleaning_equals_io_load(log, backend, end, today):
         ) == Counter(zip(want["input"], want["reason"], _values(want), strict=False))
         assert Counter(zip(rejects["row"], rejects["reason"], strict=False)) == Counter(
             zip(want["row"], want["reason"], strict=False)
+        )
+    finally:
+        out.release()
+
+
+def test_a_currency_column_without_currencies_is_noted_alike(log, backend):
+    spec = _spec(log["file"], currencies=None)
+    ref = io.load_transactions(spec, END)
+    out = engine_clean.clean_transactions(backend, spec, END)
+    try:
+        assert out.quality == ref.quality
+        assert ref.quality["notes"][-1].startswith(
+            "Column 'currency' names 4 currencies (USD 97 rows, "
         )
     finally:
         out.release()
@@ -254,6 +276,12 @@ def test_text_timestamps_and_amounts_are_refused_with_advice(log, spark_backend,
         engine_clean.clean_transactions(spark_backend, _spec(text), END)
     with pytest.raises(SegkitError, match=r"'nope' could not be read as table of the Spark"):
         engine_clean.clean_transactions(spark_backend, _spec("nope", format="table"), END)
+    # typed numbers carry no currency sign: the currency must come from a column
+    marks = {"rates": {"EUR": 1, "USD": 0.5}}
+    with pytest.raises(
+        SegkitError, match=r"currencies has no column; on engine: spark the amounts"
+    ):
+        engine_clean.clean_transactions(spark_backend, _spec(log["file"], currencies=marks), END)
 
 
 def test_explore_stage_with_engine_spark_cleans_on_spark(log, spark_backend, tmp_path):

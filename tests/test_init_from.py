@@ -696,3 +696,59 @@ def test_local_time_for_one_place_s_offsets(tmp_path, offsets, local):
     path = tmp_path / "orders.csv"
     _write(path, "customer,date,amount", rows)
     assert guessed(str(path))["transactions"].spec.get("local_time", False) is local
+
+
+def test_a_shop_selling_in_several_currencies(tmp_path):
+    """An order export with a Currency column (EUR, USD, GBP): segkit added the three as one
+    currency. init writes currencies with the most common at rate 1 and the others empty
+    (TODO): the run stops until they are filled in, then converts."""
+    cur = ["EUR", "EUR", "USD", "GBP", "EUR"]
+    rows = [
+        f"#{1000 + i},c{i % 40},2024-{1 + i % 12:02d}-{1 + i % 28:02d},{10 + i % 9}.50,{cur[i % 5]}"
+        for i in range(300)
+    ]
+    path = tmp_path / "orders.csv"
+    _write(path, "Order,Customer ID,Created at,Total,Currency", rows)
+    g = guessed(str(path))["transactions"]
+    assert g.spec["currencies"] == {
+        "column": "Currency",
+        "rates": {"EUR": 1, "GBP": None, "USD": None},
+    }
+    assert "Currency" not in g.left_out  # it is used, not left out
+    project = init_from(tmp_path / "proj", [path])
+    params_file = project.folder / "params.yaml"
+    text = params_file.read_text()
+    assert "        GBP:                      # TODO: EUR per GBP" in text
+    assert 'currency: "€"                   # the currency money is converted to' in text
+    with pytest.raises(
+        SegkitError, match="currencies.rates.GBP is empty: give how much EUR one GBP"
+    ):
+        load_params(params_file)
+    params_file.write_text(
+        text.replace("        GBP:    ", "        GBP: 1.25").replace(
+            "        USD:    ", "        USD: 0.5 "
+        )
+    )
+    from segkit import io
+
+    t = io.load_transactions(load_params(params_file)["data"]["transactions"], "2024-12-31")
+    frame = pd.read_csv(path)
+    rate = frame["Currency"].map({"EUR": 1.0, "GBP": 1.25, "USD": 0.5})
+    assert t.used.df()["amount"].sum() == pytest.approx((frame["Total"] * rate).sum())
+
+
+def test_money_cells_with_several_signs_get_currencies_without_a_column(tmp_path):
+    signs = ["€{}", "{} €", "${}", "{}"]
+    rows = [
+        f"c{i % 40},2024-{1 + i % 12:02d}-{1 + i % 28:02d},{signs[i % 4].format(10 + i % 9)}"
+        for i in range(200)
+    ]
+    path = tmp_path / "orders.csv"
+    _write(path, "customer,date,amount", rows)
+    g = guessed(str(path))["transactions"]
+    assert g.spec["currencies"] == {
+        "column": None,
+        "rates": {"EUR": 1, "$": None},
+        "default": "EUR",
+    }
+    assert "the 50 plain numbers taken to be EUR" in g.why["currencies"]

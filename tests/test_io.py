@@ -688,9 +688,9 @@ def test_amounts_with_a_currency_sign_are_numbers(tmp_path):
     path = tmp_path / "orders.csv"
     rows = [
         "c1;2024-01-05;€12.50",
-        "c1;2024-02-05;12.50 EUR",
-        "c2;2024-01-07;$1,234.00",
-        "c2;2024-03-01;USD 7",
+        "c1;2024-02-05;12.50 EUR",  # the same currency: € is EUR
+        "c2;2024-01-07;€1,234.00",
+        "c2;2024-03-01;EUR 7",
         "c3;2024-01-09;EUR",
     ]
     path.write_text("customer_id;timestamp;amount\n" + "\n".join(rows) + "\n")
@@ -775,3 +775,106 @@ def test_a_column_empty_in_its_first_rows_is_still_read_as_numbers_or_dates(tmp_
     got = io.load_customers(str(path)).used.df()
     assert pd.api.types.is_float_dtype(got["score"]) and "days_since_seen" in got
     assert got["note"].dropna().iloc[0] == "x"  # one text value late: text
+
+
+def _currency_log(tmp_path) -> tuple[Path, pd.DataFrame]:
+    """A shop selling in three currencies (a column names each order's), with a blank and
+    a currency nobody gave a rate for."""
+    rows = [
+        (f"c{i % 7}", f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}", 10 + i % 13, cur)
+        for i, cur in enumerate(["EUR", "usd", " GBP ", "EUR", "USD", "", "CHF"] * 6)
+    ]
+    frame = pd.DataFrame(rows, columns=["customer", "date", "value", "Currency"])
+    path = tmp_path / "orders.csv"
+    frame.to_csv(path, index=False)
+    return path, frame
+
+
+def test_currencies_convert_money_and_reject_rows_without_a_rate(tmp_path):
+    path, frame = _currency_log(tmp_path)
+    rates = {"EUR": 1, "USD": 0.8, "gbp": 1.25}
+    spec = {
+        "path": str(path),
+        "columns": COLS,
+        "currencies": {"column": "Currency", "rates": rates},
+    }
+    t = io.load_transactions(spec, "2024-12-31")
+    code = frame["Currency"].fillna("").str.strip().str.upper()
+    rate = code.map({"EUR": 1.0, "USD": 0.8, "GBP": 1.25})  # pandas: the independent reading
+    assert reconciles(t)
+    assert (
+        t.quality["rejected"]
+        == {"unknown_currency": int(rate.isna().sum())}
+        == {"unknown_currency": 12}
+    )
+    used = t.used.df()
+    want = (frame["value"] * rate).dropna()
+    assert used["amount"].tolist() == pytest.approx(want.tolist())
+    assert t.quality["currencies"] == [
+        {"currency": "EUR", "rows": 12, "rate": 1.0},
+        {"currency": "USD", "rows": 12, "rate": 0.8},
+        {"currency": "GBP", "rows": 6, "rate": 1.25},
+    ]
+    # a default takes the blanks; the rejects keep the row as written
+    spec["currencies"]["default"] = "eur"
+    t = io.load_transactions(spec, "2024-12-31")
+    assert t.quality["rejected"] == {"unknown_currency": 6}
+    assert set(t.rejects.df()["Currency"]) == {"CHF"}
+
+
+def test_a_currency_column_without_currencies_is_noted(tmp_path):
+    path, _ = _currency_log(tmp_path)
+    t = io.load_transactions({"path": str(path), "columns": COLS}, "2024-12-31")
+    note = t.quality["notes"][-1]
+    assert note.startswith("Column 'Currency' names 4 currencies (EUR 12 rows, USD 12 rows,")
+    assert "currencies: {column: Currency, rates: {EUR: 1, USD: …}}" in note
+    assert t.quality["rows_used"] == 42  # nothing is dropped: the note says what to set
+
+
+def test_money_cells_in_several_currencies_stop_with_the_fix(tmp_path):
+    path = tmp_path / "marks.csv"
+    path.write_text(
+        "customer,date,value\na,2024-01-02,€10.00\na,2024-01-05,$20.00\nb,2024-01-06,12.00\n"
+        "b,2024-01-07,$5.00\nc,2024-01-08,12.50 €\n",
+        encoding="utf-8",
+    )
+    spec = {"path": str(path), "columns": COLS}
+    with pytest.raises(
+        SegkitError,
+        match=r"column 'value' writes money in 2 currencies \(EUR on "
+        r"2 rows, \$ on 2 rows; 1 row with a plain number\).*currencies: "
+        r"\{rates: \{'EUR': 1, '\$': …\}, default: 'EUR'\}",
+    ):
+        io.load_transactions(spec, "2024-12-31")
+    spec["currencies"] = {"rates": {"€": 1, "$": 0.5}, "default": "€"}
+    t = io.load_transactions(spec, "2024-12-31")
+    assert t.used.df()["amount"].tolist() == [10.0, 10.0, 12.0, 2.5, 12.5]
+    # one sign throughout is one currency: read as before, no stop
+    path.write_text("customer,date,value\na,2024-01-02,€10.00\nb,2024-01-06,12.00\n", "utf-8")
+    assert (
+        io.load_transactions({"path": str(path), "columns": COLS}, "2024-12-31").quality[
+            "rows_used"
+        ]
+        == 2
+    )
+
+
+@pytest.mark.parametrize(
+    ("cur", "match"),
+    [
+        ({"column": "Currency"}, r"currencies.rates == None, must map each currency"),
+        (
+            {"rates": {"EUR": 1, "USD": None}},
+            r"currencies.rates.USD is empty: give how much EUR one USD is worth",
+        ),
+        ({"rates": {"EUR": 0}}, r"currencies.rates.EUR == 0, must be a number above 0"),
+        ({"rates": {"EUR": 1, "eur ": 1}}, r"names 'EUR' and 'eur ', the same currency"),
+        ({"rates": {"EUR": 1}, "default": "USD"}, r"currencies.default == 'USD', must be one"),
+        ({"rates": {"EUR": 1}, "base": "EUR"}, r"unknown key 'base'"),
+        ({"column": "Money", "rates": {"EUR": 1}}, r"currencies.column is 'Money', which the"),
+    ],
+)
+def test_currencies_mistakes_are_named(tmp_path, cur, match):
+    path, _ = _currency_log(tmp_path)
+    with pytest.raises(SegkitError, match=match):
+        io.load_transactions({"path": str(path), "columns": COLS, "currencies": cur})

@@ -10,3 +10,8 @@ from __future__ import annotations
 
 class SegkitError(ValueError):
     """Input or parameters that segkit cannot use; the message says what to change."""
+
+
+class TodoError(SegkitError):
+    """A parameter left for the user to fill in (``segkit init --from`` writes it empty with
+    a TODO, e.g. an exchange rate): the file is otherwise valid."""

@@ -21,7 +21,7 @@ import yaml
 
 from segkit.core import paths
 from segkit.core.checks import check_scalar
-from segkit.core.errors import SegkitError
+from segkit.core.errors import SegkitError, TodoError
 
 #: Segments smaller than this are not recommended (cluster) nor detailed (profile, CLV).
 MIN_SEGMENT_SIZE = 20
@@ -170,6 +170,13 @@ TABLE_DEFAULTS: dict[str, Any] = {
     # excluded_value, with an order_id every row of such an order (shop exports write an
     # order's status on its first line only)
     "exclude_values": None,
+    # transactions: money in several currencies, converted to one: {column: Currency,
+    # rates: {EUR: 1, USD: 0.92}, default: null}. Amount and unit price are multiplied by
+    # the rate of the row's currency: the value of column, or without one the sign or code
+    # written around the number (12.50 USD, €12.50); rates are the report currency per unit
+    # (its own rate is 1). A row whose currency has no rate, or none (unless default names
+    # one), is rejected as unknown_currency
+    "currencies": None,
     "dedupe": True,  # exact duplicate rows are rejected (first kept)
     # text timestamps with a UTC offset (2024-03-01 00:30:00 +0100), read without
     # date_formats: false = converted to UTC (that purchase falls on Feb 29); true = the
@@ -355,6 +362,67 @@ def _check_spec_types(spec: dict, at: str) -> None:
         raise SegkitError(
             f"{at}.exclude_values == {ex!r}, must be a mapping column: [values], e.g. "
             "{status: [cancelled, refunded]}"
+        )
+    if spec["currencies"] is not None:
+        _check_currencies(spec["currencies"], at)
+
+
+#: Keys of ``currencies`` in a table spec.
+CURRENCY_KEYS = ("column", "rates", "default")
+
+
+#: Currency signs that name one currency, read as its code ('€12.50' is '12.50 EUR'); '$'
+#: and '¥' name several and stay signs.
+CURRENCY_SIGNS = {"€": "EUR", "£": "GBP", "₹": "INR"}
+
+
+def currency_key(value: Any) -> str:
+    """A currency as ``currencies`` compares it: trimmed, upper case, a sign of one
+    currency as its code ('usd ' -> 'USD', '€' -> 'EUR')."""
+    key = str(value).strip().upper()
+    return CURRENCY_SIGNS.get(key, key)
+
+
+def _check_currencies(cur: Any, at: str) -> None:
+    """``currencies``: a mapping with a column (or none), positive rates and a default."""
+    at = f"{at}.currencies"
+    example = "e.g. {column: Currency, rates: {EUR: 1, USD: 0.92}}"
+    if not isinstance(cur, dict):
+        raise SegkitError(f"{at} == {cur!r}, must be a mapping {example}")
+    for key in cur:
+        if key not in CURRENCY_KEYS:
+            raise _unknown(at, "key", key, CURRENCY_KEYS)
+    if cur.get("column") is not None and not isinstance(cur["column"], str):
+        raise SegkitError(f"{at}.column == {cur['column']!r}, must be a column name or null")
+    rates = cur.get("rates")
+    if not isinstance(rates, dict) or not rates:
+        raise SegkitError(
+            f"{at}.rates == {rates!r}, must map each currency to its rate, {example}: how "
+            "much of the report currency one unit is worth (the report currency's own rate is 1)"
+        )
+    seen: dict[str, Any] = {}
+    base = next((str(k) for k, v in rates.items() if v == 1), "the report currency")
+    for code, rate in rates.items():
+        if not _scalar(code) or not currency_key(code):
+            raise SegkitError(f"{at}.rates: {code!r} is not a currency code or sign")
+        if rate is None:
+            raise TodoError(
+                f"{at}.rates.{code} is empty: give how much {base} one {code} is worth (the "
+                f"report currency's own rate is 1), {example}; or remove currencies if the "
+                "amounts are in one currency already"
+            )
+        if not _scalar(rate) or isinstance(rate, str) or not 0 < float(rate) < float("inf"):
+            raise SegkitError(f"{at}.rates.{code} == {rate!r}, must be a number above 0")
+        if currency_key(code) in seen:
+            raise SegkitError(
+                f"{at}.rates names {seen[currency_key(code)]!r} and {code!r}, the same currency "
+                "once trimmed and upper-cased"
+            )
+        seen[currency_key(code)] = code
+    default = cur.get("default")
+    if default is not None and (not _scalar(default) or currency_key(default) not in seen):
+        raise SegkitError(
+            f"{at}.default == {default!r}, must be one of the currencies in rates: {list(rates)}"
         )
 
 

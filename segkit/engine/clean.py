@@ -8,8 +8,9 @@ rows and the rejects are written by Spark. The rules are those of
 (:data:`segkit.io.REASONS`):
 
 missing or blank customer id (after the same trimming as :func:`segkit.io.clean.id_expr`),
-null timestamp, null or non-finite amount, quantity or price, the cancellation prefix on
-the order id, negative quantity, non-positive amount, implausible amount
+null timestamp, null or non-finite amount, quantity or price, a currency without a rate
+(``currencies``, from its column: the money is then converted), the cancellation prefix on
+the order id, the excluded values, negative quantity, non-positive amount, implausible amount
 (> :data:`segkit.io.MAX_ROW_AMOUNT`), after the observation end (or in the future), exact
 duplicate rows (one kept); category, channel and country spellings are unified by
 :func:`segkit.io.clean.canonical_spellings`. ``amount`` is ``quantity * unit_price`` when no
@@ -45,6 +46,7 @@ import pandas as pd
 
 from segkit.core import paths
 from segkit.core.errors import SegkitError
+from segkit.core.params import CURRENCY_SIGNS
 from segkit.engine.backend import flt, ibis_module, not_finite
 from segkit.io import MAX_ROW_AMOUNT, REASONS
 from segkit.io import clean as io_clean
@@ -279,12 +281,44 @@ def _typed(t: Any, m: dict, kinds: dict[str, str], spec: Mapping, spark: bool) -
         out[role] = _number(t[m[role]], kinds[m[role]])
     if not m["amount"]:
         out["amount"] = out["quantity"] * out["unit_price"]
+    cur = io_load.currencies(dict(spec), [c for c in t.columns if c != "_row"])
+    if cur is not None:
+        out.update(_converted(t, out, cur, kinds, spark, where))
     for role in ("order_id", "product", *CATEGORY_ROLES):
         if m[role]:
             out[role] = _stripped(_text(t[m[role]], kinds[m[role]], spark)).nullif("")
     raw = [c for c in t.columns if c != "_row"]
     out.update({f"_raw_{i}": t[c] for i, c in enumerate(raw)})
     return t.select(**out)
+
+
+def _currency_code(text: Any) -> Any:
+    """A currency as :func:`segkit.io.clean.currency_code` reads it: stripped, upper case,
+    '€' as EUR, null when empty."""
+    code = _stripped(text).upper().nullif("")
+    return code.substitute(CURRENCY_SIGNS, else_=code)
+
+
+def _converted(
+    t: Any, out: dict[str, Any], cur: io_load.Currencies, kinds: dict, spark: bool, where: str
+) -> dict[str, Any]:
+    """``_currency``, ``_rate`` and the money converted, as :func:`segkit.io.load_transactions`
+    does (a row without a rate keeps its amount and is rejected as unknown_currency)."""
+    if cur.column is None:
+        raise SegkitError(
+            f"{where}: data.transactions.currencies has no column; on engine: spark the "
+            "amounts are typed numbers, without a currency sign to read: name the column "
+            "that holds each row's currency, or read the file with engine: duckdb"
+        )
+    ibis = ibis_module()
+    code = _currency_code(_text(t[cur.column], kinds[cur.column], spark))
+    if cur.default is not None:
+        code = code.fill_null(cur.default)
+    rate = ibis.cases(*[(code == k, flt(v)) for k, v in cur.rates.items()], else_=None)
+    money: dict[str, Any] = {
+        r: out[r] * rate.fill_null(flt(1.0)) for r in ("amount", "unit_price") if r in out
+    }
+    return {"_currency": code, "_rate": rate, **money}
 
 
 def _rules(
@@ -301,6 +335,8 @@ def _rules(
         ("non_numeric_amount", ibis.or_(*missing)),
         ("non_finite_amount", ibis.or_(*[not_finite(x[r]) for r in nums])),
     ]
+    if "_rate" in x.columns:
+        rules.append(("unknown_currency", x._rate.isnull()))
     if spec["cancel_prefix"] and m["order_id"]:
         rules.append(("cancellation", x.order_id.startswith(str(spec["cancel_prefix"]))))
     excluded = [
@@ -415,15 +451,27 @@ def clean_transactions(
         # rule applied, as segkit.io records it
         key = "timestamps_offset_dropped" if filled["local_time"] else "timestamps_converted_to_utc"
         info[key] = int(counts["offset"].sum())
-    by = {
-        (r if isinstance(r, str) else "_used"): int(n)
-        for r, n in zip(counts["_reason"], counts["n"], strict=True)
-    }
+    by: dict[str, int] = {}
+    for r, n in zip(counts["_reason"], counts["n"], strict=True):
+        key = r if isinstance(r, str) else "_used"
+        by[key] = by.get(key, 0) + int(n)
     try:
         quality = _quality(info, by, filled)
     except SegkitError:
         release()
         raise
+    if "_currency" in counts.columns:  # rows used per currency, as segkit.io records them
+        cur = io_load.currencies(dict(filled), raw)
+        assert cur is not None
+        used_by = counts[counts["_reason"].isna()].groupby("_currency")["n"].sum()
+        quality["currencies"] = [
+            {"currency": str(c), "rows": int(n), "rate": cur.rates[str(c)]}
+            for c, n in sorted(used_by.items(), key=lambda cn: (-cn[1], str(cn[0])))
+        ]
+    named = None if filled.get("currencies") else io_load.currency_column(raw, m)
+    note = _currency_note(staged, raw, kinds, named, spark) if named else None
+    if note:  # as segkit.io notes it
+        quality["notes"] = [note]
     used = _normalized(staged, staged.filter(staged._reason.isnull()), m)
     if salt is not None:
         used = used.mutate(customer_id=_pseudonym(used.customer_id, salt))
@@ -451,11 +499,25 @@ def _counts(
     else:
         trimmed = none
     offset = staged.count(where=ts_raw.notnull()) if kinds[ts] == "timestamptz" else none
+    keys = ["_reason", *(["_currency"] if "_currency" in staged.columns else [])]
     return (
-        staged.group_by("_reason")
+        staged.group_by(keys)
         .aggregate(n=staged.count(), trimmed=trimmed, offset=offset)
         .to_pandas()
     )
+
+
+def _currency_note(staged: Any, raw: list[str], kinds: dict, col: str, spark: bool) -> str | None:
+    """:func:`segkit.io.load.currency_note` for column ``col``, counted on the engine."""
+    code = _currency_code(_text(staged[f"_raw_{raw.index(col)}"], kinds[col], spark))
+    used = staged.filter(staged._reason.isnull()).mutate(_code=code)
+    named = used.filter(used._code.notnull())
+    counts = named.group_by("_code").aggregate(n=named.count())
+    rows = sorted(
+        ((str(c), int(n)) for c, n in counts.to_pandas().itertuples(index=False)),
+        key=lambda cn: (-cn[1], cn[0]),
+    )
+    return io_load.currency_note(col, rows)
 
 
 def _normalized(staged: Any, used: Any, m: dict) -> Any:

@@ -32,6 +32,7 @@ from typing import Any
 import duckdb
 
 from segkit.core.errors import SegkitError
+from segkit.core.params import CURRENCY_SIGNS
 from segkit.core.sql import ident, literal, literals
 from segkit.core.words import NO_WORDS, YES_WORDS
 
@@ -145,6 +146,33 @@ def flag_expr(col: str, spec: dict) -> str:
 def currency_of(col: str) -> str:
     """The currency sign or code around the number in the cell ('' if none): ``€``, ``USD``."""
     return f"trim(regexp_extract({stripped(col)}, {literal(_CURRENCY)}))"
+
+
+#: A column naming each row's currency (Shopify's and Stripe's "Currency", "Währung",
+#: "devise", "moneda", "valuta"…).
+CURRENCY_NAMES = re.compile(
+    r"^(order|presentment|transaction|payment|settlement)?[ _-]?"
+    r"(currency|currency[ _-]?code|curr|ccy|w(ä|ae)hrung|devise|monnaie|moneda|divisa|"
+    r"valuta|moeda|waluta)$",
+    re.I,
+)
+
+
+def currency_code(text: str) -> str:
+    """SQL: the currency named by ``text`` as :func:`segkit.core.params.currency_key` reads
+    it (upper case, '€' as 'EUR'), NULL when empty; ``text`` is already stripped."""
+    signs = " ".join(f"WHEN {literal(k)} THEN {literal(v)}" for k, v in CURRENCY_SIGNS.items())
+    return f"CASE NULLIF(upper({text}), '') {signs} ELSE NULLIF(upper({text}), '') END"
+
+
+def currency_mark(col: str) -> str:
+    """The currency a money cell writes around its number (:func:`currency_code`: ``USD``,
+    ``EUR`` for ``€``, ``$``), NULL for a plain number or none; the pattern runs only on
+    cells that are not plain numbers."""
+    return (  # a plain number costs one cast, no pattern
+        f"CASE WHEN TRY_CAST({ident(col)} AS DOUBLE) IS NULL "
+        f"THEN {currency_code(currency_of(col))} END"
+    )
 
 
 def bare_number(col: str) -> str:

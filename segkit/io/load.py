@@ -33,6 +33,7 @@ REASONS = {
     "unparseable_timestamp": "timestamp is empty or not a date",
     "non_numeric_amount": "amount, quantity or price is empty or not a number",
     "non_finite_amount": "amount, quantity or price is NaN or infinite (or overflows)",
+    "unknown_currency": "the row's currency has no rate in currencies.rates, or it has none",
     "cancellation": "order id marks a cancellation",
     "excluded_value": "a value listed in exclude_values (e.g. a cancelled order), on the row "
     "or on another row of its order",
@@ -198,7 +199,13 @@ def _tx_inspect(raw, m: dict, spec: dict, info: dict) -> bool:
     exprs.update(clean.date_evidence(m["timestamp"]))
     for col in num_cols:
         exprs.update(clean.decimal_evidence(col, spec))
+    if not spec.get("currencies"):
+        for i, col in enumerate(num_cols):
+            exprs[f"marks_{i}"] = f"count(DISTINCT {clean.currency_mark(col)})"
     ev = clean.profile(raw, exprs)
+    for i, col in enumerate(num_cols):
+        if ev.get(f"marks_{i}", 0) > 1:
+            _mixed_marks(raw, spec, col)
     info["ids_trimmed"] = int(ev["ids_trimmed"])
     dayfirst = spec["dayfirst"]  # None: decided from the data
     if not spec["date_formats"]:
@@ -256,9 +263,14 @@ def _order_total_notes(con, staged: str, amount_col: str, rows: int) -> list[str
     return out
 
 
-def _tx_select(raw, m: dict, spec: dict, *, dayfirst: bool, typed: bool) -> list[str]:
+def _tx_select(
+    raw, m: dict, spec: dict, *, dayfirst: bool, typed: bool, cur: Currencies | None = None
+) -> list[str]:
     ts = clean.ts_expr(m["timestamp"], spec, dayfirst=dayfirst, typed=typed)
     sel = ["_row", f"{clean.id_expr(m['customer_id'])} AS customer_id", f"{ts} AS timestamp"]
+    if cur is not None:  # amount and price are converted by load_transactions
+        code = cur.code_sql(m["amount"] or m["unit_price"])
+        sel += [f"{code} AS _currency", f"{cur.rate_sql(code)} AS _rate"]
     for role in ("quantity", "unit_price", "amount"):
         if m[role]:
             sel.append(f"{clean.num_expr(m[role], spec)} AS {role}")
@@ -290,6 +302,108 @@ def excluded_values(spec: dict, columns: list[str]) -> dict[str, list[str]]:
     return {str(c): sorted({str(v).strip().lower() for v in vs}) for c, vs in given.items()}
 
 
+def _rows(n: int) -> str:
+    return f"{n:,} row{'s' * (n != 1)}"
+
+
+class Currencies(NamedTuple):
+    """``currencies`` of a table spec, checked against the file: the column (None: the
+    marks in the money cells), the rates by :func:`segkit.core.params.currency_key`, the
+    default for rows without a currency."""
+
+    column: str | None
+    rates: dict[str, float]
+    default: str | None
+
+    def code_sql(self, money: str) -> str:
+        """The row's currency: the column's value or the money cell's mark, upper-cased."""
+        if self.column is not None:
+            code = clean.currency_code(clean.stripped(self.column))
+        else:
+            code = clean.currency_mark(money)
+        return code if self.default is None else f"coalesce({code}, {literal(self.default)})"
+
+    def rate_sql(self, code: str) -> str:
+        """The rate of currency ``code`` (NULL when it has none)."""
+        whens = " ".join(f"WHEN {literal(k)} THEN {literal(v)}" for k, v in self.rates.items())
+        return f"CASE {code} {whens} END"
+
+
+def currencies(spec: dict, columns: list[str]) -> Currencies | None:
+    """``currencies`` of a transaction log's spec, its column checked against the file's.
+
+    Raises
+    ------
+    SegkitError
+        The column of ``currencies`` is not in the file.
+    """
+    given = spec.get("currencies")
+    if not given:
+        return None
+    col = given.get("column")
+    if col is not None and col not in columns:
+        raise SegkitError(
+            f"transactions ({spec['path']}): data.transactions.currencies.column is {col!r}, "
+            f"which the file does not have; columns are {columns}"
+        )
+    rates = {params.currency_key(k): float(v) for k, v in given["rates"].items()}
+    default = given.get("default")
+    return Currencies(col, rates, None if default is None else params.currency_key(default))
+
+
+def _mixed_marks(raw, spec: dict, col: str) -> None:
+    """Stop when the money cells of ``col`` write several currencies (``€12.50`` and
+    ``$3.00``) and ``currencies`` does not say how to convert them: their sum means nothing.
+
+    Raises
+    ------
+    SegkitError
+        With the currencies, their rows and an example of the fix.
+    """
+    mark = clean.currency_mark(col)
+    rows = raw.aggregate(f"{mark} AS c, count(*) AS n", mark).fetchall()
+    found = sorted(((str(c), int(n)) for c, n in rows if c is not None), key=lambda x: -x[1])
+    plain = sum(int(n) for c, n in rows if c is None)
+    listed = ", ".join(f"{c} on {_rows(n)}" for c, n in found)
+    rates = ", ".join(f"{c!r}: {'1' if i == 0 else '…'}" for i, (c, _) in enumerate(found))
+    raise SegkitError(
+        f"transactions ({spec['path']}): column {col!r} writes money in {len(found)} "
+        f"currencies ({listed}; {_rows(plain)} with a plain number): segkit adds money in one "
+        f"currency. Convert it with data.transactions.currencies: {{rates: {{{rates}}}, "
+        f"default: {found[0][0]!r}}}, each rate how much {found[0][0]} one unit is worth "
+        "(the currency is read from each cell; default: the currency of a plain number)"
+    )
+
+
+def currency_column(columns: list[str], m: dict) -> str | None:
+    """The first column named like a currency (:data:`segkit.io.clean.CURRENCY_NAMES`)
+    that no role maps, None without one."""
+    return next((c for c in columns if clean.CURRENCY_NAMES.match(c) and c not in m.values()), None)
+
+
+def currency_note(col: str, rows: list[tuple[str, int]]) -> str | None:
+    """A note when ``col``, named like a currency and not converted, holds several
+    currencies on the used rows (``rows``: currency, used rows; most first): their amounts
+    were added as if in one currency. Shared with :mod:`segkit.engine.clean`."""
+    if len(rows) < 2:
+        return None
+    listed = ", ".join(f"{v} {_rows(n)}" for v, n in rows[:6]) + (", …" if len(rows) > 6 else "")
+    return (
+        f"Column {col!r} names {len(rows)} currencies ({listed}): their amounts were added as "
+        "if in one currency. Unless they are converted already, set data.transactions."
+        f"currencies: {{column: {col}, rates: {{{rows[0][0]}: 1, {rows[1][0]}: …}}}}."
+    )
+
+
+def _currency_note(con, staged: str, col: str) -> str | None:
+    c = clean.currency_code(clean.stripped("raw_" + col))
+    rows = con.sql(
+        f"SELECT {c}, count(*) FROM {ident(staged)} WHERE _reason IS NULL "
+        f"AND {c} IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1"
+    ).fetchall()
+    return currency_note(col, [(str(v), int(n)) for v, n in rows])
+
+
 def _tx_rules(
     m: dict, spec: dict, nums: Sequence[str], *, end, today, excluded: dict[str, list[str]]
 ) -> list[tuple[str, str]]:
@@ -299,6 +413,8 @@ def _tx_rules(
         ("non_numeric_amount", " OR ".join(f"{r} IS NULL" for r in nums)),
         ("non_finite_amount", " OR ".join(f"NOT isfinite({r})" for r in nums)),
     ]
+    if spec.get("currencies"):
+        rules.append(("unknown_currency", "_rate IS NULL"))
     if spec["cancel_prefix"] and m["order_id"]:
         prefix = literal(str(spec["cancel_prefix"]))
         rules.append(("cancellation", f"starts_with(order_id, {prefix})"))
@@ -345,13 +461,17 @@ def load_transactions(
     ``observation_end`` (a date: the whole day counts) are rejected; without one, rows
     after ``today`` (default: the current date) are rejected as ``future_timestamp``.
     ``date_formats`` apply to a timestamp written as text; a Parquet column stored as a
-    timestamp or a date is used as it is.
+    timestamp or a date is used as it is. With ``currencies``, amount and unit price are
+    converted by the rate of each row's currency (``quality["currencies"]``: rows and rate
+    per currency); without it, a column named like a currency holding several is noted in
+    ``quality["notes"]``.
 
     Raises
     ------
     SegkitError
         The file cannot be read, lacks a needed column, mixes or contradicts the day/month
-        order (see :mod:`segkit.io.clean`), or no row is left after cleaning.
+        order (see :mod:`segkit.io.clean`), writes money in several currencies in its cells
+        without ``currencies``, or no row is left after cleaning.
     """
     con = con or connect()
     spec = _filled(spec, "transactions")
@@ -360,10 +480,17 @@ def load_transactions(
     m = column_mapping(spec, "transactions", columns, info)
     require_tx_roles(m, spec, columns)
     excluded = excluded_values(spec, columns)
+    cur = currencies(spec, columns)
     clean.check_date_formats(con, spec, "transactions")
     dayfirst = _tx_inspect(raw, m, spec, info)
     stored = bool(spec["date_formats"]) and m["timestamp"] in typed_dates(con, spec)
-    typed = raw.select(", ".join(_tx_select(raw, m, spec, dayfirst=dayfirst, typed=stored)))
+    sel = _tx_select(raw, m, spec, dayfirst=dayfirst, typed=stored, cur=cur)
+    typed = raw.select(", ".join(sel))
+    if cur is not None:  # a row without a rate is rejected (unknown_currency) before use
+        money = [r for r in ("amount", "unit_price") if r in typed.columns]
+        typed = typed.select(
+            "* REPLACE (" + ", ".join(f"{r} * coalesce(_rate, 1.0) AS {r}" for r in money) + ")"
+        )
     nums = [r for r in ("amount", "quantity", "unit_price") if r in typed.columns]
     rules = _tx_rules(m, spec, nums, end=observation_end, today=today, excluded=excluded)
     if spec["dedupe"]:
@@ -373,11 +500,24 @@ def load_transactions(
     staged = typed.select(f"*, {_reason_sql(rules)} AS _reason")
     keep = ["customer_id", "timestamp", "amount"] + [r for r in TX_OPTIONAL if m[r]]
     table = _finish(con, staged, "transactions", spec, info, keep)
+    notes = []
     if m["order_id"] and m["amount"]:
         rows = table.quality["rows_in"]
-        notes = _order_total_notes(con, "_staged_transactions", m["amount"], rows)
-        if notes:
-            table.quality["notes"] = [*table.quality.get("notes", []), *notes]
+        notes += _order_total_notes(con, "_staged_transactions", m["amount"], rows)
+    if cur is not None:
+        by = con.sql(
+            "SELECT _currency, count(*) FROM _staged_transactions WHERE _reason IS NULL "
+            "GROUP BY 1 ORDER BY 2 DESC, 1"
+        ).fetchall()
+        table.quality["currencies"] = [
+            {"currency": c, "rows": int(n), "rate": cur.rates[c]} for c, n in by
+        ]
+    else:
+        named = currency_column(columns, m)
+        note = _currency_note(con, "_staged_transactions", named) if named else None
+        notes += [note] if note else []
+    if notes:
+        table.quality["notes"] = [*table.quality.get("notes", []), *notes]
     cats = [r for r in ("category", "channel", "country") if m[r]]
     if cats:
         _normalize_categories(con, "_staged_transactions", cats)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import pandas as pd
 
 from segkit.core import paths
-from segkit.core.errors import SegkitError
+from segkit.core.errors import SegkitError, TodoError
 from segkit.core.params import load_params
 from segkit.stages.registry import STAGES
 
@@ -203,16 +203,7 @@ def _table_lines(g: Guess, folder: Path) -> list[str]:
         lines.append(_line(4, "columns", "", "segkit role: your column"))
         for role, col in columns.items():
             lines.append(_line(6, role, _scalar(col), g.why.get(col, "")))
-    if g.spec.get("cancel_prefix"):
-        lines.append(
-            _line(4, "cancel_prefix", _scalar(g.spec["cancel_prefix"]), g.why["cancel_prefix"])
-        )
-    if g.spec.get("local_time"):
-        lines.append(_line(4, "local_time", "true", g.why["local_time"]))
-    if g.spec.get("exclude_values"):
-        lines.append(_line(4, "exclude_values", "", g.why["exclude_values"]))
-        for col, levels in g.spec["exclude_values"].items():
-            lines.append(_line(6, _scalar(col), "[" + ", ".join(map(_scalar, levels)) + "]"))
+    lines += _cleaning_lines(g)
     if g.spec.get("attributes") is not None:
         lines.append(_line(4, "attributes", "", "the columns that are neither arm nor outcome"))
         lines += _items(6, g.spec["attributes"], {})
@@ -224,6 +215,48 @@ def _table_lines(g: Guess, folder: Path) -> list[str]:
     if g.shape == "customers":
         lines.append("    # labels: {MntWines: wine spend}   # readable names in the reports")
     return lines + _left_out(g)
+
+
+def _cleaning_lines(g: Guess) -> list[str]:
+    """The cleaning options of a transaction log: cancellations, local time, excluded
+    values and currencies."""
+    lines: list[str] = []
+    if g.spec.get("cancel_prefix"):
+        lines.append(
+            _line(4, "cancel_prefix", _scalar(g.spec["cancel_prefix"]), g.why["cancel_prefix"])
+        )
+    if g.spec.get("local_time"):
+        lines.append(_line(4, "local_time", "true", g.why["local_time"]))
+    if g.spec.get("exclude_values"):
+        lines.append(_line(4, "exclude_values", "", g.why["exclude_values"]))
+        for col, levels in g.spec["exclude_values"].items():
+            lines.append(_line(6, _scalar(col), "[" + ", ".join(map(_scalar, levels)) + "]"))
+    if g.spec.get("currencies"):
+        lines += _currency_lines(g.spec["currencies"], g.why["currencies"])
+    return lines
+
+
+def _currency_lines(cur: dict, why: str) -> list[str]:
+    """``currencies:`` with the most common currency at rate 1 and a TODO for each other."""
+    top = next(c for c, r in cur["rates"].items() if r == 1)
+    lines = [_line(4, "currencies", "", why)]
+    if cur["column"]:
+        lines.append(_line(6, "column", _scalar(cur["column"]), "each row's currency"))
+    lines.append(
+        _line(
+            6,
+            "rates",
+            "",
+            f"how much {top} one unit is worth (the rates you book at); remove currencies "
+            f"if the amounts are in {top} already",
+        )
+    )
+    for code, rate in cur["rates"].items():
+        value, note = ("1", "") if rate == 1 else ("", f"TODO: {top} per {code}")
+        lines.append(_line(8, _scalar(code), value, note))
+    if cur.get("default"):
+        lines.append(_line(6, "default", _scalar(cur["default"]), "a number without a sign"))
+    return lines
 
 
 def _outcome_lines(g: Guess) -> list[str]:
@@ -323,6 +356,11 @@ def _currency_line(tables: dict[str, Guess]) -> str:
 
     money = []
     if "transactions" in tables:
+        cur = tables["transactions"].spec.get("currencies")
+        if cur:  # the currency money is converted to
+            top = next(c for c, r in cur["rates"].items() if r == 1)
+            shown = infer.CURRENCY_SIGNS.get(top, f"{top} ")
+            return _line(2, "currency", _scalar(shown), "the currency money is converted to")
         cols = tables["transactions"].spec["columns"]
         money += [cols[r] for r in ("amount", "unit_price") if r in cols]
     if "experiment" in tables and tables["experiment"].extra.get("value_metric"):
@@ -414,7 +452,10 @@ def init_from(folder: str | Path, files: list[str | Path], name: str | None = No
     target.mkdir(parents=True, exist_ok=True)
     try:
         (target / "params.yaml").write_text(text)
-        load_params(target / "params.yaml")  # what was written is a valid parameter set
+        try:
+            load_params(target / "params.yaml")  # what was written is a valid parameter set
+        except TodoError:  # but for what its TODO lines ask the user to fill in (rates)
+            pass
         _layout(target)
     except BaseException:
         shutil.rmtree(target) if not existed else _empty(target)

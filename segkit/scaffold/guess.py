@@ -181,6 +181,28 @@ def _transactions(p: inf.Profile) -> inf.Guess:
         if role == "order_id" and not inf.OPTIONAL_NAMES[role].search(col):
             why[col] = "order id: every value is '#' and a number, as shops number orders"
     spec["columns"] = columns
+    _cleaning(p, date, optional, taken, spec, why)
+    _currencies(p, roles, taken, spec, why, todo)
+    left = {c: _unused(p.columns[c]) for c in p.columns if c not in taken}
+    extra = {"dates": _date_range(p, date.name, spec), "customers": ids}
+    if "amount" in roles:
+        zeros = inf.sql_count(p, f"{clean.num_expr(roles['amount'], inf.read_spec(p))} = 0")
+        if zeros:
+            todo.append(
+                f"{zeros:,} rows have amount 0: rejected as non_positive_amount unless you set "
+                "allow_zero_amount: true (free items that still count as a visit)"
+            )
+    summary = (
+        f"a transaction log: {p.rows:,} rows, {ids:,} customers; id {cid.name}, "
+        f"timestamp {date.name}, " + ", ".join(f"{r} {c}" for r, c in roles.items())
+    )
+    return inf.Guess("transactions", p, spec, why, left, todo, summary, extra)
+
+
+def _cleaning(
+    p: inf.Profile, date: inf.Column, optional: dict, taken: set[str], spec: dict, why: dict
+) -> None:
+    """Cancellations, one place's UTC offsets and order statuses into ``spec``."""
     if "order_id" in optional:
         found = inf.cancel_prefix(p, optional["order_id"])
         if found:
@@ -209,20 +231,32 @@ def _transactions(p: inf.Profile) -> inf.Guess:
             "excluded_value, counted in the data-quality report"
         )
         taken.add(col)
-    left = {c: _unused(p.columns[c]) for c in p.columns if c not in taken}
-    extra = {"dates": _date_range(p, date.name, spec), "customers": ids}
-    if "amount" in roles:
-        zeros = inf.sql_count(p, f"{clean.num_expr(roles['amount'], inf.read_spec(p))} = 0")
-        if zeros:
-            todo.append(
-                f"{zeros:,} rows have amount 0: rejected as non_positive_amount unless you set "
-                "allow_zero_amount: true (free items that still count as a visit)"
-            )
-    summary = (
-        f"a transaction log: {p.rows:,} rows, {ids:,} customers; id {cid.name}, "
-        f"timestamp {date.name}, " + ", ".join(f"{r} {c}" for r, c in roles.items())
-    )
-    return inf.Guess("transactions", p, spec, why, left, todo, summary, extra)
+
+
+def _currencies(
+    p: inf.Profile, roles: dict, taken: set[str], spec: dict, why: dict, todo: list
+) -> None:
+    """``currencies`` when money is written in several, with a TODO for the rates."""
+    money = roles.get("amount") or roles.get("unit_price")
+    found = inf.currencies_of(p, money, taken) if money else None
+    if found:
+        col, by, plain = found
+        top = next(iter(by))
+        spec["currencies"] = {"column": col, "rates": {c: (1 if c == top else None) for c in by}}
+        listed = ", ".join(f"{c} {n:,} rows" for c, n in by.items())
+        where = f"in column {col}" if col else f"written in the cells of {money}"
+        why["currencies"] = (
+            f"{len(by)} currencies {where} ({listed}): converted to {top}, the most common"
+        )
+        if col is None and plain:
+            spec["currencies"]["default"] = top
+            why["currencies"] += f"; the {plain:,} plain numbers taken to be {top}"
+        todo.append(
+            f"currencies.rates: how much {top} one unit of each other currency is worth "
+            f"(or remove currencies if the amounts are in {top} already)"
+        )
+        if col:
+            taken.add(col)
 
 
 def _unused(c: inf.Column) -> str:

@@ -537,7 +537,7 @@ def decide_shape(profile: Profile) -> str:
 
 
 #: Currency codes shown by their sign in the reports (``report.currency``).
-_SIGNS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥", "CNY": "¥", "INR": "₹"}
+CURRENCY_SIGNS = _SIGNS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥", "CNY": "¥", "INR": "₹"}
 
 
 def currency_sign(profile: Profile, col: str) -> str | None:
@@ -604,6 +604,28 @@ def excluded_statuses(profile: Profile, taken: set[str]) -> tuple[str, list[str]
         }
         if bad and len(bad) < len([v for v, _ in rows if v is not None]):
             return c.name, sorted(bad), sum(bad.values())
+    return None
+
+
+def currencies_of(
+    profile: Profile, money: str, taken: set[str]
+) -> tuple[str | None, dict[str, int], int] | None:
+    """(column, rows per currency, rows without one) when money is written in several
+    currencies: a column named like a currency (``Currency``: EUR, USD) holding two or
+    more, or else the signs and codes in the money column ``money`` (``€12.50``,
+    ``$3.00``; column None); None for one currency or none."""
+    names = [c for c in profile.columns if c not in taken and clean.CURRENCY_NAMES.match(c)]
+    options: list[tuple[str | None, str]]
+    options = [(c, clean.currency_code(clean.stripped(c))) for c in names[:1]]
+    options.append((None, clean.currency_mark(money)))
+    for col, code in options:
+        rows = profile.rel.aggregate(f"{code} AS c, count(*) AS n", code).fetchall()
+        found = {str(c): int(n) for c, n in rows if c is not None}
+        if len(found) > 1:
+            ordered = dict(sorted(found.items(), key=lambda cn: (-cn[1], cn[0])))
+            return col, ordered, sum(int(n) for c, n in rows if c is None)
+        if col is not None:  # a currency column with one currency: the amounts are in it
+            return None
     return None
 
 

@@ -373,6 +373,7 @@ REASON_WORDS = {
     "duplicate_customer_id": "repeating a customer id",
     "non_numeric_outcome": "with a non-numeric outcome",
     "non_finite_amount": "with an infinite or NaN amount",
+    "unknown_currency": "in a currency without a rate (currencies.rates)",
     "implausible_amount": "with an implausibly large amount",
     "future_timestamp": "dated in the future",
 }
@@ -434,6 +435,17 @@ def input_notes(name: str, q: dict) -> list[str]:
         out.append(
             f"{q['timestamps_offset_dropped']:,} {name} timestamps carried a UTC offset; the "
             "time as written was kept and the offset dropped (local_time: true)."
+        )
+    converted = [c for c in q.get("currencies") or [] if c["rate"] != 1]
+    if converted:
+        same = [c["currency"] for c in q["currencies"] if c["rate"] == 1]
+        into = f" into {', '.join(same)}" if same else ""
+        out.append(
+            f"Money was converted{into} by currencies.rates: "
+            + ", ".join(
+                f"{c['rows']:,} {name} rows in {c['currency']} at {c['rate']:g}" for c in converted
+            )
+            + "."
         )
     order = q.get("date_order") or {}
     if str(order.get("basis", "")).startswith("assumed"):
