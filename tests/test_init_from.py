@@ -752,3 +752,42 @@ def test_money_cells_with_several_signs_get_currencies_without_a_column(tmp_path
         "default": "EUR",
     }
     assert "the 50 plain numbers taken to be EUR" in g.why["currencies"]
+
+
+def test_a_woocommerce_export_with_guests_and_order_totals(tmp_path):
+    """WooCommerce writes guest checkouts as customer 0 and the order's total on each of its
+    lines: segkit segmented the guests as one big customer and counted each total once per
+    line. init leaves customer 0 out and takes quantity x item cost."""
+    rows = []
+    for o in range(300):
+        guest = o % 3 == 0
+        for j in range(1 + o % 3):
+            rows.append(
+                {
+                    "Order Number": 5000 + o,
+                    "Order Status": "Completed",
+                    "Order Date": f"2024-{1 + o % 12:02d}-{1 + o % 28:02d} 10:00",
+                    "Customer User ID": 0 if guest else 1 + o % 50,
+                    "Quantity": 1 + j % 2,
+                    "Item Cost": [19.9, 9.9, 4.5][j],
+                    "Order Total Amount": 0.0,
+                }
+            )
+    frame = pd.DataFrame(rows)
+    line = frame["Quantity"] * frame["Item Cost"]
+    frame["Order Total Amount"] = line.groupby(frame["Order Number"]).transform("sum") + 4.95
+    path = tmp_path / "woo_orders.csv"
+    frame.to_csv(path, index=False)
+    g = guessed(str(path))["transactions"]
+    assert g.spec["columns"]["unit_price"] == "Item Cost" and "amount" not in g.spec["columns"]
+    assert "repeats the order's total on each of its lines, in 200 of 200" in g.why["Item Cost"]
+    assert g.left_out["Order Total Amount"].startswith("the order's total repeated on each line")
+    assert g.spec["exclude_values"] == {"Customer User ID": ["0"]}
+    _, _, p = _project(tmp_path, path)
+    from segkit import io
+
+    t = io.load_transactions(p["data"]["transactions"], "2024-12-31")
+    kept = frame["Customer User ID"] != 0
+    assert t.quality["rejected"] == {"excluded_value": int((~kept).sum())}
+    assert t.used.df()["amount"].sum() == pytest.approx(line[kept].sum())
+    assert "notes" not in t.quality  # nothing left to say: guests out, lines' amounts used

@@ -878,3 +878,23 @@ def test_currencies_mistakes_are_named(tmp_path, cur, match):
     path, _ = _currency_log(tmp_path)
     with pytest.raises(SegkitError, match=match):
         io.load_transactions({"path": str(path), "columns": COLS, "currencies": cur})
+
+
+def test_a_placeholder_id_is_noted_with_its_spelling(tmp_path):
+    """Customer 0 (guest checkouts), written 0.0 as ids read from floats are: named with the
+    spelling exclude_values compares, which then leaves those rows out."""
+    rows = [
+        f"{0.0 if i % 4 == 0 else 17850.0 + i % 9},2024-01-{1 + i % 28:02d},{5 + i}"
+        for i in range(80)
+    ]
+    path = tmp_path / "guests.csv"
+    path.write_text("customer,date,value\n" + "\n".join(rows) + "\n")
+    t = io.load_transactions({"path": str(path), "columns": COLS}, "2024-12-31")
+    assert t.quality["notes"] == [
+        "Customer id '0' on 20 rows (25%) of the rows used looks like a placeholder (guest "
+        "checkouts, unknown customers), not one customer, and is segmented as one. Leave it out "
+        "with data.transactions.exclude_values: {customer: ['0.0']}."
+    ]
+    spec = {"path": str(path), "columns": COLS, "exclude_values": {"customer": ["0.0"]}}
+    t = io.load_transactions(spec, "2024-12-31")
+    assert t.quality["rejected"] == {"excluded_value": 20} and "notes" not in t.quality

@@ -47,6 +47,7 @@ import pandas as pd
 from segkit.core import paths
 from segkit.core.errors import SegkitError
 from segkit.core.params import CURRENCY_SIGNS
+from segkit.core.words import PLACEHOLDER_IDS
 from segkit.engine.backend import flt, ibis_module, not_finite
 from segkit.io import MAX_ROW_AMOUNT, REASONS
 from segkit.io import clean as io_clean
@@ -469,9 +470,12 @@ def clean_transactions(
             for c, n in sorted(used_by.items(), key=lambda cn: (-cn[1], str(cn[0])))
         ]
     named = None if filled.get("currencies") else io_load.currency_column(raw, m)
-    note = _currency_note(staged, raw, kinds, named, spark) if named else None
-    if note:  # as segkit.io notes it
-        quality["notes"] = [note]
+    notes = [
+        _currency_note(staged, raw, kinds, named, spark) if named else None,
+        _placeholder_note(staged, raw, kinds, cid, quality["rows_used"], spark),
+    ]
+    if any(notes):  # as segkit.io notes them
+        quality["notes"] = [n for n in notes if n]
     used = _normalized(staged, staged.filter(staged._reason.isnull()), m)
     if salt is not None:
         used = used.mutate(customer_id=_pseudonym(used.customer_id, salt))
@@ -518,6 +522,19 @@ def _currency_note(staged: Any, raw: list[str], kinds: dict, col: str, spark: bo
         key=lambda cn: (-cn[1], cn[0]),
     )
     return io_load.currency_note(col, rows)
+
+
+def _placeholder_note(
+    staged: Any, raw: list[str], kinds: dict, id_col: str, used: int, spark: bool
+) -> str | None:
+    """:func:`segkit.io.load.placeholder_note`, counted on the engine."""
+    ids = staged.filter(
+        staged._reason.isnull() & staged.customer_id.lower().isin(sorted(PLACEHOLDER_IDS))
+    )
+    spelling = _text(ids[f"_raw_{raw.index(id_col)}"], kinds[id_col], spark).strip().lower()
+    counts = ids.group_by(["customer_id", spelling.name("_raw")]).aggregate(n=ids.count())
+    rows = [(str(v), str(r), int(n)) for v, r, n in counts.to_pandas().itertuples(index=False)]
+    return io_load.placeholder_note(id_col, rows, used)
 
 
 def _normalized(staged: Any, used: Any, m: dict) -> Any:

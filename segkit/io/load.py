@@ -21,6 +21,7 @@ from segkit.core import params
 from segkit.core.errors import SegkitError
 from segkit.core.params import ROLES
 from segkit.core.sql import ident, idents, literal
+from segkit.core.words import PLACEHOLDER_IDS
 from segkit.io import clean
 from segkit.io.read import connect, read_raw, typed_dates
 
@@ -404,6 +405,45 @@ def _currency_note(con, staged: str, col: str) -> str | None:
     return currency_note(col, [(str(v), int(n)) for v, n in rows])
 
 
+#: A placeholder id on at least this share of the used rows (and 10 rows) is noted.
+PLACEHOLDER_SHARE = 0.01
+
+
+def placeholder_note(id_col: str, rows: list[tuple[str, str, int]], used: int) -> str | None:
+    """A note when ids that stand for no one (:data:`segkit.core.words.PLACEHOLDER_IDS`:
+    ``0`` for WooCommerce's guest checkouts, ``unknown``) carry many used rows: each would
+    be segmented as one customer. ``rows``: (id, its spelling in the file trimmed and
+    lower-cased, as exclude_values compares it, rows). Shared with :mod:`segkit.engine.clean`."""
+    by: dict[str, int] = {}
+    spellings: dict[str, set[str]] = {}
+    for v, raw, n in rows:
+        by[v] = by.get(v, 0) + n
+        spellings.setdefault(v, set()).add(raw)
+    big = sorted(
+        ((v, n) for v, n in by.items() if n >= max(10, PLACEHOLDER_SHARE * used)),
+        key=lambda vn: (-vn[1], vn[0]),
+    )
+    if not big:
+        return None
+    listed = ", ".join(f"{v!r} on {_rows(n)} ({n / used:.0%})" for v, n in big)
+    values = ", ".join(repr(w) for v, _ in big for w in sorted(spellings[v]))
+    return (
+        f"Customer id {listed} of the rows used looks like a placeholder (guest checkouts, "
+        "unknown customers), not one customer, and is segmented as one. Leave it out with "
+        f"data.transactions.exclude_values: {{{id_col}: [{values}]}}."
+    )
+
+
+def _placeholder_note(con, staged: str, id_col: str, used: int) -> str | None:
+    words = ", ".join(literal(w) for w in sorted(PLACEHOLDER_IDS))
+    raw = f"lower(trim(CAST({ident('raw_' + id_col)} AS VARCHAR)))"
+    rows = con.sql(
+        f"SELECT customer_id, {raw}, count(*) FROM {ident(staged)} WHERE _reason IS NULL "
+        f"AND lower(customer_id) IN ({words}) GROUP BY 1, 2"
+    ).fetchall()
+    return placeholder_note(id_col, [(str(v), str(r), int(n)) for v, r, n in rows], used)
+
+
 def _tx_rules(
     m: dict, spec: dict, nums: Sequence[str], *, end, today, excluded: dict[str, list[str]]
 ) -> list[tuple[str, str]]:
@@ -516,6 +556,9 @@ def load_transactions(
         named = currency_column(columns, m)
         note = _currency_note(con, "_staged_transactions", named) if named else None
         notes += [note] if note else []
+    used = table.quality["rows_used"]
+    note = _placeholder_note(con, "_staged_transactions", str(m["customer_id"]), used)
+    notes += [note] if note else []
     if notes:
         table.quality["notes"] = [*table.quality.get("notes", []), *notes]
     cats = [r for r in ("category", "channel", "country") if m[r]]

@@ -181,12 +181,16 @@ def _transactions(p: inf.Profile) -> inf.Guess:
         if role == "order_id" and not inf.OPTIONAL_NAMES[role].search(col):
             why[col] = "order id: every value is '#' and a number, as shops number orders"
     spec["columns"] = columns
-    _cleaning(p, date, optional, taken, spec, why)
-    _currencies(p, roles, taken, spec, why, todo)
+    total = _order_totals(p, columns, why, todo, taken) if "order_id" in optional else None
+    money = {r: c for r, c in columns.items() if r in ("amount", "quantity", "unit_price")}
+    _cleaning(p, cid.name, date, optional, taken, spec, why)
+    _currencies(p, money, taken, spec, why, todo)
     left = {c: _unused(p.columns[c]) for c in p.columns if c not in taken}
+    if total:
+        left[total[0]] = total[1]
     extra = {"dates": _date_range(p, date.name, spec), "customers": ids}
-    if "amount" in roles:
-        zeros = inf.sql_count(p, f"{clean.num_expr(roles['amount'], inf.read_spec(p))} = 0")
+    if "amount" in money:
+        zeros = inf.sql_count(p, f"{clean.num_expr(money['amount'], inf.read_spec(p))} = 0")
         if zeros:
             todo.append(
                 f"{zeros:,} rows have amount 0: rejected as non_positive_amount unless you set "
@@ -194,15 +198,63 @@ def _transactions(p: inf.Profile) -> inf.Guess:
             )
     summary = (
         f"a transaction log: {p.rows:,} rows, {ids:,} customers; id {cid.name}, "
-        f"timestamp {date.name}, " + ", ".join(f"{r} {c}" for r, c in roles.items())
+        f"timestamp {date.name}, " + ", ".join(f"{r} {c}" for r, c in money.items())
     )
     return inf.Guess("transactions", p, spec, why, left, todo, summary, extra)
 
 
+def _order_totals(
+    p: inf.Profile, columns: dict, why: dict, todo: list, taken: set[str]
+) -> tuple[str, str] | None:
+    """When the amount repeats its order's total on each line (WooCommerce's "Order Total
+    Amount"), quantity x unit price when both are there, else a TODO; the amount column
+    and why it is left out, or None."""
+    amount = columns.get("amount")
+    if amount is None:
+        return None
+    multi, same = inf.repeated_totals(p, amount, columns["order_id"])
+    if multi < 20 or same < 0.8 * multi:
+        return None
+    said = (
+        f"{amount} repeats the order's total on each of its lines, in {same:,} of {multi:,} "
+        "orders with several"
+    )
+    nums = [c for c in p.columns.values() if c.is_numeric and c.name not in taken]
+    price = next((c.name for c in nums if inf.PRICE_NAME.search(c.name)), None)
+    qty = columns.get("quantity") or next(
+        (
+            c.name
+            for c in nums
+            if inf.QUANTITY_NAME.search(c.name) and c.integer == c.numeric and c.name != price
+        ),
+        None,
+    )
+    if price is None or qty is None:
+        todo.append(
+            f"{said}: revenue counts it once per line. Map the line's amount, or quantity and "
+            "unit_price, or give one row per order"
+        )
+        return None
+    del columns["amount"]
+    columns["quantity"], columns["unit_price"] = qty, price
+    why[qty] = "quantity: whole numbers named like a count of items"
+    why[price] = f"unit price: named like a price; amount = quantity x unit price: {said}"
+    taken.discard(amount)
+    taken |= {qty, price}
+    return amount, "the order's total repeated on each line: quantity x unit price instead"
+
+
 def _cleaning(
-    p: inf.Profile, date: inf.Column, optional: dict, taken: set[str], spec: dict, why: dict
+    p: inf.Profile,
+    cid: str,
+    date: inf.Column,
+    optional: dict,
+    taken: set[str],
+    spec: dict,
+    why: dict,
 ) -> None:
-    """Cancellations, one place's UTC offsets and order statuses into ``spec``."""
+    """Cancellations, one place's UTC offsets, placeholder ids and order statuses into
+    ``spec``."""
     if "order_id" in optional:
         found = inf.cancel_prefix(p, optional["order_id"])
         if found:
@@ -221,16 +273,26 @@ def _cleaning(
             ": the day as written (the shop's), not UTC's, where a purchase after local "
             "midnight falls on the day before"
         )
+    excluded, reasons = {}, []
+    guests, n = inf.placeholder_ids(p, cid)
+    if guests:
+        excluded[cid] = guests
+        reasons.append(
+            f"{n:,} rows whose {cid} is {' or '.join(map(repr, guests))}, a placeholder "
+            "(guest checkouts, unknown customers) that would be segmented as one customer"
+        )
     status = inf.excluded_statuses(p, taken)
     if status:
         col, levels, n = status
-        spec["exclude_values"] = {col: levels}
+        excluded[col] = levels
         lines = " (and the other lines of their orders)" if "order_id" in optional else ""
-        why["exclude_values"] = (
-            f"{n:,} rows whose {col} says the order did not go through{lines}: rejected as "
-            "excluded_value, counted in the data-quality report"
-        )
+        reasons.append(f"{n:,} rows whose {col} says the order did not go through{lines}")
         taken.add(col)
+    if excluded:
+        spec["exclude_values"] = excluded
+        why["exclude_values"] = (
+            "; ".join(reasons) + ": rejected as excluded_value, counted in the data-quality report"
+        )
 
 
 def _currencies(

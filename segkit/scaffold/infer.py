@@ -32,6 +32,8 @@ import duckdb
 
 from segkit.core.errors import SegkitError
 from segkit.core.params import table_spec
+from segkit.core.sql import ident, literals
+from segkit.core.words import PLACEHOLDER_IDS
 from segkit.io import clean
 from segkit.io.read import connect, format_of, read_raw
 
@@ -73,7 +75,8 @@ _DATE = re.compile(
     re.IGNORECASE,
 )
 PRICE_NAME = re.compile(
-    r"price|unit_?cost|rate|preis|prix|precio|prezzo|prijs|pre[çc]o|\bpris\b", re.IGNORECASE
+    r"price|unit_?cost|item[ _-]?cost|rate|preis|prix|precio|prezzo|prijs|pre[çc]o|\bpris\b",
+    re.IGNORECASE,
 )
 AMOUNT_NAME = re.compile(
     r"amount|revenue|sales?\b|sales_|value|total|spend|spent|paid|turnover|dollar|euro|"
@@ -627,6 +630,39 @@ def currencies_of(
         if col is not None:  # a currency column with one currency: the amounts are in it
             return None
     return None
+
+
+def repeated_totals(profile: Profile, amount: str, order: str) -> tuple[int, int]:
+    """(orders with several rows, those whose rows all carry the same ``amount``): an
+    order's total written on each of its lines, as WooCommerce exports it."""
+    amt, o = clean.num_expr(amount, read_spec(profile)), clean.text_expr(order)
+    per = profile.rel.filter(f"{o} IS NOT NULL").aggregate(
+        f"count(*) AS n, count({amt}) AS f, count(DISTINCT {amt}) AS k", o
+    )
+    multi, same = per.aggregate(
+        "count(*) FILTER (WHERE n > 1), count(*) FILTER (WHERE n > 1 AND f = n AND k = 1)"
+    ).fetchall()[0]
+    return int(multi), int(same)
+
+
+def placeholder_ids(profile: Profile, col: str) -> tuple[list[str], int]:
+    """(spellings, rows) of the ids in ``col`` that stand for no one
+    (:data:`segkit.core.words.PLACEHOLDER_IDS`: WooCommerce's customer ``0`` of guest
+    checkouts, ``unknown``), on at least 1% of the rows and 10; spellings as exclude_values
+    compares them (trimmed, lower case: ``0.0`` in a column of float ids)."""
+    ids, words = clean.id_expr(col), literals(sorted(PLACEHOLDER_IDS))
+    raw = f"lower(trim(CAST({ident(col)} AS VARCHAR)))"
+    rows = (
+        profile.rel.filter(f"lower({ids}) IN ({words})")
+        .aggregate(f"{ids} AS v, {raw} AS r, count(*) AS n", f"{ids}, {raw}")
+        .fetchall()
+    )
+    by: dict[str, int] = {}
+    for v, _, n in rows:
+        by[v] = by.get(v, 0) + int(n)
+    big = {v for v, n in by.items() if n >= max(10, 0.01 * profile.rows)}
+    kept = [(str(r), int(n)) for v, r, n in rows if v in big]
+    return sorted(r for r, _ in kept), sum(n for _, n in kept)
 
 
 def utc_offsets(profile: Profile, col: str) -> dict[str, int]:
