@@ -2,6 +2,7 @@
 
 import json
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -115,7 +116,23 @@ def test_a_model_the_data_cannot_identify_is_left_out_with_the_reason(tmp_path, 
         raise SegkitError(f"{model}: cannot")
 
     monkeypatch.setattr(clv_stage, "fit_purchases", nothing)
-    with pytest.raises(SegkitError, match=r"no purchase model could be fitted: bgnbd: cannot"):
-        clv_stage.run(
-            Run.open("cdnow", tmp_path / "run2", {"cluster.n_bootstrap": 3, "cluster.k_max": 4})
-        )
+    # no model at all: the stage is skipped with the reasons, the run goes on
+    run2 = Run.open("cdnow", tmp_path / "run2", {"cluster.n_bootstrap": 3, "cluster.k_max": 4})
+    res = clv_stage.run(run2)
+    assert isinstance(res, Skipped)
+    assert res.reason.startswith("no purchase model could be fitted on the purchase history of")
+    assert res.reason.endswith("Each model: bgnbd: cannot | pareto_nbd: cannot")
+
+
+def test_customers_alike_in_rate_and_never_leaving_identify_no_model():
+    """A shop whose customers all buy at one rate and none stops (a synthetic WooCommerce
+    export, tests/bad_inputs/README.md): BG/NBD and Pareto/NBD both run off to their limits
+    (no heterogeneity, no dropout), so no purchase model is identified and the stage says
+    why instead of failing the run."""
+    c = pd.read_csv(Path(__file__).parent / "bad_inputs" / "clv_not_identified.csv")
+    with pytest.raises(
+        clv_stage.NotIdentified,
+        match=r"of 384 customers.*BG/NBD: the data cannot identify.*\| Pareto/NBD: the data "
+        r"cannot identify",
+    ):
+        clv_stage._fit_each(c, ["bgnbd", "pareto_nbd"], seed=0, dropped={})

@@ -131,12 +131,13 @@ def run(run: Run) -> CLVResult | Skipped:
     Returns
     -------
     CLVResult or Skipped
-        Skipped when the run has no transaction log (so no purchase history).
+        Skipped when the run has no transaction log (so no purchase history), or when no
+        purchase model can be fitted on it (every estimate runs off: the reason says which).
 
     Raises
     ------
     SegkitError
-        When ``clv.models`` names no purchase model, or a fit fails.
+        When ``clv.models`` names no purchase model, or another fit fails.
     """
     customers = run.load("customers")
     if not {"frequency", "recency", "T"} <= set(customers.columns):
@@ -146,7 +147,10 @@ def run(run: Run) -> CLVResult | Skipped:
     purchase_models = _purchase_models(p["models"])
     use_spend = SPEND_MODEL in p["models"]
     seed = run.seed  # the warm start samples histories (only above 40,000 distinct ones)
-    fits, dropped = _fits(customers, purchase_models, use_spend=use_spend, seed=seed)
+    try:
+        fits, dropped = _fits(customers, purchase_models, use_spend=use_spend, seed=seed)
+    except NotIdentified as exc:  # the data, not the input, are at fault: the run goes on
+        return _skip(run, str(exc))
     ho = _holdout(run, [m for m in purchase_models if m in fits], seed=seed, dropped=dropped)
     # a model the calibration period cannot identify is left out of the whole stage
     purchase_models = [m for m in purchase_models if m not in dropped]
@@ -190,8 +194,12 @@ def run(run: Run) -> CLVResult | Skipped:
 # ----------------------------------------------------------------------------- inputs
 
 
-def _skip(run: Run) -> Skipped:
-    reason = (
+class NotIdentified(SegkitError):
+    """No purchase model can be fitted on the purchase history (every estimate runs off)."""
+
+
+def _skip(run: Run, reason: str | None = None) -> Skipped:
+    reason = reason or (
         f"parameter set {run.params['name']!r} has no transaction log, so there is no "
         "purchase history to model; CLV needs data.transactions."
     )
@@ -220,7 +228,14 @@ def _fit_each(c: pd.DataFrame, models: list[str], *, seed: int, dropped: dict[st
         except SegkitError as exc:
             dropped[m] = str(exc)
     if not fits:
-        raise SegkitError("no purchase model could be fitted: " + " | ".join(dropped.values()))
+        raise NotIdentified(
+            f"no purchase model could be fitted on the purchase history of {len(c):,} "
+            "customers, so no lifetime value is estimated; segments, profiles and campaign "
+            "results do not depend on it. The models describe customers who differ in how "
+            "often they buy and who stop buying at some point; in these data the estimates run "
+            "off to the limits where every customer buys at the same rate or nobody stops. "
+            "Each model: " + " | ".join(dropped.values())
+        )
     return fits
 
 

@@ -71,7 +71,10 @@ STAGES: tuple[Stage, ...] = (
             "clv_tracking",
             "actions_with_value",
         ),
-        enable="a transaction log (data.transactions: customer id, timestamp, amount)",
+        enable=(
+            "a transaction log (data.transactions: customer id, timestamp, amount) whose "
+            "customers differ in how often they buy and in when they stop"
+        ),
         uses_engine=True,  # calibration/holdout features and tracking counts
     ),
     Stage(
