@@ -791,3 +791,38 @@ def test_a_woocommerce_export_with_guests_and_order_totals(tmp_path):
     assert t.quality["rejected"] == {"excluded_value": int((~kept).sum())}
     assert t.used.df()["amount"].sum() == pytest.approx(line[kept].sum())
     assert "notes" not in t.quality  # nothing left to say: guests out, lines' amounts used
+
+
+def test_a_payments_export_with_a_converted_amount(tmp_path):
+    """Stripe's payments export has Amount in each charge's Currency and Converted Amount in
+    the account's one: init wrote currencies with rates to fill in; the converted amount is
+    the money to use, with its currency for the reports."""
+    rows = []
+    for i in range(300):
+        cur, rate = [("eur", 1.0), ("usd", 0.9), ("gbp", 1.2)][i % 3]
+        amount = 10.0 + i % 17
+        rows.append(
+            {
+                "id": f"ch_{i:06x}",
+                "Created date (UTC)": f"2024-{1 + i % 12:02d}-{1 + i % 28:02d} 10:00:00",
+                "Amount": amount,
+                "Currency": cur,
+                "Converted Amount": round(amount * rate, 2),
+                "Converted Currency": "eur",
+                "Customer ID": f"cus_{i % 40:04d}",
+                "Status": "Paid",
+            }
+        )
+    frame = pd.DataFrame(rows)
+    path = tmp_path / "unified_payments.csv"
+    frame.to_csv(path, index=False)
+    g = guessed(str(path))["transactions"]
+    assert g.spec["columns"]["amount"] == "Converted Amount" and "currencies" not in g.spec
+    assert "Amount is in 3 currencies (column Currency: EUR, GBP, USD)" in g.why["Converted Amount"]
+    _, text, p = _project(tmp_path, path)
+    assert 'currency: "€"                   # the currency money was converted to' in text
+    from segkit import io
+
+    t = io.load_transactions(p["data"]["transactions"], "2024-12-31")
+    assert t.used.df()["amount"].sum() == pytest.approx(frame["Converted Amount"].sum())
+    assert "notes" not in t.quality  # the Currency column is the charges', not the amount's

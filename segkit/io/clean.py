@@ -151,11 +151,16 @@ def currency_of(col: str) -> str:
 #: A column naming each row's currency (Shopify's and Stripe's "Currency", "Währung",
 #: "devise", "moneda", "valuta"…).
 CURRENCY_NAMES = re.compile(
-    r"^(order|presentment|transaction|payment|settlement)?[ _-]?"
+    r"^(order|presentment|transaction|payment|settlement|converted)?[ _-]?"
     r"(currency|currency[ _-]?code|curr|ccy|w(ä|ae)hrung|devise|monnaie|moneda|divisa|"
     r"valuta|moeda|waluta)$",
     re.I,
 )
+
+
+#: Money converted into one currency already (Stripe's "Converted Amount" and "Converted
+#: Currency", a settlement amount).
+CONVERTED_NAMES = re.compile(r"convert|settle|umgerechnet", re.I)
 
 
 def currency_code(text: str) -> str:

@@ -378,8 +378,21 @@ def _mixed_marks(raw, spec: dict, col: str) -> None:
 
 def currency_column(columns: list[str], m: dict) -> str | None:
     """The first column named like a currency (:data:`segkit.io.clean.CURRENCY_NAMES`)
-    that no role maps, None without one."""
-    return next((c for c in columns if clean.CURRENCY_NAMES.match(c) and c not in m.values()), None)
+    that no role maps and that is not a converted one's, None without one or when the
+    money mapped is converted already (:data:`segkit.io.clean.CONVERTED_NAMES`)."""
+    money = [str(m[r]) for r in ("amount", "unit_price") if m.get(r)]
+    if any(clean.CONVERTED_NAMES.search(c) for c in money):
+        return None
+    return next(
+        (
+            c
+            for c in columns
+            if clean.CURRENCY_NAMES.match(c)
+            and not clean.CONVERTED_NAMES.search(c)
+            and c not in m.values()
+        ),
+        None,
+    )
 
 
 def currency_note(col: str, rows: list[tuple[str, int]]) -> str | None:

@@ -357,6 +357,10 @@ def _currency_line(tables: dict[str, Guess]) -> str:
     money = []
     if "transactions" in tables:
         cur = tables["transactions"].spec.get("currencies")
+        converted = tables["transactions"].extra.get("currency")
+        if converted:  # the log's money, converted into one currency already
+            shown = infer.CURRENCY_SIGNS.get(converted, f"{converted} ")
+            return _line(2, "currency", _scalar(shown), "the currency money was converted to")
         if cur:  # the currency money is converted to
             top = next(c for c, r in cur["rates"].items() if r == 1)
             shown = infer.CURRENCY_SIGNS.get(top, f"{top} ")

@@ -184,11 +184,11 @@ def _transactions(p: inf.Profile) -> inf.Guess:
     total = _order_totals(p, columns, why, todo, taken) if "order_id" in optional else None
     money = {r: c for r, c in columns.items() if r in ("amount", "quantity", "unit_price")}
     _cleaning(p, cid.name, date, optional, taken, spec, why)
-    _currencies(p, money, taken, spec, why, todo)
+    converted = _currencies(p, money, taken, spec, why, todo)
     left = {c: _unused(p.columns[c]) for c in p.columns if c not in taken}
     if total:
         left[total[0]] = total[1]
-    extra = {"dates": _date_range(p, date.name, spec), "customers": ids}
+    extra = {"dates": _date_range(p, date.name, spec), "customers": ids, "currency": converted}
     if "amount" in money:
         zeros = inf.sql_count(p, f"{clean.num_expr(money['amount'], inf.read_spec(p))} = 0")
         if zeros:
@@ -297,11 +297,26 @@ def _cleaning(
 
 def _currencies(
     p: inf.Profile, roles: dict, taken: set[str], spec: dict, why: dict, todo: list
-) -> None:
-    """``currencies`` when money is written in several, with a TODO for the rates."""
+) -> str | None:
+    """``currencies`` when money is written in several, with a TODO for the rates; or the
+    money converted into one currency already when there is such a column (its currency)."""
     money = roles.get("amount") or roles.get("unit_price")
     found = inf.currencies_of(p, money, taken) if money else None
-    if found:
+    converted = inf.converted_money(p, taken) if found and found[0] else None
+    if found and converted:  # converted already: no rates needed
+        col, by, _ = found
+        amount, code = converted
+        spec["columns"]["amount"] = roles["amount"] = amount
+        roles.pop("unit_price", None)
+        spec["columns"].pop("unit_price", None)
+        why[amount] = (
+            f"amount: named like money converted into one currency{f' ({code})' if code else ''}"
+            f"; {money} is in {len(by)} currencies (column {col}: {', '.join(by)})"
+        )
+        taken.discard(money)
+        taken.add(amount)
+        return code
+    elif found:
         col, by, plain = found
         top = next(iter(by))
         spec["currencies"] = {"column": col, "rates": {c: (1 if c == top else None) for c in by}}
@@ -319,6 +334,7 @@ def _currencies(
         )
         if col:
             taken.add(col)
+    return None
 
 
 def _unused(c: inf.Column) -> str:

@@ -617,7 +617,11 @@ def currencies_of(
     currencies: a column named like a currency (``Currency``: EUR, USD) holding two or
     more, or else the signs and codes in the money column ``money`` (``€12.50``,
     ``$3.00``; column None); None for one currency or none."""
-    names = [c for c in profile.columns if c not in taken and clean.CURRENCY_NAMES.match(c)]
+    names = [
+        c
+        for c in profile.columns
+        if c not in taken and clean.CURRENCY_NAMES.match(c) and not clean.CONVERTED_NAMES.search(c)
+    ]
     options: list[tuple[str | None, str]]
     options = [(c, clean.currency_code(clean.stripped(c))) for c in names[:1]]
     options.append((None, clean.currency_mark(money)))
@@ -663,6 +667,32 @@ def placeholder_ids(profile: Profile, col: str) -> tuple[list[str], int]:
     big = {v for v, n in by.items() if n >= max(10, 0.01 * profile.rows)}
     kept = [(str(r), int(n)) for v, r, n in rows if v in big]
     return sorted(r for r, _ in kept), sum(n for _, n in kept)
+
+
+def converted_money(profile: Profile, taken: set[str]) -> tuple[str, str | None] | None:
+    """(column, its currency) of money converted into one currency already, as payment
+    exports add it beside the charged amount (Stripe's "Converted Amount" with "Converted
+    Currency"): a numeric column named like money and converted, whose converted-currency
+    column holds one currency (None without such a column); None when there is none."""
+    for c in profile.columns.values():
+        name = c.name
+        if name in taken or not c.is_numeric or not clean.CONVERTED_NAMES.search(name):
+            continue
+        if not AMOUNT_NAME.search(name):
+            continue
+        beside = [
+            k
+            for k in profile.columns
+            if clean.CURRENCY_NAMES.match(k) and clean.CONVERTED_NAMES.search(k)
+        ]
+        if not beside:
+            return name, None
+        code = clean.currency_code(clean.stripped(beside[0]))
+        rows = profile.rel.aggregate(f"{code} AS c", code).fetchall()
+        found = [str(r[0]) for r in rows if r[0] is not None]
+        if len(found) == 1:
+            return name, found[0]
+    return None
 
 
 def utc_offsets(profile: Profile, col: str) -> dict[str, int]:
