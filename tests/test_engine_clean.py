@@ -377,3 +377,54 @@ def test_a_catalog_table_needs_engine_spark(tmp_path):
     run = Run.open(params, tmp_path / "run")
     with pytest.raises(SegkitError, match=r"only data.transactions can be a table.*engine: spark"):
         run_stage("explore", run)
+
+
+@pytest.mark.parametrize("unit", ["s", "ms"])
+def test_epoch_timestamps_and_cents_equal_io_load(backend, tmp_path, unit):
+    """An API export: timestamps as numbers since 1970, money in cents (``epoch``,
+    ``cents``); one row before 1900 is unreadable on both engines."""
+    rng = np.random.default_rng(4)
+    n = 120
+    scale = 1000 if unit == "ms" else 1
+    stamps = (1704067200 + rng.integers(0, 300 * 86400, n)) * scale + rng.integers(0, scale, n)
+    frame = pd.DataFrame(
+        {
+            "cust": [f"c{i % 15}" for i in range(n)],
+            "ts": stamps.astype("int64"),
+            "qty": rng.integers(1, 4, n).astype("int64"),
+            "price_cents": rng.integers(100, 9999, n).astype("int64"),
+        }
+    )
+    frame.loc[3, "ts"] = -(10**12) * scale  # before 1900
+    path = tmp_path / "api.parquet"
+    frame.to_parquet(path, index=False)
+    cols = {
+        "customer_id": "cust",
+        "timestamp": "ts",
+        "quantity": "qty",
+        "unit_price": "price_cents",
+    }
+    spec = {"path": str(path), "columns": cols, "epoch": unit, "cents": True}
+    ref = io.load_transactions(spec, END)
+    out = engine_clean.clean_transactions(backend, spec, END)
+    try:
+        assert out.quality == ref.quality and ref.quality["rejected"] == {
+            "unparseable_timestamp": 1
+        }
+        key = ["customer_id", "timestamp", "amount", "quantity", "unit_price"]
+        want = ref.used.df()
+        pd.testing.assert_frame_equal(
+            _sorted(out.used.to_pandas(), key),
+            _sorted(want, key),
+            check_dtype=False,
+            check_exact=True,
+        )
+        # pandas reads the same numbers independently
+        kept = frame.drop(index=3)
+        stamp = pd.to_datetime(kept["ts"], unit=unit)
+        assert sorted(want["timestamp"]) == sorted(stamp)
+        assert want["amount"].sum() == pytest.approx(
+            (kept["qty"] * kept["price_cents"] / 100).sum()
+        )
+    finally:
+        out.release()

@@ -826,3 +826,28 @@ def test_a_payments_export_with_a_converted_amount(tmp_path):
     t = io.load_transactions(p["data"]["transactions"], "2024-12-31")
     assert t.used.df()["amount"].sum() == pytest.approx(frame["Converted Amount"].sum())
     assert "notes" not in t.quality  # the Currency column is the charges', not the amount's
+
+
+@pytest.mark.parametrize("unit", ["s", "ms"])
+def test_an_api_export_with_epoch_timestamps_and_cents(tmp_path, unit):
+    """An export from an app's database or a payment API: created_at as seconds (or
+    milliseconds) since 1970 and the amount in cents. init found no date ("cannot tell
+    what the file is"); now it reads both, and the log equals pandas' reading."""
+    per = {"s": 1, "ms": 1000}[unit]
+    rows = [
+        f"{1 + i % 60},{(1704067200 + i * 3607) * per},{500 + (i * 37) % 9000}" for i in range(400)
+    ]
+    path = tmp_path / "events.csv"
+    _write(path, "user_id,created_at,amount_cents", rows)
+    g = guessed(str(path))["transactions"]
+    assert g.spec["epoch"] == unit and g.spec["cents"] is True
+    assert g.spec["columns"]["timestamp"] == "created_at"
+    _, text, p = _project(tmp_path, path)
+    assert f"    epoch: {unit}" in text and "2024-01-01 to 2024-01-17" in text
+    from segkit import io
+
+    t = io.load_transactions(p["data"]["transactions"], "2024-12-31")
+    frame = pd.read_csv(path)
+    used = t.used.df()
+    assert sorted(used["timestamp"]) == sorted(pd.to_datetime(frame["created_at"], unit=unit))
+    assert used["amount"].sum() == pytest.approx(frame["amount_cents"].sum() / 100)

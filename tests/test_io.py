@@ -898,3 +898,23 @@ def test_a_placeholder_id_is_noted_with_its_spelling(tmp_path):
     spec = {"path": str(path), "columns": COLS, "exclude_values": {"customer": ["0.0"]}}
     t = io.load_transactions(spec, "2024-12-31")
     assert t.quality["rejected"] == {"excluded_value": 20} and "notes" not in t.quality
+
+
+def test_epoch_timestamps_as_text_and_bad_ones_rejected(tmp_path):
+    path = tmp_path / "api.csv"
+    path.write_text(
+        "customer,date,value\na,1704067200,1250\na,1704153600.5,99\nb,not a time,10\n"
+        "b,-99999999999,10\nb,1e30,10\n"
+    )
+    spec = {"path": str(path), "columns": COLS, "epoch": "s", "cents": True}
+    t = io.load_transactions(spec, "2024-12-31")
+    used = t.used.df()
+    assert used["timestamp"].tolist() == [
+        pd.Timestamp("2024-01-01"),
+        pd.Timestamp("2024-01-02 00:00:00.5"),
+    ]
+    assert used["amount"].tolist() == [12.5, 0.99]
+    # text, a date before 1900 and one beyond any timestamp: unreadable, each with its row
+    assert t.quality["rejected"] == {"unparseable_timestamp": 3} and reconciles(t)
+    with pytest.raises(SegkitError, match=r"epoch == 'h', must be one of"):
+        io.load_transactions({**spec, "epoch": "h"})

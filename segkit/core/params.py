@@ -164,6 +164,12 @@ TABLE_DEFAULTS: dict[str, Any] = {
     "columns": {},  # segkit role -> column name in the file (see ROLES)
     "date_formats": None,  # strptime formats tried in order; None = ISO then common ones
     "dayfirst": None,  # 01/02/2011: None = the data decide (an error if they cannot); true | false
+    # transactions: timestamps written as numbers since 1970-01-01 UTC, as API and database
+    # exports write them (1704067200): "s", "ms" or "us"; None = dates as text
+    "epoch": None,
+    # transactions: money in minor units (cents, pence: 1250 is 12.50): amount and unit
+    # price divided by 100
+    "cents": False,
     "cancel_prefix": None,  # order ids starting with this are cancellations (e.g. "C")
     # transactions: rows whose column holds one of the values are not purchases, e.g.
     # {status: [cancelled, refunded]} (compared trimmed and ignoring case); rejected as
@@ -347,10 +353,12 @@ def table_spec(spec: dict | str | Path | None, name: str, where: str = "paramete
 
 def _check_spec_types(spec: dict, at: str) -> None:
     check_scalar(spec["format"], f"{at}.format", str, in_=TABLE_FORMATS)
-    for key in ("header", "dedupe", "allow_zero_amount", "id_from_row", "local_time"):
+    for key in ("header", "dedupe", "allow_zero_amount", "id_from_row", "local_time", "cents"):
         check_scalar(spec[key], f"{at}.{key}", bool)
     if spec["dayfirst"] is not None:
         check_scalar(spec["dayfirst"], f"{at}.dayfirst", bool)
+    if spec["epoch"] is not None:
+        check_scalar(spec["epoch"], f"{at}.epoch", str, in_=EPOCH_UNITS)
     for key in ("attributes", "outcomes", "covariates", "date_formats", "names"):
         if spec[key] is not None and not isinstance(spec[key], list):
             raise SegkitError(f"{at}.{key} == {spec[key]!r}, must be a list.")
@@ -366,6 +374,9 @@ def _check_spec_types(spec: dict, at: str) -> None:
     if spec["currencies"] is not None:
         _check_currencies(spec["currencies"], at)
 
+
+#: Units of ``epoch`` timestamps, as microseconds.
+EPOCH_UNITS = {"s": 1_000_000, "ms": 1_000, "us": 1}
 
 #: Keys of ``currencies`` in a table spec.
 CURRENCY_KEYS = ("column", "rates", "default")

@@ -46,7 +46,7 @@ import pandas as pd
 
 from segkit.core import paths
 from segkit.core.errors import SegkitError
-from segkit.core.params import CURRENCY_SIGNS
+from segkit.core.params import CURRENCY_SIGNS, EPOCH_UNITS
 from segkit.core.words import PLACEHOLDER_IDS
 from segkit.engine.backend import flt, ibis_module, not_finite
 from segkit.io import MAX_ROW_AMOUNT, REASONS
@@ -253,17 +253,31 @@ def _id(text: Any) -> Any:
 # ---------------------------------------------------------------------------- clean
 
 
-def _typed(t: Any, m: dict, kinds: dict[str, str], spec: Mapping, spark: bool) -> Any:
-    """The typed columns of :func:`segkit.io.load_transactions`, plus ``_row`` and ``_raw_i``."""
+def _timestamp(t: Any, col: str, kinds: dict[str, str], spec: Mapping, spark: bool) -> Any:
+    """The timestamp column read as segkit.io reads it: typed, or numbers since 1970."""
     where = f"transactions ({spec['path']})"
-    ts_col = m["timestamp"]
-    if kinds[ts_col] not in ("timestamp", "timestamptz", "date"):
+    epoch = spec.get("epoch")
+    if epoch and kinds[col] not in ("float32", "float64", "exact"):
         raise SegkitError(
-            f"{where}: column {ts_col!r} (timestamp) is {t[ts_col].type()}, not a timestamp or "
+            f"{where}: column {col!r} (timestamp) is {t[col].type()}, not a number of "
+            f"{epoch} since 1970 as data.transactions.epoch says"
+        )
+    if epoch:
+        return _epoch(t[col], epoch, spark)
+    if kinds[col] not in ("timestamp", "timestamptz", "date"):
+        raise SegkitError(
+            f"{where}: column {col!r} (timestamp) is {t[col].type()}, not a timestamp or "
             "date; on engine: spark store it typed in the Parquet file (e.g. "
             "pd.to_datetime(...) before to_parquet), or read the file with engine: duckdb, "
             "which parses dates in text (day/month order, time zones)"
         )
+    return t[col].cast("timestamp")
+
+
+def _typed(t: Any, m: dict, kinds: dict[str, str], spec: Mapping, spark: bool) -> Any:
+    """The typed columns of :func:`segkit.io.load_transactions`, plus ``_row`` and ``_raw_i``."""
+    where = f"transactions ({spec['path']})"
+    ts = _timestamp(t, m["timestamp"], kinds, spec, spark)
     nums = [r for r in ("amount", "quantity", "unit_price") if m[r]]
     for role in nums:
         if kinds[m[role]] not in ("float32", "float64", "exact") or t[m[role]].type().is_boolean():
@@ -276,12 +290,16 @@ def _typed(t: Any, m: dict, kinds: dict[str, str], spec: Mapping, spark: bool) -
     out: dict[str, Any] = {
         "_row": t._row,
         "customer_id": _id(_text(t[cid], kinds[cid], spark)),
-        "timestamp": t[ts_col].cast("timestamp"),
+        "timestamp": ts,
     }
     for role in nums:
         out[role] = _number(t[m[role]], kinds[m[role]])
     if not m["amount"]:
         out["amount"] = out["quantity"] * out["unit_price"]
+    if spec.get("cents"):  # minor units to units, last (exact in cents), as segkit.io
+        for role in ("amount", "unit_price"):
+            if role in out:
+                out[role] = out[role] / flt(100.0)
     cur = io_load.currencies(dict(spec), [c for c in t.columns if c != "_row"])
     if cur is not None:
         out.update(_converted(t, out, cur, kinds, spark, where))
@@ -291,6 +309,25 @@ def _typed(t: Any, m: dict, kinds: dict[str, str], spec: Mapping, spark: bool) -
     raw = [c for c in t.columns if c != "_row"]
     out.update({f"_raw_{i}": t[c] for i, c in enumerate(raw)})
     return t.select(**out)
+
+
+def _epoch(x: Any, unit: str, spark: bool) -> Any:
+    """Seconds (``ms``, ``us``) since 1970 as a timestamp, as :func:`segkit.io.clean.
+    epoch_expr` reads them: whole microseconds, null when out of range or before 1900."""
+    import ibis.expr.datatypes as dt
+
+    ibis = ibis_module()
+    # ibis' as_timestamp takes no microseconds on DuckDB: each engine's own function
+    name = "timestamp_micros" if spark else "make_timestamp"
+
+    @ibis.udf.scalar.builtin(name=name, signature=((dt.int64,), dt.timestamp))
+    def from_micros(v):  # typed by the signature above
+        """Microseconds since 1970 as a timestamp."""
+
+    micros = (x.cast("float64") * flt(float(EPOCH_UNITS[unit]))).round()
+    fits = micros.abs() < flt(9.2e18)  # a BIGINT: DuckDB's TRY_CAST is null beyond it
+    ts = from_micros(ibis.ifelse(fits, micros, None).cast("int64")).cast("timestamp")
+    return ibis.ifelse(ts.year() >= io_clean.FIRST_YEAR, ts, None)
 
 
 def _currency_code(text: Any) -> Any:

@@ -32,7 +32,7 @@ from typing import Any
 import duckdb
 
 from segkit.core.errors import SegkitError
-from segkit.core.params import CURRENCY_SIGNS
+from segkit.core.params import CURRENCY_SIGNS, EPOCH_UNITS
 from segkit.core.sql import ident, literal, literals
 from segkit.core.words import NO_WORDS, YES_WORDS
 
@@ -253,6 +253,8 @@ def ts_expr(col: str, spec: dict, *, dayfirst: bool, typed: bool = False) -> str
     read as it is: ``date_formats`` are for text only.
     """
     value = stripped(col)
+    if spec.get("epoch") and not typed:
+        return epoch_expr(value, spec["epoch"])
     if spec["date_formats"] and not typed:
         return _plausible(_explicit_ts(value, [str(f) for f in spec["date_formats"]]))
     first, second = (
@@ -279,6 +281,13 @@ def ts_expr(col: str, spec: dict, *, dayfirst: bool, typed: bool = False) -> str
     else:
         zoned = f"timezone('UTC', TRY_CAST({joined} AS TIMESTAMPTZ))"
     return _plausible(f"CASE WHEN {has_offset(col)} THEN {zoned} ELSE {local} END")
+
+
+def epoch_expr(value: str, unit: str) -> str:
+    """A number of seconds (``ms``, ``us``) since 1970-01-01 UTC as a UTC timestamp; NULL
+    when it is not a number or out of range."""
+    micros = f"TRY_CAST(round(TRY_CAST({value} AS DOUBLE) * {EPOCH_UNITS[unit]}) AS BIGINT)"
+    return _plausible(f"make_timestamp({micros})")
 
 
 #: Timestamps before this year are misreadings (a two-digit year read by %Y: 0024), not

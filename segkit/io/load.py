@@ -272,12 +272,17 @@ def _tx_select(
     if cur is not None:  # amount and price are converted by load_transactions
         code = cur.code_sql(m["amount"] or m["unit_price"])
         sel += [f"{code} AS _currency", f"{cur.rate_sql(code)} AS _rate"]
+
+    def units(num: str) -> str:  # minor units (cents) to units, last (exact in cents)
+        return f"({num}) / CAST(100 AS DOUBLE)" if spec["cents"] else num
+
     for role in ("quantity", "unit_price", "amount"):
         if m[role]:
-            sel.append(f"{clean.num_expr(m[role], spec)} AS {role}")
+            num = clean.num_expr(m[role], spec)
+            sel.append(f"{num if role == 'quantity' else units(num)} AS {role}")
     if not m["amount"]:
         q, p = (clean.num_expr(m[r], spec) for r in ("quantity", "unit_price"))
-        sel.append(f"{q} * {p} AS amount")
+        sel.append(f"{units(f'{q} * {p}')} AS amount")
     for role in ("order_id", "product", "category", "channel", "country"):
         if m[role]:
             sel.append(f"{clean.text_expr(m[role])} AS {role}")

@@ -172,9 +172,10 @@ def _path(file: Path, folder: Path) -> str:
 def _read_options(g: Guess) -> list[str]:
     """The read options found (format, header, decimal…), each with its reason."""
     out = []
-    for key in ("format", "sheet", "header", "decimal", "thousands", "dayfirst"):
+    for key in ("format", "sheet", "header", "decimal", "thousands", "dayfirst", "epoch", "cents"):
         if key in g.spec:
-            out.append(_line(4, key, _scalar(g.spec[key]), g.profile.why.get(key, "")))
+            why = g.profile.why.get(key) or g.why.get(key, "")
+            out.append(_line(4, key, _scalar(g.spec[key]), why))
     if "names" in g.spec:
         out.append(_line(4, "names", "[" + ", ".join(map(_scalar, g.spec["names"])) + "]"))
     return out

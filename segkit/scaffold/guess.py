@@ -183,6 +183,10 @@ def _transactions(p: inf.Profile) -> inf.Guess:
     spec["columns"] = columns
     total = _order_totals(p, columns, why, todo, taken) if "order_id" in optional else None
     money = {r: c for r, c in columns.items() if r in ("amount", "quantity", "unit_price")}
+    cents = [c for r, c in money.items() if r != "quantity" and inf.CENTS_NAME.search(c)]
+    if cents and all(p.columns[c].integer == p.columns[c].numeric for c in cents):
+        spec["cents"] = True
+        why["cents"] = f"{', '.join(cents)}: whole numbers named as cents: divided by 100"
     _cleaning(p, cid.name, date, optional, taken, spec, why)
     converted = _currencies(p, money, taken, spec, why, todo)
     left = {c: _unused(p.columns[c]) for c in p.columns if c not in taken}

@@ -23,6 +23,7 @@ commented ``params.yaml``.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +85,10 @@ AMOUNT_NAME = re.compile(
     r"betrag|umsatz|\bsumme|montant|importe|\bmonto|\bvalor\b|importo|\bvalore\b|bedrag|"
     r"omzet|belopp|bel[øo]b|fatturato|chiffre",
     re.IGNORECASE,
+)
+#: Money in minor units (``amount_cents``, ``price_in_pence``).
+CENTS_NAME = re.compile(
+    r"cents?\b|cents?_|_cents?|pence|penny|pennies|minor_?units?", re.IGNORECASE
 )
 QUANTITY_NAME = re.compile(
     r"qty|quantit|units|number_of|num_of|pieces|count|cds\b|menge|anzahl|st[üu]ck|cantidad|"
@@ -398,7 +403,41 @@ def profile_file(path: str | Path) -> Profile:
     dates = {c.name: f"count({clean.ts_expr(c.name, spec, dayfirst=True)})" for c in candidates}
     for col, n in clean.profile(rows, dates).items():
         profile.columns[col].dates = int(n)
+    if not any(c.is_date for c in profile.columns.values()):
+        _epoch_column(profile)
     return profile
+
+
+#: Numbers since 1970-01-01 per second, by unit; those from 2000 to 2040 are dates.
+_EPOCH_PER_SECOND = {"s": 1, "ms": 1000, "us": 1_000_000}
+_EPOCH_SECONDS = (946_684_800, 2_208_988_800)
+_EPOCH_NAME = re.compile(r"_at$|^at$|^ts$|_ts$|^ts_|epoch|unix|" + _DATE.pattern, re.IGNORECASE)
+
+
+def _epoch_column(profile: Profile) -> None:
+    """A column of numbers since 1970 named like a time (``created_at: 1704067200``), as API
+    and database exports write timestamps: read as dates (``epoch``) when no column holds
+    dates as text."""
+    for c in profile.columns.values():
+        if not (c.is_numeric and c.present and _EPOCH_NAME.search(c.name)) or c.lo is None:
+            continue
+        for unit, per in _EPOCH_PER_SECOND.items():
+            lo, hi = (v * per for v in _EPOCH_SECONDS)
+            if lo <= c.lo and (c.hi or 0) <= hi:
+                profile.options["epoch"] = unit
+                first, last = (
+                    str(dt.datetime.fromtimestamp(v / per, dt.UTC).date())
+                    for v in (c.lo, c.hi or c.lo)
+                )
+                profile.why["epoch"] = (
+                    f"{c.name} holds numbers of {_UNIT_WORDS[unit]} since 1970-01-01 UTC, "
+                    f"{c.lo:.0f} to {c.hi:.0f}: {first} to {last}"
+                )
+                c.dates = c.sampled
+                return
+
+
+_UNIT_WORDS = {"s": "seconds", "ms": "milliseconds", "us": "microseconds"}
 
 
 def day_order(profile: Profile, col: str) -> tuple[bool | None, str]:
