@@ -98,6 +98,9 @@ def dirty_log(n: int = 400, seed: int = 0) -> pd.DataFrame:
     )
     frame.loc[[41, 43], "currency"] = ["CHF", "chf "]  # unknown_currency: no rate
     frame.loc[range(61, 85, 2), "cust"] = "0"  # a placeholder id (guest checkouts): noted
+    # partial refunds, and one refund of the whole amount (non_positive_amount)
+    frame["refund"] = np.nan
+    frame.loc[[101, 103, 105, 107], "refund"] = [1.0, 2.5, 0.25, 1e9]
     # excluded_value (an odd, otherwise clean row each): case and blanks do not matter
     frame.loc[[1, 3, 5], "status"] = ["Cancelled ", " REFUNDED", "cancelled"]
     # Java's Float.toString is not the shortest text for every float (1.5e16 prints as
@@ -146,6 +149,7 @@ def _spec(path: Path, **kw) -> dict:
         "columns": COLUMNS,
         "cancel_prefix": "C",
         "exclude_values": excluded,
+        "refunded": "refund",
         "currencies": {
             "column": "currency",
             "rates": {"EUR": 1, "USD": 0.5, "gbp": 1.25},

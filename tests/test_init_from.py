@@ -801,13 +801,16 @@ def test_a_payments_export_with_a_converted_amount(tmp_path):
     for i in range(300):
         cur, rate = [("eur", 1.0), ("usd", 0.9), ("gbp", 1.2)][i % 3]
         amount = 10.0 + i % 17
+        refund = 5.0 if i % 10 == 0 else 0.0  # a partial refund now and then
         rows.append(
             {
                 "id": f"ch_{i:06x}",
                 "Created date (UTC)": f"2024-{1 + i % 12:02d}-{1 + i % 28:02d} 10:00:00",
                 "Amount": amount,
+                "Amount Refunded": refund,
                 "Currency": cur,
                 "Converted Amount": round(amount * rate, 2),
+                "Converted Amount Refunded": round(refund * rate, 2),
                 "Converted Currency": "eur",
                 "Customer ID": f"cus_{i % 40:04d}",
                 "Status": "Paid",
@@ -823,8 +826,10 @@ def test_a_payments_export_with_a_converted_amount(tmp_path):
     assert 'currency: "€"                   # the currency money was converted to' in text
     from segkit import io
 
+    assert g.spec["refunded"] == "Converted Amount Refunded"  # the converted amount's own
     t = io.load_transactions(p["data"]["transactions"], "2024-12-31")
-    assert t.used.df()["amount"].sum() == pytest.approx(frame["Converted Amount"].sum())
+    net = frame["Converted Amount"] - frame["Converted Amount Refunded"]
+    assert t.used.df()["amount"].sum() == pytest.approx(net.sum())
     assert "notes" not in t.quality  # the Currency column is the charges', not the amount's
 
 

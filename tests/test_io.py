@@ -918,3 +918,20 @@ def test_epoch_timestamps_as_text_and_bad_ones_rejected(tmp_path):
     assert t.quality["rejected"] == {"unparseable_timestamp": 3} and reconciles(t)
     with pytest.raises(SegkitError, match=r"epoch == 'h', must be one of"):
         io.load_transactions({**spec, "epoch": "h"})
+
+
+def test_refunds_are_taken_off_the_amount(tmp_path):
+    """Stripe's "Amount Refunded": revenue is the amount less it; a full refund is rejected;
+    an empty cell is no refund, a word in it makes the amount non-numeric."""
+    path = tmp_path / "charges.csv"
+    path.write_text(
+        "customer,date,value,refunded\na,2024-01-02,20.00,5.00\na,2024-01-05,10.00,\n"
+        "b,2024-01-06,12.00,12.00\nb,2024-01-07,8.00,n/a\nc,2024-01-08,1250,250\n"
+    )
+    spec = {"path": str(path), "columns": COLS, "refunded": "refunded"}
+    t = io.load_transactions(spec, "2024-12-31")
+    assert t.used.df()["amount"].tolist() == [15.0, 10.0, 1000.0]
+    assert t.quality["rejected"] == {"non_numeric_amount": 1, "non_positive_amount": 1}
+    assert reconciles(t)
+    with pytest.raises(SegkitError, match=r"refunded is 'refund', which the file does not have"):
+        io.load_transactions({**spec, "refunded": "refund"})

@@ -170,6 +170,10 @@ TABLE_DEFAULTS: dict[str, Any] = {
     # transactions: money in minor units (cents, pence: 1250 is 12.50): amount and unit
     # price divided by 100
     "cents": False,
+    # transactions: a column with the part of the row's amount refunded (Stripe's "Amount
+    # Refunded"): revenue counts the amount less it, a row refunded in full is rejected as
+    # non_positive_amount; an empty cell is no refund
+    "refunded": None,
     "cancel_prefix": None,  # order ids starting with this are cancellations (e.g. "C")
     # transactions: rows whose column holds one of the values are not purchases, e.g.
     # {status: [cancelled, refunded]} (compared trimmed and ignoring case); rejected as
@@ -357,6 +361,8 @@ def _check_spec_types(spec: dict, at: str) -> None:
         check_scalar(spec[key], f"{at}.{key}", bool)
     if spec["dayfirst"] is not None:
         check_scalar(spec["dayfirst"], f"{at}.dayfirst", bool)
+    if spec["refunded"] is not None:
+        check_scalar(spec["refunded"], f"{at}.refunded", str)
     if spec["epoch"] is not None:
         check_scalar(spec["epoch"], f"{at}.epoch", str, in_=EPOCH_UNITS)
     for key in ("attributes", "outcomes", "covariates", "date_formats", "names"):

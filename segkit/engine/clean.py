@@ -253,6 +253,19 @@ def _id(text: Any) -> Any:
 # ---------------------------------------------------------------------------- clean
 
 
+def _refund(t: Any, col: str, kinds: dict[str, str], where: str) -> Any:
+    """The part of a row's amount refunded: 0 when empty."""
+    if col not in kinds:
+        raise SegkitError(
+            f"{where}: data.transactions.refunded is {col!r}, which the input does not have"
+        )
+    if kinds[col] not in ("float32", "float64", "exact") or t[col].type().is_boolean():
+        raise SegkitError(f"{where}: column {col!r} (refunded) is {t[col].type()}, not a number")
+    x = _number(t[col], kinds[col])
+    # ibis' IS NULL on Spark counts NaN as null: a NaN stays (a non-finite amount, as in io)
+    return ibis_module().ifelse(x.isnull() & ~x.isnan().fill_null(False), flt(0.0), x)
+
+
 def _timestamp(t: Any, col: str, kinds: dict[str, str], spec: Mapping, spark: bool) -> Any:
     """The timestamp column read as segkit.io reads it: typed, or numbers since 1970."""
     where = f"transactions ({spec['path']})"
@@ -296,6 +309,8 @@ def _typed(t: Any, m: dict, kinds: dict[str, str], spec: Mapping, spark: bool) -
         out[role] = _number(t[m[role]], kinds[m[role]])
     if not m["amount"]:
         out["amount"] = out["quantity"] * out["unit_price"]
+    if spec.get("refunded"):  # less the part refunded, as segkit.io reads it
+        out["amount"] = out["amount"] - _refund(t, str(spec["refunded"]), kinds, where)
     if spec.get("cents"):  # minor units to units, last (exact in cents), as segkit.io
         for role in ("amount", "unit_price"):
             if role in out:

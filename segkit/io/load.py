@@ -276,13 +276,22 @@ def _tx_select(
     def units(num: str) -> str:  # minor units (cents) to units, last (exact in cents)
         return f"({num}) / CAST(100 AS DOUBLE)" if spec["cents"] else num
 
+    refund = spec.get("refunded")
+    # the part refunded: nothing when empty, NULL (a non-numeric amount) when not a number
+    less = (
+        f" - (CASE WHEN {clean.text_expr(refund)} IS NULL THEN 0 "
+        f"ELSE {clean.num_expr(refund, spec)} END)"
+        if refund
+        else ""
+    )
     for role in ("quantity", "unit_price", "amount"):
         if m[role]:
             num = clean.num_expr(m[role], spec)
+            num = f"{num}{less}" if role == "amount" else num
             sel.append(f"{num if role == 'quantity' else units(num)} AS {role}")
     if not m["amount"]:
         q, p = (clean.num_expr(m[r], spec) for r in ("quantity", "unit_price"))
-        sel.append(f"{units(f'{q} * {p}')} AS amount")
+        sel.append(f"{units(f'{q} * {p}{less}')} AS amount")
     for role in ("order_id", "product", "category", "channel", "country"):
         if m[role]:
             sel.append(f"{clean.text_expr(m[role])} AS {role}")
@@ -539,6 +548,11 @@ def load_transactions(
     require_tx_roles(m, spec, columns)
     excluded = excluded_values(spec, columns)
     cur = currencies(spec, columns)
+    if spec["refunded"] is not None and spec["refunded"] not in columns:
+        raise SegkitError(
+            f"transactions ({spec['path']}): data.transactions.refunded is "
+            f"{spec['refunded']!r}, which the file does not have; columns are {columns}"
+        )
     clean.check_date_formats(con, spec, "transactions")
     dayfirst = _tx_inspect(raw, m, spec, info)
     stored = bool(spec["date_formats"]) and m["timestamp"] in typed_dates(con, spec)

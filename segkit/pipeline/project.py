@@ -232,6 +232,8 @@ def _cleaning_lines(g: Guess) -> list[str]:
         lines.append(_line(4, "exclude_values", "", g.why["exclude_values"]))
         for col, levels in g.spec["exclude_values"].items():
             lines.append(_line(6, _scalar(col), "[" + ", ".join(map(_scalar, levels)) + "]"))
+    if g.spec.get("refunded"):
+        lines.append(_line(4, "refunded", _scalar(g.spec["refunded"]), g.why["refunded"]))
     if g.spec.get("currencies"):
         lines += _currency_lines(g.spec["currencies"], g.why["currencies"])
     return lines

@@ -189,6 +189,7 @@ def _transactions(p: inf.Profile) -> inf.Guess:
         why["cents"] = f"{', '.join(cents)}: whole numbers named as cents: divided by 100"
     _cleaning(p, cid.name, date, optional, taken, spec, why)
     converted = _currencies(p, money, taken, spec, why, todo)
+    _refunds(p, money, taken, spec, why)
     left = {c: _unused(p.columns[c]) for c in p.columns if c not in taken}
     if total:
         left[total[0]] = total[1]
@@ -339,6 +340,26 @@ def _currencies(
         if col:
             taken.add(col)
     return None
+
+
+def _refunds(p: inf.Profile, money: dict, taken: set[str], spec: dict, why: dict) -> None:
+    """``refunded``: a money column named like a refund, in the amount's own currency (a
+    converted amount's refund is converted too), with some refunds in it."""
+    converted = bool(clean.CONVERTED_NAMES.search(money.get("amount") or ""))
+    for c in p.columns.values():
+        if c.name in taken or not c.is_numeric or not inf.REFUND_NAME.search(c.name):
+            continue
+        if bool(clean.CONVERTED_NAMES.search(c.name)) != converted:
+            continue
+        n = inf.sql_count(p, f"{clean.num_expr(c.name, inf.read_spec(p))} > 0")
+        if n:
+            spec["refunded"] = c.name
+            why["refunded"] = (
+                f"the part of each row's amount refunded ({n:,} rows with a refund): revenue "
+                "counts the amount less it; a row refunded in full is rejected"
+            )
+            taken.add(c.name)
+            return
 
 
 def _unused(c: inf.Column) -> str:

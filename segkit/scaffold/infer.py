@@ -86,6 +86,10 @@ AMOUNT_NAME = re.compile(
     r"omzet|belopp|bel[øo]b|fatturato|chiffre",
     re.IGNORECASE,
 )
+#: The part of a row's amount refunded (Stripe's "Amount Refunded", "Refunded Amount").
+REFUND_NAME = re.compile(
+    r"refund|erstatt|rembours|reembols|rimbors|terugbetaal|estorn", re.IGNORECASE
+)
 #: Money in minor units (``amount_cents``, ``price_in_pence``).
 CENTS_NAME = re.compile(
     r"cents?\b|cents?_|_cents?|pence|penny|pennies|minor_?units?", re.IGNORECASE
