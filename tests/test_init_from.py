@@ -649,6 +649,7 @@ def test_a_shopify_orders_export(tmp_path):
                     "Financial Status": statuses[i % 6] if first else "",
                     "Subtotal": f"{20.0 * n:.2f}" if first else "",
                     "Total": f"{20.0 * n + 4.9:.2f}" if first else "",
+                    "Refunded Amount": "5.00" if first and i % 7 == 0 else "",
                     "Lineitem quantity": 1 + j,
                     "Lineitem name": ["Mug", "Poster", "Sticker"][j],
                     "Lineitem price": f"{20.0 / (1 + j):.2f}",
@@ -668,6 +669,9 @@ def test_a_shopify_orders_export(tmp_path):
         "order_id": "Name",
     }
     assert g.spec["exclude_values"] == {"Financial Status": ["refunded", "voided"]}
+    # a refund per order on its first line is not a row's: said, not taken off
+    assert "refunded" not in g.spec
+    assert any(t.startswith("Refunded Amount holds refunds on") for t in g.todo)
     assert g.spec["local_time"] is True  # one shop's offset: its own days, not UTC's
     _, _, p = _project(tmp_path, path)
     from segkit import io

@@ -189,7 +189,7 @@ def _transactions(p: inf.Profile) -> inf.Guess:
         why["cents"] = f"{', '.join(cents)}: whole numbers named as cents: divided by 100"
     _cleaning(p, cid.name, date, optional, taken, spec, why)
     converted = _currencies(p, money, taken, spec, why, todo)
-    _refunds(p, money, taken, spec, why)
+    _refunds(p, money, taken, spec, why, todo)
     left = {c: _unused(p.columns[c]) for c in p.columns if c not in taken}
     if total:
         left[total[0]] = total[1]
@@ -342,9 +342,12 @@ def _currencies(
     return None
 
 
-def _refunds(p: inf.Profile, money: dict, taken: set[str], spec: dict, why: dict) -> None:
+def _refunds(
+    p: inf.Profile, money: dict, taken: set[str], spec: dict, why: dict, todo: list
+) -> None:
     """``refunded``: a money column named like a refund, in the amount's own currency (a
-    converted amount's refund is converted too), with some refunds in it."""
+    converted amount's refund is converted too), with some refunds in it, filled on every
+    row (a refund per order on its first line only is not a row's: a TODO says so)."""
     converted = bool(clean.CONVERTED_NAMES.search(money.get("amount") or ""))
     for c in p.columns.values():
         if c.name in taken or not c.is_numeric or not inf.REFUND_NAME.search(c.name):
@@ -352,6 +355,13 @@ def _refunds(p: inf.Profile, money: dict, taken: set[str], spec: dict, why: dict
         if bool(clean.CONVERTED_NAMES.search(c.name)) != converted:
             continue
         n = inf.sql_count(p, f"{clean.num_expr(c.name, inf.read_spec(p))} > 0")
+        if n and c.present < 0.9 * p.rows:
+            todo.append(
+                f"{c.name} holds refunds on {c.present:,} of {p.rows:,} rows only, like an "
+                "order's refund on its first line: not taken off the revenue (refunded: "
+                "takes a refund per row)"
+            )
+            return
         if n:
             spec["refunded"] = c.name
             why["refunded"] = (
