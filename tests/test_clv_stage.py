@@ -121,7 +121,7 @@ def test_a_model_the_data_cannot_identify_is_left_out_with_the_reason(tmp_path, 
     res = clv_stage.run(run2)
     assert isinstance(res, Skipped)
     assert res.reason.startswith("no purchase model could be fitted on the purchase history of")
-    assert res.reason.endswith("Each model: bgnbd: cannot | pareto_nbd: cannot")
+    assert res.reason.endswith("nobody stops (bgnbd: cannot; pareto_nbd: cannot).")
 
 
 def test_customers_alike_in_rate_and_never_leaving_identify_no_model():
@@ -132,7 +132,7 @@ def test_customers_alike_in_rate_and_never_leaving_identify_no_model():
     c = pd.read_csv(Path(__file__).parent / "bad_inputs" / "clv_not_identified.csv")
     with pytest.raises(
         clv_stage.NotIdentified,
-        match=r"of 384 customers.*BG/NBD: the data cannot identify.*\| Pareto/NBD: the data "
-        r"cannot identify",
+        match=r"of 384 customers.*\(BG/NBD: the data cannot identify \['alpha'\]; Pareto/NBD: "
+        r"the data cannot identify \['alpha', 's', 'beta'\]\)\.$",
     ):
         clv_stage._fit_each(c, ["bgnbd", "pareto_nbd"], seed=0, dropped={})

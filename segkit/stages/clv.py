@@ -228,13 +228,15 @@ def _fit_each(c: pd.DataFrame, models: list[str], *, seed: int, dropped: dict[st
         except SegkitError as exc:
             dropped[m] = str(exc)
     if not fits:
+        # each model's reason without the estimates' numbers (they stay in the log)
+        each = "; ".join(why.split(" (the estimate runs off")[0] for why in dropped.values())
         raise NotIdentified(
             f"no purchase model could be fitted on the purchase history of {len(c):,} "
             "customers, so no lifetime value is estimated; segments, profiles and campaign "
             "results do not depend on it. The models describe customers who differ in how "
             "often they buy and who stop buying at some point; in these data the estimates run "
-            "off to the limits where every customer buys at the same rate or nobody stops. "
-            "Each model: " + " | ".join(dropped.values())
+            f"off to the limits where every customer buys at the same rate or nobody stops "
+            f"({each})."
         )
     return fits
 
