@@ -24,7 +24,10 @@ and timestamps as timestamps (a timestamp with a time zone in UTC, counted in
 an amount, quantity or price stored as *text* is a :class:`SegkitError` that says to store
 it typed or to use ``engine: duckdb`` (whose sniffing reads day/month orders, decimal
 commas and time zones of text); ``date_formats``, ``dayfirst``, ``decimal`` and
-``thousands`` are about text and do not apply to typed columns.
+``thousands`` are about text and do not apply to typed columns. With ``epoch`` the
+timestamp is a column of numbers since 1970; ``cents``, ``refunded`` and ``currencies``
+(from its column) change the money as :func:`segkit.io.load_transactions` does, and the
+notes on a currency column and on placeholder ids are the same.
 
 **Rejects.** ``input, row, reason, values`` as the DuckDB path writes them: ``values`` is
 ``column=value | ...`` of the raw row, numbers and timestamps printed as DuckDB prints them

@@ -377,7 +377,9 @@ def _mixed_marks(raw, spec: dict, col: str) -> None:
     """
     mark = clean.currency_mark(col)
     rows = raw.aggregate(f"{mark} AS c, count(*) AS n", mark).fetchall()
-    found = sorted(((str(c), int(n)) for c, n in rows if c is not None), key=lambda x: -x[1])
+    found = sorted(
+        ((str(c), int(n)) for c, n in rows if c is not None), key=lambda x: (-x[1], x[0])
+    )
     plain = sum(int(n) for c, n in rows if c is None)
     listed = ", ".join(f"{c} on {_rows(n)}" for c, n in found)
     rates = ", ".join(f"{c!r}: {'1' if i == 0 else '…'}" for i, (c, _) in enumerate(found))
