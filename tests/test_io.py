@@ -375,6 +375,19 @@ def test_local_time_keeps_the_wall_time_as_written():
     assert "timestamps_converted_to_utc" not in t.quality
 
 
+def test_local_time_with_an_offset_format(tmp_path):
+    """date_formats with %z: UTC, or with local_time the wall time as written."""
+    path = tmp_path / "zoned.csv"
+    path.write_text(
+        "customer,date,value\nA,2024-01-05 23:30:00 +0200,10\nB,2024-01-05 10:00:00 -0500,12\n"
+    )
+    spec = {"path": str(path), "columns": COLS, "date_formats": ["%Y-%m-%d %H:%M:%S %z"]}
+    utc = io.load_transactions(spec).used.df()["timestamp"].tolist()
+    wall = io.load_transactions({**spec, "local_time": True}).used.df()["timestamp"].tolist()
+    assert utc == [pd.Timestamp("2024-01-05 21:30"), pd.Timestamp("2024-01-05 15:00")]
+    assert wall == [pd.Timestamp("2024-01-05 23:30"), pd.Timestamp("2024-01-05 10:00")]
+
+
 def test_future_timestamps_are_rejected_relative_to_the_run_date():
     t = io.load_transactions({"path": str(BAD / "future.csv"), "columns": COLS}, today="2024-06-30")
     assert t.quality["rejected"] == {"future_timestamp": 1}

@@ -188,9 +188,9 @@ TABLE_DEFAULTS: dict[str, Any] = {
     # one), is rejected as unknown_currency
     "currencies": None,
     "dedupe": True,  # exact duplicate rows are rejected (first kept)
-    # text timestamps with a UTC offset (2024-03-01 00:30:00 +0100), read without
-    # date_formats: false = converted to UTC (that purchase falls on Feb 29); true = the
-    # wall time as written, the offset dropped (the day the shop and its customers saw)
+    # text timestamps with a UTC offset (2024-03-01 00:30:00 +0100; with date_formats, a
+    # format ending in %z): false = converted to UTC (that purchase falls on Feb 29); true =
+    # the wall time as written, the offset dropped (the day the shop and its customers saw)
     "local_time": False,
     "allow_zero_amount": False,  # keep zero-value purchases (free items still count as visits)
     "attributes": None,  # customers: attribute columns to keep; None = all others

@@ -235,11 +235,18 @@ def check_date_formats(con: duckdb.DuckDBPyConnection, spec: dict, name: str) ->
             ) from None
 
 
-def _explicit_ts(value: str, formats: list[str]) -> str:
+def _explicit_ts(value: str, formats: list[str], *, local: bool = False) -> str:
+    """``date_formats`` in order; a format with an offset (``%z``) gives UTC, or with
+    ``local`` (``local_time: true``) the wall time as written: a trailing ``%z`` and the
+    value's offset are dropped before reading."""
     naive = [f for f in formats if "%z" not in f and "%Z" not in f]
     zoned = [f for f in formats if f not in naive]
     parts = [f"try_strptime({value}, [{literals(naive)}])"] if naive else []
-    if zoned:
+    walls = [f.removesuffix("%z").rstrip() for f in zoned if f.endswith("%z")]
+    if zoned and local and len(walls) == len(zoned):
+        wall = f"regexp_replace({value}, {literal(_OFFSET_TAIL)}, '')"
+        parts.append(f"try_strptime({wall}, [{literals(walls)}])")
+    elif zoned:
         parts.append(f"timezone('UTC', try_strptime({value}, [{literals(zoned)}]))")
     return parts[0] if len(parts) == 1 else f"COALESCE({', '.join(parts)})"
 
@@ -256,7 +263,8 @@ def ts_expr(col: str, spec: dict, *, dayfirst: bool, typed: bool = False) -> str
     if spec.get("epoch") and not typed:
         return epoch_expr(value, spec["epoch"])
     if spec["date_formats"] and not typed:
-        return _plausible(_explicit_ts(value, [str(f) for f in spec["date_formats"]]))
+        formats = [str(f) for f in spec["date_formats"]]
+        return _plausible(_explicit_ts(value, formats, local=bool(spec.get("local_time"))))
     first, second = (
         (DAYFIRST_FORMATS, MONTHFIRST_FORMATS)
         if dayfirst
