@@ -507,12 +507,52 @@ def test_a_workbook_split_by_year_is_read_whole(tmp_path):
     _, text, p = _project(tmp_path, path)
     assert p["data"]["transactions"]["sheet"] == "all"
     assert "2 sheets with the same columns" in text
-    with pd.ExcelWriter(path) as xl:  # other columns: the first sheet, said so
+    with pd.ExcelWriter(path) as xl:  # other columns: the sheet of data, the note said
         log.iloc[:70].to_excel(xl, sheet_name="Orders", index=False)
         pd.DataFrame({"note": ["exported 2011-12-09"]}).to_excel(xl, sheet_name="About")
     g = guessed.__wrapped__(str(path))["transactions"]
-    assert g.spec["sheet"] == 0 and g.profile.rows == 70
-    assert g.profile.why["sheet"].startswith("TODO: the first of 2 sheets")
+    assert g.spec["sheet"] == "Orders" and g.profile.rows == 70
+    assert g.todo[-1] == "sheet 'About' left out: 1 row, too few for a table"
+
+
+def test_a_workbook_of_orders_and_customers(tmp_path):
+    """A CRM's Excel export: a cover sheet, the customers and their orders. init read the
+    cover sheet alone and stopped ("no usable clustering feature: 'Report' has the same
+    value..."); each sheet is now a table of its own."""
+    path = tmp_path / "crm_export.xlsx"
+    customers = pd.DataFrame(
+        {
+            "Customer No": [f"K{i:03d}" for i in range(60)],
+            "Region": [["North", "South", "East"][i % 3] for i in range(60)],
+            "Age": [20 + i % 50 for i in range(60)],
+        }
+    )
+    orders = pd.DataFrame(
+        {
+            "Order Date": [f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}" for i in range(300)],
+            "Customer No": [f"K{i % 60:03d}" for i in range(300)],
+            "Net Sales": [10.0 + i % 23 for i in range(300)],
+        }
+    )
+    with pd.ExcelWriter(path) as xl:
+        pd.DataFrame({"Report": ["CRM export"], "Created": ["2024-09-01"]}).to_excel(
+            xl, sheet_name="Info", index=False
+        )
+        customers.to_excel(xl, sheet_name="Customers", index=False)
+        orders.to_excel(xl, sheet_name="Orders", index=False)
+    got = guessed(str(path))
+    assert got["transactions"].spec["sheet"] == "Orders"
+    assert got["customers"].spec["sheet"] == "Customers"
+    _, text, p = _project(tmp_path, path)
+    assert "sheet: Orders                 # sheet 'Orders' of 3 (Info, Customers, Orders)" in text
+    assert "# TODO: sheet 'Info' left out: 1 row, too few for a table" in text
+    from segkit import io
+
+    t = io.load_transactions(p["data"]["transactions"], "2024-12-31")
+    assert (
+        t.quality["rows_used"] == 300 and t.used.df()["amount"].sum() == orders["Net Sales"].sum()
+    )
+    assert io.load_customers(p["data"]["customers"]).quality["rows_used"] == 60
 
 
 def test_a_first_line_of_values_that_repeats_a_value_is_no_header(tmp_path):

@@ -854,9 +854,9 @@ def test_money_cells_in_several_currencies_stop_with_the_fix(tmp_path):
     spec = {"path": str(path), "columns": COLS}
     with pytest.raises(
         SegkitError,
-        match=r"column 'value' writes money in 2 currencies \(EUR on "
-        r"2 rows, \$ on 2 rows; 1 row with a plain number\).*currencies: "
-        r"\{rates: \{'EUR': 1, '\$': …\}, default: 'EUR'\}",
+        match=r"column 'value' writes money in 2 currencies \(\$ on 2 rows, EUR on "
+        r"2 rows; 1 row with a plain number\).*currencies: "
+        r"\{rates: \{'\$': 1, 'EUR': …\}, default: '\$'\}",
     ):
         io.load_transactions(spec, "2024-12-31")
     spec["currencies"] = {"rates": {"€": 1, "$": 0.5}, "default": "€"}

@@ -638,7 +638,45 @@ def guess(path: str | Path) -> list[inf.Guess]:
         The file cannot be read, its shape cannot be decided, or it lacks a column its
         shape needs (naming the file and what was seen).
     """
-    profile = inf.profile_file(path)
+    sheets = inf.data_sheets(path)
+    if sheets is None:
+        return _guess(inf.profile_file(path))
+    return _workbook(path, sheets)
+
+
+#: A sheet of fewer rows is not taken for a table when the workbook has bigger ones.
+MIN_SHEET_ROWS = 20
+
+
+def _workbook(path: str | Path, sheets: list[str]) -> list[inf.Guess]:
+    """Each sheet of a workbook of several tables guessed as a file of its own (``sheet:``
+    in its spec); sheets that are no table of segkit's (a cover sheet, a legend) are left
+    out, said in a TODO of the first table."""
+    profiles = [inf.profile_file(path, s) for s in sheets]
+    biggest = max(p.rows for p in profiles)
+    out: list[inf.Guess] = []
+    skipped: list[str] = []
+    for sheet, profile in zip(sheets, profiles, strict=True):
+        if profile.rows < MIN_SHEET_ROWS <= biggest:
+            rows = f"{profile.rows} row{'s' * (profile.rows != 1)}"
+            skipped.append(f"sheet {sheet!r} left out: {rows}, too few for a table")
+            continue
+        try:
+            found = _guess(profile)
+        except SegkitError as exc:
+            skipped.append(f"sheet {sheet!r} left out: {str(exc).split(': ', 1)[-1]}")
+            continue
+        for g in found:
+            g.profile.why["sheet"] = f"sheet {sheet!r} of {len(sheets)} ({', '.join(sheets)})"
+            g.spec["sheet"] = sheet
+        out += found
+    if not out:
+        raise inf.init_error(Path(path), "no sheet is a table segkit reads: " + "; ".join(skipped))
+    out[0].todo.extend(skipped)
+    return out
+
+
+def _guess(profile: inf.Profile) -> list[inf.Guess]:
     shape = inf.decide_shape(profile)
     if shape == "transactions":
         return [_transactions(profile)]

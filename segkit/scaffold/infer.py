@@ -235,7 +235,25 @@ def _looks_headerless(names: list[str]) -> bool:
     return bool(names) and all(_VALUE_LIKE.match(str(n)) for n in names)
 
 
-def read_file(path: str | Path) -> Profile:
+def data_sheets(path: str | Path) -> list[str] | None:
+    """The sheets of a workbook to guess one by one: those with columns, when there are
+    several and their columns differ (a workbook of orders and customers); None for any
+    other file, or a workbook read as one table (one sheet, or sheets of a log split by year).
+    """
+    path = Path(path).expanduser().resolve()
+    if not path.is_file() or format_of(path, "auto") != "excel":
+        return None
+    import pandas as pd
+
+    book = pd.ExcelFile(path)
+    heads = {str(s): pd.read_excel(book, sheet_name=s, nrows=0) for s in book.sheet_names}
+    heads = {s: list(map(str, h.columns)) for s, h in heads.items() if h.shape[1]}
+    if len(heads) < 2 or all(h == next(iter(heads.values())) for h in heads.values()):
+        return None
+    return list(heads)
+
+
+def read_file(path: str | Path, sheet: str | None = None) -> Profile:
     """Read ``path`` with segkit's reader, recognizing whitespace-separated text and a
     missing header line; returns the read options and the relation (not yet profiled).
 
@@ -277,7 +295,11 @@ def read_file(path: str | Path) -> Profile:
         why["header"] = f"the first line holds values ({shown}…), not names"
         rel = _read(con, path, options)
         names = _names(rel)
-    if format_of(path, "auto") == "excel" and _sheets(path, options, why):
+    if sheet is not None:  # one sheet of a workbook of several tables
+        options["sheet"] = sheet
+        rel = _read(con, path, options)
+        names = _names(rel)
+    elif format_of(path, "auto") == "excel" and _sheets(path, options, why):
         rel = _read(con, path, options)
     rows = int(rel.aggregate("count(*)").fetchall()[0][0])
     if rows == 0:
@@ -286,27 +308,19 @@ def read_file(path: str | Path) -> Profile:
 
 
 def _sheets(path: Path, options: dict, why: dict) -> bool:
-    """A workbook of several sheets: ``sheet: all`` when every non-empty sheet has the
-    first one's columns (a log split by year), else the first sheet, said so. True when
-    the file must be read again."""
+    """A workbook of several sheets with the same columns (a log split by year): ``sheet:
+    all``, read together; True when the file must be read again. (Sheets of different
+    columns are guessed one by one: :func:`data_sheets`.)"""
     import pandas as pd
 
     book = pd.ExcelFile(path)
     heads = {str(s): pd.read_excel(book, sheet_name=s, nrows=0) for s in book.sheet_names}
     heads = {s: list(map(str, h.columns)) for s, h in heads.items() if h.shape[1]}
-    if len(heads) < 2:
+    if len(heads) < 2 or options.get("header") is False:
         return False
-    first = next(iter(heads.values()))
-    if options.get("header") is not False and all(h == first for h in heads.values()):
-        options["sheet"] = "all"
-        why["sheet"] = f"{len(heads)} sheets with the same columns {list(heads)}: read together"
-        return True
-    options["sheet"] = 0
-    why["sheet"] = (
-        f"TODO: the first of {len(heads)} sheets {list(heads)}, which have different "
-        "columns; choose another by its name"
-    )
-    return False
+    options["sheet"] = "all"
+    why["sheet"] = f"{len(heads)} sheets with the same columns {list(heads)}: read together"
+    return True
 
 
 # --------------------------------------------------------------------------- profiling
@@ -377,10 +391,11 @@ def _date_candidate(c: Column) -> bool:
     return bool(c.integer == c.sampled and c.lo and c.lo >= 19000101 and (c.hi or 0) <= 21001231)
 
 
-def profile_file(path: str | Path) -> Profile:
-    """:func:`read_file`, then every column profiled (numbers, whole numbers, distinct
-    values, and for text columns how many values parse as dates)."""
-    profile = read_file(path)
+def profile_file(path: str | Path, sheet: str | None = None) -> Profile:
+    """:func:`read_file` (of one ``sheet`` of a workbook when given), then every column
+    profiled (numbers, whole numbers, distinct values, and for text columns how many values
+    parse as dates)."""
+    profile = read_file(path, sheet)
     _number_marks(profile)
     spec = read_spec(profile)
     names = _names(profile.rel)
