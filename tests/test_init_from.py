@@ -900,3 +900,29 @@ def test_an_api_export_with_epoch_timestamps_and_cents(tmp_path, unit):
     used = t.used.df()
     assert sorted(used["timestamp"]) == sorted(pd.to_datetime(frame["created_at"], unit=unit))
     assert used["amount"].sum() == pytest.approx(frame["amount_cents"].sum() / 100)
+
+
+def test_a_log_exported_by_year_is_one_table(tmp_path):
+    """``--from orders_2023.csv orders_2024.csv``: "both look like transactions; give one
+    file of each kind". Files of one kind with the same columns are read together through
+    the pattern of their names; the manifest hashes each file."""
+    for year in (2023, 2024):
+        rows = [
+            f"c{i % 30},{year}-{1 + i % 12:02d}-{1 + i % 28:02d},{5 + i % 20}" for i in range(150)
+        ]
+        _write(tmp_path / f"orders_{year}.csv", "customer,date,amount", rows)
+    files = [tmp_path / "orders_2023.csv", tmp_path / "orders_2024.csv"]
+    project, text, p = _project(tmp_path, *files)
+    assert p["data"]["transactions"]["path"].endswith("orders_*.csv")
+    assert "# your 2 files, read in name order: orders_2023.csv, orders_2024.csv" in text
+    from segkit import io
+    from segkit.pipeline import manifest
+
+    t = io.load_transactions(p["data"]["transactions"], "2024-12-31")
+    assert t.quality["rows_used"] == 300
+    entry = manifest.inputs(p)["transactions"]
+    assert list(entry["files"]) == ["orders_2023.csv", "orders_2024.csv"]
+    # other columns: two tables of one kind, as before
+    _write(tmp_path / "orders_2025.csv", "customer,day,amount", ["c1,2025-01-01,5"] * 30)
+    with pytest.raises(SegkitError, match="both look like transactions"):
+        init_from(tmp_path / "other", [files[0], tmp_path / "orders_2025.csv"])

@@ -948,3 +948,29 @@ def test_refunds_are_taken_off_the_amount(tmp_path):
     assert reconciles(t)
     with pytest.raises(SegkitError, match=r"refunded is 'refund', which the file does not have"):
         io.load_transactions({**spec, "refunded": "refund"})
+
+
+def test_a_pattern_reads_every_file_in_name_order(tmp_path):
+    """A log exported by year: ``path: orders_*.csv`` reads both files as one table; a
+    rejected row's number counts on from the first file; the files must agree on columns."""
+    (tmp_path / "orders_2023.csv").write_text(
+        "customer,date,value\na,2023-03-01,10\nb,2023-04-01,20\n"
+    )
+    (tmp_path / "orders_2024.csv").write_text(
+        "customer,date,value\na,2024-03-01,30\n,2024-04-01,40\nc,2024-05-01,50\n"
+    )
+    spec = {"path": str(tmp_path / "orders_*.csv"), "columns": COLS}
+    t = io.load_transactions(spec, "2024-12-31")
+    assert t.used.df()["amount"].tolist() == [10.0, 20.0, 30.0, 50.0]
+    assert t.quality["files"] == ["orders_2023.csv", "orders_2024.csv"] and reconciles(t)
+    rejects = t.rejects.df()
+    assert rejects[["row", "reason"]].values.tolist() == [[4, "missing_customer_id"]]
+    (tmp_path / "orders_2025.csv").write_text("customer,day,value\na,2025-01-01,5\n")
+    with pytest.raises(
+        SegkitError,
+        match=r"orders_2025.csv has columns \['customer', 'day', "
+        r"'value'\], orders_2023.csv has \['customer', 'date', 'value'\]",
+    ):
+        io.load_transactions(spec, "2025-12-31")
+    with pytest.raises(SegkitError, match=r"no file matches '.*sales_\*.csv'"):
+        io.load_transactions({**spec, "path": str(tmp_path / "sales_*.csv")})

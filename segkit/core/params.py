@@ -154,7 +154,9 @@ ENGINES = ("duckdb", "spark")
 
 #: Keys of a table spec and their defaults.
 TABLE_DEFAULTS: dict[str, Any] = {
-    "path": None,  # file path; relative paths are relative to the parameter file's folder
+    # file path, or a pattern of several files with the same columns (orders_*.csv), read in
+    # name order; relative paths are relative to the parameter file's folder
+    "path": None,
     "format": "auto",  # auto | csv | parquet | excel | whitespace | table (Spark catalog)
     "sep": "auto",  # CSV delimiter; auto = sniffed
     "header": True,  # first line holds column names

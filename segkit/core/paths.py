@@ -69,6 +69,20 @@ def reports_dir() -> Path:
     return Path(env).expanduser().resolve() if env else project_dir() / "reports"
 
 
+def is_pattern(path: str | Path) -> bool:
+    """``path`` names several files by a pattern (``orders_*.csv``, ``sales_202?.xlsx``)."""
+    return any(ch in Path(path).name for ch in "*?[")
+
+
+def matched_files(path: str | Path) -> list[Path]:
+    """The files a pattern names, in name order (the order their rows are read in); the
+    path itself when it is no pattern."""
+    p = Path(path).expanduser().resolve()
+    if not is_pattern(path):
+        return [p]
+    return sorted(f for f in p.parent.glob(p.name) if f.is_file())
+
+
 def resolve_against(path: str | Path, base: Path) -> str:
     """``path`` made absolute against ``base`` (a parameter file's folder, or the cwd)."""
     p = Path(path).expanduser()

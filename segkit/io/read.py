@@ -22,6 +22,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from segkit.core import paths
 from segkit.core.errors import SegkitError
 from segkit.core.sql import ident, idents, literal, literals
 
@@ -394,6 +395,8 @@ def read_raw(con, spec: dict, name: str) -> tuple[duckdb.DuckDBPyRelation, dict]
         The file is missing, empty, unreadable in its format or encoding, or has duplicate
         column names.
     """
+    if paths.is_pattern(spec["path"]):
+        return _read_files(con, spec, name)
     path = resolve_path(spec["path"])
     info: dict = {"file": str(spec["path"])}
     if not path.is_file():
@@ -411,3 +414,49 @@ def read_raw(con, spec: dict, name: str) -> tuple[duckdb.DuckDBPyRelation, dict]
     cols = rel.columns
     rel = rel.select("row_number() OVER () AS _row, " + idents(cols))
     return rel, info
+
+
+def _read_files(con, spec: dict, name: str) -> tuple[duckdb.DuckDBPyRelation, dict]:
+    """Every file a pattern names (``orders_*.csv``: a log exported by year), read one by
+    one as :func:`read_raw` reads a file and stacked in name order; ``_row`` counts on from
+    one file to the next. They must have the same columns.
+
+    Raises
+    ------
+    SegkitError
+        No file matches, or two files' columns differ (both named, and the columns).
+    """
+    files = paths.matched_files(spec["path"])
+    if not files:
+        raise SegkitError(f"data.{name}.path: no file matches {str(spec['path'])!r}")
+    parts, infos = [], []
+    for f in files:
+        rel, info = read_raw(con, {**spec, "path": str(f)}, name)
+        parts.append(rel)
+        infos.append(info)
+    first = [c for c in parts[0].columns if c != "_row"]
+    for f, rel in zip(files[1:], parts[1:], strict=True):
+        cols = [c for c in rel.columns if c != "_row"]
+        if cols != first:
+            raise SegkitError(
+                f"data.{name}.path {str(spec['path'])!r}: {f.name} has columns {cols}, "
+                f"{files[0].name} has {first}; the files of a pattern must have the same columns"
+            )
+    offset, stacked = 0, []
+    for rel in parts:
+        n = int(rel.aggregate("count(*)").fetchall()[0][0])
+        stacked.append(rel.select(f"_row + {offset} AS _row, " + idents(first)))
+        offset += n
+    out = stacked[0]
+    for rel in stacked[1:]:
+        out = out.union(rel)
+    info = {
+        "file": str(spec["path"]),
+        "files": [f.name for f in files],
+        "format": infos[0]["format"],
+    }
+    for key in ("encoding",):
+        found = sorted({str(i[key]) for i in infos if key in i})
+        if found:
+            info[key] = found[0] if len(found) == 1 else ", ".join(found)
+    return out, info

@@ -78,6 +78,10 @@ def _input(spec: dict) -> dict[str, Any]:
         return {"table": text, "sha256": "not hashed (a table of the Spark catalog)"}
     if "://" in text:
         return {"path": text, "sha256": "not hashed (read by the engine from remote storage)"}
+    if paths.is_pattern(text):  # files by a pattern: each file's sha256, and one over them all
+        each = {f.name: sha256(f) for f in paths.matched_files(text)}
+        whole = hashlib.sha256("".join(f"{n}\0{h}\n" for n, h in each.items()).encode())
+        return {"path": text, "sha256": whole.hexdigest(), "files": each}
     path = Path(text)
     if path.is_dir():
         return {"path": text, "sha256": folder_sha256(path), "files": len(_data_files(path))}

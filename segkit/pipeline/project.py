@@ -195,7 +195,11 @@ def _left_out(g: Guess) -> list[str]:
 def _table_lines(g: Guess, folder: Path) -> list[str]:
     """The table spec of one guess, every choice with its reason."""
     lines = [_line(2, g.shape, "", g.summary.split(";")[0])]
-    lines.append(_line(4, "path", _scalar(_path(g.profile.path, folder)), "your file"))
+    what = "your file"
+    if paths.is_pattern(g.profile.path):
+        names = [f.name for f in paths.matched_files(g.profile.path)]
+        what = f"your {len(names)} files, read in name order: {', '.join(names)}"
+    lines.append(_line(4, "path", _scalar(_path(g.profile.path, folder)), what))
     lines += _read_options(g)
     if g.spec.get("id_from_row"):
         lines.append(_line(4, "id_from_row", "true", "no id column: customers numbered by row"))
@@ -410,6 +414,40 @@ def render_params(name: str, tables: dict[str, Guess], folder: Path, files: list
     return "\n".join(lines) + "\n"
 
 
+def _patterns(names: list[str]) -> list[str]:
+    """File-name patterns the ``names`` share, loosest first: their common start and end
+    around a ``*``, with a number that varies taken whole (``orders_2023.csv`` and
+    ``orders_2024.csv``: ``orders_*.csv``, then ``orders_202*.csv``)."""
+    start = os.path.commonprefix(names)
+    end = os.path.commonprefix([n[len(start) :][::-1] for n in names])[::-1]
+    if not (start or end):
+        return []
+    loose = f"{start.rstrip('0123456789')}*{end.lstrip('0123456789')}"
+    return list(dict.fromkeys([loose, f"{start}*{end}"]))
+
+
+def _one_pattern(guesses: list[Guess], guess: Any) -> list[Guess]:
+    """Files of one shape with the same columns in one folder (a log exported by year)
+    read as one table, through the pattern of their names (``orders_*.csv``) when it
+    matches exactly them; other guesses as they are."""
+    out: list[Guess] = []
+    by_shape: dict[str, list[Guess]] = {}
+    for g in guesses:
+        by_shape.setdefault(g.shape, []).append(g)
+    for shape, found in by_shape.items():
+        files = sorted({g.profile.path for g in found})
+        same = len({tuple(g.profile.columns) for g in found}) == 1
+        folder = {f.parent for f in files}
+        names = _patterns([f.name for f in files]) if len(folder) == 1 else []
+        matching = [files[0].parent / n for n in names if len(files) > 1 and same]
+        path = next((p for p in matching if paths.matched_files(p) == files), None)
+        if path is not None and shape in ("transactions", "customers"):
+            out += [g for g in guess(path) if g.shape == shape]
+            continue
+        out += found
+    return out
+
+
 def _tables(guesses: list[Guess], files: list[str]) -> dict[str, Guess]:
     """One guess per table spec; an experiment's attributes yield to a customer table file."""
     tables: dict[str, Guess] = {}
@@ -450,7 +488,7 @@ def init_from(folder: str | Path, files: list[str | Path], name: str | None = No
 
     if not files:
         raise SegkitError("segkit init --from: give at least one data file")
-    guesses = [g for f in files for g in guess(f)]
+    guesses = _one_pattern([g for f in files for g in guess(f)], guess)
     tables = _tables(guesses, [str(f) for f in files])
     target = _new_folder(folder)
     project = (name or target.name).replace(" ", "_")

@@ -344,6 +344,10 @@ def _check_inputs(params: dict) -> None:
             text = str(spec["path"])  # a catalog table, a URI or a Parquet folder: the
             if spec.get("format") == "table" or "://" in text or Path(text).is_dir():
                 continue  # engine reads it (segkit.engine.clean) and says when it cannot
+        if spec and paths.is_pattern(spec["path"]):  # files by a pattern (orders_*.csv)
+            if not paths.matched_files(spec["path"]):
+                raise SegkitError(f"data.{name}.path: no file matches {spec['path']}")
+            continue
         if spec and not Path(spec["path"]).is_file():
             what = "is a folder" if Path(spec["path"]).is_dir() else "does not exist"
             raise SegkitError(f"data.{name}.path: {spec['path']} {what}; expected a data file")

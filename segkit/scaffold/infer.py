@@ -31,6 +31,7 @@ from typing import Any
 
 import duckdb
 
+from segkit.core import paths
 from segkit.core.errors import SegkitError
 from segkit.core.params import table_spec
 from segkit.core.sql import ident, literals
@@ -262,9 +263,10 @@ def read_file(path: str | Path, sheet: str | None = None) -> Profile:
     SegkitError
         The file is missing, empty or cannot be read in any format segkit reads.
     """
+    pattern = paths.is_pattern(path)
     path = Path(path).expanduser().resolve()
-    if not path.is_file():
-        raise init_error(path, "the file does not exist")
+    if not (paths.matched_files(path) if pattern else path.is_file()):
+        raise init_error(path, "no file matches" if pattern else "the file does not exist")
     con = connect()
     options: dict[str, Any] = {}
     why: dict[str, str] = {}
@@ -299,7 +301,7 @@ def read_file(path: str | Path, sheet: str | None = None) -> Profile:
         options["sheet"] = sheet
         rel = _read(con, path, options)
         names = _names(rel)
-    elif format_of(path, "auto") == "excel" and _sheets(path, options, why):
+    elif format_of(path, "auto") == "excel" and not pattern and _sheets(path, options, why):
         rel = _read(con, path, options)
     rows = int(rel.aggregate("count(*)").fetchall()[0][0])
     if rows == 0:
