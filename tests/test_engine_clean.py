@@ -432,3 +432,20 @@ def test_epoch_timestamps_and_cents_equal_io_load(backend, tmp_path, unit):
         )
     finally:
         out.release()
+
+
+def test_a_pattern_of_files_equals_io_load(log, backend):
+    """``path: parts/*.parquet``: the files in name order on either engine, rows numbered
+    on from one file to the next, as segkit.io reads the same pattern."""
+    spec = _spec(log["parts"] / "*.parquet")
+    ref = io.load_transactions(spec, END)
+    out = engine_clean.clean_transactions(backend, spec, END)
+    try:
+        assert out.quality == ref.quality and ref.quality["files"] == ["a.parquet", "b.parquet"]
+        whole = io.load_transactions(_spec(log["file"]), END)  # the same rows in one file
+        rows = out.rejects.to_pandas()
+        assert sorted(zip(rows["row"], rows["reason"], strict=True)) == sorted(
+            zip(whole.rejects.df()["row"], whole.rejects.df()["reason"], strict=True)
+        )
+    finally:
+        out.release()

@@ -493,6 +493,8 @@ def clean_transactions(
     t, kinds = (_spark_read if spark else _duckdb_read)(con, filled)
     fmt = "parquet" if filled["format"] == "auto" else filled["format"]
     info: dict[str, Any] = {"file": str(filled["path"]), "format": fmt}
+    if paths.is_pattern(filled["path"]) and "://" not in str(filled["path"]):
+        info["files"] = [f.name for f in paths.matched_files(filled["path"])]  # as io has
     raw = [c for c in t.columns if c != "_row"]
     m = io_load.column_mapping(filled, "transactions", raw, info)
     io_load.require_tx_roles(m, filled, raw)
