@@ -926,3 +926,26 @@ def test_a_log_exported_by_year_is_one_table(tmp_path):
     _write(tmp_path / "orders_2025.csv", "customer,day,amount", ["c1,2025-01-01,5"] * 30)
     with pytest.raises(SegkitError, match="both look like transactions"):
         init_from(tmp_path / "other", [files[0], tmp_path / "orders_2025.csv"])
+
+
+def test_a_german_excel_csv_with_euro_signs(tmp_path):
+    """cp1252, semicolons, dd.mm.yyyy dates, '1.234,56 €', a payment status: init found no
+    amount ('Umsatz' was text); now a log with decimal comma, thousands dots and €."""
+    lines = ["Belegdatum;Kundennummer;Menge;Umsatz;Zahlungsstatus"]
+    for i in range(200):
+        cents = 150_00 + i * 731
+        euros = f"{cents // 100:,}".replace(",", ".") + f",{cents % 100:02d} €"
+        status = "storniert" if i % 9 == 0 else "bezahlt"
+        lines.append(
+            f"{1 + i % 28:02d}.{1 + i % 12:02d}.2024;{10000 + i % 40};{1 + i % 3};{euros};{status}"
+        )
+    path = tmp_path / "umsatz.csv"
+    path.write_bytes("\n".join(lines).encode("cp1252") + b"\n")
+    g = guessed(str(path))["transactions"]
+    assert (
+        g.spec["columns"]["amount"] == "Umsatz" and g.spec["columns"]["timestamp"] == "Belegdatum"
+    )
+    assert g.spec["decimal"] == "," and g.spec["thousands"] == "."
+    assert g.spec["exclude_values"] == {"Zahlungsstatus": ["storniert"]}
+    _, text, _ = _project(tmp_path, path)
+    assert 'currency: "€"' in text

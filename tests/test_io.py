@@ -974,3 +974,37 @@ def test_a_pattern_reads_every_file_in_name_order(tmp_path):
         io.load_transactions(spec, "2025-12-31")
     with pytest.raises(SegkitError, match=r"no file matches '.*sales_\*.csv'"):
         io.load_transactions({**spec, "path": str(tmp_path / "sales_*.csv")})
+
+
+def test_a_german_excel_export_in_cp1252(tmp_path):
+    """Windows Excel writes CSV in cp1252: '€' is byte 0x80, a control character in
+    latin-1, so '1.234,56 €' was no number; and with thousands dots, the date 10.09.2023
+    read as the number 10092023. Both now read as written (pandas reads the same)."""
+    path = tmp_path / "umsatz.csv"
+    lines = [
+        "Datum;Kunde;Umsatz",
+        "10.09.2023;K1;1.234,56 €",
+        "11.09.2023;K2;99,90 €",
+        "12.09.2023;K1;5,00 €",
+    ]
+    path.write_bytes("\n".join(lines).encode("cp1252") + b"\n")
+    spec = {
+        "path": str(path),
+        "columns": {"customer_id": "Kunde", "timestamp": "Datum", "amount": "Umsatz"},
+        "decimal": ",",
+        "thousands": ".",
+    }
+    t = io.load_transactions(spec, "2024-12-31")
+    assert t.quality["encoding"] == "cp1252"
+    want = pd.read_csv(path, sep=";", encoding="cp1252")
+    money = want["Umsatz"].str.removesuffix(" €").str.replace(".", "").str.replace(",", ".")
+    assert t.used.df()["amount"].tolist() == money.astype(float).tolist()
+    assert (
+        t.used.df()["timestamp"].tolist() == pd.to_datetime(want["Datum"], dayfirst=True).tolist()
+    )
+    import duckdb
+
+    from segkit.io import clean
+
+    as_number = clean.num_expr("v", {"thousands": ".", "decimal": ","})
+    assert duckdb.sql(f"SELECT {as_number} FROM (SELECT '10.09.2023' AS v)").fetchall() == [(None,)]

@@ -195,8 +195,13 @@ def num_expr(col: str, spec: dict) -> str:
     """
 
     def marked(value: str) -> str:
-        if spec["thousands"]:
-            value = f"replace({value}, {literal(spec['thousands'])}, '')"
+        if spec["thousands"]:  # only separators in groups of three: 10.09.2023 is no number
+            sep, dec = re.escape(spec["thousands"]), re.escape(spec["decimal"])
+            grouped = literal(rf"[+-]?\d{{1,3}}({sep}\d{{3}})+({dec}\d+)?")
+            value = (
+                f"CASE WHEN regexp_full_match({value}, {grouped}) "
+                f"THEN replace({value}, {literal(spec['thousands'])}, '') ELSE {value} END"
+            )
         if spec["decimal"] != ".":
             value = f"replace({value}, {literal(spec['decimal'])}, '.')"
         return f"TRY_CAST(NULLIF({value}, '') AS DOUBLE)"

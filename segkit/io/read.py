@@ -14,6 +14,7 @@ import atexit
 import codecs
 import gzip
 import os
+import re
 import tempfile
 import zipfile
 from pathlib import Path
@@ -216,8 +217,10 @@ def _csv_header(con, path: Path, spec: dict, enc: str) -> list[Any]:
 def _decoded(con, path: Path, spec: dict, name: str) -> tuple[duckdb.DuckDBPyRelation, Path, str]:
     """The CSV relation, the file DuckDB reads (the input or a UTF-8 copy) and the encoding.
 
-    ``auto``: UTF-8, else latin-1 by DuckDB, else cp1252 (then latin-1) by Python. A named
-    encoding DuckDB lacks, or one it refuses the file in, is decoded by Python.
+    ``auto``: UTF-8, else latin-1 by DuckDB, else cp1252 (then latin-1) by Python; cp1252
+    first when the file has bytes 0x80-0x9F, which are control characters in latin-1 and
+    € „ “ ” – … in cp1252 (a German or French Excel export: "12,50 €"). A named encoding
+    DuckDB lacks, or one it refuses the file in, is decoded by Python.
     """
     enc = csv_encoding(path, name, spec["encoding"])
     auto = str(spec["encoding"]).lower() == "auto"
@@ -230,7 +233,7 @@ def _decoded(con, path: Path, spec: dict, name: str) -> tuple[duckdb.DuckDBPyRel
         if not _is_encoding_error(exc):
             raise
     guess = auto and enc == "utf-8"
-    if guess:
+    if guess and not _has_c1(path):  # latin-1 and cp1252 agree: DuckDB reads it
         try:
             return _csv_relation(con, path, spec, "latin-1"), path, "latin-1"
         except duckdb.Error as exc:
@@ -245,6 +248,19 @@ def _decoded(con, path: Path, spec: dict, name: str) -> tuple[duckdb.DuckDBPyRel
         enc = "latin-1"
         copy = transcode(path, name, enc)
     return _csv_relation(con, copy, spec, "utf-8"), copy, enc
+
+
+_C1 = re.compile(rb"[\x80-\x9f]")
+
+
+def _has_c1(path: Path) -> bool:
+    """Whether the file has a byte 0x80-0x9F (read in chunks, decompressed for ``.gz``)."""
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rb") as fh:
+        while chunk := fh.read(1 << 22):
+            if _C1.search(chunk):
+                return True
+    return False
 
 
 def _is_encoding_error(exc: Exception) -> bool:

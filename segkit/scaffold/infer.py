@@ -343,7 +343,7 @@ def _number_marks(profile: Profile) -> None:
     for col in names:
         exprs.update(clean.decimal_evidence(col, spec))
         exprs[f"dots:{col}"] = (
-            f"count(*) FILTER (WHERE regexp_matches({clean.stripped(col)}, "
+            f"count(*) FILTER (WHERE regexp_matches({clean.bare_number(col)}, "
             r"'^[+-]?\d{1,3}(\.\d{3})+,\d+$'))"
         )
     ev = clean.profile(sample(profile), exprs)
