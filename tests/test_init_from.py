@@ -949,3 +949,26 @@ def test_a_german_excel_csv_with_euro_signs(tmp_path):
     assert g.spec["exclude_values"] == {"Zahlungsstatus": ["storniert"]}
     _, text, _ = _project(tmp_path, path)
     assert 'currency: "€"' in text
+
+
+def test_a_french_export_with_no_break_spaces(tmp_path):
+    """'1 234,56 €' written with no-break spaces (U+00A0) as French Excel does: init found
+    no amount (the space before € and between thousands are not RE2's \\s); now thousands
+    are blanks, and the log's revenue equals pandas' reading."""
+    lines = ["Date commande;N° client;Montant TTC"]
+    for i in range(200):
+        cents = 50_00 + i * 1733
+        euros = f"{cents // 100:,}".replace(",", "\u00a0") + f",{cents % 100:02d}\u00a0€"
+        lines.append(f"{1 + i % 28:02d}/{1 + i % 12:02d}/2024;{1 + i % 30};{euros}")
+    path = tmp_path / "commandes.csv"
+    path.write_bytes("\n".join(lines).encode("cp1252") + b"\n")
+    g = guessed(str(path))["transactions"]
+    assert g.spec["columns"]["amount"] == "Montant TTC"
+    assert g.spec["decimal"] == "," and g.spec["thousands"] == " "
+    _, _, p = _project(tmp_path, path)
+    from segkit import io
+
+    t = io.load_transactions(p["data"]["transactions"], "2024-12-31")
+    want = pd.read_csv(path, sep=";", encoding="cp1252")["Montant TTC"]
+    money = want.str.replace("\u00a0€", "").str.replace("\u00a0", "").str.replace(",", ".")
+    assert t.used.df()["amount"].sum() == pytest.approx(money.astype(float).sum())

@@ -86,10 +86,13 @@ _OFFSET = r"\d:\d\d(:\d\d(\.\d+)?)?\s*([Zz]|[+-]\d\d(:?\d\d)?)$"
 _ZULU = r"\s*[Zz]$"
 _OFFSET_GAP = r"\s+([+-]\d\d(:?\d\d)?)$"
 _OFFSET_TAIL = r"\s*([Zz]|[+-]\d\d(:?\d\d)?)$"
-_COMMA_NUMBER = r"^[+-]?(\d{1,3}(\.\d{3})+|\d*),\d+$"
+_COMMA_NUMBER = r"^[+-]?(\d{1,3}([.\s\x{00A0}\x{202F}]\d{3})+|\d*),\d+$"
 #: A currency sign or code before or after a number ("€12.50", "12,50 €", "USD 1,234.56").
 _CODES = "EUR|USD|GBP|CHF|JPY|CNY|INR|SEK|NOK|DKK|PLN|CZK|HUF|CAD|AUD|NZD|BRL|MXN|ZAR"
-_CURRENCY = rf"^([€$£¥₹]|{_CODES})\s*|\s*([€$£¥₹]|{_CODES})$"
+#: Blanks inside a number or between it and its currency: French exports write
+#: "1 234,56 €" with no-break spaces (U+00A0, U+202F), which RE2's \s leaves out.
+_SPACES = r"[\s\x{00A0}\x{202F}]"
+_CURRENCY = rf"^([€$£¥₹]|{_CODES}){_SPACES}*|{_SPACES}*([€$£¥₹]|{_CODES})$"
 #: Blanks collapsed inside a category spelling: the \s of RE2 (DuckDB), which unlike
 #: Python's and Java's leaves out \v and the Unicode spaces.
 _INNER_BLANKS = re.compile(r"[\t\n\f\r ]+")
@@ -196,11 +199,13 @@ def num_expr(col: str, spec: dict) -> str:
 
     def marked(value: str) -> str:
         if spec["thousands"]:  # only separators in groups of three: 10.09.2023 is no number
-            sep, dec = re.escape(spec["thousands"]), re.escape(spec["decimal"])
+            # a blank: any blank, no-break spaces too ("1 234,56" from a French export)
+            sep = _SPACES if spec["thousands"] == " " else re.escape(spec["thousands"])
+            dec = re.escape(spec["decimal"])
             grouped = literal(rf"[+-]?\d{{1,3}}({sep}\d{{3}})+({dec}\d+)?")
             value = (
                 f"CASE WHEN regexp_full_match({value}, {grouped}) "
-                f"THEN replace({value}, {literal(spec['thousands'])}, '') ELSE {value} END"
+                f"THEN regexp_replace({value}, {literal(sep)}, '', 'g') ELSE {value} END"
             )
         if spec["decimal"] != ".":
             value = f"replace({value}, {literal(spec['decimal'])}, '.')"

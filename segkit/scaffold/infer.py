@@ -346,6 +346,10 @@ def _number_marks(profile: Profile) -> None:
             f"count(*) FILTER (WHERE regexp_matches({clean.bare_number(col)}, "
             r"'^[+-]?\d{1,3}(\.\d{3})+,\d+$'))"
         )
+        exprs[f"spaces:{col}"] = (
+            f"count(*) FILTER (WHERE regexp_matches({clean.bare_number(col)}, "
+            r"'^[+-]?\d{1,3}([\s\x{00A0}\x{202F}]\d{3})+,\d+$'))"
+        )
     ev = clean.profile(sample(profile), exprs)
     hint = clean.decimal_hint(ev, names, spec, "customers")
     if hint is None:
@@ -355,6 +359,9 @@ def _number_marks(profile: Profile) -> None:
     if any(int(ev[f"dots:{c}"]) for c in names):
         profile.options["thousands"] = "."
         profile.why["thousands"] = "numbers like 1.234,50: dots separate thousands"
+    elif any(int(ev[f"spaces:{c}"]) for c in names):
+        profile.options["thousands"] = " "
+        profile.why["thousands"] = "numbers like 1 234,50: blanks separate thousands"
 
 
 def _whole(col: str, spec: dict, i: int) -> dict[str, str]:
