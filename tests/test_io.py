@@ -1008,3 +1008,10 @@ def test_a_german_excel_export_in_cp1252(tmp_path):
 
     as_number = clean.num_expr("v", {"thousands": ".", "decimal": ","})
     assert duckdb.sql(f"SELECT {as_number} FROM (SELECT '10.09.2023' AS v)").fetchall() == [(None,)]
+
+
+def test_a_file_named_like_a_pattern_is_itself(tmp_path):
+    path = tmp_path / "export [1].csv"
+    path.write_text("customer,date,value\na,2024-01-02,10\n")
+    t = io.load_transactions({"path": str(path), "columns": COLS}, "2024-12-31")
+    assert t.quality["rows_used"] == 1 and "files" not in t.quality

@@ -70,8 +70,10 @@ def reports_dir() -> Path:
 
 
 def is_pattern(path: str | Path) -> bool:
-    """``path`` names several files by a pattern (``orders_*.csv``, ``sales_202?.xlsx``)."""
-    return any(ch in Path(path).name for ch in "*?[")
+    """``path`` names several files by a pattern (``orders_*.csv``, ``sales_202?.xlsx``);
+    a file that exists is itself, whatever its name (``export [1].csv``)."""
+    p = Path(path).expanduser()
+    return any(ch in p.name for ch in "*?[") and not p.is_file()
 
 
 def matched_files(path: str | Path) -> list[Path]:
