@@ -130,4 +130,5 @@ def test_a_skipped_stage_is_one_short_section(run_folder, browser):
     page, _, _ = _open(browser, run_folder / "05_abtest.html")  # CDNOW has no experiment
     text = page.inner_text("body")
     assert "This stage was skipped." in text and "What would enable it" in text
+    assert "Skipped:" not in text  # said once
     assert page.locator("h2").count() == 0  # no empty section headings

@@ -258,5 +258,6 @@ def skipped_page(
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(st.title)}'
         f"</title><style>{_CSS}</style></head><body>{nav(run, source, created, stage, stages)}"
         f"<h1>{st.number:02d} · {html.escape(st.title)}</h1><section><p><b>This stage was skipped."
-        f"</b> {html.escape(plain(reason))}</p>{enable}</section></body></html>"
+        f"</b> {html.escape(plain(reason).removeprefix('Skipped: '))}</p>{enable}</section>"
+        "</body></html>"
     )
