@@ -386,7 +386,7 @@ def test_a_catalog_table_needs_engine_spark(tmp_path):
 @pytest.mark.parametrize("unit", ["s", "ms"])
 def test_epoch_timestamps_and_cents_equal_io_load(backend, tmp_path, unit):
     """An API export: timestamps as numbers since 1970, money in cents (``epoch``,
-    ``cents``); one row before 1900 is unreadable on both engines."""
+    ``cents``); a row before 1900 and one after 9999 are unreadable on both engines."""
     rng = np.random.default_rng(4)
     n = 120
     scale = 1000 if unit == "ms" else 1
@@ -400,6 +400,7 @@ def test_epoch_timestamps_and_cents_equal_io_load(backend, tmp_path, unit):
         }
     )
     frame.loc[3, "ts"] = -(10**12) * scale  # before 1900
+    frame.loc[5, "ts"] = 10**15 * scale  # after 9999: no timestamp (Spark's would fail)
     path = tmp_path / "api.parquet"
     frame.to_parquet(path, index=False)
     cols = {
@@ -413,7 +414,7 @@ def test_epoch_timestamps_and_cents_equal_io_load(backend, tmp_path, unit):
     out = engine_clean.clean_transactions(backend, spec, END)
     try:
         assert out.quality == ref.quality and ref.quality["rejected"] == {
-            "unparseable_timestamp": 1
+            "unparseable_timestamp": 2
         }
         key = ["customer_id", "timestamp", "amount", "quantity", "unit_price"]
         want = ref.used.df()
@@ -424,7 +425,7 @@ def test_epoch_timestamps_and_cents_equal_io_load(backend, tmp_path, unit):
             check_exact=True,
         )
         # pandas reads the same numbers independently
-        kept = frame.drop(index=3)
+        kept = frame.drop(index=[3, 5])
         stamp = pd.to_datetime(kept["ts"], unit=unit)
         assert sorted(want["timestamp"]) == sorted(stamp)
         assert want["amount"].sum() == pytest.approx(

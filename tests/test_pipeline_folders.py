@@ -169,13 +169,18 @@ def test_sigint_leaves_the_previous_run_intact(good):
         text=True,
         cwd=ROOT,
     )
-    deadline = time.time() + 60
-    while time.time() < deadline and not list(good.parent.glob(f".{good.name}.tmp-*/params.yaml")):
+    # interrupt once a stage runs (its notebook is in the run's temporary folder): on a
+    # busy machine the process can take long to start (a busy-laptop run once saw it end
+    # without acting on the interrupt; the asserts below say which of the two happened)
+    deadline = time.time() + 120
+    started = f".{good.name}.tmp-*/01_explore.ipynb"
+    while time.time() < deadline and not list(good.parent.glob(started)) and proc.poll() is None:
         time.sleep(0.2)
-    time.sleep(2)
+    time.sleep(1)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    assert proc.returncode == 130, f"exit {proc.returncode} after SIGINT: {err}"
     assert f"interrupted; the previous run at {good} is intact" in err
     assert "Traceback" not in err
     assert (good / "manifest.json").read_bytes() == before

@@ -342,9 +342,10 @@ def _epoch(x: Any, unit: str, spark: bool) -> Any:
     def from_micros(v):  # typed by the signature above
         """Microseconds since 1970 as a timestamp."""
 
-    micros = (x.cast("float64") * flt(float(EPOCH_UNITS[unit]))).round()
-    fits = micros.abs() < flt(9.2e18)  # a BIGINT: DuckDB's TRY_CAST is null beyond it
-    ts = from_micros(ibis.ifelse(fits, micros, None).cast("int64")).cast("timestamp")
+    micros = x.cast("float64") * flt(float(EPOCH_UNITS[unit]))
+    fits = micros.abs() < flt(float(io_clean.EPOCH_END_MICROS))  # before year 10000
+    # round() is a cast to BIGINT in ibis: only on the numbers that fit
+    ts = from_micros(ibis.ifelse(fits, micros.round(), None)).cast("timestamp")
     return ibis.ifelse(ts.year() >= io_clean.FIRST_YEAR, ts, None)
 
 

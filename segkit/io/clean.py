@@ -301,11 +301,16 @@ def ts_expr(col: str, spec: dict, *, dayfirst: bool, typed: bool = False) -> str
     return _plausible(f"CASE WHEN {has_offset(col)} THEN {zoned} ELSE {local} END")
 
 
+#: Microseconds since 1970 of 10000-01-01: later numbers are no timestamps (Spark's end).
+EPOCH_END_MICROS = 253_402_300_800_000_000
+
+
 def epoch_expr(value: str, unit: str) -> str:
     """A number of seconds (``ms``, ``us``) since 1970-01-01 UTC as a UTC timestamp; NULL
-    when it is not a number or out of range."""
-    micros = f"TRY_CAST(round(TRY_CAST({value} AS DOUBLE) * {EPOCH_UNITS[unit]}) AS BIGINT)"
-    return _plausible(f"make_timestamp({micros})")
+    when it is not a number or not between 1900 and 9999."""
+    micros = f"round(TRY_CAST({value} AS DOUBLE) * {EPOCH_UNITS[unit]})"
+    fits = f"abs({micros}) < {EPOCH_END_MICROS}"
+    return _plausible(f"CASE WHEN {fits} THEN make_timestamp(CAST({micros} AS BIGINT)) END")
 
 
 #: Timestamps before this year are misreadings (a two-digit year read by %Y: 0024), not
