@@ -497,6 +497,18 @@ COMMANDS = {
 }
 
 
+def _own_sigint() -> Any:
+    """SIGINT raises KeyboardInterrupt through :func:`_interrupt` (from the main thread,
+    when Python's default handler is in place); the handler it replaced, or None."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return None
+    return signal.signal(signal.SIGINT, _interrupt)
+
+
 def _ignore_late_interrupts(argv: list[str] | None) -> None:
     """After an interrupt is handled (the run cleaned up), a second SIGINT while the
     process shuts its kernels down would end it by the signal (exit -2) instead of 130:
@@ -520,6 +532,11 @@ def main(argv: list[str] | None = None) -> int:
 
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     old = signal.signal(signal.SIGTERM, _interrupt)
+    # Ctrl-C raises KeyboardInterrupt wherever the main thread is. With Python's default
+    # handler, asyncio (under papermill's kernel client) swaps in its own, which only
+    # cancels a task that a library can swallow: a busy laptop's run went on to the end
+    # after Ctrl-C (exit 0). A handler of ours is left in place by asyncio.
+    old_int = _own_sigint()
     try:
         return COMMANDS[args.command](args)
     except SegkitError as exc:
@@ -538,6 +555,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         signal.signal(signal.SIGTERM, old)
+        if old_int is not None and signal.getsignal(signal.SIGINT) is _interrupt:
+            signal.signal(signal.SIGINT, old_int)
 
 
 if __name__ == "__main__":
