@@ -533,9 +533,9 @@ def main(argv: list[str] | None = None) -> int:
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     old = signal.signal(signal.SIGTERM, _interrupt)
     # Ctrl-C raises KeyboardInterrupt wherever the main thread is. With Python's default
-    # handler, asyncio (under papermill's kernel client) swaps in its own, which only
-    # cancels a task that a library can swallow: a busy laptop's run went on to the end
-    # after Ctrl-C (exit 0). A handler of ours is left in place by asyncio.
+    # handler, asyncio.Runner swaps in its own, which only cancels a task (a library can
+    # swallow that); it leaves a handler of ours in place. A process started with SIGINT
+    # ignored (`segkit run ... &` from a script, nohup) keeps ignoring it, as Python does.
     old_int = _own_sigint()
     try:
         return COMMANDS[args.command](args)

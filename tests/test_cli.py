@@ -148,3 +148,30 @@ def test_init_without_a_folder_says_how(tmp_path, capsys):
     log, _ = _log_and_table(tmp_path)
     assert cli.main(["init", "--from", str(log)]) == 2
     assert "name the project folder to create" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "inherited, installed",
+    [("default", True), ("ignored", False), ("custom", False)],
+)
+def test_ctrl_c_handler_only_replaces_pythons_default(inherited, installed):
+    """segkit's SIGINT handler replaces Python's default one (which asyncio.Runner would
+    swap out) but keeps an ignored SIGINT ignored, as a `cmd &` from a script or nohup
+    starts it, and leaves an embedding program's own handler alone."""
+    import signal
+
+    def own(signum, frame):  # an embedding program's handler
+        pass
+
+    before = signal.getsignal(signal.SIGINT)
+    start = {"default": signal.default_int_handler, "ignored": signal.SIG_IGN, "custom": own}
+    signal.signal(signal.SIGINT, start[inherited])
+    try:
+        replaced = cli._own_sigint()
+        now = signal.getsignal(signal.SIGINT)
+        assert (now is cli._interrupt) is installed
+        assert replaced is (start[inherited] if installed else None)
+        if not installed:
+            assert now is start[inherited]
+    finally:
+        signal.signal(signal.SIGINT, before)
