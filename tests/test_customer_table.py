@@ -33,13 +33,14 @@ def crm(tmp_path_factory):
     return folder, spec, ct
 
 
-def stage(tmp_path, spec, **cluster_params):
+def stage(tmp_path, spec, plan=None, **cluster_params):
     """Load like the exploration stage, then run the cluster stage on it."""
     table = io.load_customers(spec).used.df()
     params = {
         "name": "crm",
         "data": {"source": "files", "customers": spec},
         "cluster": {**FAST, **cluster_params},
+        **({"plan": plan} if plan else {}),
     }
     run = Run.open(params, tmp_path / "run")
     run.save("customers.parquet", table)
@@ -132,6 +133,25 @@ def test_declared_outcomes_replace_the_inferred_ones(crm, tmp_path):
     role = res.feature_table.set_index("feature")
     assert role.loc["Response", "reason"].startswith("listed in data.customers.outcomes")
     assert role.loc["AcceptedCmp1", "role"] == "feature"  # not declared: an ordinary 0/1
+
+
+def test_the_consent_column_is_neither_clustered_nor_an_outcome(crm, tmp_path):
+    """plan.consent_column says who may be contacted, not what a customer is like: the
+    default features leave it out (without it, a yes/no column is clustered)."""
+    folder, spec, ct = crm
+    table = ct.table.assign(
+        Accepts_Email_Marketing=np.where(np.arange(len(ct.table)) % 3, "yes", "no")
+    )
+    table.to_csv(tmp_path / "crm.csv", index=False)
+    spec = {**spec, "path": str(tmp_path / "crm.csv")}
+    col = "Accepts_Email_Marketing"
+    _, plain = stage(tmp_path / "a", spec, k=3)
+    assert plain.feature_table.set_index("feature").loc[col, "used"]  # clustered by default
+    _, res = stage(tmp_path / "b", spec, plan={"consent_column": col}, k=3)
+    role = res.feature_table.set_index("feature").loc[col]
+    assert role["role"] == "consent" and not role["used"]
+    assert role["reason"].startswith("plan.consent_column: who may be contacted")
+    assert col not in res.segmenter.features
 
 
 def test_without_a_value_segments_are_ordered_by_size(crm, tmp_path):

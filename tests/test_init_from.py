@@ -18,6 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -972,3 +973,48 @@ def test_a_french_export_with_no_break_spaces(tmp_path):
     want = pd.read_csv(path, sep=";", encoding="cp1252")["Montant TTC"]
     money = want.str.replace("\u00a0€", "").str.replace("\u00a0", "").str.replace(",", ".")
     assert t.used.df()["amount"].sum() == pytest.approx(money.astype(float).sum())
+
+
+def _shop_customers(path: Path, consent: dict[str, list[str]]) -> Path:
+    """A shop's customer export (Shopify's columns) with yes/no consent columns."""
+    rng = np.random.default_rng(7)
+    n = 300
+    table = pd.DataFrame(
+        {
+            "Customer ID": [str(7_000_000 + i) for i in range(n)],
+            "Email": [f"c{i}@example.com" for i in range(n)],
+            "Default Address City": rng.choice(["London", "Leeds", "York"], n),
+            "Total Spent": np.round(rng.gamma(2.0, 60.0, n), 2),
+            "Total Orders": rng.poisson(3, n) + 1,
+        }
+    )
+    for col, words in consent.items():
+        table[col] = rng.choice(words, n)
+    table.to_csv(path, index=False)
+    return path
+
+
+def test_a_consent_column_becomes_the_plans_and_is_not_clustered(tmp_path):
+    """Shopify's "Accepts Email Marketing" (yes/no) says who may be e-mailed: the plan's
+    consent column, not an outcome (its name says "accept") nor a segment trait."""
+    consent = {"Accepts SMS Marketing": ["yes", "no"], "Accepts Email Marketing": ["yes", "no"]}
+    path = _shop_customers(tmp_path / "customers_export.csv", consent)
+    _, text, p = _project(tmp_path, path)
+    assert p["plan"]["consent_column"] == "Accepts Email Marketing"  # e-mail first
+    listed = {*p["cluster"]["features"], *p["cluster"]["categorical"]}
+    spec = p["data"]["customers"]
+    for col in consent:
+        assert col not in listed and col not in spec["outcomes"]
+    assert "# consent: yes/no, named like a consent to contact" in text
+    assert "Accepts SMS Marketing: consent: another consent column" in text
+    assert "Default Address City" in listed  # the attributes are still clustered
+
+
+def test_an_opt_out_column_is_not_taken_for_consent(tmp_path):
+    """Salesforce's "Email Opt Out" (true/false) says the opposite of a consent: no plan
+    block, a TODO on how to use it, and it is not clustered."""
+    path = _shop_customers(tmp_path / "contacts.csv", {"Email Opt Out": ["true", "false"]})
+    _, text, p = _project(tmp_path, path)
+    assert p["plan"]["consent_column"] is None
+    assert "Email Opt Out" not in {*p["cluster"]["features"], *p["cluster"]["categorical"]}
+    assert "TODO: plan.consent_column: 'Email Opt Out' says who refused contact" in text

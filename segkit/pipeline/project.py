@@ -342,6 +342,16 @@ def _abtest_lines(g: Guess) -> list[str]:
     return lines
 
 
+def _plan_lines(tables: dict[str, Guess]) -> list[str]:
+    """``plan.consent_column`` when the customer table has a consent column."""
+    c = tables.get("customers")
+    consent = c.extra.get("consent") if c is not None else None
+    if c is None or not consent:
+        return []
+    why = f"{c.why[consent].split(' -> ')[0]}; only who said yes is contacted"
+    return ["plan:", _line(2, "consent_column", _scalar(consent), why)]
+
+
 def _data_lines(tables: dict[str, Guess], folder: Path) -> list[str]:
     """``data:``: one table spec per guess, and a suggested CLV holdout for a log."""
     lines = ["data:", "  source: files"]
@@ -407,6 +417,7 @@ def render_params(name: str, tables: dict[str, Guess], folder: Path, files: list
     ]
     if "experiment" in tables:
         lines += _abtest_lines(tables["experiment"])
+    lines += _plan_lines(tables)
     lines += ["report:", _currency_line(tables)]
     for t in todo:
         wrapped = textwrap.wrap(f"TODO: {t}", _WIDTH - 4, break_on_hyphens=False)

@@ -9,6 +9,7 @@ with exactly one reason, so the counts by reason add up to the customers.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 import numpy as np
@@ -16,7 +17,7 @@ import pandas as pd
 
 from segkit.core.checks import check_columns
 from segkit.core.errors import SegkitError
-from segkit.core.words import YES_WORDS
+from segkit.core.words import NO_WORDS, YES_WORDS
 from segkit.segment.sample import hash_order
 
 #: Why a customer is or is not in the contact list (every customer has exactly one).
@@ -37,6 +38,60 @@ REASONS = (
 REASON_CODES = {CONTACTED: "proven_profit", HOLDOUT: "random_holdout"}
 #: Consent values read as "yes" (case-insensitive); anything else, missing included, is "no".
 YES = frozenset({"1", "1.0", "opt-in", "opt_in", "optin"}) | YES_WORDS  # "yes", "ja", "oui"…
+
+#: A column saying a customer agreed to be contacted (Shopify's "Accepts Email Marketing",
+#: "newsletter_opt_in", "Werbeeinwilligung"), in the languages of segkit.scaffold.infer.
+_ACCEPTS_TEXT = r"accepts?[ _.-]*(?:e-?mail|sms|marketing|newsletter|contact)"
+_ACCEPTS = re.compile(_ACCEPTS_TEXT, re.IGNORECASE)
+CONSENT_NAMES = re.compile(
+    rf"consent|opt[ _.-]?in|{_ACCEPTS_TEXT}|"
+    r"marketing[ _.-]*(?:ok|allowed|permission|opt)|newsletter|subscribed|"
+    r"einwillig|werbeerlaubnis|consentement|consentimiento|consenso|toestemming",
+    re.IGNORECASE,
+)
+#: The opposite: a column saying a customer refused contact (Salesforce's "Email Opt Out",
+#: "do_not_mail", "Werbesperre"); never a consent column as is. ("Unsubscribed" reads as a
+#: result first: an outcome, as before.)
+OPT_OUT_NAMES = re.compile(
+    r"opt[ _.-]?out|unsubscri|do[ _.-]?not|don.?t|\bno[ _.-]?(?:e-?mail|mail|contact|call)|"
+    r"blacklist|blocklist|abgemeldet|abmeld|widerruf|sperr|d[ée]sinscri|d[ée]sabonn|baja|"
+    r"disiscri|afgemeld",
+    re.IGNORECASE,
+)
+
+
+def consent_columns(table: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """``(consent, opt_out)``: the columns named like a consent (:data:`CONSENT_NAMES`)
+    and like a refusal (:data:`OPT_OUT_NAMES`), whose every value is a yes or a no (the
+    words of :mod:`segkit.core.words`, 1/0, true/false); e-mail consent first. A name
+    that also reads as a result (``newsletter_response``) stays an outcome, unless it is
+    an "accepts e-mail/SMS/marketing" one.
+
+    >>> t = pd.DataFrame({"Accepts SMS Marketing": ["no", "yes"], "Email Opt In": [1, 0],
+    ...                   "Email Opt Out": [True, False], "Income": [1, 2]})
+    >>> consent_columns(t)
+    (['Email Opt In', 'Accepts SMS Marketing'], ['Email Opt Out'])
+    """
+    from segkit.segment.prepare import OUTCOME_NAMES  # scikit-learn: imported when needed
+
+    answers = YES | NO_WORDS | {"0", "0.0"}
+    consent: list[str] = []
+    opt_out: list[str] = []
+    for col in table.columns:
+        name = str(col)
+        if OUTCOME_NAMES.search(name) and not _ACCEPTS.search(name):
+            continue  # a result ("newsletter_response", "AcceptedCmp1"), as before
+        refusal = bool(OPT_OUT_NAMES.search(name))
+        if not (refusal or CONSENT_NAMES.search(name)):
+            continue
+        values = table[col].dropna()
+        text = values.astype("string").str.strip().str.lower()
+        if values.empty or not text.isin(answers).all():
+            continue
+        (opt_out if refusal else consent).append(name)
+    email = re.compile(r"e-?mail|newsletter|courriel|correo", re.IGNORECASE)
+    return sorted(consent, key=lambda c: not email.search(c)), opt_out
+
 
 CONTACT_COLUMNS = [
     "customer_id",

@@ -26,6 +26,7 @@ from segkit.core.errors import SegkitError
 from segkit.core.words import NO_WORDS, YES_WORDS
 from segkit.io import clean
 from segkit.io.load import load_customers
+from segkit.plan.customers import consent_columns
 from segkit.scaffold import infer as inf
 from segkit.segment.prepare import (
     OUTCOME_NAMES,
@@ -498,6 +499,26 @@ def _customer_why(table: pd.DataFrame, outcomes: list[str], codes: list[str]) ->
     return why
 
 
+def _consent_roles(consent: list[str], opt_out: list[str], why: dict, todo: list[str]) -> None:
+    """The reasons of the consent columns (the first is ``plan.consent_column``; a second,
+    e.g. for SMS, is left out) and a TODO per opt-out column, which the plan cannot take
+    as it is: it says yes to a refusal."""
+    for i, col in enumerate(consent):
+        why[col] = (
+            "consent: yes/no, named like a consent to contact -> plan.consent_column: the "
+            "contact list leaves out who did not say yes; not clustered"
+            if i == 0
+            else f"consent: another consent column; plan.consent_column takes {consent[0]!r}"
+        )
+    for col in opt_out:
+        why[col] = "opt-out: yes/no, named like a refusal of contact; not clustered"
+        todo.append(
+            f"plan.consent_column: {col!r} says who refused contact; the plan needs a "
+            "column that says yes to contact (derive one, e.g. 1 - the refusal as 1/0, or "
+            "list the refusers in plan.suppression_file)"
+        )
+
+
 def _answers_as_numbers(df: pd.DataFrame) -> pd.DataFrame:
     """Text columns named like a result whose every value is a yes/no answer ("Réponse":
     oui/non) as 1/0, as the run reads an outcome (:func:`segkit.io.clean.flag_expr`)."""
@@ -522,17 +543,20 @@ def _customers(
     spec = _customer_spec(p, id_col, attributes, todo)
     df, quality = _load(p, spec)
     df = _answers_as_numbers(df)
-    outcomes = infer_outcomes(df)
-    num, cat = default_features(df, exclude=outcomes)
+    consent, opt_out = consent_columns(df)
+    outcomes = [c for c in infer_outcomes(df) if c not in consent + opt_out]
+    num, cat = default_features(df, exclude=[*outcomes, *consent, *opt_out])
     codes = _codes(df, num)
     num = [c for c in num if c not in codes]
     cat = [*codes, *cat]
     prepared = prepare(df, num, cat, f"customers ({p.path.name})")
     num, cat = prepared.numeric, prepared.categorical
     value, derive, value_why = value_choice(df, num)
-    table = feature_table(df, prepared, Declared(num, cat, tuple(outcomes), False, value or ""))
+    declared = Declared(num, cat, tuple(outcomes), False, value or "", consent=tuple(consent[:1]))
+    table = feature_table(df, prepared, declared)
     binary = [c for c in outcomes if set(df[c].dropna().unique()) <= {0, 1}]
     why = _customer_why(table, binary, codes)
+    _consent_roles(consent, opt_out, why, todo)
     why.update({k: v for k, v in _date_why(p, quality).items() if k in why})
     why.pop("customer_id", None)
     if id_col:
@@ -541,7 +565,7 @@ def _customers(
     if derive:
         spec["derive"] = derive
     left = {r.feature: why[r.feature] for r in table.itertuples() if not r.used and r.role != "id"}
-    left = {k: v for k, v in left.items() if k not in outcomes}
+    left = {k: v for k, v in left.items() if k not in outcomes and k not in consent[:1]}
     todo += [
         f"{c}: left out by segkit's default rule (a purchase-history name); add it to "
         "cluster.features if it is an attribute of yours"
@@ -556,6 +580,7 @@ def _customers(
         "value_why": value_why,
     }
     extra["method"] = "kprototypes" if cat else "kmeans"
+    extra["consent"] = consent[0] if consent else None
     extra["customers"] = len(df)
     ids = f"id {id_col}" if id_col else "no id column (rows numbered)"
     summary = (

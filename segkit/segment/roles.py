@@ -30,6 +30,7 @@ class Declared(NamedTuple):
     outcomes_given: bool = False  # listed in data.customers.outcomes (else inferred)
     value: str = ""  # the column that orders the segments
     derived: tuple[str, ...] = ()  # data.customers.derive names
+    consent: tuple[str, ...] = ()  # plan.consent_column: who may be contacted
 
 
 def _numeric_transform(col: str, prepared: Prepared) -> str:
@@ -53,9 +54,8 @@ def _used_reason(col: str, declared: Declared, outcomes: set[str], categorical: 
     return why
 
 
-def _left_out(customers: pd.DataFrame, col: str, declared: Declared, outcomes: set[str]) -> tuple:
-    """(role, reason) of a column that is not clustered."""
-    s = customers[col]
+def _declared_role(col: str, declared: Declared, outcomes: set[str]) -> tuple | None:
+    """(role, reason) of a column the parameters give a role other than clustering."""
     if col in outcomes:
         return "outcome", (
             "listed in data.customers.outcomes: profiled per segment, not clustered"
@@ -66,6 +66,20 @@ def _left_out(customers: pd.DataFrame, col: str, declared: Declared, outcomes: s
         )
     if col == declared.value:
         return "value", "cluster.value: orders the segments, not clustered"
+    if col in declared.consent:
+        return "consent", (
+            "plan.consent_column: who may be contacted, not a trait of a segment; not "
+            "clustered (list it in cluster.features to cluster on it)"
+        )
+    return None
+
+
+def _left_out(customers: pd.DataFrame, col: str, declared: Declared, outcomes: set[str]) -> tuple:
+    """(role, reason) of a column that is not clustered."""
+    s = customers[col]
+    given = _declared_role(col, declared, outcomes)
+    if given is not None:
+        return given
     if pd.api.types.is_datetime64_any_dtype(s):
         return "date", "a date: clustered only as days (e.g. tenure_days, days_since_last)"
     if col in NOT_FEATURES:

@@ -448,22 +448,31 @@ class Roles(NamedTuple):
     labels: dict[str, str] = {}  # column -> readable name
     derived: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()  # what deriving the columns left empty
+    consent: tuple[str, ...] = ()  # plan.consent_column, when the table has it
 
 
 def roles(
-    customers: pd.DataFrame, spec: dict[str, Any] | None, notes: list[str] | None = None
+    customers: pd.DataFrame,
+    spec: dict[str, Any] | None,
+    notes: list[str] | None = None,
+    consent: str | None = None,
 ) -> Roles:
     """The roles of ``data.customers`` (``spec``): outcomes as listed, else inferred from
-    their names (:func:`segkit.segment.prepare.infer_outcomes`); labels; derived names."""
+    their names (:func:`segkit.segment.prepare.infer_outcomes`); labels; derived names;
+    the ``consent`` column (``plan.consent_column``), never an outcome or a default
+    clustering feature: it says who may be contacted, not what a customer is like."""
     spec = spec or {}
     given = spec.get("outcomes")
     outcomes = [c for c in given if c in customers.columns] if given else None
+    held = (consent,) if consent and consent in customers.columns else ()
+    inferred = [c for c in infer_outcomes(customers) if c not in held]
     return Roles(
-        tuple(outcomes if outcomes is not None else infer_outcomes(customers)),
+        tuple(outcomes if outcomes is not None else inferred),
         outcomes is not None,
         {str(k): str(v) for k, v in (spec.get("labels") or {}).items()},
         tuple(spec.get("derive") or ()),
         tuple(notes or ()),
+        held,
     )
 
 
@@ -498,7 +507,13 @@ def _result(
         run=run_name,
     )
     declared = Declared(
-        p["features"], p["categorical"], r.outcomes, r.outcomes_given, value, r.derived
+        p["features"],
+        p["categorical"],
+        r.outcomes,
+        r.outcomes_given,
+        value,
+        r.derived,
+        r.consent,
     )
     table = feature_table(customers, prepared, declared)
     words = findings(
@@ -555,8 +570,10 @@ def run(run: Run, progress: Callable[[int], Any] | None = None) -> Clustering:
 
     spec = run.params["data"]["customers"]
     customers, derive_notes = derive.apply_spec(customers, spec)
-    spec_roles = roles(customers, spec, derive_notes)
-    fitted = fit(customers, p, seed=run.seed, progress=progress, outcomes=spec_roles.outcomes)
+    consent = (run.params.get("plan") or {}).get("consent_column")
+    spec_roles = roles(customers, spec, derive_notes, consent)
+    kept = (*spec_roles.outcomes, *spec_roles.consent)  # never clustered unless listed
+    fitted = fit(customers, p, seed=run.seed, progress=progress, outcomes=kept)
     result = _result(customers, fitted, p, run.params["name"], spec_roles)
     _write(run, result)
     return result
