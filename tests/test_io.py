@@ -458,7 +458,7 @@ def test_utf8_bom_is_not_part_of_the_first_column_name(tmp_path):
 def test_duplicate_column_names_are_named():
     with pytest.raises(
         SegkitError,
-        match=r"duplicate column names \['customer', 'value', 'Value', 'customer'\] \(case is ignored\)",
+        match=r"4 duplicate column names \['customer', 'value', 'Value', 'customer'\] \(case is ignored\)",
     ):
         load("duplicate_columns.csv")
 
@@ -1015,3 +1015,86 @@ def test_a_file_named_like_a_pattern_is_itself(tmp_path):
     path.write_text("customer,date,value\na,2024-01-02,10\n")
     t = io.load_transactions({"path": str(path), "columns": COLS}, "2024-12-31")
     assert t.quality["rows_used"] == 1 and "files" not in t.quality
+
+
+# --------------------------------------------------------------------------- JSON
+
+_ORDERS = [
+    {
+        "customer": {"id": "c1", "tier": "gold"},
+        "created_at": "2024-01-01T23:30:00Z",
+        "total": 10.5,
+        "status": "paid",
+    },
+    {
+        "customer": {"id": "c2", "tier": None},
+        "created_at": "2024-01-02T08:00:00Z",
+        "total": "7.25",
+        "status": "paid",
+    },
+    {
+        "customer": {"id": "c1", "tier": "gold"},
+        "created_at": "2024-02-01T09:00:00Z",
+        "total": -3,
+        "status": "refunded",
+    },
+]
+_JSON_COLS = {"customer_id": "customer.id", "timestamp": "created_at", "amount": "total"}
+
+
+@pytest.mark.parametrize("layout", ["array", "lines", "lines.gz"])
+def test_a_json_export_loads_as_its_csv_does(tmp_path, layout):
+    """An API's orders as JSON (an array, one record per line, gzipped): nested objects
+    flattened to ``customer.id``, a field of numbers and text read as text, dates kept as
+    written (``Z``: UTC), and the same rows used and rejected as from the CSV pandas
+    writes of the same records."""
+    import gzip
+    import json
+
+    text = (
+        json.dumps(_ORDERS)
+        if layout == "array"
+        else "\n".join(json.dumps(r) for r in _ORDERS) + "\n"
+    )
+    path = tmp_path / (
+        "orders.json" if layout == "array" else f"orders.{layout}".replace("lines", "jsonl")
+    )
+    if layout.endswith(".gz"):
+        path.write_bytes(gzip.compress(text.encode()))
+    else:
+        path.write_text(text)
+    flat = pd.json_normalize(_ORDERS)
+    flat.to_csv(tmp_path / "orders.csv", index=False)
+    got = io.load_transactions({"path": str(path), "columns": _JSON_COLS})
+    want = io.load_transactions({"path": str(tmp_path / "orders.csv"), "columns": _JSON_COLS})
+    assert got.quality["format"] == "json" and reconciles(got)
+    a, b = got.used.df(), want.used.df()
+    assert a["customer_id"].tolist() == b["customer_id"].tolist() == ["c1", "c2"]
+    assert a["amount"].tolist() == b["amount"].tolist() == [10.5, 7.25]
+    assert list(a["timestamp"]) == list(b["timestamp"])
+    assert got.quality["rejected"] == want.quality["rejected"] == {"non_positive_amount": 1}
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ('[{"id": 1, "lines": [{"sku": "x"}]}]', r"has lists in field\(s\) \['lines'\]"),
+        ("[1, 2, 3]", "holds JSON values, not records"),
+        ('{"customer_id": "c1", "amount": ', "could not be read as JSON: .*Malformed JSON"),
+    ],
+)
+def test_json_that_is_not_flat_records_is_refused_by_name(tmp_path, content, match):
+    path = tmp_path / "export.json"
+    path.write_text(content)
+    with pytest.raises(SegkitError, match=r"transactions file '.*export.json' " + match):
+        io.load_transactions({"path": str(path)})
+
+
+def test_a_long_list_of_duplicate_names_is_cut_short(tmp_path):
+    """A file with hundreds of clashing names (a JSON file read as a CSV gave a 200 KB
+    message) names the first ones and how many there are."""
+    header = ",".join(["x"] * 500 + ["amount"])
+    (tmp_path / "wide.csv").write_text(header + "\n" + ",".join(["1"] * 501) + "\n")
+    with pytest.raises(SegkitError) as err:
+        io.load_transactions({"path": str(tmp_path / "wide.csv")})
+    assert "500 duplicate column names" in str(err.value) and len(str(err.value)) < 600

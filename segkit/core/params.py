@@ -157,7 +157,7 @@ TABLE_DEFAULTS: dict[str, Any] = {
     # file path, or a pattern of several files with the same columns (orders_*.csv), read in
     # name order; relative paths are relative to the parameter file's folder
     "path": None,
-    "format": "auto",  # auto | csv | parquet | excel | whitespace | table (Spark catalog)
+    "format": "auto",  # auto | csv | parquet | json | excel | whitespace | table (Spark catalog)
     "sep": "auto",  # CSV delimiter; auto = sniffed
     "header": True,  # first line holds column names
     "names": None,  # column names when header is false
@@ -230,7 +230,7 @@ ROLES = {
 }
 
 #: ``table``: ``path`` names a table of the Spark session's catalog (engine: spark only).
-TABLE_FORMATS = ("auto", "csv", "parquet", "excel", "whitespace", "table")
+TABLE_FORMATS = ("auto", "csv", "parquet", "json", "excel", "whitespace", "table")
 
 #: Keys whose value is a free-form mapping or list, checked by their own rule below.
 _FREE = {

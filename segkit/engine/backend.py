@@ -35,7 +35,19 @@ FAST_START = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 #: Where PySpark finds a running JVM's gateway (set by spark-submit, or by share_session).
 _GATEWAY_VARS = ("PYSPARK_GATEWAY_PORT", "PYSPARK_GATEWAY_SECRET")
 #: Suffixes of files Spark reads here; others (CSV, Excel) are converted with DuckDB first.
-_NOT_PARQUET = (".csv", ".tsv", ".txt", ".gz", ".xlsx", ".xls", ".xlsm", ".zip")
+_NOT_PARQUET = (
+    ".csv",
+    ".tsv",
+    ".txt",
+    ".gz",
+    ".xlsx",
+    ".xls",
+    ".xlsm",
+    ".zip",
+    ".json",
+    ".jsonl",
+    ".ndjson",
+)
 
 
 def ibis_module() -> Any:
@@ -240,9 +252,11 @@ def table(con: Any, source: Any, what: str = "transactions") -> Any:
                 else "or read it with engine duckdb (segkit score --engine duckdb streams CSV)"
             )
             raise SegkitError(
-                f"{what} {text}: engine: spark reads Parquet or a Spark table, not CSV/Excel; "
+                f"{what} {text}: engine: spark reads Parquet or a Spark table, not CSV/JSON/Excel; "
                 f"convert it first, e.g. segkit.engine.csv_to_parquet(path, 'out.parquet'), {hint}"
             )
+        if any(s in (".json", ".jsonl", ".ndjson") for s in suffixes[-2:]):
+            return con.read_json(text)
         return con.read_csv(text)
     if Path(text).is_file():
         return con.read_parquet(text)

@@ -90,12 +90,28 @@ def is_spark(con: Any) -> bool:
     return type(con).__module__.startswith("ibis.backends.pyspark")
 
 
+#: Suffixes of files DuckDB reads for the engine (segkit.io.read), never as Parquet.
+_NOT_PARQUET = (
+    ".csv",
+    ".tsv",
+    ".txt",
+    ".gz",
+    ".json",
+    ".jsonl",
+    ".ndjson",
+    ".xlsx",
+    ".xls",
+    ".xlsm",
+    ".zip",
+)
+
+
 def reads(spec: Mapping[str, Any]) -> bool:
     """Whether the engine reads and cleans the input of table spec ``spec`` itself.
 
     True for ``format: parquet`` or ``table``, and for ``format: auto`` with a path that
     ends ``.parquet``/``.pq``, is a folder, or is a URI (``s3a://…``) not ending in a
-    CSV or Excel suffix. CSV and Excel stay with DuckDB (its sniffing).
+    CSV, JSON or Excel suffix. CSV, JSON and Excel stay with DuckDB (its sniffing).
     """
     fmt = spec.get("format", "auto")
     if fmt in ("parquet", "table"):
@@ -107,7 +123,7 @@ def reads(spec: Mapping[str, Any]) -> bool:
     if suffix in PARQUET_SUFFIXES:
         return True
     if "://" in text:
-        return suffix not in (".csv", ".tsv", ".txt", ".gz", ".xlsx", ".xls", ".xlsm", ".zip")
+        return suffix not in _NOT_PARQUET
     return Path(text).is_dir()
 
 

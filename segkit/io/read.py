@@ -2,7 +2,9 @@
 
 CSV (``.gz`` too) is read by DuckDB; its encoding is found from a byte-order mark (UTF-8 or
 UTF-16), else UTF-8 is tried and latin-1 taken when that fails (recorded in the quality
-dict). Parquet is read by DuckDB; Excel and whitespace-separated text by pandas. A file with
+dict). Parquet and JSON (an array of records or one record per line, ``.gz`` too; nested
+objects flattened to ``parent.child`` columns, lists refused) are read by DuckDB; Excel and
+whitespace-separated text by pandas. A file with
 NUL bytes near its start is not taken for a text table. Duplicate column names stop the
 read (DuckDB would rename them silently). Messages name the file, the option and counts;
 they never quote lines of a file that could not be read (it may not be a data file at all).
@@ -31,6 +33,8 @@ from segkit.core.sql import ident, idents, literal, literals
 SNIFF_BYTES = 4096
 #: Encodings DuckDB decodes itself; others are transcoded to UTF-8 first, by Python.
 DUCKDB_ENCODINGS = ("utf-8", "utf-16", "latin-1")
+#: Suffixes of JSON files (before a ``.gz``): an array of records, or one record per line.
+JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
 #: Column names the loaders use for their own bookkeeping.
 RESERVED = ("_row", "_reason", "_dup")
 
@@ -72,6 +76,8 @@ def format_of(path: Path, fmt: str) -> str:
         return "parquet"
     if suffixes and suffixes[-1] in (".xlsx", ".xls", ".xlsm"):
         return "excel"
+    if any(s in JSON_SUFFIXES for s in suffixes[-2:]):
+        return "json"
     return "csv"
 
 
@@ -173,9 +179,10 @@ def duplicates(names: list[Any]) -> list[str]:
 def _check_names(names: list[Any], path: Path, name: str) -> None:
     dups = duplicates(names)
     if dups:
+        shown = f"{dups}" if len(dups) <= 10 else f"{dups[:10]} (and {len(dups) - 10:,} more)"
         raise SegkitError(
-            f"{name} file {str(path)!r} has duplicate column names {dups} (case is ignored); "
-            "rename them so that each column has its own name"
+            f"{name} file {str(path)!r} has {len(dups):,} duplicate column names {shown} (case "
+            "is ignored); rename them so that each column has its own name"
         )
     clash = [n for n in names if str(n) in RESERVED]
     if clash:
@@ -381,6 +388,59 @@ def _read_parquet(con, path: Path, name: str) -> duckdb.DuckDBPyRelation:
     return rel.select(", ".join(f"CAST({ident(c)} AS VARCHAR) AS {ident(c)}" for c in rel.columns))
 
 
+def _flat(expr: str, name: str, dtype: Any, nested: list[str]) -> list[tuple[str, str]]:
+    """``(expression, name)`` of the text columns of a JSON field: an object's fields as
+    ``parent.child`` (recursively), a field of mixed types as its text; a list or a map
+    goes to ``nested`` (segkit reads one record per row)."""
+    kind = "json" if str(dtype) == "JSON" else str(dtype.id)  # JSON's id is varchar
+    if kind == "struct":
+        return [
+            col
+            for field, child in dtype.children
+            for col in _flat(f"{expr}.{ident(field)}", f"{name}.{field}", child, nested)
+        ]
+    if kind in ("list", "map", "array"):
+        nested.append(name)
+        return []
+    if kind == "json":  # numbers and strings in one field: the text, without quotes
+        return [(f"json_extract_string({expr}, '$')", name)]
+    return [(f"CAST({expr} AS VARCHAR)", name)]
+
+
+def _read_json(con, path: Path, name: str) -> duckdb.DuckDBPyRelation:
+    """A JSON file's records as text columns. Dates stay text, as in a CSV (the loader's
+    formats and ``local_time`` apply); objects are flattened to ``parent.child``."""
+    # dateformat/timestampformat '%%': no date detection (DuckDB would turn "...Z" into a
+    # TIMESTAMPTZ, shown in the session's time zone)
+    src = f"read_json({literal(path.as_posix())}, dateformat = '%%', timestampformat = '%%')"
+    try:
+        rel = con.sql(f"SELECT * FROM {src}")
+        rel.limit(1).fetchall()
+    except duckdb.Error as exc:
+        raise SegkitError(
+            f"{name} file {str(path)!r} could not be read as JSON: {reader_error(exc)}"
+        ) from None
+    if rel.columns == ["json"] and str(rel.types[0].id) != "struct":
+        raise SegkitError(
+            f"{name} file {str(path)!r} holds JSON values, not records; expected an array of "
+            'objects or one object per line, such as {"customer_id": "c1", "amount": 9.5}'
+        )
+    nested: list[str] = []
+    cols = [
+        col
+        for column, dtype in zip(rel.columns, rel.types, strict=True)
+        for col in _flat(ident(column), str(column), dtype, nested)
+    ]
+    if nested:
+        raise SegkitError(
+            f"{name} file {str(path)!r} has lists in field(s) {nested}; segkit reads one "
+            "record per row with plain values (objects are flattened): write one row per list "
+            "item (e.g. one row per order line) or export a CSV"
+        )
+    _check_names([n for _, n in cols], path, name)
+    return rel.select(", ".join(f"{e} AS {ident(n)}" for e, n in cols))
+
+
 def typed_dates(con, spec: dict) -> set[str]:
     """Columns a Parquet input stores as a timestamp or a date, not as text.
 
@@ -423,6 +483,8 @@ def read_raw(con, spec: dict, name: str) -> tuple[duckdb.DuckDBPyRelation, dict]
     info["format"] = fmt
     if fmt == "parquet":
         rel = _read_parquet(con, path, name)
+    elif fmt == "json":
+        rel = _read_json(con, path, name)
     elif fmt in ("excel", "whitespace"):
         rel = con.from_df(_read_pandas(path, fmt, spec, name, info))
     else:
