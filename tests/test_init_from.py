@@ -1018,3 +1018,32 @@ def test_an_opt_out_column_is_not_taken_for_consent(tmp_path):
     assert p["plan"]["consent_column"] is None
     assert "Email Opt Out" not in {*p["cluster"]["features"], *p["cluster"]["categorical"]}
     assert "TODO: plan.consent_column: 'Email Opt Out' says who refused contact" in text
+
+
+def test_a_json_orders_export_is_a_transaction_log(tmp_path):
+    """An API's orders, one JSON record per line: read as records (not as a CSV of one
+    column), ``total_price`` is the amount (a total, not a unit price: no TODO), refunded
+    orders excluded, and the one currency of the ``currency`` field is the reports'."""
+    import json
+
+    rng = np.random.default_rng(11)
+    n = 400
+    records = [
+        {
+            "id": i,
+            "customer_id": int(rng.integers(1, 60)),
+            "created_at": f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}T10:00:00Z",
+            "total_price": f"{rng.gamma(2.0, 30.0):.2f}",
+            "currency": "EUR",
+            "financial_status": "refunded" if i % 10 == 0 else "paid",
+        }
+        for i in range(n)
+    ]
+    path = tmp_path / "orders.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    _, text, p = _project(tmp_path, path)
+    spec = p["data"]["transactions"]
+    assert spec["format"] == "auto" and spec["columns"]["amount"] == "total_price"
+    assert spec["exclude_values"] == {"financial_status": ["refunded"]}
+    assert p["report"]["currency"] == "€"
+    assert "named like a unit price" not in text and "TODO" not in text.split("report:")[1]

@@ -382,6 +382,11 @@ def _currency_line(tables: dict[str, Guess]) -> str:
             top = next(c for c, r in cur["rates"].items() if r == 1)
             shown = infer.CURRENCY_SIGNS.get(top, f"{top} ")
             return _line(2, "currency", _scalar(shown), "the currency money is converted to")
+        one = tables["transactions"].extra.get("one_currency")
+        if one:  # a currency column with one currency on every row
+            col, code = one
+            shown = infer.CURRENCY_SIGNS.get(code, f"{code} ")
+            return _line(2, "currency", _scalar(shown), f"the one currency in column {col}")
         cols = tables["transactions"].spec["columns"]
         money += [cols[r] for r in ("amount", "unit_price") if r in cols]
     if "experiment" in tables and tables["experiment"].extra.get("value_metric"):

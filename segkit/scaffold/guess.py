@@ -82,10 +82,14 @@ def _dates(c: inf.Column) -> str:
 def _amount_roles(p: inf.Profile, taken: set[str]) -> tuple[dict[str, str], dict[str, str], list]:
     """(role -> column, column -> why, todo) for amount, quantity and unit price."""
     nums = [c for c in p.columns.values() if c.is_numeric and c.name not in taken]
+    # a price named as a total (total_price, Gesamtpreis) is a row's money, not a unit price
+    unit = [c for c in nums if inf.PRICE_NAME.search(c.name) and not inf.TOTAL_NAME.search(c.name)]
     named = [
-        c for c in nums if inf.AMOUNT_NAME.search(c.name) and not inf.PRICE_NAME.search(c.name)
+        c
+        for c in nums
+        if c not in unit and (inf.AMOUNT_NAME.search(c.name) or inf.TOTAL_NAME.search(c.name))
     ]
-    price = [c for c in nums if inf.PRICE_NAME.search(c.name)]
+    price = unit
     qty = [c for c in nums if inf.QUANTITY_NAME.search(c.name) and c.integer == c.numeric]
     if p.options.get("header") is False and not named:  # no names: decimals mean money
         named = sorted((c for c in nums if c.integer < c.numeric), key=lambda c: -c.distinct)
@@ -195,6 +199,8 @@ def _transactions(p: inf.Profile) -> inf.Guess:
     if total:
         left[total[0]] = total[1]
     extra = {"dates": _date_range(p, date.name, spec), "customers": ids, "currency": converted}
+    if not converted and "currencies" not in spec:
+        extra["one_currency"] = inf.one_currency(p, set())
     if "amount" in money:
         zeros = inf.sql_count(p, f"{clean.num_expr(money['amount'], inf.read_spec(p))} = 0")
         if zeros:

@@ -80,6 +80,11 @@ PRICE_NAME = re.compile(
     r"price|unit_?cost|item[ _-]?cost|rate|preis|prix|precio|prezzo|prijs|pre[çc]o|\bpris\b",
     re.IGNORECASE,
 )
+#: A price that is a row's total (``total_price``, ``line_total``, ``Gesamtpreis``): money.
+TOTAL_NAME = re.compile(
+    r"total|gesamt|summe|gross|brutto|line[ _-]?(?:total|price|amount)|extended",
+    re.IGNORECASE,
+)
 AMOUNT_NAME = re.compile(
     r"amount|revenue|sales?\b|sales_|value|total|spend|spent|paid|turnover|dollar|euro|"
     r"\beur\b|\busd\b|\bgbp\b|monetary|gross|net_|^net$|sum\b|"
@@ -700,6 +705,19 @@ def currencies_of(
             return col, ordered, sum(int(n) for c, n in rows if c is None)
         if col is not None:  # a currency column with one currency: the amounts are in it
             return None
+    return None
+
+
+def one_currency(profile: Profile, taken: set[str]) -> tuple[str, str] | None:
+    """(column, currency) of a column named like a currency that holds one currency on
+    every row it fills (``currency: EUR``): the money is in it; None otherwise."""
+    for c in profile.columns:
+        if c in taken or not clean.CURRENCY_NAMES.match(c) or clean.CONVERTED_NAMES.search(c):
+            continue
+        code = clean.currency_code(clean.stripped(c))
+        rows = profile.rel.aggregate(f"{code} AS c", code).fetchall()
+        found = [str(r[0]) for r in rows if r[0] is not None]
+        return (c, found[0]) if len(found) == 1 else None
     return None
 
 
