@@ -1047,3 +1047,33 @@ def test_a_json_orders_export_is_a_transaction_log(tmp_path):
     assert spec["exclude_values"] == {"financial_status": ["refunded"]}
     assert p["report"]["currency"] == "€"
     assert "named like a unit price" not in text and "TODO" not in text.split("report:")[1]
+
+
+def test_an_excel_report_with_title_rows_is_read_below_them(tmp_path):
+    """An ERP's Excel report: title and date rows, a blank row, then the table. init
+    writes skip_rows with the title, not a customer table of 'Unnamed' columns."""
+    rng = np.random.default_rng(4)
+    n = 300
+    table = pd.DataFrame(
+        {
+            "Customer": rng.integers(1000, 1060, n),
+            "Order Date": pd.Timestamp("2023-01-01")
+            + pd.to_timedelta(rng.integers(0, 500, n), "D"),
+            "Net Sales": np.round(rng.gamma(2.0, 20.0, n), 2),
+        }
+    )
+    path = tmp_path / "report.xlsx"
+    with pd.ExcelWriter(path) as w:
+        pd.DataFrame([["Sales report - all stores"], ["Generated on 07/12/2026"]]).to_excel(
+            w, index=False, header=False
+        )
+        table.to_excel(w, index=False, startrow=3)
+    _, text, p = _project(tmp_path, path)
+    spec = p["data"]["transactions"]
+    assert spec["skip_rows"] == 3
+    assert spec["columns"] == {
+        "customer_id": "Customer",
+        "timestamp": "Order Date",
+        "amount": "Net Sales",
+    }
+    assert "3 row(s) above the header: a report's title ('Sales report - all stores')" in text

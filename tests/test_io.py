@@ -1098,3 +1098,34 @@ def test_a_long_list_of_duplicate_names_is_cut_short(tmp_path):
     with pytest.raises(SegkitError) as err:
         io.load_transactions({"path": str(tmp_path / "wide.csv")})
     assert "500 duplicate column names" in str(err.value) and len(str(err.value)) < 600
+
+
+def _report(path: Path, rows: list[list]) -> None:
+    """An ERP report: two title lines and a blank line above the table."""
+    top = [["Sales report - all stores"], ["Generated on 07/12/2026"], []]
+    if path.suffix == ".xlsx":
+        with pd.ExcelWriter(path) as w:
+            pd.DataFrame(top[:2]).to_excel(w, index=False, header=False)
+            pd.DataFrame(rows[1:], columns=rows[0]).to_excel(w, index=False, startrow=3)
+    else:
+        path.write_text("\n".join(",".join(map(str, r)) for r in top + rows) + "\n")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_skip_rows_reads_a_report_with_title_lines(tmp_path, suffix):
+    """``skip_rows``: the lines above the header of a report are skipped, in a CSV and in
+    an Excel sheet; without it the sheet's title is taken for the header."""
+    rows = [["customer", "date", "value"], ["a", "2024-01-05", 10.5], ["b", "2024-02-01", 4]]
+    path = tmp_path / f"report{suffix}"
+    _report(path, rows)
+    t = io.load_transactions({"path": str(path), "columns": COLS, "skip_rows": 3})
+    assert t.used.df()["amount"].tolist() == [10.5, 4.0] and reconciles(t)
+    if suffix == ".xlsx":
+        with pytest.raises(SegkitError, match=r"missing column .customer.*skip_rows\)\?"):
+            io.load_transactions({"path": str(path), "columns": COLS})
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "3"])
+def test_skip_rows_must_be_a_whole_number(bad):
+    with pytest.raises(SegkitError, match="skip_rows"):
+        io.load_transactions({"path": str(BAD / "latin1.csv"), "skip_rows": bad})

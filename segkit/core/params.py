@@ -160,6 +160,8 @@ TABLE_DEFAULTS: dict[str, Any] = {
     "format": "auto",  # auto | csv | parquet | json | excel | whitespace | table (Spark catalog)
     "sep": "auto",  # CSV delimiter; auto = sniffed
     "header": True,  # first line holds column names
+    # lines (CSV) or rows (Excel) above the header to skip: a report's title lines
+    "skip_rows": 0,
     "names": None,  # column names when header is false
     "encoding": "auto",  # auto = utf-8, falling back to latin-1 (recorded)
     "sheet": 0,  # Excel sheet: its number (0 = first) or name, or "all" (stacked)
@@ -361,6 +363,9 @@ def _check_spec_types(spec: dict, at: str) -> None:
     check_scalar(spec["format"], f"{at}.format", str, in_=TABLE_FORMATS)
     for key in ("header", "dedupe", "allow_zero_amount", "id_from_row", "local_time", "cents"):
         check_scalar(spec[key], f"{at}.{key}", bool)
+    if isinstance(spec["skip_rows"], bool):
+        raise SegkitError(f"{at}.skip_rows == {spec['skip_rows']!r}, must be a whole number")
+    check_scalar(spec["skip_rows"], f"{at}.skip_rows", int, ge=0)
     if spec["dayfirst"] is not None:
         check_scalar(spec["dayfirst"], f"{at}.dayfirst", bool)
     if spec["refunded"] is not None:

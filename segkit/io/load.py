@@ -84,7 +84,7 @@ def _cols_text(name: str, m: dict, columns: list[str]) -> str:
         return f"columns are {columns}"
     return (
         f"none of its {len(columns)} columns has a name data.{name}.columns maps or a role's "
-        "name: is it the right file (and sep, header, sheet)?"
+        "name: is it the right file (and sep, header, sheet, skip_rows)?"
     )
 
 

@@ -194,6 +194,8 @@ def _check_names(names: list[Any], path: Path, name: str) -> None:
 
 def _csv_options(spec: dict, *, header: bool) -> str:
     opts = ["all_varchar = true", f"header = {literal(bool(header))}"]
+    if spec.get("skip_rows"):
+        opts.append(f"skip = {int(spec['skip_rows'])}")
     if spec["sep"] != "auto":
         opts.append(f"delim = {literal(str(spec['sep']))}")
     if spec["names"]:
@@ -314,10 +316,13 @@ def _read_excel(path: Path, spec: dict, name: str, info: dict) -> pd.DataFrame:
         raise _sheet_error(path, name, sheet, sheets, f"is out of range ({len(sheets)} sheets)")
     if isinstance(sheet, str) and sheet not in sheets:
         raise _sheet_error(path, name, sheet, sheets, "is not a sheet of the workbook")
-    head = pd.read_excel(book, sheet_name=sheet, header=None, nrows=1, dtype=str)
+    skip = spec.get("skip_rows") or 0
+    head = pd.read_excel(book, sheet_name=sheet, header=None, nrows=1, dtype=str, skiprows=skip)
     if head.shape[1] == 0:
         raise _sheet_error(path, name, sheet, sheets, "is empty")
-    df = pd.read_excel(book, sheet_name=sheet, dtype=str, header=0 if spec["header"] else None)
+    df = pd.read_excel(
+        book, sheet_name=sheet, dtype=str, header=0 if spec["header"] else None, skiprows=skip
+    )
     if spec["header"] and not spec["names"]:
         _check_names([c for c in head.iloc[0].tolist() if isinstance(c, str)], path, name)
     return df
@@ -335,7 +340,13 @@ def _read_all_sheets(
     columns (an error names the first sheet that differs)."""
     frames: list[pd.DataFrame] = []
     for sheet in sheets:
-        df = pd.read_excel(book, sheet_name=sheet, dtype=str, header=0 if spec["header"] else None)
+        df = pd.read_excel(
+            book,
+            sheet_name=sheet,
+            dtype=str,
+            header=0 if spec["header"] else None,
+            skiprows=spec.get("skip_rows") or 0,
+        )
         if df.shape[1] == 0:
             continue
         if frames and list(df.columns) != list(frames[0].columns):
@@ -359,7 +370,13 @@ def _read_pandas(path: Path, fmt: str, spec: dict, name: str, info: dict) -> pd.
         df = _read_excel(path, spec, name, info)
     else:
         try:
-            df = pd.read_csv(path, sep=r"\s+", dtype=str, header=0 if spec["header"] else None)
+            df = pd.read_csv(
+                path,
+                sep=r"\s+",
+                dtype=str,
+                header=0 if spec["header"] else None,
+                skiprows=spec.get("skip_rows") or 0,
+            )
         except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
             raise SegkitError(
                 f"{name} file {str(path)!r} could not be read as whitespace-separated text: "

@@ -172,7 +172,8 @@ def _path(file: Path, folder: Path) -> str:
 def _read_options(g: Guess) -> list[str]:
     """The read options found (format, header, decimal…), each with its reason."""
     out = []
-    for key in ("format", "sheet", "header", "decimal", "thousands", "dayfirst", "epoch", "cents"):
+    keys = ("format", "sheet", "skip_rows", "header", "decimal", "thousands", "dayfirst", "epoch")
+    for key in (*keys, "cents"):
         if key in g.spec:
             why = g.profile.why.get(key) or g.why.get(key, "")
             out.append(_line(4, key, _scalar(g.spec[key]), why))

@@ -259,6 +259,37 @@ def data_sheets(path: str | Path) -> list[str] | None:
     return list(heads)
 
 
+#: Rows of a sheet looked at for title lines above its header.
+TITLE_SCAN_ROWS = 30
+
+
+def title_rows(path: Path, sheet: str | int | None = None) -> tuple[int, str] | None:
+    """(rows, the first title) above the header of an Excel sheet written as a report:
+    title and date lines, blank rows, then the table. The header is the first row that
+    fills (nearly) as many cells as the widest row below it, all with text that is not a
+    number; None when that is the first row."""
+    import pandas as pd
+
+    top = pd.read_excel(path, sheet_name=sheet or 0, header=None, nrows=TITLE_SCAN_ROWS, dtype=str)
+    filled = top.notna().sum(axis=1).tolist()
+    if not filled or max(filled) < 2:
+        return None
+    for i, row in enumerate(top.itertuples(index=False)):
+        cells = [str(c).strip() for c in row if isinstance(c, str) and str(c).strip()]
+        widest = max(filled[i:])
+        if len(cells) >= max(2, 0.8 * widest) and not any(_NUMBER.match(c) for c in cells):
+            if i == 0:
+                return None
+            titles = [
+                str(c) for r in top.iloc[:i].itertuples(index=False) for c in r if pd.notna(c)
+            ]
+            return i, (titles[0] if titles else "")
+    return None
+
+
+_NUMBER = re.compile(r"^[-+(]?[\d.,\s]+\)?$")
+
+
 def read_file(path: str | Path, sheet: str | None = None) -> Profile:
     """Read ``path`` with segkit's reader, recognizing whitespace-separated text and a
     missing header line; returns the read options and the relation (not yet profiled).
@@ -275,6 +306,10 @@ def read_file(path: str | Path, sheet: str | None = None) -> Profile:
     con = connect()
     options: dict[str, Any] = {}
     why: dict[str, str] = {}
+    titles = None if pattern or format_of(path, "auto") != "excel" else title_rows(path, sheet)
+    if titles:
+        options["skip_rows"], first = titles
+        why["skip_rows"] = f"{titles[0]} row(s) above the header: a report's title ({first!r})"
     try:
         rel = _read(con, path, options)
     except SegkitError as exc:  # a first line of values can repeat a value: 1,1,2.5
