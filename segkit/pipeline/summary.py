@@ -158,12 +158,18 @@ def page(folder: Path, params: dict[str, Any], rows: list[dict[str, Any]], creat
 
 
 def source_of(params: dict[str, Any]) -> str:
+    """The input files' names for the reports' header (an experiment file that is also
+    the customer table, as Hillstrom's, once).
+
+    >>> source_of({"data": {"source": "files", "transactions": None,
+    ...            "customers": {"path": "d/h.csv"}, "experiment": {"path": "d/h.csv"}}})
+    'h.csv'
+    """
     d = params["data"]
     if d["source"] == "demo":
         return "synthetic demo retailer"
-    return ", ".join(
-        Path(d[t]["path"]).name for t in ("transactions", "customers", "experiment") if d[t]
-    )
+    names = [Path(d[t]["path"]).name for t in ("transactions", "customers", "experiment") if d[t]]
+    return ", ".join(dict.fromkeys(names))  # a file read as two tables is named once
 
 
 def stage_links(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
