@@ -9,6 +9,7 @@ Exit codes: 0 all good; 1 a stage (or a batch point) failed, or the run could no
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import subprocess
 import sys
@@ -550,6 +551,10 @@ def main(argv: list[str] | None = None) -> int:
         _ignore_late_interrupts(argv)
         print("segkit: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `segkit init ... | head`: the reader left; say nothing more
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit would fail too
+        return 141
     except subprocess.CalledProcessError as exc:  # pragma: no cover - defensive
         print(f"segkit: error: {exc}", file=sys.stderr)
         return 1

@@ -175,3 +175,19 @@ def test_ctrl_c_handler_only_replaces_pythons_default(inherited, installed):
             assert now is start[inherited]
     finally:
         signal.signal(signal.SIGINT, before)
+
+
+def test_a_reader_that_leaves_ends_the_command_quietly(tmp_path, monkeypatch, capsys):
+    """`segkit params cdnow | head -1`: when the reader closes the pipe, the command stops
+    with 141 (128 + SIGPIPE, as shell tools do), without a traceback."""
+    import io
+    import sys
+
+    class ClosedPipe(io.TextIOWrapper):
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    spare = open(tmp_path / "out", "wb")  # noqa: SIM115 - the fd stands in for stdout's
+    monkeypatch.setattr(sys, "stdout", ClosedPipe(spare))
+    assert cli.main(["params", "cdnow"]) == 141
+    assert capsys.readouterr().err == ""
