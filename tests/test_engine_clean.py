@@ -49,6 +49,8 @@ def dirty_log(n: int = 400, seed: int = 0) -> pd.DataFrame:
     """A typed log (naive timestamps, float and float32 numbers) with every rule firing."""
     rng = np.random.default_rng(seed)
     ids = rng.choice(["c1", " c2", "c3 ", "c4\u00a0", "17850.0", "c6"], n).astype(object)
+    # e-mail ids (odd, otherwise clean rows): one customer whatever the case
+    ids[[21, 23, 25, 27]] = ["Anna@Shop.com", " anna@SHOP.com", "anna@shop.com", "ANNA@shop.com"]
     hours = pd.to_timedelta(rng.integers(0, 360 * 24, n), unit="h")
     when = pd.Series(pd.Timestamp("2024-01-01") + hours).astype("datetime64[us]")
     qty = rng.integers(1, 5, n).astype(float)

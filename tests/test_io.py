@@ -1129,3 +1129,20 @@ def test_skip_rows_reads_a_report_with_title_lines(tmp_path, suffix):
 def test_skip_rows_must_be_a_whole_number(bad):
     with pytest.raises(SegkitError, match="skip_rows"):
         io.load_transactions({"path": str(BAD / "latin1.csv"), "skip_rows": bad})
+
+
+def test_e_mail_ids_are_one_customer_whatever_their_case(tmp_path):
+    """Shop exports key customers by e-mail; 'Anna@Shop.com' and 'anna@shop.com ' are one
+    mailbox, one customer (other ids keep their case: 'C7' and 'c7' stay two)."""
+    (tmp_path / "tx.csv").write_text(
+        "customer,date,value\n"
+        "Anna@Shop.com,2024-01-05,10\n"
+        " anna@SHOP.com ,2024-02-05,20\n"
+        "anna@shop.com,2024-03-05,5\n"
+        "C7,2024-01-05,1\n"
+        "c7,2024-01-06,2\n"
+    )
+    t = io.load_transactions({"path": str(tmp_path / "tx.csv"), "columns": COLS})
+    used = t.used.df()
+    assert sorted(used["customer_id"].unique()) == ["C7", "anna@shop.com", "c7"]
+    assert used.groupby("customer_id")["amount"].sum()["anna@shop.com"] == 35

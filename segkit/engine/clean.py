@@ -265,8 +265,10 @@ def _stripped(s: Any) -> Any:
 
 
 def _id(text: Any) -> Any:
-    """An id as :func:`segkit.io.clean.id_expr` cleans it: stripped, '17850.0' -> '17850'."""
-    return _stripped(text).re_replace(r"\.0+$", "").nullif("")
+    """An id as :func:`segkit.io.clean.id_expr` cleans it: stripped, '17850.0' -> '17850',
+    an e-mail address in lower case."""
+    x = _stripped(text).re_replace(r"\.0+$", "")
+    return ibis_module().ifelse(x.contains("@"), x.lower(), x).nullif("")
 
 
 # ---------------------------------------------------------------------------- clean

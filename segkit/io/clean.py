@@ -131,8 +131,27 @@ def text_expr(col: str) -> str:
 
 
 def id_expr(col: str) -> str:
-    """Id cell: stripped; ids read from numbers arrive as '17850.0' and lose the '.0'."""
-    return f"NULLIF(regexp_replace({stripped(col)}, '\\.0+$', ''), '')"
+    """Id cell: stripped; ids read from numbers arrive as '17850.0' and lose the '.0'; an
+    e-mail address (an id with '@', as shop exports key customers) in lower case, since
+    'Anna@x.com' and 'anna@x.com' are one customer (one mailbox)."""
+    x = f"regexp_replace({stripped(col)}, '\\.0+$', '')"
+    return f"NULLIF(CASE WHEN strpos({x}, '@') > 0 THEN lower({x}) ELSE {x} END, '')"
+
+
+def clean_ids(ids: Any) -> list[str]:
+    """:func:`id_expr` in Python, for a pandas Series of ids (a suppression list): stripped,
+    without '.0', e-mail addresses in lower case; empty ids left out.
+
+    >>> import pandas as pd
+    >>> clean_ids(pd.Series([" Anna@X.com ", "17850.0", "C7", "", None]))
+    ['anna@x.com', '17850', 'C7']
+    """
+    out = []
+    for value in ids.dropna().astype(str):
+        text = re.sub(r"\.0+$", "", value.strip().strip("\ufeff").strip())
+        if text:
+            out.append(text.lower() if "@" in text else text)
+    return out
 
 
 def flag_expr(col: str, spec: dict) -> str:

@@ -31,6 +31,7 @@ from segkit import io
 from segkit import plan as planlib
 from segkit.core.errors import SegkitError
 from segkit.core.params import parse_date
+from segkit.io.clean import clean_ids
 from segkit.plan import report as words
 from segkit.stages import explore as explore_stage
 from segkit.stages.run import Run, Skipped
@@ -160,8 +161,7 @@ def _suppressed_ids(run: Run) -> set[str]:
     if table.shape[1] == 0:
         raise SegkitError(f"plan.suppression_file: {path} has no columns; expected customer ids")
     col = "customer_id" if "customer_id" in table else table.columns[0]
-    ids = table[col].dropna().astype(str).str.strip()
-    ids = ids.str.replace(r"\.0+$", "", regex=True)  # as io.clean.id_expr reads ids
+    ids = pd.Series(clean_ids(table[col]), dtype=object)  # as the loader reads ids
     salt = explore_stage.secret_salt(run.params["data"]["pseudonymize"])
     if salt is None:
         return set(ids)
