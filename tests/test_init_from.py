@@ -1077,3 +1077,16 @@ def test_an_excel_report_with_title_rows_is_read_below_them(tmp_path):
         "amount": "Net Sales",
     }
     assert "3 row(s) above the header: a report's title ('Sales report - all stores')" in text
+
+
+def test_a_mail_tools_consent_states_are_read_as_consent(tmp_path):
+    """Klaviyo's profile export: "Email Marketing Consent" is SUBSCRIBED, UNSUBSCRIBED or
+    NEVER_SUBSCRIBED; only SUBSCRIBED may be contacted, as the plan reads it."""
+    from segkit.plan.customers import consent
+
+    states = ["SUBSCRIBED", "UNSUBSCRIBED", "NEVER_SUBSCRIBED"]
+    path = _shop_customers(tmp_path / "profiles.csv", {"Email Marketing Consent": states})
+    _, _, p = _project(tmp_path, path)
+    assert p["plan"]["consent_column"] == "Email Marketing Consent"
+    assert "Email Marketing Consent" not in p["cluster"]["categorical"]
+    assert consent(pd.Series(states)).tolist() == [True, False, False]

@@ -37,7 +37,19 @@ REASONS = (
 #: ``reason_code`` of the contact file, for the CRM.
 REASON_CODES = {CONTACTED: "proven_profit", HOLDOUT: "random_holdout"}
 #: Consent values read as "yes" (case-insensitive); anything else, missing included, is "no".
-YES = frozenset({"1", "1.0", "opt-in", "opt_in", "optin"}) | YES_WORDS  # "yes", "ja", "oui"…
+YES = (
+    frozenset({"1", "1.0", "opt-in", "opt_in", "optin", "opted_in", "subscribed", "granted"})
+    | YES_WORDS  # "yes", "ja", "oui"…
+)
+#: Consent values that say no, as CRMs and mail tools export them (Klaviyo's
+#: NEVER_SUBSCRIBED, Shopify's not_subscribed and pending: a double opt-in not confirmed).
+NO = (
+    frozenset(
+        "0 0.0 opt-out opt_out optout opted_out unsubscribed never_subscribed not_subscribed "
+        "pending denied revoked redacted invalid".split()
+    )
+    | NO_WORDS
+)
 
 #: A column saying a customer agreed to be contacted (Shopify's "Accepts Email Marketing",
 #: "newsletter_opt_in", "Werbeeinwilligung"), in the languages of segkit.scaffold.infer.
@@ -71,10 +83,12 @@ def consent_columns(table: pd.DataFrame) -> tuple[list[str], list[str]]:
     ...                   "Email Opt Out": [True, False], "Income": [1, 2]})
     >>> consent_columns(t)
     (['Email Opt In', 'Accepts SMS Marketing'], ['Email Opt Out'])
+    >>> consent_columns(pd.DataFrame({"Email Marketing Consent": ["SUBSCRIBED", "NEVER_SUBSCRIBED"]}))
+    (['Email Marketing Consent'], [])
     """
     from segkit.segment.prepare import OUTCOME_NAMES  # scikit-learn: imported when needed
 
-    answers = YES | NO_WORDS | {"0", "0.0"}
+    answers = YES | NO
     consent: list[str] = []
     opt_out: list[str] = []
     for col in table.columns:
