@@ -385,18 +385,22 @@ def test_a_catalog_table_needs_engine_spark(tmp_path):
         run_stage("explore", run)
 
 
-@pytest.mark.parametrize("unit", ["s", "ms"])
+@pytest.mark.parametrize("unit", ["s", "ms", "excel"])
 def test_epoch_timestamps_and_cents_equal_io_load(backend, tmp_path, unit):
     """An API export: timestamps as numbers since 1970, money in cents (``epoch``,
-    ``cents``); a row before 1900 and one after 9999 are unreadable on both engines."""
+    ``cents``); or Excel's serial days (``excel``: 45292.125 is 2024-01-01 03:00); a row
+    before 1900 and one after 9999 are unreadable on both engines."""
     rng = np.random.default_rng(4)
     n = 120
     scale = 1000 if unit == "ms" else 1
     stamps = (1704067200 + rng.integers(0, 300 * 86400, n)) * scale + rng.integers(0, scale, n)
+    if unit == "excel":  # days and eighths of a day (exact in binary, as Excel's are not)
+        stamps = 45292 + rng.integers(0, 300 * 8, n) / 8
+        scale = 1 / 86400  # the out-of-range rows below, in days
     frame = pd.DataFrame(
         {
             "cust": [f"c{i % 15}" for i in range(n)],
-            "ts": stamps.astype("int64"),
+            "ts": stamps if unit == "excel" else stamps.astype("int64"),
             "qty": rng.integers(1, 4, n).astype("int64"),
             "price_cents": rng.integers(100, 9999, n).astype("int64"),
         }
@@ -428,7 +432,10 @@ def test_epoch_timestamps_and_cents_equal_io_load(backend, tmp_path, unit):
         )
         # pandas reads the same numbers independently
         kept = frame.drop(index=[3, 5])
-        stamp = pd.to_datetime(kept["ts"], unit=unit)
+        if unit == "excel":  # pandas counts from Excel's day 0 itself
+            stamp = pd.Timestamp("1899-12-30") + pd.to_timedelta(kept["ts"], unit="D")
+        else:
+            stamp = pd.to_datetime(kept["ts"], unit=unit)
         assert sorted(want["timestamp"]) == sorted(stamp)
         assert want["amount"].sum() == pytest.approx(
             (kept["qty"] * kept["price_cents"] / 100).sum()

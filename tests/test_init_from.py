@@ -1090,3 +1090,29 @@ def test_a_mail_tools_consent_states_are_read_as_consent(tmp_path):
     assert p["plan"]["consent_column"] == "Email Marketing Consent"
     assert "Email Marketing Consent" not in p["cluster"]["categorical"]
     assert consent(pd.Series(states)).tolist() == [True, False, False]
+
+
+def test_excel_serial_dates_are_read_as_dates(tmp_path):
+    """A CSV saved from an Excel sheet whose date column was not formatted: serial days
+    (45000.25). init writes epoch: excel, and the run reads the days pandas reads."""
+    rng = np.random.default_rng(3)
+    n = 400
+    serial = 45000 + rng.integers(0, 500, n) + rng.integers(0, 4, n) / 4
+    frame = pd.DataFrame(
+        {
+            "Customer": rng.integers(1, 60, n),
+            "Invoice Date": serial,
+            "Sales": rng.gamma(2.0, 20.0, n),
+        }
+    )
+    path = tmp_path / "sales.csv"
+    frame.to_csv(path, index=False)
+    _, text, p = _project(tmp_path, path)
+    spec = p["data"]["transactions"]
+    assert spec["epoch"] == "excel" and spec["columns"]["timestamp"] == "Invoice Date"
+    assert "Invoice Date holds Excel's serial dates" in text
+    from segkit import io
+
+    used = io.load_transactions(spec).used.df()
+    days = pd.Timestamp("1899-12-30") + pd.to_timedelta(frame["Invoice Date"], unit="D")
+    assert sorted(used["timestamp"]) == sorted(days)

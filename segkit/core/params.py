@@ -169,7 +169,9 @@ TABLE_DEFAULTS: dict[str, Any] = {
     "date_formats": None,  # strptime formats tried in order; None = ISO then common ones
     "dayfirst": None,  # 01/02/2011: None = the data decide (an error if they cannot); true | false
     # transactions: timestamps written as numbers since 1970-01-01 UTC, as API and database
-    # exports write them (1704067200): "s", "ms" or "us"; None = dates as text
+    # exports write them (1704067200): "s", "ms" or "us"; or "excel": days since 1899-12-30
+    # with the time as a fraction (45292.5 is 2024-01-01 12:00), as a CSV saved from an
+    # Excel sheet keeps dates it did not format; None = dates as text
     "epoch": None,
     # transactions: money in minor units (cents, pence: 1250 is 12.50): amount and unit
     # price divided by 100
@@ -389,7 +391,9 @@ def _check_spec_types(spec: dict, at: str) -> None:
 
 
 #: Units of ``epoch`` timestamps, as microseconds.
-EPOCH_UNITS = {"s": 1_000_000, "ms": 1_000, "us": 1}
+EPOCH_UNITS = {"s": 1_000_000, "ms": 1_000, "us": 1, "excel": 86_400_000_000}
+#: Where an ``epoch`` unit counts from, in its units before 1970-01-01 (Excel: 1899-12-30).
+EPOCH_ORIGINS = {"excel": 25_569}
 
 #: Keys of ``currencies`` in a table spec.
 CURRENCY_KEYS = ("column", "rates", "default")

@@ -49,7 +49,7 @@ import pandas as pd
 
 from segkit.core import paths
 from segkit.core.errors import SegkitError
-from segkit.core.params import CURRENCY_SIGNS, EPOCH_UNITS
+from segkit.core.params import CURRENCY_SIGNS, EPOCH_ORIGINS, EPOCH_UNITS
 from segkit.core.words import PLACEHOLDER_IDS
 from segkit.engine.backend import flt, ibis_module, not_finite
 from segkit.io import MAX_ROW_AMOUNT, REASONS
@@ -360,7 +360,8 @@ def _epoch(x: Any, unit: str, spark: bool) -> Any:
     def from_micros(v):  # typed by the signature above
         """Microseconds since 1970 as a timestamp."""
 
-    micros = x.cast("float64") * flt(float(EPOCH_UNITS[unit]))
+    days = x.cast("float64") - flt(float(EPOCH_ORIGINS.get(unit, 0)))  # Excel's 1899-12-30
+    micros = days * flt(float(EPOCH_UNITS[unit]))
     fits = micros.abs() < flt(float(io_clean.EPOCH_END_MICROS))  # before year 10000
     # round() is a cast to BIGINT in ibis: only on the numbers that fit
     ts = from_micros(ibis.ifelse(fits, micros.round(), None)).cast("timestamp")

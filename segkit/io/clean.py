@@ -32,7 +32,7 @@ from typing import Any
 import duckdb
 
 from segkit.core.errors import SegkitError
-from segkit.core.params import CURRENCY_SIGNS, EPOCH_UNITS
+from segkit.core.params import CURRENCY_SIGNS, EPOCH_ORIGINS, EPOCH_UNITS
 from segkit.core.sql import ident, literal, literals
 from segkit.core.words import NO_WORDS, YES_WORDS
 
@@ -325,9 +325,11 @@ EPOCH_END_MICROS = 253_402_300_800_000_000
 
 
 def epoch_expr(value: str, unit: str) -> str:
-    """A number of seconds (``ms``, ``us``) since 1970-01-01 UTC as a UTC timestamp; NULL
-    when it is not a number or not between 1900 and 9999."""
-    micros = f"round(TRY_CAST({value} AS DOUBLE) * {EPOCH_UNITS[unit]})"
+    """A number of seconds (``ms``, ``us``) since 1970-01-01 UTC, or of days since
+    1899-12-30 (``excel``), as a UTC timestamp; NULL when it is not a number or not between
+    1900 and 9999."""
+    number = f"(TRY_CAST({value} AS DOUBLE) - {EPOCH_ORIGINS.get(unit, 0)})"
+    micros = f"round({number} * {EPOCH_UNITS[unit]})"
     fits = f"abs({micros}) < {EPOCH_END_MICROS}"
     return _plausible(f"CASE WHEN {fits} THEN make_timestamp(CAST({micros} AS BIGINT)) END")
 

@@ -503,9 +503,22 @@ def _epoch_column(profile: Profile) -> None:
                 )
                 c.dates = c.sampled
                 return
+        if _EXCEL_DAYS[0] <= c.lo and (c.hi or 0) <= _EXCEL_DAYS[1] and _DATE.search(c.name):
+            profile.options["epoch"] = "excel"
+            first, last = (
+                str(dt.date(1899, 12, 30) + dt.timedelta(days=int(v))) for v in (c.lo, c.hi or c.lo)
+            )
+            profile.why["epoch"] = (
+                f"{c.name} holds Excel's serial dates (days since 1899-12-30, the time as a "
+                f"fraction), {c.lo:.0f} to {c.hi:.0f}: {first} to {last}"
+            )
+            c.dates = c.sampled
+            return
 
 
 _UNIT_WORDS = {"s": "seconds", "ms": "milliseconds", "us": "microseconds"}
+#: Excel's serial dates from 1970 to 2040: a column named like a date holding them.
+_EXCEL_DAYS = (25_569, 51_136)
 
 
 def day_order(profile: Profile, col: str) -> tuple[bool | None, str]:
