@@ -459,3 +459,28 @@ def test_a_pattern_of_files_equals_io_load(log, backend):
         )
     finally:
         out.release()
+
+
+def test_id_width_pads_ids_as_io_load_does(backend, tmp_path):
+    """``id_width: 6``: '123' and '123.0' become '000123' on both engines; a longer id, one
+    with letters and an e-mail stay as they are (the e-mail in lower case)."""
+    frame = pd.DataFrame(
+        {
+            "cust": ["123", " 123.0", "1234567", "C7", "A@B.com", "000123"],
+            "ts": pd.to_datetime([f"2024-01-0{d}" for d in range(1, 7)]).astype("datetime64[us]"),
+            "value": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+        }
+    )
+    path = tmp_path / "ids.parquet"
+    frame.to_parquet(path, index=False)
+    cols = {"customer_id": "cust", "timestamp": "ts", "amount": "value"}
+    spec = {"path": str(path), "columns": cols, "id_width": 6}
+    ref = io.load_transactions(spec, END)
+    out = engine_clean.clean_transactions(backend, spec, END)
+    try:
+        want = ["000123", "000123", "1234567", "C7", "a@b.com", "000123"]
+        assert ref.used.df().sort_values("amount")["customer_id"].tolist() == want
+        got = out.used.to_pandas().sort_values("amount")["customer_id"].tolist()
+        assert got == want
+    finally:
+        out.release()

@@ -1116,3 +1116,31 @@ def test_excel_serial_dates_are_read_as_dates(tmp_path):
     used = io.load_transactions(spec).used.df()
     days = pd.Timestamp("1899-12-30") + pd.to_timedelta(frame["Invoice Date"], unit="D")
     assert sorted(used["timestamp"]) == sorted(days)
+
+
+def test_ids_written_without_leading_zeros_are_padded_to_the_crms(tmp_path):
+    """A CRM writes customer numbers with six digits ('000123'), the shop's log without
+    the zeros ('123'): no customer would match. init pads the log's ids (id_width), and
+    the run joins every customer to its attributes."""
+    rng = np.random.default_rng(9)
+    m, n = 80, 900
+    pd.DataFrame(
+        {"CustomerID": [f"{i:06d}" for i in range(1, m + 1)], "Region": rng.choice(["N", "S"], m)}
+    ).to_csv(tmp_path / "crm.csv", index=False)
+    pd.DataFrame(
+        {
+            "customer": rng.integers(1, m + 1, n),
+            "date": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 300, n), "D"),
+            "amount": rng.gamma(2.0, 20.0, n),
+        }
+    ).to_csv(tmp_path / "tx.csv", index=False)
+    _, text, p = _project(tmp_path, tmp_path / "tx.csv", tmp_path / "crm.csv")
+    assert p["data"]["transactions"]["id_width"] == 6
+    assert "customers" not in text.split("id_width")[1][:5]  # on the log, not the CRM
+    flat = " ".join(line.strip(" #") for line in text.splitlines())  # comments unwrapped
+    assert "80 of its 80 ids match once padded, 0 as written" in flat
+    from segkit import io
+
+    tx = io.load_transactions(p["data"]["transactions"]).used.df()
+    crm = io.load_customers(p["data"]["customers"]).used.df()
+    assert set(tx["customer_id"]) <= set(crm["customer_id"])

@@ -1146,3 +1146,17 @@ def test_e_mail_ids_are_one_customer_whatever_their_case(tmp_path):
     used = t.used.df()
     assert sorted(used["customer_id"].unique()) == ["C7", "anna@shop.com", "c7"]
     assert used.groupby("customer_id")["amount"].sum()["anna@shop.com"] == 35
+
+
+@pytest.mark.parametrize("bad", [0, -2, 2.5, True, "6"])
+def test_id_width_must_be_a_whole_number(bad):
+    with pytest.raises(SegkitError, match="id_width"):
+        io.load_transactions({"path": str(BAD / "latin1.csv"), "id_width": bad})
+
+
+def test_id_width_pads_the_customer_tables_ids_too(tmp_path):
+    (tmp_path / "crm.csv").write_text("id,age\n42,30\n0043,40\nX9,50\n")
+    t = io.load_customers(
+        {"path": str(tmp_path / "crm.csv"), "id_width": 4, "columns": {"customer_id": "id"}}
+    )
+    assert t.used.df()["customer_id"].tolist() == ["0042", "0043", "X9"]

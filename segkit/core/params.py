@@ -162,6 +162,9 @@ TABLE_DEFAULTS: dict[str, Any] = {
     "header": True,  # first line holds column names
     # lines (CSV) or rows (Excel) above the header to skip: a report's title lines
     "skip_rows": 0,
+    # customer ids of fewer digits get leading zeros up to this width ('123' -> '000123'),
+    # as the other file writes them (a CRM's '0000123456' and a shop's '123456'); None = as is
+    "id_width": None,
     "names": None,  # column names when header is false
     "encoding": "auto",  # auto = utf-8, falling back to latin-1 (recorded)
     "sheet": 0,  # Excel sheet: its number (0 = first) or name, or "all" (stacked)
@@ -368,6 +371,10 @@ def _check_spec_types(spec: dict, at: str) -> None:
     if isinstance(spec["skip_rows"], bool):
         raise SegkitError(f"{at}.skip_rows == {spec['skip_rows']!r}, must be a whole number")
     check_scalar(spec["skip_rows"], f"{at}.skip_rows", int, ge=0)
+    if spec["id_width"] is not None:
+        if isinstance(spec["id_width"], bool):
+            raise SegkitError(f"{at}.id_width == {spec['id_width']!r}, must be a whole number")
+        check_scalar(spec["id_width"], f"{at}.id_width", int, ge=1, le=64)
     if spec["dayfirst"] is not None:
         check_scalar(spec["dayfirst"], f"{at}.dayfirst", bool)
     if spec["refunded"] is not None:

@@ -264,11 +264,16 @@ def _stripped(s: Any) -> Any:
     return s.re_replace(_STRIP, "")
 
 
-def _id(text: Any) -> Any:
+def _id(text: Any, width: int | None = None) -> Any:
     """An id as :func:`segkit.io.clean.id_expr` cleans it: stripped, '17850.0' -> '17850',
-    an e-mail address in lower case."""
+    an e-mail address in lower case, fewer digits than ``width`` with leading zeros."""
+    ibis = ibis_module()
     x = _stripped(text).re_replace(r"\.0+$", "")
-    return ibis_module().ifelse(x.contains("@"), x.lower(), x).nullif("")
+    x = ibis.ifelse(x.contains("@"), x.lower(), x)
+    if width:
+        short = x.re_search(r"^[0-9]+$") & (x.length() < int(width))
+        x = ibis.ifelse(short, x.lpad(int(width), "0"), x)
+    return x.nullif("")
 
 
 # ---------------------------------------------------------------------------- clean
@@ -323,7 +328,7 @@ def _typed(t: Any, m: dict, kinds: dict[str, str], spec: Mapping, spark: bool) -
     cid = m["customer_id"]
     out: dict[str, Any] = {
         "_row": t._row,
-        "customer_id": _id(_text(t[cid], kinds[cid], spark)),
+        "customer_id": _id(_text(t[cid], kinds[cid], spark), spec.get("id_width")),
         "timestamp": ts,
     }
     for role in nums:
@@ -461,7 +466,14 @@ def _pseudonym(value: Any, salt: str) -> Any:
 
 
 def _rejects(
-    x: Any, raw: list[str], kinds: dict[str, str], *, spark: bool, id_col: str, salt: str | None
+    x: Any,
+    raw: list[str],
+    kinds: dict[str, str],
+    *,
+    spark: bool,
+    id_col: str,
+    salt: str | None,
+    width: int | None = None,
 ) -> Any:
     """``input, row, reason, values`` of the rejected rows (``values``: ``col=value | …``)."""
     ibis = ibis_module()
@@ -470,7 +482,7 @@ def _rejects(
         value = _text(x[f"_raw_{i}"], kinds[c], spark)
         if salt is not None and c == id_col:
             # the id as the loader cleans it, so a rejected row's pseudonym is the customer's
-            value = _pseudonym(_id(value), salt)
+            value = _pseudonym(_id(value, width), salt)
         pairs.append(ibis.literal(f"{c}=") + value.fill_null(""))
     text = pairs[0]
     for p in pairs[1:]:
@@ -557,7 +569,9 @@ def clean_transactions(
     if salt is not None:
         used = used.mutate(customer_id=_pseudonym(used.customer_id, salt))
     keep = ["customer_id", "timestamp", "amount"] + [r for r in io_load.TX_OPTIONAL if m[r]]
-    rejects = _rejects(staged, raw, kinds, spark=spark, id_col=cid, salt=salt)
+    rejects = _rejects(
+        staged, raw, kinds, spark=spark, id_col=cid, salt=salt, width=filled.get("id_width")
+    )
     return Cleaned(used.select(keep), rejects, quality, release)
 
 

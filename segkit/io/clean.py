@@ -130,12 +130,18 @@ def text_expr(col: str) -> str:
     return f"NULLIF({stripped(col)}, '')"
 
 
-def id_expr(col: str) -> str:
+def id_expr(col: str, width: int | None = None) -> str:
     """Id cell: stripped; ids read from numbers arrive as '17850.0' and lose the '.0'; an
     e-mail address (an id with '@', as shop exports key customers) in lower case, since
-    'Anna@x.com' and 'anna@x.com' are one customer (one mailbox)."""
+    'Anna@x.com' and 'anna@x.com' are one customer (one mailbox). With ``width`` (the
+    table spec's ``id_width``), an id of fewer digits gets leading zeros up to it, as the
+    other file writes it ('123' -> '000123')."""
     x = f"regexp_replace({stripped(col)}, '\\.0+$', '')"
-    return f"NULLIF(CASE WHEN strpos({x}, '@') > 0 THEN lower({x}) ELSE {x} END, '')"
+    x = f"CASE WHEN strpos({x}, '@') > 0 THEN lower({x}) ELSE {x} END"
+    if width:
+        short = f"regexp_full_match({x}, '[0-9]+') AND length({x}) < {int(width)}"
+        x = f"CASE WHEN {short} THEN lpad({x}, {int(width)}, '0') ELSE {x} END"
+    return f"NULLIF({x}, '')"
 
 
 def clean_ids(ids: Any) -> list[str]:

@@ -268,7 +268,8 @@ def _tx_select(
     raw, m: dict, spec: dict, *, dayfirst: bool, typed: bool, cur: Currencies | None = None
 ) -> list[str]:
     ts = clean.ts_expr(m["timestamp"], spec, dayfirst=dayfirst, typed=typed)
-    sel = ["_row", f"{clean.id_expr(m['customer_id'])} AS customer_id", f"{ts} AS timestamp"]
+    cid = clean.id_expr(m["customer_id"], spec.get("id_width"))
+    sel = ["_row", f"{cid} AS customer_id", f"{ts} AS timestamp"]
     if cur is not None:  # amount and price are converted by load_transactions
         code = cur.code_sql(m["amount"] or m["unit_price"])
         sel += [f"{code} AS _currency", f"{cur.rate_sql(code)} AS _rate"]
@@ -617,7 +618,7 @@ def _load_keyed(
     if spec["id_from_row"]:
         id_sql = "printf('R%06d', _row)"
     else:
-        id_sql = clean.id_expr(m["customer_id"])
+        id_sql = clean.id_expr(m["customer_id"], spec.get("id_width"))
         info["ids_trimmed"] = int(
             clean.profile(raw, {"n": clean.trimmed_count(m["customer_id"])})["n"]
         )

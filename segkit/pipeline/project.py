@@ -173,7 +173,7 @@ def _read_options(g: Guess) -> list[str]:
     """The read options found (format, header, decimal…), each with its reason."""
     out = []
     keys = ("format", "sheet", "skip_rows", "header", "decimal", "thousands", "dayfirst", "epoch")
-    for key in (*keys, "cents"):
+    for key in (*keys, "cents", "id_width"):
         if key in g.spec:
             why = g.profile.why.get(key) or g.why.get(key, "")
             out.append(_line(4, key, _scalar(g.spec[key]), why))
@@ -501,12 +501,13 @@ def init_from(folder: str | Path, files: list[str | Path], name: str | None = No
         ``folder`` is not empty; a file cannot be read or its shape decided; two files
         have the same shape; an experiment alone has no customers to segment.
     """
-    from segkit.scaffold.guess import guess
+    from segkit.scaffold.guess import align_ids, guess
 
     if not files:
         raise SegkitError("segkit init --from: give at least one data file")
     guesses = _one_pattern([g for f in files for g in guess(f)], guess)
     tables = _tables(guesses, [str(f) for f in files])
+    align_ids(tables)
     target = _new_folder(folder)
     project = (name or target.name).replace(" ", "_")
     text = render_params(project, tables, target, [str(f) for f in files])

@@ -715,3 +715,50 @@ def _guess(profile: inf.Profile) -> list[inf.Guess]:
         return _experiment(profile)
     cid = inf.id_column(profile)
     return [_customers(profile, cid.name if cid is not None else None)]
+
+
+# --------------------------------------------------------------------------- across files
+
+
+def _ids(g: inf.Guess) -> set[str] | None:
+    """The customer ids of a guessed table as the loader reads them; None without ids."""
+    col = (g.spec.get("columns") or {}).get("customer_id")
+    if not col or g.spec.get("id_from_row"):
+        return None
+    expr = clean.id_expr(col)
+    rows = g.profile.rel.aggregate(f"list(DISTINCT {expr}) FILTER (WHERE {expr} IS NOT NULL)")
+    return set(rows.fetchall()[0][0] or [])
+
+
+def _padded(ids: set[str], width: int) -> set[str]:
+    return {i.zfill(width) if i.isdigit() and len(i) < width else i for i in ids}
+
+
+def align_ids(tables: dict[str, inf.Guess]) -> None:
+    """``id_width`` on a table whose ids are numbers written without the leading zeros the
+    other table's carry (a CRM's '0000123456', a shop's '123456'): when fewer than half of
+    its ids match as written and more than half once padded to the other's width, which
+    every id of the other has. In place: the table's spec, reason and summary."""
+    found: dict[str, set[str]] = {}
+    for shape, g in tables.items():
+        ids = _ids(g)
+        if ids:
+            found[shape] = ids
+    for shape, ids in found.items():
+        for other, theirs in found.items():
+            widths = {len(i) for i in theirs}
+            if other == shape or len(widths) != 1 or not all(i.isdigit() for i in theirs):
+                continue
+            width = widths.pop()
+            before, after = len(ids & theirs), len(_padded(ids, width) & theirs)
+            if before * 2 >= len(ids) or after * 2 <= len(ids):
+                continue
+            g = tables[shape]
+            g.spec["id_width"] = width
+            col = g.spec["columns"]["customer_id"]
+            g.why["id_width"] = (
+                f"the {other} table writes its ids with {width} digits, {col} without the "
+                f"leading zeros: {after:,} of its {len(ids):,} ids match once padded, "
+                f"{before:,} as written"
+            )
+            break

@@ -158,6 +158,7 @@ def _rejects(
     *,
     id_columns: dict[str, str | None],
     salt: str | None,
+    widths: dict[str, int | None] | None = None,
 ) -> duckdb.DuckDBPyRelation:
     """One rejects table for every input: ``input, row, reason, values`` (the raw row).
 
@@ -172,7 +173,7 @@ def _rejects(
             if salt is not None and c == id_columns.get(name):
                 # the cleaning the loader applies to ids, so that a rejected row's pseudonym is
                 # the same customer's pseudonym as in the used rows
-                value = _hash_sql(id_expr(c), salt)
+                value = _hash_sql(id_expr(c, (widths or {}).get(name)), salt)
             pairs.append(f"{literal(c + '=')} || coalesce({value}, '')")
         view = f"_rej_{name}"
         t.rejects.create_view(view, replace=True)
@@ -467,7 +468,8 @@ def _match_sentences(summary: dict) -> list[str]:
     loose = summary.get("ids_matching_loosely", 0)
     cause = (
         f" {loose:,} more would match if leading zeros, case and blanks were ignored: the two "
-        "files write the ids differently (one with leading zeros, say); write them alike."
+        "files write the ids differently (one with leading zeros, say); write them alike, "
+        "or give the file of shorter numbers id_width (the other's number of digits)."
         if loose
         else ""
     )
@@ -543,12 +545,13 @@ def _load(
         n: (t.used if secret is None else pseudonymize(t.used, secret)) for n, t in tables.items()
     }
     id_columns = {n: _raw_id_column(specs[n], n) for n in tables}
+    widths = {n: (io.table_spec(specs[n], n) or {}).get("id_width") for n in tables}
     rejects = run.artifacts / "rejects.parquet"
     if not on_engine:
-        _write(_rejects(con, tables, id_columns=id_columns, salt=secret), rejects)
+        _write(_rejects(con, tables, id_columns=id_columns, salt=secret, widths=widths), rejects)
     elif tables:  # the other inputs' rejects: one more part of the engine's folder
         part = rejects / f"part-{len(list(rejects.glob('*.parquet'))):05d}.parquet"
-        _write(_rejects(con, tables, id_columns=id_columns, salt=secret), part)
+        _write(_rejects(con, tables, id_columns=id_columns, salt=secret, widths=widths), part)
     quality.update({n: t.quality for n, t in tables.items()})
     if run.params["data"]["source"] == "demo":  # generated inside the run folder
         for n, q in quality.items():
