@@ -391,16 +391,21 @@ def _read_pandas(path: Path, fmt: str, spec: dict, name: str, info: dict) -> pd.
     return df
 
 
-def _read_parquet(con, path: Path, name: str) -> duckdb.DuckDBPyRelation:
+def _opened(con, source: str, path: Path, name: str, what: str) -> duckdb.DuckDBPyRelation:
+    """``SELECT * FROM source`` with one row read now, to fail here on a broken file (as
+    Arrow: Python objects of a time-zone-aware timestamp would need pytz, not a dependency)."""
     try:
-        rel = con.sql(f"SELECT * FROM read_parquet({literal(path.as_posix())})")
-        # read one row to fail here on a broken file; as Arrow, since Python objects of a
-        # time-zone-aware timestamp column would need pytz (not a dependency)
+        rel = con.sql(f"SELECT * FROM {source}")
         rel.limit(1).to_arrow_table()
     except duckdb.Error as exc:
         raise SegkitError(
-            f"{name} file {str(path)!r} could not be read as Parquet: {reader_error(exc)}"
+            f"{name} file {str(path)!r} could not be read as {what}: {reader_error(exc)}"
         ) from None
+    return rel
+
+
+def _read_parquet(con, path: Path, name: str) -> duckdb.DuckDBPyRelation:
+    rel = _opened(con, f"read_parquet({literal(path.as_posix())})", path, name, "Parquet")
     _check_names(list(rel.columns), path, name)
     return rel.select(", ".join(f"CAST({ident(c)} AS VARCHAR) AS {ident(c)}" for c in rel.columns))
 
@@ -430,13 +435,7 @@ def _read_json(con, path: Path, name: str) -> duckdb.DuckDBPyRelation:
     # dateformat/timestampformat '%%': no date detection (DuckDB would turn "...Z" into a
     # TIMESTAMPTZ, shown in the session's time zone)
     src = f"read_json({literal(path.as_posix())}, dateformat = '%%', timestampformat = '%%')"
-    try:
-        rel = con.sql(f"SELECT * FROM {src}")
-        rel.limit(1).fetchall()
-    except duckdb.Error as exc:
-        raise SegkitError(
-            f"{name} file {str(path)!r} could not be read as JSON: {reader_error(exc)}"
-        ) from None
+    rel = _opened(con, src, path, name, "JSON")
     if rel.columns == ["json"] and str(rel.types[0].id) != "struct":
         raise SegkitError(
             f"{name} file {str(path)!r} holds JSON values, not records; expected an array of "
