@@ -24,6 +24,9 @@ SOURCE_ROOT = PACKAGE_DIR.parent if (PACKAGE_DIR.parent / "pyproject.toml").is_f
 
 _BUNDLED = ("notebooks", "data")
 
+#: Suffixes of JSON files (before a ``.gz``): an array of records, or one record per line.
+JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
+
 
 def bundled(name: str) -> Path:
     """Folder of bundled ``notebooks`` or ``data``: in the package, else in the checkout."""

@@ -26,6 +26,7 @@ from typing import Any
 
 from segkit.core.errors import SegkitError
 from segkit.core.params import DEFAULTS, ENGINES
+from segkit.core.paths import JSON_SUFFIXES
 from segkit.core.sql import literal
 
 #: Spark settings of a session segkit builds (``spark`` parameters).
@@ -34,20 +35,9 @@ SPARK_DEFAULTS: dict[str, Any] = dict(DEFAULTS["spark"])
 FAST_START = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 #: Where PySpark finds a running JVM's gateway (set by spark-submit, or by share_session).
 _GATEWAY_VARS = ("PYSPARK_GATEWAY_PORT", "PYSPARK_GATEWAY_SECRET")
-#: Suffixes of files Spark reads here; others (CSV, Excel) are converted with DuckDB first.
-_NOT_PARQUET = (
-    ".csv",
-    ".tsv",
-    ".txt",
-    ".gz",
-    ".xlsx",
-    ".xls",
-    ".xlsm",
-    ".zip",
-    ".json",
-    ".jsonl",
-    ".ndjson",
-)
+#: Suffixes of files read with DuckDB's readers, never as Parquet (CSV, JSON, Excel; on
+#: Spark they are converted with DuckDB first).
+NOT_PARQUET = (".csv", ".tsv", ".txt", ".gz", ".xlsx", ".xls", ".xlsm", ".zip", *JSON_SUFFIXES)
 
 
 def ibis_module() -> Any:
@@ -244,7 +234,7 @@ def table(con: Any, source: Any, what: str = "transactions") -> Any:
     suffixes = [s.lower() for s in Path(text).suffixes]
     if ".parquet" in suffixes or ".pq" in suffixes or Path(text).is_dir() or "://" in text:
         return con.read_parquet(text)
-    if suffixes and suffixes[-1] in _NOT_PARQUET:
+    if suffixes and suffixes[-1] in NOT_PARQUET:
         if _is_spark(con):
             hint = (
                 "or load it with segkit (the exploration stage writes transactions.parquet)"
@@ -255,7 +245,7 @@ def table(con: Any, source: Any, what: str = "transactions") -> Any:
                 f"{what} {text}: engine: spark reads Parquet or a Spark table, not CSV/JSON/Excel; "
                 f"convert it first, e.g. segkit.engine.csv_to_parquet(path, 'out.parquet'), {hint}"
             )
-        if any(s in (".json", ".jsonl", ".ndjson") for s in suffixes[-2:]):
+        if any(s in JSON_SUFFIXES for s in suffixes[-2:]):
             return con.read_json(text)
         return con.read_csv(text)
     if Path(text).is_file():

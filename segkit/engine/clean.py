@@ -51,7 +51,7 @@ from segkit.core import paths
 from segkit.core.errors import SegkitError
 from segkit.core.params import CURRENCY_SIGNS, EPOCH_ORIGINS, EPOCH_UNITS
 from segkit.core.words import PLACEHOLDER_IDS
-from segkit.engine.backend import flt, ibis_module, not_finite
+from segkit.engine.backend import NOT_PARQUET, flt, ibis_module, not_finite
 from segkit.io import MAX_ROW_AMOUNT, REASONS
 from segkit.io import clean as io_clean
 from segkit.io import load as io_load
@@ -90,22 +90,6 @@ def is_spark(con: Any) -> bool:
     return type(con).__module__.startswith("ibis.backends.pyspark")
 
 
-#: Suffixes of files DuckDB reads for the engine (segkit.io.read), never as Parquet.
-_NOT_PARQUET = (
-    ".csv",
-    ".tsv",
-    ".txt",
-    ".gz",
-    ".json",
-    ".jsonl",
-    ".ndjson",
-    ".xlsx",
-    ".xls",
-    ".xlsm",
-    ".zip",
-)
-
-
 def reads(spec: Mapping[str, Any]) -> bool:
     """Whether the engine reads and cleans the input of table spec ``spec`` itself.
 
@@ -123,7 +107,7 @@ def reads(spec: Mapping[str, Any]) -> bool:
     if suffix in PARQUET_SUFFIXES:
         return True
     if "://" in text:
-        return suffix not in _NOT_PARQUET
+        return suffix not in NOT_PARQUET
     return Path(text).is_dir()
 
 

@@ -33,8 +33,6 @@ from segkit.core.sql import ident, idents, literal, literals
 SNIFF_BYTES = 4096
 #: Encodings DuckDB decodes itself; others are transcoded to UTF-8 first, by Python.
 DUCKDB_ENCODINGS = ("utf-8", "utf-16", "latin-1")
-#: Suffixes of JSON files (before a ``.gz``): an array of records, or one record per line.
-JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
 #: Column names the loaders use for their own bookkeeping.
 RESERVED = ("_row", "_reason", "_dup")
 
@@ -76,7 +74,7 @@ def format_of(path: Path, fmt: str) -> str:
         return "parquet"
     if suffixes and suffixes[-1] in (".xlsx", ".xls", ".xlsm"):
         return "excel"
-    if any(s in JSON_SUFFIXES for s in suffixes[-2:]):
+    if any(s in paths.JSON_SUFFIXES for s in suffixes[-2:]):
         return "json"
     return "csv"
 
