@@ -1144,3 +1144,14 @@ def test_ids_written_without_leading_zeros_are_padded_to_the_crms(tmp_path):
     tx = io.load_transactions(p["data"]["transactions"]).used.df()
     crm = io.load_customers(p["data"]["customers"]).used.df()
     assert set(tx["customer_id"]) <= set(crm["customer_id"])
+
+
+def test_a_header_with_gaps_is_not_taken_for_a_title(tmp_path):
+    """A sheet whose header leaves some columns unnamed, over rows of text only: the table
+    starts at the top (no skip_rows), rather than its first data row being the header."""
+    from segkit.scaffold.infer import title_rows
+
+    rows = [["Customer", None, None, "City"], ["K1", "22-05-2024", "x", "Paris"]]
+    path = tmp_path / "gaps.xlsx"
+    pd.DataFrame(rows).to_excel(path, index=False, header=False)
+    assert title_rows(path) is None

@@ -520,8 +520,8 @@ def _consent_roles(consent: list[str], opt_out: list[str], why: dict, todo: list
         why[col] = "opt-out: yes/no, named like a refusal of contact; not clustered"
         todo.append(
             f"plan.consent_column: {col!r} says who refused contact; the plan needs a "
-            "column that says yes to contact (derive one, e.g. 1 - the refusal as 1/0, or "
-            "list the refusers in plan.suppression_file)"
+            "column that says yes to contact: list the refusers' ids in "
+            "plan.suppression_file (a CSV), or export the consent itself"
         )
 
 

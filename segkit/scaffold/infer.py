@@ -278,7 +278,9 @@ def title_rows(path: Path, sheet: str | int | None = None) -> tuple[int, str] | 
         cells = [str(c).strip() for c in row if isinstance(c, str) and str(c).strip()]
         widest = max(filled[i:])
         if len(cells) >= max(2, 0.8 * widest) and not any(_NUMBER.match(c) for c in cells):
-            if i == 0:
+            # titles are sparse (lines of one or two cells); a fuller row above is a header
+            # with gaps, and the table starts at the top
+            if i == 0 or max(filled[:i]) > 2 or max(filled[:i]) * 2 >= len(cells):
                 return None
             titles = [
                 str(c) for r in top.iloc[:i].itertuples(index=False) for c in r if pd.notna(c)
