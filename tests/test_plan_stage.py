@@ -331,3 +331,17 @@ def test_lookup_goes_beside_the_final_folder_while_a_run_is_built(tmp_path):
     assert plan_stage.lookup_folder(Run(tmp, params)) == tmp_path / "demo.private"
     plain = tmp_path / "demo"
     assert plan_stage.lookup_folder(Run(plain, params)) == tmp_path / "demo.private"
+
+
+def test_the_suppression_list_is_read_as_the_loader_reads_ids(tmp_path):
+    """Ids on the suppression list are cleaned as the loader cleans the customers' ids:
+    trimmed, '17850.0' as '17850', an e-mail in lower case; empty cells left out."""
+    path = tmp_path / "suppress.csv"
+    path.write_text("customer_id\n Anna@Shop.COM \n17850.0\nC7\n\n")
+    params = {
+        "name": "s",
+        "data": {"source": "files", "transactions": str(tmp_path / "tx.csv")},
+        "plan": {"suppression_file": str(path)},
+    }
+    run = Run.open(params, tmp_path / "run")
+    assert plan_stage._suppressed_ids(run) == {"anna@shop.com", "17850", "C7"}

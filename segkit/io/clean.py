@@ -144,22 +144,6 @@ def id_expr(col: str, width: int | None = None) -> str:
     return f"NULLIF({x}, '')"
 
 
-def clean_ids(ids: Any) -> list[str]:
-    """:func:`id_expr` in Python, for a pandas Series of ids (a suppression list): stripped,
-    without '.0', e-mail addresses in lower case; empty ids left out.
-
-    >>> import pandas as pd
-    >>> clean_ids(pd.Series([" Anna@X.com ", "17850.0", "C7", "", None]))
-    ['anna@x.com', '17850', 'C7']
-    """
-    out = []
-    for value in ids.dropna().astype(str):
-        text = re.sub(r"\.0+$", "", value.strip().strip("\ufeff").strip())
-        if text:
-            out.append(text.lower() if "@" in text else text)
-    return out
-
-
 def flag_expr(col: str, spec: dict) -> str:
     """Outcome cell as DOUBLE: a yes/no answer as 1/0 (:data:`YES_WORDS`,
     :data:`NO_WORDS`), else the number (:func:`num_expr`)."""

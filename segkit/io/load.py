@@ -439,24 +439,30 @@ def _currency_note(con, staged: str, col: str) -> str | None:
 PLACEHOLDER_SHARE = 0.01
 
 
-def placeholder_note(id_col: str, rows: list[tuple[str, str, int]], used: int) -> str | None:
-    """A note when ids that stand for no one (:data:`segkit.core.words.PLACEHOLDER_IDS`:
-    ``0`` for WooCommerce's guest checkouts, ``unknown``) carry many used rows: each would
-    be segmented as one customer. ``rows``: (id, its spelling in the file trimmed and
-    lower-cased, as exclude_values compares it, rows). Shared with :mod:`segkit.engine.clean`."""
+def placeholders(rows: list[tuple[str, str, int]], used: int) -> list[tuple[str, int, list[str]]]:
+    """(id, rows, its spellings) of the ids that stand for no one on at least
+    :data:`PLACEHOLDER_SHARE` of the ``used`` rows and 10, most rows first. ``rows``: (id,
+    its spelling in the file trimmed and lower-cased, as exclude_values compares it, rows).
+    Shared by the loaders and ``segkit init``."""
     by: dict[str, int] = {}
     spellings: dict[str, set[str]] = {}
     for v, raw, n in rows:
         by[v] = by.get(v, 0) + n
         spellings.setdefault(v, set()).add(raw)
-    big = sorted(
-        ((v, n) for v, n in by.items() if n >= max(10, PLACEHOLDER_SHARE * used)),
-        key=lambda vn: (-vn[1], vn[0]),
-    )
+    big = [(v, n) for v, n in by.items() if n >= max(10, PLACEHOLDER_SHARE * used)]
+    return [(v, n, sorted(spellings[v])) for v, n in sorted(big, key=lambda vn: (-vn[1], vn[0]))]
+
+
+def placeholder_note(id_col: str, rows: list[tuple[str, str, int]], used: int) -> str | None:
+    """A note when ids that stand for no one (:data:`segkit.core.words.PLACEHOLDER_IDS`:
+    ``0`` for WooCommerce's guest checkouts, ``unknown``) carry many used rows: each would
+    be segmented as one customer. ``rows`` as :func:`placeholders` takes them. Shared with
+    :mod:`segkit.engine.clean`."""
+    big = placeholders(rows, used)
     if not big:
         return None
-    listed = ", ".join(f"{v!r} on {_rows(n)} ({n / used:.0%})" for v, n in big)
-    values = ", ".join(repr(w) for v, _ in big for w in sorted(spellings[v]))
+    listed = ", ".join(f"{v!r} on {_rows(n)} ({n / used:.0%})" for v, n, _ in big)
+    values = ", ".join(repr(w) for _, _, words in big for w in words)
     return (
         f"Customer id {listed} of the rows used looks like a placeholder (guest checkouts, "
         "unknown customers), not one customer, and is segmented as one. Leave it out with "

@@ -201,11 +201,13 @@ def _csv_options(spec: dict, *, header: bool) -> str:
     return ", ".join(opts)
 
 
-def _csv_relation(con, path: Path, spec: dict, enc: str) -> duckdb.DuckDBPyRelation:
+def _csv_relation(con, path: Path, spec: dict, enc: str, info: dict) -> duckdb.DuckDBPyRelation:
+    """The CSV as a relation, decoded through now (an encoding error raises here); its
+    number of rows in ``info["rows"]``."""
     src = f"read_csv({literal(path.as_posix())}, {_csv_options(spec, header=spec['header'])}, "
     rel = con.sql(f"SELECT * FROM {src}encoding = {literal(enc)})")
     rel.limit(1).fetchall()  # force the sniffer and the first decode now
-    con.sql(f"SELECT count(*) FROM {src}encoding = {literal(enc)})").fetchall()
+    info["rows"] = con.sql(f"SELECT count(*) FROM {src}encoding = {literal(enc)})").fetchall()[0][0]
     return rel
 
 
@@ -221,7 +223,9 @@ def _csv_header(con, path: Path, spec: dict, enc: str) -> list[Any]:
     return list(rows[0]) if rows else []
 
 
-def _decoded(con, path: Path, spec: dict, name: str) -> tuple[duckdb.DuckDBPyRelation, Path, str]:
+def _decoded(
+    con, path: Path, spec: dict, name: str, info: dict
+) -> tuple[duckdb.DuckDBPyRelation, Path, str]:
     """The CSV relation, the file DuckDB reads (the input or a UTF-8 copy) and the encoding.
 
     ``auto``: UTF-8, else latin-1 by DuckDB, else cp1252 (then latin-1) by Python; cp1252
@@ -233,16 +237,16 @@ def _decoded(con, path: Path, spec: dict, name: str) -> tuple[duckdb.DuckDBPyRel
     auto = str(spec["encoding"]).lower() == "auto"
     if enc not in DUCKDB_ENCODINGS:
         copy = transcode(path, name, enc)
-        return _csv_relation(con, copy, spec, "utf-8"), copy, enc
+        return _csv_relation(con, copy, spec, "utf-8", info), copy, enc
     try:
-        return _csv_relation(con, path, spec, enc), path, enc
+        return _csv_relation(con, path, spec, enc, info), path, enc
     except duckdb.Error as exc:
         if not _is_encoding_error(exc):
             raise
     guess = auto and enc == "utf-8"
     if guess and not _has_c1(path):  # latin-1 and cp1252 agree: DuckDB reads it
         try:
-            return _csv_relation(con, path, spec, "latin-1"), path, "latin-1"
+            return _csv_relation(con, path, spec, "latin-1", info), path, "latin-1"
         except duckdb.Error as exc:
             if not _is_encoding_error(exc):
                 raise
@@ -254,7 +258,7 @@ def _decoded(con, path: Path, spec: dict, name: str) -> tuple[duckdb.DuckDBPyRel
             raise
         enc = "latin-1"
         copy = transcode(path, name, enc)
-    return _csv_relation(con, copy, spec, "utf-8"), copy, enc
+    return _csv_relation(con, copy, spec, "utf-8", info), copy, enc
 
 
 _C1 = re.compile(rb"[\x80-\x9f]")
@@ -278,7 +282,7 @@ def _is_encoding_error(exc: Exception) -> bool:
 def _read_csv(con, path: Path, spec: dict, name: str, info: dict) -> duckdb.DuckDBPyRelation:
     enc = spec["encoding"]
     try:
-        rel, source, enc = _decoded(con, path, spec, name)
+        rel, source, enc = _decoded(con, path, spec, name, info)
         header = _csv_header(con, source, spec, "utf-8" if source != path else enc)
     except duckdb.Error as exc:
         raise SegkitError(
@@ -487,6 +491,13 @@ def read_raw(con, spec: dict, name: str) -> tuple[duckdb.DuckDBPyRelation, dict]
     """
     if paths.is_pattern(spec["path"]):
         return _read_files(con, spec, name)
+    rel, info, _ = _read_one(con, spec, name)
+    return rel, info
+
+
+def _read_one(con, spec: dict, name: str) -> tuple[duckdb.DuckDBPyRelation, dict, int | None]:
+    """:func:`read_raw` of one file, with its number of rows when reading counted them (a
+    CSV is counted as it is decoded), else None."""
     path = resolve_path(spec["path"])
     info: dict = {"file": str(spec["path"])}
     if not path.is_file():
@@ -505,7 +516,7 @@ def read_raw(con, spec: dict, name: str) -> tuple[duckdb.DuckDBPyRelation, dict]
         rel = _read_csv(con, path, spec, name, info)
     cols = rel.columns
     rel = rel.select("row_number() OVER () AS _row, " + idents(cols))
-    return rel, info
+    return rel, info, info.pop("rows", None)
 
 
 def _read_files(con, spec: dict, name: str) -> tuple[duckdb.DuckDBPyRelation, dict]:
@@ -521,11 +532,12 @@ def _read_files(con, spec: dict, name: str) -> tuple[duckdb.DuckDBPyRelation, di
     files = paths.matched_files(spec["path"])
     if not files:
         raise SegkitError(f"data.{name}.path: no file matches {str(spec['path'])!r}")
-    parts, infos = [], []
+    parts, infos, counts = [], [], []
     for f in files:
-        rel, info = read_raw(con, {**spec, "path": str(f)}, name)
+        rel, info, rows = _read_one(con, {**spec, "path": str(f)}, name)
         parts.append(rel)
         infos.append(info)
+        counts.append(rows)
     first = [c for c in parts[0].columns if c != "_row"]
     for f, rel in zip(files[1:], parts[1:], strict=True):
         cols = [c for c in rel.columns if c != "_row"]
@@ -535,8 +547,9 @@ def _read_files(con, spec: dict, name: str) -> tuple[duckdb.DuckDBPyRelation, di
                 f"{files[0].name} has {first}; the files of a pattern must have the same columns"
             )
     offset, stacked = 0, []
-    for rel in parts:
-        n = int(rel.aggregate("count(*)").fetchall()[0][0])
+    for rel, rows in zip(parts, counts, strict=True):
+        # a CSV was counted as it was decoded; other formats are counted here
+        n = int(rows if rows is not None else rel.aggregate("count(*)").fetchall()[0][0])
         stacked.append(rel.select(f"_row + {offset} AS _row, " + idents(first)))
         offset += n
     out = stacked[0]

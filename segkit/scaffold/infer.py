@@ -24,6 +24,7 @@ commented ``params.yaml``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,7 @@ from segkit.core.params import table_spec
 from segkit.core.sql import ident, literals
 from segkit.core.words import PLACEHOLDER_IDS
 from segkit.io import clean
+from segkit.io.load import placeholders
 from segkit.io.read import connect, format_of, read_raw
 
 #: A date column: at least this share of its values parse as dates.
@@ -241,6 +243,22 @@ def _looks_headerless(names: list[str]) -> bool:
     return bool(names) and all(_VALUE_LIKE.match(str(n)) for n in names)
 
 
+def _sheet_heads(path: Path) -> dict[str, list[str]]:
+    """Sheet name -> its header row, for the sheets with columns: read once per file
+    version (:func:`data_sheets` and :func:`read_file` both look at them)."""
+    st = path.stat()
+    return dict(_heads(str(path), st.st_mtime_ns, st.st_size))
+
+
+@functools.lru_cache(maxsize=8)
+def _heads(path: str, mtime_ns: int, size: int) -> tuple[tuple[str, list[str]], ...]:
+    import pandas as pd
+
+    book = pd.ExcelFile(path)
+    heads = {str(s): pd.read_excel(book, sheet_name=s, nrows=0) for s in book.sheet_names}
+    return tuple((s, list(map(str, h.columns))) for s, h in heads.items() if h.shape[1])
+
+
 def data_sheets(path: str | Path) -> list[str] | None:
     """The sheets of a workbook to guess one by one: those with columns, when there are
     several and their columns differ (a workbook of orders and customers); None for any
@@ -249,11 +267,7 @@ def data_sheets(path: str | Path) -> list[str] | None:
     path = Path(path).expanduser().resolve()
     if not path.is_file() or format_of(path, "auto") != "excel":
         return None
-    import pandas as pd
-
-    book = pd.ExcelFile(path)
-    heads = {str(s): pd.read_excel(book, sheet_name=s, nrows=0) for s in book.sheet_names}
-    heads = {s: list(map(str, h.columns)) for s, h in heads.items() if h.shape[1]}
+    heads = _sheet_heads(path)
     if len(heads) < 2 or all(h == next(iter(heads.values())) for h in heads.values()):
         return None
     return list(heads)
@@ -355,11 +369,7 @@ def _sheets(path: Path, options: dict, why: dict) -> bool:
     """A workbook of several sheets with the same columns (a log split by year): ``sheet:
     all``, read together; True when the file must be read again. (Sheets of different
     columns are guessed one by one: :func:`data_sheets`.)"""
-    import pandas as pd
-
-    book = pd.ExcelFile(path)
-    heads = {str(s): pd.read_excel(book, sheet_name=s, nrows=0) for s in book.sheet_names}
-    heads = {s: list(map(str, h.columns)) for s, h in heads.items() if h.shape[1]}
+    heads = _sheet_heads(path)
     if len(heads) < 2 or options.get("header") is False:
         return False
     options["sheet"] = "all"
@@ -758,15 +768,20 @@ def currencies_of(
     return None
 
 
+def _codes_in(profile: Profile, col: str) -> list[str]:
+    """The currencies a currency column holds, as the loader reads them (``€`` is EUR)."""
+    code = clean.currency_code(clean.stripped(col))
+    rows = profile.rel.aggregate(f"{code} AS c", code).fetchall()
+    return [str(r[0]) for r in rows if r[0] is not None]
+
+
 def one_currency(profile: Profile, taken: set[str]) -> tuple[str, str] | None:
     """(column, currency) of a column named like a currency that holds one currency on
     every row it fills (``currency: EUR``): the money is in it; None otherwise."""
     for c in profile.columns:
         if c in taken or not clean.CURRENCY_NAMES.match(c) or clean.CONVERTED_NAMES.search(c):
             continue
-        code = clean.currency_code(clean.stripped(c))
-        rows = profile.rel.aggregate(f"{code} AS c", code).fetchall()
-        found = [str(r[0]) for r in rows if r[0] is not None]
+        found = _codes_in(profile, c)
         return (c, found[0]) if len(found) == 1 else None
     return None
 
@@ -796,12 +811,8 @@ def placeholder_ids(profile: Profile, col: str) -> tuple[list[str], int]:
         .aggregate(f"{ids} AS v, {raw} AS r, count(*) AS n", f"{ids}, {raw}")
         .fetchall()
     )
-    by: dict[str, int] = {}
-    for v, _, n in rows:
-        by[v] = by.get(v, 0) + int(n)
-    big = {v for v, n in by.items() if n >= max(10, 0.01 * profile.rows)}
-    kept = [(str(r), int(n)) for v, r, n in rows if v in big]
-    return sorted(r for r, _ in kept), sum(n for _, n in kept)
+    big = placeholders([(str(v), str(r), int(n)) for v, r, n in rows], profile.rows)
+    return sorted(w for _, _, words in big for w in words), sum(n for _, n, _ in big)
 
 
 def converted_money(profile: Profile, taken: set[str]) -> tuple[str, str | None] | None:
@@ -822,9 +833,7 @@ def converted_money(profile: Profile, taken: set[str]) -> tuple[str, str | None]
         ]
         if not beside:
             return name, None
-        code = clean.currency_code(clean.stripped(beside[0]))
-        rows = profile.rel.aggregate(f"{code} AS c", code).fetchall()
-        found = [str(r[0]) for r in rows if r[0] is not None]
+        found = _codes_in(profile, beside[0])
         if len(found) == 1:
             return name, found[0]
     return None

@@ -31,7 +31,7 @@ from segkit import io
 from segkit import plan as planlib
 from segkit.core.errors import SegkitError
 from segkit.core.params import parse_date
-from segkit.io.clean import clean_ids
+from segkit.io.clean import id_expr
 from segkit.plan import report as words
 from segkit.stages import explore as explore_stage
 from segkit.stages.run import Run, Skipped
@@ -161,14 +161,13 @@ def _suppressed_ids(run: Run) -> set[str]:
     if table.shape[1] == 0:
         raise SegkitError(f"plan.suppression_file: {path} has no columns; expected customer ids")
     col = "customer_id" if "customer_id" in table else table.columns[0]
-    ids = pd.Series(clean_ids(table[col]), dtype=object)  # as the loader reads ids
     salt = explore_stage.secret_salt(run.params["data"]["pseudonymize"])
-    if salt is None:
-        return set(ids)
     con = io.connect()
-    try:
-        rel = con.from_df(pd.DataFrame({"customer_id": ids}))
-        return set(explore_stage.pseudonymize(rel, salt).df()["customer_id"])
+    try:  # the ids as the loader reads them (io.clean.id_expr), then pseudonymized
+        raw = con.from_df(pd.DataFrame({"id": table[col].astype("string")}))
+        rel = raw.select(f"{id_expr('id')} AS customer_id").filter("customer_id IS NOT NULL")
+        rel = rel if salt is None else explore_stage.pseudonymize(rel, salt)
+        return set(rel.df()["customer_id"])
     finally:
         con.close()
 
