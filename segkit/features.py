@@ -14,12 +14,17 @@ Parquet/CSV path or a DuckDB relation) with ``*_col`` keywords, in the manner of
 
 DuckDB reads the file itself and spills to disk, so the cost grows with the log and the
 memory stays bounded: 50 million transactions run on a laptop (see ``benchmarks/``).
+On a connection that can load it (:mod:`segkit.core.native`: segkit's own connections, or
+none given), the BTYD columns come from segkit's aggregate ``btyd_state`` in the same GROUP
+BY per customer as the other features; elsewhere from two GROUP BYs (customer-day, then
+customer). Both give the same numbers (tests/test_native.py).
 With ``engine="spark"`` the same tables are computed by the ibis expressions of
 :mod:`segkit.engine.features` on a Spark session, from Parquet or a Spark table.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 from typing import Any
@@ -27,7 +32,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from segkit.core import paths
+from segkit.core import native, paths
 from segkit.core.checks import SegkitError, check_scalar
 from segkit.core.sql import ident, literal, literals
 
@@ -184,6 +189,19 @@ def _btyd_sql(days: str, end: pd.Timestamp, unit: float) -> str:
         FROM ({days}) GROUP BY customer_id"""
 
 
+def _btyd_of_state(state: str, end: pd.Timestamp, unit: float) -> str:
+    """The columns of :func:`_btyd_sql` from a ``btyd_state`` struct
+    (:mod:`segkit.core.native`; its days are days since 1970-01-01)."""
+    s, end_day = state, (end.date() - dt.date(1970, 1, 1)).days
+    return f"""{s}.days - 1 AS frequency,
+               CAST({s}.last_day - {s}.first_day AS DOUBLE) / {unit} AS recency,
+               CAST({end_day} - {s}.first_day AS DOUBLE) / {unit} AS T,
+               CASE WHEN {s}.days > 1 THEN {s}.rest_total / ({s}.days - 1) ELSE 0 END
+                 AS monetary,
+               DATE '1970-01-01' + {s}.first_day AS first_day,
+               DATE '1970-01-01' + {s}.last_day AS last_day"""
+
+
 def _check_unit(time_unit: str) -> float:
     check_scalar(time_unit, "time_unit", str, in_=set(_UNITS))
     return _UNITS[time_unit]
@@ -232,11 +250,13 @@ def btyd_summary(
         args = (transactions, engine, spark, observation_end, time_unit)
         out = _on_engine("customer_features", *args, **kw)
         return out[["customer_id", "frequency", "recency", "T", "monetary"]]
-    con = con or duckdb.connect()
+    con = con or native.connect()
     unit = _check_unit(time_unit)
     src = source_sql(con, transactions)
     cid, ts, amt = customer_id_col, timestamp_col, amount_col
     _require(con, src, _roles(cid, ts, amt))
+    if native.load(con):
+        return _btyd_native(con, src, cid, ts, amt, observation_end, unit)
     end, whole = _window(con, src, cid, ts, amt, observation_end)
     sql = _btyd_sql(_days_sql(src, cid, ts, amt, end), end, unit)
     out = con.execute(
@@ -244,6 +264,39 @@ def btyd_summary(
     ).df()
     if whole and out["customer_id"].isna().any():  # ids were not checked: _end_of raises
         _end_of(con, src, cid, ts, amt, observation_end)
+    out["frequency"] = out["frequency"].astype("int64")
+    return out
+
+
+def _btyd_native(con, src, cid, ts, amt, observation_end, unit: float) -> pd.DataFrame:
+    """:func:`btyd_summary` in one GROUP BY with segkit's aggregate ``btyd_state``
+    (:mod:`segkit.core.native`): one pass over the log, where the SQL needs a validation
+    scan and two GROUP BYs. The same checks and errors: a bad row or an empty id sends the
+    log to :func:`_end_of`, which stops with its count."""
+    given = observation_end is not None
+    end_arg = _day(pd.Timestamp(observation_end).normalize()) if given else "NULL"
+    table = "_segkit_btyd"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {ident(cid)} AS customer_id, "
+        f"btyd_state(CAST({ident(ts)} AS DATE), CAST({ident(amt)} AS DOUBLE), "
+        f"CAST({end_arg} AS DATE)) AS s FROM {src} GROUP BY 1"
+    )
+    try:
+        bad, no_id, last = con.execute(
+            f"SELECT sum(s.bad), count(*) FILTER (WHERE customer_id IS NULL), "
+            f"max(s.last_day) FILTER (WHERE s.days > 0) FROM {table}"
+        ).fetchall()[0]
+        if bad or no_id or (last is None and not given):
+            _end_of(con, src, cid, ts, amt, observation_end)  # stops with the count
+            raise SegkitError(f"transactions: {bad} bad rows, {no_id} empty ids")  # not reached
+        end = pd.Timestamp(observation_end if given else dt.date(1970, 1, 1) + dt.timedelta(last))
+        out = con.execute(
+            f"SELECT customer_id, frequency, recency, T, monetary FROM (SELECT customer_id, "
+            f"{_btyd_of_state('s', end.normalize(), unit)} FROM {table} WHERE s.days > 0) "
+            "ORDER BY customer_id"
+        ).df()
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {table}")
     out["frequency"] = out["frequency"].astype("int64")
     return out
 
@@ -349,8 +402,9 @@ def customer_features(
     _require(con, src, _roles(cid, ts, amt))
     cols = _columns(con, src)
     end = _end_of(con, src, cid, ts, amt, observation_end)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _days AS {_days_sql(src, cid, ts, amt, end)}")
-    btyd = _btyd_sql("SELECT * FROM _days", end, unit)
+    fused = native.load(con)  # the BTYD columns in the same GROUP BY as the others
+    if not fused:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _days AS {_days_sql(src, cid, ts, amt, end)}")
     order_key = ident(order_id_col if order_id_col in cols else ts)
     items = f"sum({ident(quantity_col)})" if quantity_col in cols else "NULL"
     within = f"CAST({ident(ts)} AS DATE) <= {_day(end)}"
@@ -358,23 +412,33 @@ def customer_features(
         con, src, cols=[c for c in share_cols if c in cols], amt=amt, within=within, top_n=top_n
     )
     extra = "".join(f", {s}" for s in shares)
+    if fused:
+        extra += (
+            f", btyd_state(CAST({ident(ts)} AS DATE), CAST({ident(amt)} AS DOUBLE), "
+            "CAST(NULL AS DATE)) AS s"
+        )
+    o = f"""SELECT {ident(cid)} AS customer_id, count(DISTINCT {order_key}) AS orders,
+                   sum({ident(amt)}) AS revenue, {items} AS items{extra}
+            FROM {src} WHERE {within} GROUP BY 1"""
+    if fused:
+        joined = f"""SELECT *, {_btyd_of_state("s", end, unit)} FROM o"""
+    else:
+        joined = f"""SELECT * FROM ({_btyd_sql("SELECT * FROM _days", end, unit)}) b
+                JOIN o USING (customer_id)"""
     sql = f"""
-        WITH b AS ({btyd}),
-        o AS (SELECT {ident(cid)} AS customer_id, count(DISTINCT {order_key}) AS orders,
-                     sum({ident(amt)}) AS revenue, {items} AS items{extra}
-              FROM {src} WHERE {within} GROUP BY 1)
-        SELECT b.customer_id,
-               CAST(b.first_day AS TIMESTAMP) AS first_purchase,
-               CAST(b.last_day AS TIMESTAMP) AS last_purchase,
-               b.frequency, b.recency, b.T, b.monetary,
-               o.orders, o.revenue, o.revenue / o.orders AS aov, o.items,
-               date_diff('day', b.first_day, {_day(end)}) AS tenure_days,
-               date_diff('day', b.last_day, {_day(end)}) AS days_since_last,
-               CASE WHEN b.frequency > 0
-                    THEN date_diff('day', b.first_day, b.last_day) / b.frequency END
+        WITH o AS ({o}), f AS ({joined})
+        SELECT customer_id,
+               CAST(first_day AS TIMESTAMP) AS first_purchase,
+               CAST(last_day AS TIMESTAMP) AS last_purchase,
+               frequency, recency, T, monetary,
+               orders, revenue, revenue / orders AS aov, items,
+               date_diff('day', first_day, {_day(end)}) AS tenure_days,
+               date_diff('day', last_day, {_day(end)}) AS days_since_last,
+               CASE WHEN frequency > 0
+                    THEN date_diff('day', first_day, last_day) / frequency END
                  AS mean_ipt_days
-               {"".join(f", coalesce(o.{ident(n)}, 0) AS {ident(n)}" for n in share_names)}
-        FROM b JOIN o USING (customer_id) ORDER BY b.customer_id"""
+               {"".join(f", coalesce({ident(n)}, 0) AS {ident(n)}" for n in share_names)}
+        FROM f ORDER BY customer_id"""
     out = con.execute(sql).df()
     if out.empty:
         raise SegkitError(f"transactions has no rows on or before the observation end {end.date()}")

@@ -16,6 +16,7 @@ def test_run_folder_has_manifest_reports_and_index(cdnow_run):
     assert m["stages"]["explore"]["status"] == "ok"
     assert m["inputs"]["transactions"]["sha256"] == config_sha("data/cdnow_sample.txt.gz")
     assert m["packages"]["pandas"] and m["python"]
+    assert m["duckdb_aggregate"].startswith(("on: btyd_state", "off ("))
     index = (cdnow_run / "index.html").read_text()
     assert '<a href="01_explore.html">01 Exploration</a>' in index and "2,357 customers" in index
 

@@ -25,7 +25,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from segkit.core import paths
+from segkit.core import native, paths
 from segkit.core.errors import SegkitError
 from segkit.core.sql import ident, idents, literal, literals
 
@@ -50,8 +50,9 @@ _ENCODING_ALIASES = {
 def connect(
     memory_limit: str | None = None, temp_dir: str | Path | None = None
 ) -> duckdb.DuckDBPyConnection:
-    """An in-process DuckDB connection that spills to ``temp_dir`` past ``memory_limit``."""
-    con = duckdb.connect()
+    """An in-process DuckDB connection that spills to ``temp_dir`` past ``memory_limit``,
+    and may load segkit's aggregate (:mod:`segkit.core.native`)."""
+    con = native.connect()
     con.execute("SET preserve_insertion_order = true")
     if memory_limit:
         con.execute(f"SET memory_limit = {literal(str(memory_limit))}")

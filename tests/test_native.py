@@ -1,0 +1,199 @@
+"""segkit's DuckDB aggregate in C (segkit.core.native): built here, and btyd_summary gives the
+same summary with it as with the SQL (and as pandas, tests/test_features.py), on logs that
+reach its every path: days beyond the inline ones, DuckDB's parallel combine, rows after
+the observation end, ties on the first day; and where it cannot load, the SQL runs."""
+
+import os
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_features import pandas_btyd
+
+from segkit import features
+from segkit.core import native
+from segkit.core.errors import SegkitError
+
+
+def _sql(tx, *args, **kw):
+    """btyd_summary on a connection that does not load extensions: the SQL."""
+    return features.btyd_summary(tx, *args, con=duckdb.connect(), **kw)
+
+
+def _same(a, b):
+    pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-12, atol=1e-9)
+
+
+def test_the_aggregate_builds_and_loads_here():
+    """Where a C compiler is (CI installs one), btyd_summary runs the aggregate."""
+    if native.compiler() is None and not os.environ.get("CI"):
+        pytest.skip("no C compiler on this machine: btyd_summary runs its SQL")
+    con = native.connect()
+    assert native.load(con), native.status()
+    assert native.status().startswith("on:")
+    got = con.execute(
+        "SELECT btyd_state(d, a, DATE '2024-01-10') FROM (VALUES "
+        "(DATE '2024-01-02', 5.0), (DATE '2024-01-01', 2.0), (DATE '2024-01-01', 1.5), "
+        "(DATE '2024-01-09', 4.0), (DATE '2024-01-11', 100.0), (NULL, 1.0), "
+        "(DATE '2024-01-03', 'nan'::DOUBLE)) t(d, a)"
+    ).fetchone()[0]
+    day = (pd.Timestamp("2024-01-01") - pd.Timestamp(0)).days
+    assert got == {
+        "days": 3,  # 1st, 2nd, 9th; the 11th is after the end
+        "first_day": day,
+        "last_day": day + 8,
+        "first_total": 3.5,
+        "rest_total": 9.0,
+        "bad": 2,  # the empty day, the NaN amount
+    }
+
+
+def _big_log(con, customers: int, rows: int) -> duckdb.DuckDBPyRelation:
+    # Heavy customers (50 purchase days on average over 1,000 days: beyond the 8 days kept
+    # inline, the hash set grows), one-purchase customers, rows in no order.
+    return con.sql(
+        f"SELECT 'c' || (hash(i) % {customers}) AS customer_id, "
+        "TIMESTAMP '2021-01-01' + to_days(CAST(hash(i * 7) % 1000 AS INTEGER)) "
+        "+ to_hours(CAST(hash(i * 11) % 24 AS INTEGER)) AS timestamp, "
+        "round((hash(i * 13) % 20000) / 100.0 - 20, 2) AS amount "
+        f"FROM range({rows}) t(i) UNION ALL "
+        "SELECT 'single' || i, TIMESTAMP '2022-06-01', 10.0 FROM range(50) t(i)"
+    )
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+@pytest.mark.parametrize("end,unit", [(None, "D"), ("2023-01-15", "W")])
+def test_native_equals_sql_on_a_million_rows(tmp_path, threads, end, unit):
+    """Four threads make DuckDB aggregate in parallel and combine the states."""
+    path = tmp_path / "tx.parquet"
+    _big_log(duckdb.connect(), 20_000, 1_000_000).write_parquet(str(path), row_group_size=50_000)
+    con = native.connect(threads=str(threads))
+    if not native.load(con):
+        pytest.skip(native.status())
+    got = features.btyd_summary(str(path), end, unit, con=con)
+    want = _sql(str(path), end, unit)
+    assert len(got) == 20_050
+    assert got["frequency"].max() > 40  # the hash set was used
+    _same(got, want)
+
+
+_CONS: list = []
+
+
+def _cons():
+    """One connection with the aggregate and one without, for every example."""
+    if not _CONS:
+        con = native.connect()
+        if not native.load(con):
+            pytest.skip(native.status())
+        _CONS.extend([con, duckdb.connect()])
+    return _CONS
+
+
+def test_customer_features_are_the_same_with_the_aggregate_and_without(tmp_path):
+    """customer_features puts btyd_state in its one GROUP BY per customer (no customer-day
+    table, no join): every column equal to the SQL's, shares, orders and items too."""
+    path = tmp_path / "tx.parquet"
+    con = duckdb.connect()
+    _big_log(con, 5_000, 300_000).project(
+        "*, 'o' || (hash(timestamp) % 50000) AS order_id, 1 + hash(amount) % 3 AS quantity, "
+        "['web', 'store', 'app'][CAST(1 + hash(customer_id) % 3 AS BIGINT)] AS channel"
+    ).write_parquet(str(path))
+    fast = native.connect(threads="4")
+    if not native.load(fast):
+        pytest.skip(native.status())
+    for end in (None, "2022-09-30"):
+        got = features.customer_features(str(path), end, "W", con=fast)
+        want = features.customer_features(str(path), end, "W", con=duckdb.connect())
+        assert list(got.columns) == list(want.columns) and "share_channel_web" in got
+        _same(got, want)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "c"]),
+            st.integers(0, 40),  # day
+            st.sampled_from([0.0, 1.5, -2.25, 10.0, 1e6]),
+        ),
+        min_size=1,
+        max_size=60,
+    ),
+    st.one_of(st.none(), st.integers(0, 40)),
+)
+def test_native_equals_sql_and_pandas_on_any_small_log(rows, end_day):
+    tx = pd.DataFrame(rows, columns=["customer_id", "day", "amount"])
+    tx["timestamp"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(tx.pop("day"), unit="D")
+    end = None if end_day is None else pd.Timestamp("2024-01-01") + pd.Timedelta(days=end_day)
+    con, sql = _cons()
+    got = features.btyd_summary(tx, end, con=con)
+    _same(got, features.btyd_summary(tx, end, con=sql))
+    ref = pandas_btyd(tx, end if end is not None else tx["timestamp"].max().normalize(), 1.0)
+    if ref.empty:  # every row after the end
+        assert got.empty
+    else:
+        _same(got, ref.reset_index(drop=True).astype(got.dtypes.to_dict()))
+
+
+def test_bad_rows_stop_with_the_same_message_as_the_sql():
+    tx = pd.DataFrame(
+        {
+            "customer_id": ["a", None, "b"],
+            "timestamp": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-03-01"]),
+            "amount": [1.0, 2.0, 3.0],
+        }
+    )
+    messages = []
+    for con in (native.connect(), duckdb.connect()):
+        # the empty id is on a row before the end and after it: both are caught
+        for end in (None, "2024-01-01"):
+            with pytest.raises(SegkitError, match="has 1 empty values") as e:
+                features.btyd_summary(tx, end, con=con)
+            messages.append(str(e.value))
+    assert len(set(messages)) == 1
+
+
+def test_a_connection_without_unsigned_extensions_runs_the_sql():
+    con = duckdb.connect()  # a user's own connection: allow_unsigned_extensions is off
+    assert not native.load(con)
+    tx = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "b"],
+            "timestamp": pd.to_datetime(["2024-01-01", "2024-01-05", "2024-01-03"]),
+            "amount": [1.0, 2.0, 3.0],
+        }
+    )
+    _same(features.btyd_summary(tx, con=con), features.btyd_summary(tx))
+
+
+def test_without_a_compiler_segkit_says_so_and_runs_the_sql(monkeypatch, tmp_path):
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path / "cache"))
+    assert native.extension() is None
+    assert "could not compile btyd_state.c" in native.status()
+    tx = pd.DataFrame(
+        {"customer_id": ["a"], "timestamp": pd.to_datetime(["2024-01-01"]), "amount": [1.0]}
+    )
+    assert features.btyd_summary(tx)["frequency"].tolist() == [0]
+    assert not list((tmp_path / "cache").rglob("*.tmp"))  # no half-built file left
+
+
+def test_segkit_native_0_turns_it_off(monkeypatch):
+    monkeypatch.setenv("SEGKIT_NATIVE", "0")
+    assert not native.load(native.connect())
+    assert native.status().startswith("off (SEGKIT_NATIVE=0)")
+
+
+def test_the_metadata_footer_has_duckdbs_layout():
+    """534 bytes: DuckDB reads the last 512 (eight 32-byte fields, backwards, then the
+    256-byte signature) after a custom section header naming duckdb_signature."""
+    footer = native._metadata("linux_amd64")
+    assert len(footer) == 534 and footer[4:20] == b"duckdb_signature"
+    fields = footer[22 : 22 + 256]
+    names = [fields[i : i + 32].rstrip(b"\0").decode() for i in range(0, 256, 32)][::-1]
+    assert names[:5] == ["4", "linux_amd64", "v1.2.0", "segkit", "C_STRUCT"]
+    assert np.all(np.frombuffer(footer[-256:], dtype=np.uint8) == 0)
