@@ -11,16 +11,22 @@ SQL variants and the numpy pass ``numpy_codes``), on the same 5.5-million-row lo
   first and last day, revenue, first-day revenue and up to 12 distinct days inline, further
   days in a hash set of (customer, day). Memory grows with customers, not rows.
 
-Neither is a segkit dependency: they run in another interpreter (``--others``: a venv with
-``pip install polars numba pyarrow duckdb pandas``). The floor (DuckDB, one GROUP BY
-customer, Arrow, threads = 1) and ``features.btyd_summary`` run from this venv. Each step
+- ``btyd``: ``features.btyd_summary`` with segkit's own DuckDB aggregate ``btyd_state``
+  (``segkit.core.native``, C, one GROUP BY); ``btyd_sql``: the same function on its SQL (a
+  connection that does not load the aggregate); ``btyd_state``: the aggregate alone,
+  fetched as the floor is.
+
+polars and numba are not segkit dependencies: they run in another interpreter
+(``--others``: a venv with ``pip install polars numba pyarrow duckdb pandas``; needed only
+for their steps, see ``--steps``). The floor (DuckDB, one GROUP BY customer, Arrow,
+threads = 1) and the segkit steps run from this venv. Each step
 in a fresh process, best of ``--repeat`` by CPU seconds (``time.process_time``, every
 thread); imports are not timed (nor are DuckDB's for the floor), numba's import and the
 load of its compiled cache are reported apart (``setup``). ``BENCH_CHECK=1`` checks that
 the numba and polars summaries equal ``btyd_summary``'s (untimed).
 
-Run: ``python benchmarks/bench_btyd_outside.py --others /path/to/python [--repeat 3]``;
-writes ``results/bench_btyd_outside.md``.
+Run: ``python benchmarks/bench_btyd_outside.py --others /path/to/python [--repeat 3]
+[--steps floor btyd ...]``; writes ``results/bench_btyd_outside.md``.
 """
 
 from __future__ import annotations
@@ -40,20 +46,40 @@ from bench_features import DATA, make_log  # noqa: E402
 END_DAY = 19723  # 2024-01-01, days since 1970-01-01: the observation end of every step
 
 SEGKIT = """
-import json, resource, sys, time
+import json, os, resource, sys, time
 import duckdb
 from segkit import features
+from segkit.core import native
 step, path = sys.argv[1], sys.argv[2]
-con = duckdb.connect()
+s0 = time.process_time()
+if step in ("btyd", "btyd_state"):  # compiled on the first run; btyd_summary loads it again
+    con = native.connect()
+    assert native.load(con), native.status()
+else:  # a connection without the aggregate: btyd_sql runs the SQL
+    con = duckdb.connect()
 con.execute("SET threads = 1")
+setup = time.process_time() - s0
 w0, c0 = time.perf_counter(), time.process_time()
 if step == "floor":
     n = con.sql("SELECT customer_id, count(*), sum(amount), min(timestamp), max(timestamp) "
                 f"FROM read_parquet('{path}') GROUP BY 1").to_arrow_table().num_rows
+elif step == "btyd_state":
+    n = con.sql("SELECT customer_id, btyd_state(CAST(timestamp AS DATE), amount, "
+                f"DATE '2024-01-01') FROM read_parquet('{path}') GROUP BY 1").to_arrow_table().num_rows
 else:
-    n = len(features.btyd_summary(path, "2024-01-01", "D", con=con))
-print(json.dumps({"seconds": time.perf_counter() - w0, "cpu": time.process_time() - c0,
-                  "setup": 0.0, "customers": n,
+    out = features.btyd_summary(path, "2024-01-01", "D", con=con)
+    n = len(out)
+wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+if os.environ.get("BENCH_CHECK") and step in ("btyd", "btyd_sql"):  # equal to the SQL's summary, untimed
+    import numpy as np, pandas as pd
+    ref = pd.read_parquet(os.environ["BENCH_REF"])
+    assert (out["customer_id"].to_numpy() == ref["customer_id"].to_numpy()).all()
+    assert (out["frequency"].to_numpy() == ref["frequency"].to_numpy()).all()
+    for c in ("recency", "T", "monetary"):
+        np.testing.assert_allclose(out[c].to_numpy(), ref[c].to_numpy(), rtol=1e-9)
+    print(step, "equals btyd_summary's SQL", file=sys.stderr)
+print(json.dumps({"seconds": wall, "cpu": cpu,
+                  "setup": setup, "customers": n,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}))
 """
 
@@ -267,7 +293,9 @@ print(json.dumps({"seconds": wall, "cpu": cpu, "setup": setup, "customers": len(
 #: (step, runs in: "segkit" this interpreter, "others" the --others one, what)
 STEPS = (
     ("floor", "segkit", "floor: DuckDB GROUP BY customer, Arrow, threads = 1"),
-    ("btyd", "segkit", "`features.btyd_summary`, DuckDB threads = 1"),
+    ("btyd", "segkit", "`features.btyd_summary` with segkit's aggregate, DuckDB threads = 1"),
+    ("btyd_sql", "segkit", "`features.btyd_summary` on its SQL, DuckDB threads = 1"),
+    ("btyd_state", "segkit", "part: the aggregate alone, fetched as the floor (Arrow, unsorted)"),
     ("polars_two", "others", "polars: the two GROUP BYs (customer-day, customer)"),
     ("polars_one", "others", "polars: one GROUP BY, n_unique days, filtered first-day sum"),
     ("numba_pass", "others", "numba: one streaming pass, hash tables of ids and days"),
@@ -297,9 +325,13 @@ def _run(step: str, where: str, python: str, path: Path) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--others", required=True, help="python with polars, numba, pyarrow")
+    ap.add_argument("--others", help="python with polars, numba, pyarrow")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--steps", nargs="+", choices=[s[0] for s in STEPS])
     args = ap.parse_args()
+    steps = [s for s in STEPS if s[0] in (args.steps or [s[0] for s in STEPS])]
+    if args.others is None and any(w == "others" for _, w, _ in steps):
+        ap.error("--others is required for the polars and numba steps (or pick --steps)")
     path = DATA / "tx_5500000.parquet"
     make_log(path, 5_500_000, 500_000)
     if os.environ.get("BENCH_CHECK"):
@@ -313,7 +345,7 @@ def main() -> None:
     before = " ".join(f"{x:.1f}" for x in os.getloadavg())
     best: dict[str, dict] = {}
     for _ in range(args.repeat):  # the steps take turns in each round
-        for step, where, _what in STEPS:
+        for step, where, _what in steps:
             python = sys.executable if where == "segkit" else args.others
             res = _run(step, where, python, path)
             if "error" in res or step not in best or res["cpu"] < best[step].get("cpu", 1e9):
@@ -325,15 +357,17 @@ def main() -> None:
         "",
         f"- date: {dt.date.today()}; 5,500,000 transactions, 500,000 customers (the log of "
         f"bench_features.py); each step in a fresh process, best of {args.repeat} by CPU",
-        f"- command: `.venv/bin/python benchmarks/bench_btyd_outside.py --others "
-        f"{args.others} --repeat {args.repeat}`; {os.cpu_count()} cores",
+        "- command: `.venv/bin/python benchmarks/bench_btyd_outside.py "
+        + (f"--others {args.others} " if args.others else "")
+        + (f"--steps {' '.join(args.steps)} " if args.steps else "")
+        + f"--repeat {args.repeat}`; {os.cpu_count()} cores",
         f"- load average (1, 5, 15 min) before: {before}; after: {after}",
         "",
         "| step | what | wall s | CPU s | x floor (CPU) | setup CPU s | customers "
         "| peak RSS (MB) | load |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for step, _where, what in STEPS:
+    for step, _where, what in steps:
         r = best[step]
         if "error" in r:
             lines.append(f"| {step} | {what} | failed: {r['error']} | | | | | | |")

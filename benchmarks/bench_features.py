@@ -10,9 +10,13 @@ gitignored), then times, each in a fresh process (so peak RSS is that step's own
 
 - ``floor``: the bare DuckDB aggregation any feature step must do (one GROUP BY customer
   with count, sum, min and max) — the cost floor;
-- ``btyd``: ``features.btyd_summary`` (purchase days, then the BTYD summary);
+- ``btyd``: ``features.btyd_summary`` (segkit's aggregate ``btyd_state``, one GROUP BY);
 - ``features``: ``features.customer_features`` (BTYD + orders, revenue, shares by channel
-  and category), with DuckDB's memory limit at 2 GB and spilling to disk.
+  and category), with DuckDB's memory limit at 2 GB and spilling to disk;
+- ``btyd_sql``, ``features_sql``: the same with ``SEGKIT_NATIVE=0`` (segkit's SQL: a
+  customer-day GROUP BY, then the customer's).
+
+Seconds are wall and CPU (``time.process_time``: every thread of the step's process).
 
 It writes the table to ``benchmarks/results/bench_features.md``. Targets: time grows
 linearly with rows (features within 5x the floor at every size); DuckDB's own memory stays
@@ -81,7 +85,7 @@ def _step(step: str, path: str) -> dict:
     from segkit import features, io
 
     con = io.connect(memory_limit="2GB", temp_dir=DATA / "duckdb_tmp")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     if step == "floor":
         n = len(
             con.sql(
@@ -89,14 +93,19 @@ def _step(step: str, path: str) -> dict:
                 f"FROM read_parquet('{path}') GROUP BY 1"
             ).fetchall()
         )
-    elif step == "btyd":
+    elif step.startswith("btyd"):
         n = len(features.btyd_summary(path, "2024-01-01", "D", con=con))
     else:
         n = len(features.customer_features(path, "2024-01-01", "D", con=con))
-    secs = time.perf_counter() - t0
+    secs, cpu = time.perf_counter() - t0, time.process_time() - c0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MB on Linux
     del duckdb
-    return {"seconds": round(secs, 2), "peak_rss_mb": round(rss), "customers": n}
+    return {
+        "seconds": round(secs, 2),
+        "cpu": round(cpu, 2),
+        "peak_rss_mb": round(rss),
+        "customers": n,
+    }
 
 
 def main() -> None:
@@ -118,12 +127,14 @@ def main() -> None:
         t0 = time.perf_counter()
         make_log(path, n_rows, n_cust)
         print(f"{n_rows:>11,} rows: log ready in {time.perf_counter() - t0:.1f}s", flush=True)
-        for step in ("floor", "btyd", "features"):
+        for step in ("floor", "btyd", "btyd_sql", "features", "features_sql"):
+            env = {**os.environ, "SEGKIT_NATIVE": "0" if step.endswith("_sql") else "1"}
             out = subprocess.run(
                 [sys.executable, __file__, "--step", step, "--path", str(path)],
                 capture_output=True,
                 text=True,
                 check=True,
+                env=env,
             )
             res = json.loads(out.stdout.strip().splitlines()[-1])
             rows.append({"rows": n_rows, "step": step, **res})
@@ -138,14 +149,16 @@ def main() -> None:
         "- data: synthetic log (half uniform, half Zipf customers, 12 categories, 3 channels), Parquet; "
         "DuckDB memory_limit 2GB, spilling to benchmarks/data/duckdb_tmp",
         "",
-        "| rows | customers | step | seconds | peak RSS (MB) | x floor |",
-        "|---:|---:|---|---:|---:|---:|",
+        f"- load average (1, 5, 15 min) after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}",
+        "",
+        "| rows | customers | step | wall s | CPU s | peak RSS (MB) | x floor (CPU) |",
+        "|---:|---:|---|---:|---:|---:|---:|",
     ]
-    floor = {r["rows"]: r["seconds"] for r in rows if r["step"] == "floor"}
+    floor = {r["rows"]: r["cpu"] for r in rows if r["step"] == "floor"}
     for r in rows:
         lines.append(
-            f"| {r['rows']:,} | {r['customers']:,} | {r['step']} | {r['seconds']} | "
-            f"{r['peak_rss_mb']:,} | {r['seconds'] / floor[r['rows']]:.1f} |"
+            f"| {r['rows']:,} | {r['customers']:,} | {r['step']} | {r['seconds']} | {r['cpu']} "
+            f"| {r['peak_rss_mb']:,} | {r['cpu'] / floor[r['rows']]:.2f} |"
         )
     (HERE / "results" / "bench_features.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
