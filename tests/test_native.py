@@ -3,7 +3,10 @@ same summary with it as with the SQL (and as pandas, tests/test_features.py), on
 reach its every path: days beyond the inline ones, DuckDB's parallel combine, rows after
 the observation end, ties on the first day; and where it cannot load, the SQL runs."""
 
+import contextlib
 import os
+import threading
+import time
 
 import duckdb
 import numpy as np
@@ -91,6 +94,41 @@ def _cons():
             pytest.skip(native.status())
         _CONS.extend([con, duckdb.connect()])
     return _CONS
+
+
+def test_native_equals_sql_when_duckdb_spills_the_states_to_disk(tmp_path):
+    """Under a memory limit DuckDB writes partial aggregates, the states' bytes, to disk
+    and reads them back: the heap pointers in a state must stay valid (they do: the
+    memory is freed only by the destructor). 1M rows, 48 MB: about 40 MB spilled."""
+    path = tmp_path / "tx.parquet"
+    _big_log(duckdb.connect(), 200_000, 1_000_000).write_parquet(str(path))
+    spill = tmp_path / "spill"
+    con = native.connect(threads="2", memory_limit="48MB", temp_directory=str(spill))
+    if not native.load(con):
+        pytest.skip(native.status())
+    spilled, done = [0], threading.Event()
+
+    def size(entry):
+        try:
+            return entry.stat().st_size
+        except FileNotFoundError:  # deleted since it was listed
+            return 0
+
+    def watch():  # DuckDB deletes its temporary files when the query ends
+        while not done.is_set():
+            with contextlib.suppress(FileNotFoundError):  # not made yet, or removed
+                spilled[0] = max(spilled[0], sum(map(size, os.scandir(spill))))
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        got = features.btyd_summary(str(path), con=con)
+    finally:
+        done.set()
+        watcher.join()
+    assert spilled[0] > 5 * 2**20, spilled[0]
+    _same(got, _sql(str(path)))
 
 
 def test_customer_features_are_the_same_with_the_aggregate_and_without(tmp_path):
