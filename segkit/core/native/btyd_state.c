@@ -27,6 +27,12 @@ DUCKDB_EXTENSION_EXTERN
 
 #define INLINE_DAYS 8
 #define EMPTY INT32_MIN
+#define PREFETCH 16  // rows ahead (16 to 64 measured alike)
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH_FOR_WRITE(p) __builtin_prefetch((p), 1)
+#else
+#define PREFETCH_FOR_WRITE(p) ((void)(p))
+#endif
 
 // The fields read for every row first: a state sits at a random place in memory.
 typedef struct {
@@ -163,6 +169,13 @@ static void update(duckdb_function_info info, duckdb_data_chunk input, duckdb_ag
 	uint64_t *m_amount = duckdb_vector_get_validity(v_amount);
 	uint64_t *m_end = duckdb_vector_get_validity(v_end);
 	for (idx_t i = 0; i < count; i++) {
+		// The state of a row a few rows on is fetched from memory while this one is updated:
+		// a state is at a random place, and the miss was most of this loop's time (perf).
+		// 10% less CPU for the whole GROUP BY on the benchmark log (bench_btyd_outside.md).
+		if (i + PREFETCH < count) {
+			PREFETCH_FOR_WRITE(states[i + PREFETCH]);
+			PREFETCH_FOR_WRITE((char *)states[i + PREFETCH] + 64);
+		}
 		State *st = (State *)states[i];
 		if (!valid(m_day, i) || !valid(m_amount, i) || !isfinite(amount[i])) {
 			st->bad++;
