@@ -23,7 +23,7 @@ threads = 1) and the segkit steps run from this venv. Each step
 in a fresh process, best of ``--repeat`` by CPU seconds (``time.process_time``, every
 thread); imports are not timed (nor are DuckDB's for the floor), numba's import and the
 load of its compiled cache are reported apart (``setup``). ``BENCH_CHECK=1`` checks that
-the numba and polars summaries equal ``btyd_summary``'s (untimed).
+the numba, polars and ``btyd`` summaries equal ``btyd_summary``'s SQL (untimed).
 
 Run: ``python benchmarks/bench_btyd_outside.py --others /path/to/python [--repeat 3]
 [--steps floor btyd ...]``; writes ``results/bench_btyd_outside.md``.

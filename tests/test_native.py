@@ -220,6 +220,19 @@ def test_without_a_compiler_segkit_says_so_and_runs_the_sql(monkeypatch, tmp_pat
     assert not list((tmp_path / "cache").rglob("*.tmp"))  # no half-built file left
 
 
+def test_a_damaged_build_is_reported_and_the_sql_runs(monkeypatch, tmp_path):
+    monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path))
+    if native.extension() is None:
+        pytest.skip(native.status())
+    native.extension().write_bytes(b"not a DuckDB extension")
+    assert not native.load(native.connect())
+    assert "delete that folder to build it again" in native.status()
+    tx = pd.DataFrame(
+        {"customer_id": ["a"], "timestamp": pd.to_datetime(["2024-01-01"]), "amount": [1.0]}
+    )
+    assert features.btyd_summary(tx)["frequency"].tolist() == [0]
+
+
 def test_segkit_native_0_turns_it_off(monkeypatch):
     monkeypatch.setenv("SEGKIT_NATIVE", "0")
     assert not native.load(native.connect())

@@ -189,5 +189,9 @@ def status() -> str:
         with connect() as con:
             _load(con, path)
     except duckdb.Error as e:
-        return f"off (DuckDB did not load {path}: {str(e).splitlines()[0]}): segkit runs its SQL"
+        why = str(e).splitlines()[0]
+        return (
+            f"off (DuckDB did not load {path}: {why}; delete that folder to build it again): "
+            "segkit runs its SQL"
+        )
     return f"on: {NAME} compiled by {cc} in {path}"
