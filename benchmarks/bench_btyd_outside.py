@@ -45,7 +45,25 @@ from bench_features import DATA, make_log  # noqa: E402
 
 END_DAY = 19723  # 2024-01-01, days since 1970-01-01: the observation end of every step
 
-SEGKIT = """
+#: The summary of a step equals btyd_summary's SQL (``BENCH_CHECK=1``; untimed): the same
+#: customers (in the same order when ``ordered``), frequency exactly, the rest to 1e-9.
+CHECK = """
+def check(out, step, ordered=False):
+    import numpy as np, pandas as pd
+    ref = pd.read_parquet(os.environ["BENCH_REF"]).set_index("customer_id")
+    got = out.set_index("customer_id")
+    assert len(got) == len(ref)
+    assert not ordered or (got.index.to_numpy() == ref.index.to_numpy()).all()
+    got = got.loc[ref.index]
+    assert (got["frequency"].to_numpy() == ref["frequency"].to_numpy()).all()
+    for c in ("recency", "T", "monetary"):
+        np.testing.assert_allclose(got[c].to_numpy(), ref[c].to_numpy(), rtol=1e-9)
+    print(step, "equals btyd_summary's SQL", file=sys.stderr)
+"""
+
+SEGKIT = (
+    CHECK
+    + """
 import json, os, resource, sys, time
 import duckdb
 from segkit import features
@@ -70,20 +88,17 @@ else:
     out = features.btyd_summary(path, "2024-01-01", "D", con=con)
     n = len(out)
 wall, cpu = time.perf_counter() - w0, time.process_time() - c0
-if os.environ.get("BENCH_CHECK") and step in ("btyd", "btyd_sql"):  # equal to the SQL's summary, untimed
-    import numpy as np, pandas as pd
-    ref = pd.read_parquet(os.environ["BENCH_REF"])
-    assert (out["customer_id"].to_numpy() == ref["customer_id"].to_numpy()).all()
-    assert (out["frequency"].to_numpy() == ref["frequency"].to_numpy()).all()
-    for c in ("recency", "T", "monetary"):
-        np.testing.assert_allclose(out[c].to_numpy(), ref[c].to_numpy(), rtol=1e-9)
-    print(step, "equals btyd_summary's SQL", file=sys.stderr)
+if os.environ.get("BENCH_CHECK") and step in ("btyd", "btyd_sql"):
+    check(out, step, ordered=True)
 print(json.dumps({"seconds": wall, "cpu": cpu,
                   "setup": setup, "customers": n,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}))
 """
+)
 
-OTHERS = r'''
+OTHERS = (
+    CHECK
+    + r'''
 import json, os, resource, sys, time
 step, path, END_DAY = sys.argv[1], sys.argv[2], int(sys.argv[3])
 import numpy as np, pyarrow as pa, pyarrow.compute as pc, pyarrow.parquet as pq
@@ -279,16 +294,12 @@ setup = time.process_time() - s0
 w0, c0 = time.perf_counter(), time.process_time()
 out = summary(path)
 wall, cpu = time.perf_counter() - w0, time.process_time() - c0
-if os.environ.get("BENCH_CHECK"):  # the same summary as segkit's, untimed
-    ref = pq.read_table(os.environ["BENCH_REF"]).to_pandas().set_index("customer_id")
-    got = out.set_index("customer_id").loc[ref.index]
-    assert len(got) == len(ref) and (got["frequency"].to_numpy() == ref["frequency"]).all()
-    for c in ("recency", "T", "monetary"):
-        np.testing.assert_allclose(got[c].to_numpy(), ref[c].to_numpy(), rtol=1e-9)
-    print(step, "equals btyd_summary", file=sys.stderr)
+if os.environ.get("BENCH_CHECK"):
+    check(out, step)
 print(json.dumps({"seconds": wall, "cpu": cpu, "setup": setup, "customers": len(out),
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}))
 '''
+)
 
 #: (step, runs in: "segkit" this interpreter, "others" the --others one, what)
 STEPS = (

@@ -26,6 +26,11 @@ def _sql(tx, *args, **kw):
     return features.btyd_summary(tx, *args, con=duckdb.connect(), **kw)
 
 
+_ONE_PURCHASE = pd.DataFrame(
+    {"customer_id": ["a"], "timestamp": pd.to_datetime(["2024-01-01"]), "amount": [1.0]}
+)
+
+
 def _same(a, b):
     pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-12, atol=1e-9)
 
@@ -213,10 +218,7 @@ def test_without_a_compiler_segkit_says_so_and_runs_the_sql(monkeypatch, tmp_pat
     monkeypatch.setenv("SEGKIT_CACHE", str(tmp_path / "cache"))
     assert native.extension() is None
     assert "could not compile btyd_state.c" in native.status()
-    tx = pd.DataFrame(
-        {"customer_id": ["a"], "timestamp": pd.to_datetime(["2024-01-01"]), "amount": [1.0]}
-    )
-    assert features.btyd_summary(tx)["frequency"].tolist() == [0]
+    assert features.btyd_summary(_ONE_PURCHASE)["frequency"].tolist() == [0]
     assert not list((tmp_path / "cache").rglob("*.tmp"))  # no half-built file left
 
 
@@ -227,10 +229,7 @@ def test_a_damaged_build_is_reported_and_the_sql_runs(monkeypatch, tmp_path):
     native.extension().write_bytes(b"not a DuckDB extension")
     assert not native.load(native.connect())
     assert "delete that folder to build it again" in native.status()
-    tx = pd.DataFrame(
-        {"customer_id": ["a"], "timestamp": pd.to_datetime(["2024-01-01"]), "amount": [1.0]}
-    )
-    assert features.btyd_summary(tx)["frequency"].tolist() == [0]
+    assert features.btyd_summary(_ONE_PURCHASE)["frequency"].tolist() == [0]
 
 
 def test_segkit_native_0_turns_it_off(monkeypatch):
