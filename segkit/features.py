@@ -394,7 +394,7 @@ def customer_features(
         kw.update(order_id_col=order_id_col, quantity_col=quantity_col, share_cols=share_cols)
         args = (transactions, engine, spark, observation_end, time_unit)
         return _on_engine("customer_features", *args, **kw)
-    con = con or duckdb.connect()
+    con = con or native.connect()
     unit = _check_unit(time_unit)
     check_scalar(top_n, "top_n", int, ge=1)
     src = source_sql(con, transactions)

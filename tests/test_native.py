@@ -232,6 +232,17 @@ def test_a_damaged_build_is_reported_and_the_sql_runs(monkeypatch, tmp_path):
     assert features.btyd_summary(_ONE_PURCHASE)["frequency"].tolist() == [0]
 
 
+def test_without_a_connection_both_functions_use_the_aggregate(monkeypatch):
+    if native.extension() is None:
+        pytest.skip(native.status())
+    loaded = []
+    real = native.load
+    monkeypatch.setattr(native, "load", lambda con: loaded.append(real(con)) or loaded[-1])
+    features.btyd_summary(_ONE_PURCHASE)
+    features.customer_features(_ONE_PURCHASE)
+    assert loaded == [True, True]
+
+
 def test_segkit_native_0_turns_it_off(monkeypatch):
     monkeypatch.setenv("SEGKIT_NATIVE", "0")
     assert not native.load(native.connect())
