@@ -49,6 +49,7 @@ def make_log(path: Path, n_rows: int, n_customers: int, seed: int = 0) -> None:
     """A transaction log of ``n_rows`` over ``n_customers``, written in 1M-row chunks."""
     if path.exists():
         return
+    path.parent.mkdir(parents=True, exist_ok=True)  # benchmarks/data is not in a fresh clone
     rng = np.random.default_rng(seed)
     start = np.datetime64("2022-01-01T00:00:00", "s")
     span = 2 * 365 * 86400
