@@ -14,7 +14,9 @@ SQL variants and the numpy pass ``numpy_codes``), on the same 5.5-million-row lo
 - ``btyd``: ``features.btyd_summary`` with segkit's own DuckDB aggregate ``btyd_state``
   (``segkit.core.native``, C, one GROUP BY); ``btyd_sql``: the same function on its SQL (a
   connection that does not load the aggregate); ``btyd_state``: the aggregate alone,
-  fetched as the floor is.
+  fetched as the floor is; ``floor_sorted``: for context, the floor with what
+  ``btyd_summary`` adds to its result (sorted by id, a pandas frame). The ratios are to the
+  fastest floor, ``floor``.
 
 polars and numba are not segkit dependencies: they run in another interpreter
 (``--others``: a venv with ``pip install polars numba pyarrow duckdb pandas``; needed only
@@ -81,6 +83,9 @@ w0, c0 = time.perf_counter(), time.process_time()
 if step == "floor":
     n = con.sql("SELECT customer_id, count(*), sum(amount), min(timestamp), max(timestamp) "
                 f"FROM read_parquet('{path}') GROUP BY 1").to_arrow_table().num_rows
+elif step == "floor_sorted":  # the floor with btyd_summary's ORDER BY and pandas frame
+    n = len(con.sql("SELECT customer_id, count(*), sum(amount), min(timestamp), max(timestamp) "
+                    f"FROM read_parquet('{path}') GROUP BY 1 ORDER BY 1").to_arrow_table().to_pandas())
 elif step == "btyd_state":
     n = con.sql("SELECT customer_id, btyd_state(CAST(timestamp AS DATE), amount, "
                 f"DATE '2024-01-01') FROM read_parquet('{path}') GROUP BY 1").to_arrow_table().num_rows
@@ -307,6 +312,7 @@ STEPS = (
     ("btyd", "segkit", "`features.btyd_summary` with segkit's aggregate, DuckDB threads = 1"),
     ("btyd_sql", "segkit", "`features.btyd_summary` on its SQL, DuckDB threads = 1"),
     ("btyd_state", "segkit", "part: the aggregate alone, fetched as the floor (Arrow, unsorted)"),
+    ("floor_sorted", "segkit", "context: the floor sorted by id, as pandas (what btyd returns)"),
     ("polars_two", "others", "polars: the two GROUP BYs (customer-day, customer)"),
     ("polars_one", "others", "polars: one GROUP BY, n_unique days, filtered first-day sum"),
     ("numba_pass", "others", "numba: one streaming pass, hash tables of ids and days"),

@@ -69,6 +69,26 @@ def test_btyd_summary_of_an_empty_window():
         features.btyd_summary(tx.iloc[:0])
 
 
+@pytest.mark.parametrize("rows", [0, 1, 5])
+def test_btyd_frame_through_arrow_is_the_frame_of_df(rows):
+    """btyd_summary fetches through Arrow for speed: the frame must be the one ``.df()``
+    gives (str ids, int64, float64), with empty ids and NaN as well. With no rows ``.df()``
+    gives ids as ``object``, Arrow as ``str``: the dtype of the frames with rows."""
+    con = io.connect()
+    sql = (
+        "SELECT i AS customer_id, CAST(f AS BIGINT) AS frequency, CAST(r AS DOUBLE) AS recency, "
+        "CAST(t AS DOUBLE) AS T, CAST(m AS DOUBLE) AS monetary "
+        "FROM (VALUES ('b', '2', '1.5', '3.0', '0.25'), (NULL, '0', '0', '1', NULL), "
+        "('a', '1', '2', '2', 'NaN'), ('c', '7', '1e300', '-0.0', '1'), ('ä', '0', '0', '0', '0')) "
+        f"v(i, f, r, t, m) ORDER BY customer_id LIMIT {rows}"
+    )
+    got = features._frame(con, sql)
+    want = con.execute(sql).df()
+    pd.testing.assert_frame_equal(got, want, check_exact=True, check_dtype=rows > 0)
+    assert len(got) == rows and got["customer_id"].isna().sum() == (rows == 5)
+    assert list(got.dtypes.astype(str)) == ["str", "int64", "float64", "float64", "float64"]
+
+
 def test_customer_features_orders_revenue_shares():
     tx = random_log(1)
     end = pd.Timestamp("2024-08-01")  # after the last purchase: every row counts
