@@ -269,12 +269,24 @@ def btyd_summary(
     return out
 
 
+#: Column types that Arrow hands to pandas as ``.df()`` does (DECIMAL, HUGEINT and UUID
+#: ids, for instance, would come as objects or strings instead of floats or objects)
+_ARROW_AS_DF = {"varchar", "double", "float", "bigint", "integer", "smallint", "tinyint"} | {
+    "ubigint",
+    "uinteger",
+    "usmallint",
+    "utinyint",
+}
+
+
 def _frame(con, sql: str) -> pd.DataFrame:
-    """The result of ``sql`` (ids, integers and floats only) through Arrow: the same frame as
-    ``.df()`` (``str`` ids, ``int64``, ``float64``) for about half its CPU on 500k customers
-    (benchmarks/results/bench_btyd_outside.md). Not for DATE or HUGEINT columns, which Arrow
-    hands to pandas as objects."""
-    return con.sql(sql).to_arrow_table().to_pandas()
+    """The result of ``sql`` as ``.df()`` gives it; through Arrow when every column is a
+    string, integer or float, for about half the CPU of ``.df()`` on 500k customers
+    (benchmarks/results/bench_btyd_outside.md)."""
+    rel = con.sql(sql)
+    if all(t.id in _ARROW_AS_DF for t in rel.types):
+        return rel.to_arrow_table().to_pandas()
+    return rel.df()
 
 
 def _btyd_native(con, src, cid, ts, amt, observation_end, unit: float) -> pd.DataFrame:

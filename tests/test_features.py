@@ -89,6 +89,27 @@ def test_btyd_frame_through_arrow_is_the_frame_of_df(rows):
     assert list(got.dtypes.astype(str)) == ["str", "int64", "float64", "float64", "float64"]
 
 
+@pytest.mark.parametrize(
+    "id_sql",
+    [
+        "CAST(2.5 AS DECIMAL(10, 1))",
+        "CAST(7 AS HUGEINT)",
+        "'00000000-0000-0000-0000-000000000007'::UUID",
+        "7",
+    ],
+)
+def test_btyd_frame_of_other_id_types_is_the_frame_of_df(id_sql):
+    """Ids of other types: the same frame as ``.df()`` (Arrow would give DECIMAL and HUGEINT
+    as objects, UUID as strings)."""
+    con = io.connect()
+    sql = f"SELECT {id_sql} AS customer_id, CAST(1 AS BIGINT) AS frequency, 0.5::DOUBLE AS T"
+    got, want = features._frame(con, sql), con.execute(sql).df()
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    tx = pd.DataFrame({"customer_id": [3, 3, 5], "amount": [1.0, 2.0, 4.0]})
+    tx["timestamp"] = pd.to_datetime(["2024-01-01", "2024-01-03", "2024-01-02"])
+    assert features.btyd_summary(tx, "2024-01-09")["customer_id"].tolist() == [3, 5]
+
+
 def test_customer_features_orders_revenue_shares():
     tx = random_log(1)
     end = pd.Timestamp("2024-08-01")  # after the last purchase: every row counts
