@@ -16,8 +16,9 @@ DuckDB reads the file itself and spills to disk, so the cost grows with the log 
 memory stays bounded: 50 million transactions run on a laptop (see ``benchmarks/``).
 On a connection that can load it (:mod:`segkit.core.native`: segkit's own connections, or
 none given), the BTYD columns come from segkit's aggregate ``btyd_state`` in the same GROUP
-BY per customer as the other features; elsewhere from two GROUP BYs (customer-day, then
-customer). Both give the same numbers (tests/test_native.py).
+BY per customer as the other features (and the calibration and holdout columns of
+:func:`calibration_holdout` from two of them); elsewhere from two GROUP BYs (customer-day,
+then customer). Both give the same numbers (tests/test_native.py).
 With ``engine="spark"`` the same tables are computed by the ibis expressions of
 :mod:`segkit.engine.features` on a Spark session, from Parquet or a Spark table.
 """
@@ -501,7 +502,7 @@ def calibration_holdout(
         kw: dict[str, Any] = _roles(customer_id_col, timestamp_col, amount_col)
         args = (transactions, engine, spark, calibration_end, observation_end, time_unit)
         return _on_engine("calibration_holdout", *args, **kw)
-    con = con or duckdb.connect()
+    con = con or native.connect()
     unit = _check_unit(time_unit)
     src = source_sql(con, transactions)
     cid, ts, amt = customer_id_col, timestamp_col, amount_col
@@ -512,8 +513,42 @@ def calibration_holdout(
         raise SegkitError(
             f"calibration_end == {cal.date()} must be before the observation end {end.date()}"
         )
+    if native.load(con):
+        sql = _calibration_holdout_native(src, cid, ts, amt, cal, end, unit)
+    else:
+        sql = _calibration_holdout_sql(src, cid, ts, amt, cal, end, unit)
+    out = con.execute(sql).df()
+    if out.empty:
+        raise SegkitError(f"no customer bought on or before calibration_end == {cal.date()}")
+    for c in ("frequency", "frequency_holdout"):
+        out[c] = out[c].astype("int64")
+    return out
+
+
+def _calibration_holdout_native(src, cid, ts, amt, cal, end, unit: float) -> str:
+    """:func:`calibration_holdout` in one GROUP BY with ``btyd_state``
+    (:mod:`segkit.core.native`): the calibration summary up to ``cal``, and the holdout's
+    purchase days and revenue from the rows after it (the log is checked by ``_end_of``)."""
+    day, value = f"CAST({ident(ts)} AS DATE)", f"CAST({ident(amt)} AS DOUBLE)"
+    return f"""
+        WITH g AS (
+            SELECT {ident(cid)} AS customer_id,
+                   btyd_state({day}, {value}, {_day(cal)}) AS c,
+                   btyd_state({day}, {value}, {_day(end)}) FILTER (WHERE {day} > {_day(cal)})
+                     AS h
+            FROM {src} GROUP BY 1),
+        b AS (SELECT customer_id, h, {_btyd_of_state("c", cal, unit)} FROM g WHERE c.days > 0)
+        SELECT customer_id, frequency, recency, T, monetary,
+               coalesce(h.days, 0) AS frequency_holdout,
+               CASE WHEN h.days > 0 THEN (h.first_total + h.rest_total) / h.days ELSE 0 END
+                 AS monetary_holdout,
+               date_diff('day', {_day(cal)}, {_day(end)}) / {unit} AS duration_holdout
+        FROM b ORDER BY customer_id"""
+
+
+def _calibration_holdout_sql(src, cid, ts, amt, cal, end, unit: float) -> str:
     days = _days_sql(src, cid, ts, amt, end)
-    sql = f"""
+    return f"""
         WITH d AS ({days}),
         cal AS ({_btyd_sql(f"SELECT * FROM d WHERE day <= {_day(cal)}", cal, unit)}),
         hold AS (SELECT customer_id, count(*) AS frequency_holdout,
@@ -524,9 +559,3 @@ def calibration_holdout(
                coalesce(hold.monetary_holdout, 0) AS monetary_holdout,
                date_diff('day', {_day(cal)}, {_day(end)}) / {unit} AS duration_holdout
         FROM cal LEFT JOIN hold USING (customer_id) ORDER BY cal.customer_id"""
-    out = con.execute(sql).df()
-    if out.empty:
-        raise SegkitError(f"no customer bought on or before calibration_end == {cal.date()}")
-    for c in ("frequency", "frequency_holdout"):
-        out[c] = out[c].astype("int64")
-    return out

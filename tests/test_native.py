@@ -88,6 +88,24 @@ def test_native_equals_sql_on_a_million_rows(tmp_path, threads, end, unit):
     _same(got, want)
 
 
+@pytest.mark.parametrize("threads", [1, 4])
+def test_calibration_holdout_native_equals_sql_on_a_million_rows(tmp_path, threads):
+    """calibration_holdout takes two btyd_state in one GROUP BY (the holdout's with a
+    FILTER): the same table as its SQL's customer-day table and join."""
+    path = tmp_path / "tx.parquet"
+    _big_log(duckdb.connect(), 20_000, 1_000_000).write_parquet(str(path), row_group_size=50_000)
+    con = native.connect(threads=str(threads))
+    if not native.load(con):
+        pytest.skip(native.status())
+    for end, unit in ((None, "D"), ("2023-01-15", "W")):
+        got = features.calibration_holdout(str(path), "2022-06-30", end, unit, con=con)
+        want = features.calibration_holdout(
+            str(path), "2022-06-30", end, unit, con=duckdb.connect()
+        )
+        assert got["frequency_holdout"].max() > 10 and (got["frequency_holdout"] == 0).any()
+        _same(got, want)
+
+
 _CONS: list = []
 
 
@@ -180,6 +198,18 @@ def test_native_equals_sql_and_pandas_on_any_small_log(rows, end_day):
         assert got.empty
     else:
         _same(got, ref.reset_index(drop=True).astype(got.dtypes.to_dict()))
+    cal = pd.Timestamp("2024-01-10")
+    last = end if end is not None else tx["timestamp"].max().normalize()
+    if cal < last and (tx["timestamp"] <= cal).any():  # a holdout, and customers before it
+        got = features.calibration_holdout(tx, cal, end, con=con)
+        _same(got, features.calibration_holdout(tx, cal, end, con=sql))
+        days = tx.assign(day=tx["timestamp"].dt.normalize())
+        days = days.groupby(["customer_id", "day"], as_index=False)["amount"].sum()
+        hold = days[(days["day"] > cal) & (days["day"] <= last)].groupby("customer_id")["amount"]
+        got = got.set_index("customer_id")
+        np.testing.assert_allclose(
+            got["monetary_holdout"], hold.mean().reindex(got.index).fillna(0.0), rtol=1e-12
+        )
 
 
 def test_bad_rows_stop_with_the_same_message_as_the_sql():
@@ -232,7 +262,7 @@ def test_a_damaged_build_is_reported_and_the_sql_runs(monkeypatch, tmp_path):
     assert features.btyd_summary(_ONE_PURCHASE)["frequency"].tolist() == [0]
 
 
-def test_without_a_connection_both_functions_use_the_aggregate(monkeypatch):
+def test_without_a_connection_the_functions_use_the_aggregate(monkeypatch):
     if native.extension() is None:
         pytest.skip(native.status())
     loaded = []
@@ -240,7 +270,8 @@ def test_without_a_connection_both_functions_use_the_aggregate(monkeypatch):
     monkeypatch.setattr(native, "load", lambda con: loaded.append(real(con)) or loaded[-1])
     features.btyd_summary(_ONE_PURCHASE)
     features.customer_features(_ONE_PURCHASE)
-    assert loaded == [True, True]
+    features.calibration_holdout(_ONE_PURCHASE, "2024-01-01", "2024-01-08")
+    assert loaded == [True, True, True]
 
 
 def test_segkit_native_0_turns_it_off(monkeypatch):

@@ -1,7 +1,7 @@
 """segkit's DuckDB aggregate in C (``btyd_state``), compiled on first use.
 
 :func:`segkit.features.btyd_summary` computes the BTYD summary in one GROUP BY per customer
-with ``btyd_state`` (see ``btyd_state.c`` for what it computes and why it is not SQL). The
+with ``btyd_state`` (``customer_features`` and ``calibration_holdout`` use it too) (see ``btyd_state.c`` for what it computes and why it is not SQL). The
 source is compiled once per source, DuckDB version and platform with the system's C compiler
 (``$CC``, else ``cc``, ``gcc`` or ``clang``) against DuckDB's stable C extension API (the
 headers in ``include/``, MIT, from DuckDB's source), into a cache folder (``$SEGKIT_CACHE``,
