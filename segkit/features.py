@@ -272,12 +272,10 @@ def btyd_summary(
 
 #: Column types that Arrow hands to pandas as ``.df()`` does (DECIMAL, HUGEINT and UUID
 #: ids, for instance, would come as objects or strings instead of floats or objects)
-_ARROW_AS_DF = {"varchar", "double", "float", "bigint", "integer", "smallint", "tinyint"} | {
-    "ubigint",
-    "uinteger",
-    "usmallint",
-    "utinyint",
-}
+_ARROW_AS_DF = frozenset(
+    ["varchar", "double", "float", "bigint", "integer", "smallint", "tinyint"]
+    + ["ubigint", "uinteger", "usmallint", "utinyint"]
+)
 
 
 def _frame(con, sql: str) -> pd.DataFrame:

@@ -1,12 +1,13 @@
 """segkit's DuckDB aggregate in C (``btyd_state``), compiled on first use.
 
 :func:`segkit.features.btyd_summary` computes the BTYD summary in one GROUP BY per customer
-with ``btyd_state`` (``customer_features`` and ``calibration_holdout`` use it too) (see ``btyd_state.c`` for what it computes and why it is not SQL). The
-source is compiled once per source, DuckDB version and platform with the system's C compiler
-(``$CC``, else ``cc``, ``gcc`` or ``clang``) against DuckDB's stable C extension API (the
-headers in ``include/``, MIT, from DuckDB's source), into a cache folder (``$SEGKIT_CACHE``,
-else ``$XDG_CACHE_HOME/segkit``, else ``~/.cache/segkit``), and loaded into a connection
-opened with ``allow_unsigned_extensions`` (segkit signs nothing; it loads only this file).
+with ``btyd_state``, and ``customer_features`` and ``calibration_holdout`` use it too (see
+``btyd_state.c`` for what it computes and why it is not SQL). The source is compiled once
+per source, DuckDB version and platform with the system's C compiler (``$CC``, else ``cc``,
+``gcc`` or ``clang``) against DuckDB's stable C extension API (the headers in ``include/``,
+MIT, from DuckDB's source), into a cache folder (``$SEGKIT_CACHE``, else
+``$XDG_CACHE_HOME/segkit``, else ``~/.cache/segkit``), and loaded into a connection opened
+with ``allow_unsigned_extensions`` (segkit signs nothing; it loads only this file).
 
 Without a compiler, on a connection that does not allow unsigned extensions, or with
 ``SEGKIT_NATIVE=0``, :func:`load` returns False and the caller runs its SQL: the same
