@@ -80,12 +80,12 @@ else:  # a connection without the aggregate: btyd_sql runs the SQL
 con.execute("SET threads = 1")
 setup = time.process_time() - s0
 w0, c0 = time.perf_counter(), time.process_time()
+floor = ("SELECT customer_id, count(*), sum(amount), min(timestamp), max(timestamp) "
+         f"FROM read_parquet('{path}') GROUP BY 1")
 if step == "floor":
-    n = con.sql("SELECT customer_id, count(*), sum(amount), min(timestamp), max(timestamp) "
-                f"FROM read_parquet('{path}') GROUP BY 1").to_arrow_table().num_rows
+    n = con.sql(floor).to_arrow_table().num_rows
 elif step == "floor_sorted":  # the floor with btyd_summary's ORDER BY and pandas frame
-    n = len(con.sql("SELECT customer_id, count(*), sum(amount), min(timestamp), max(timestamp) "
-                    f"FROM read_parquet('{path}') GROUP BY 1 ORDER BY 1").to_arrow_table().to_pandas())
+    n = len(con.sql(floor + " ORDER BY 1").to_arrow_table().to_pandas())
 elif step == "btyd_state":
     n = con.sql("SELECT customer_id, btyd_state(CAST(timestamp AS DATE), amount, "
                 f"DATE '2024-01-01') FROM read_parquet('{path}') GROUP BY 1").to_arrow_table().num_rows

@@ -203,6 +203,16 @@ def _btyd_of_state(state: str, end: pd.Timestamp, unit: float) -> str:
                DATE '1970-01-01' + {s}.last_day AS last_day"""
 
 
+def _state_sql(ts: str, amt: str, end: pd.Timestamp | None) -> str:
+    """The call of segkit's aggregate over the ``ts`` and ``amt`` columns: rows after ``end``
+    (None: no end) left out (:mod:`segkit.core.native`)."""
+    end_arg = "NULL" if end is None else _day(end)
+    return (
+        f"btyd_state(CAST({ident(ts)} AS DATE), CAST({ident(amt)} AS DOUBLE), "
+        f"CAST({end_arg} AS DATE))"
+    )
+
+
 def _check_unit(time_unit: str) -> float:
     check_scalar(time_unit, "time_unit", str, in_=set(_UNITS))
     return _UNITS[time_unit]
@@ -294,12 +304,11 @@ def _btyd_native(con, src, cid, ts, amt, observation_end, unit: float) -> pd.Dat
     scan and two GROUP BYs. The same checks and errors: a bad row or an empty id sends the
     log to :func:`_end_of`, which stops with its count."""
     given = observation_end is not None
-    end_arg = _day(pd.Timestamp(observation_end).normalize()) if given else "NULL"
+    state = _state_sql(ts, amt, pd.Timestamp(observation_end).normalize() if given else None)
     table = "_segkit_btyd"
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {ident(cid)} AS customer_id, "
-        f"btyd_state(CAST({ident(ts)} AS DATE), CAST({ident(amt)} AS DOUBLE), "
-        f"CAST({end_arg} AS DATE)) AS s FROM {src} GROUP BY 1"
+        f"{state} AS s FROM {src} GROUP BY 1"
     )
     try:
         bad, no_id, last = con.execute(
@@ -434,10 +443,7 @@ def customer_features(
     )
     extra = "".join(f", {s}" for s in shares)
     if fused:
-        extra += (
-            f", btyd_state(CAST({ident(ts)} AS DATE), CAST({ident(amt)} AS DOUBLE), "
-            "CAST(NULL AS DATE)) AS s"
-        )
+        extra += f", {_state_sql(ts, amt, None)} AS s"
     o = f"""SELECT {ident(cid)} AS customer_id, count(DISTINCT {order_key}) AS orders,
                    sum({ident(amt)}) AS revenue, {items} AS items{extra}
             FROM {src} WHERE {within} GROUP BY 1"""
@@ -527,13 +533,11 @@ def _calibration_holdout_native(src, cid, ts, amt, cal, end, unit: float) -> str
     """:func:`calibration_holdout` in one GROUP BY with ``btyd_state``
     (:mod:`segkit.core.native`): the calibration summary up to ``cal``, and the holdout's
     purchase days and revenue from the rows after it (the log is checked by ``_end_of``)."""
-    day, value = f"CAST({ident(ts)} AS DATE)", f"CAST({ident(amt)} AS DOUBLE)"
+    after_cal = f"CAST({ident(ts)} AS DATE) > {_day(cal)}"
     return f"""
         WITH g AS (
-            SELECT {ident(cid)} AS customer_id,
-                   btyd_state({day}, {value}, {_day(cal)}) AS c,
-                   btyd_state({day}, {value}, {_day(end)}) FILTER (WHERE {day} > {_day(cal)})
-                     AS h
+            SELECT {ident(cid)} AS customer_id, {_state_sql(ts, amt, cal)} AS c,
+                   {_state_sql(ts, amt, end)} FILTER (WHERE {after_cal}) AS h
             FROM {src} GROUP BY 1),
         b AS (SELECT customer_id, h, {_btyd_of_state("c", cal, unit)} FROM g WHERE c.days > 0)
         SELECT customer_id, frequency, recency, T, monetary,

@@ -72,36 +72,40 @@ def _big_log(con, customers: int, rows: int) -> duckdb.DuckDBPyRelation:
     )
 
 
+@pytest.fixture(scope="module")
+def million_rows(tmp_path_factory) -> str:
+    """The million-row log of the tests below, written once for them all."""
+    path = tmp_path_factory.mktemp("native") / "tx.parquet"
+    _big_log(duckdb.connect(), 20_000, 1_000_000).write_parquet(str(path), row_group_size=50_000)
+    return str(path)
+
+
 @pytest.mark.parametrize("threads", [1, 4])
 @pytest.mark.parametrize("end,unit", [(None, "D"), ("2023-01-15", "W")])
-def test_native_equals_sql_on_a_million_rows(tmp_path, threads, end, unit):
+def test_native_equals_sql_on_a_million_rows(million_rows, threads, end, unit):
     """Four threads make DuckDB aggregate in parallel and combine the states."""
-    path = tmp_path / "tx.parquet"
-    _big_log(duckdb.connect(), 20_000, 1_000_000).write_parquet(str(path), row_group_size=50_000)
+    path = million_rows
     con = native.connect(threads=str(threads))
     if not native.load(con):
         pytest.skip(native.status())
-    got = features.btyd_summary(str(path), end, unit, con=con)
-    want = _sql(str(path), end, unit)
+    got = features.btyd_summary(path, end, unit, con=con)
+    want = _sql(path, end, unit)
     assert len(got) == 20_050
     assert got["frequency"].max() > 40  # the hash set was used
     _same(got, want)
 
 
 @pytest.mark.parametrize("threads", [1, 4])
-def test_calibration_holdout_native_equals_sql_on_a_million_rows(tmp_path, threads):
+def test_calibration_holdout_native_equals_sql_on_a_million_rows(million_rows, threads):
     """calibration_holdout takes two btyd_state in one GROUP BY (the holdout's with a
     FILTER): the same table as its SQL's customer-day table and join."""
-    path = tmp_path / "tx.parquet"
-    _big_log(duckdb.connect(), 20_000, 1_000_000).write_parquet(str(path), row_group_size=50_000)
+    path = million_rows
     con = native.connect(threads=str(threads))
     if not native.load(con):
         pytest.skip(native.status())
     for end, unit in ((None, "D"), ("2023-01-15", "W")):
-        got = features.calibration_holdout(str(path), "2022-06-30", end, unit, con=con)
-        want = features.calibration_holdout(
-            str(path), "2022-06-30", end, unit, con=duckdb.connect()
-        )
+        got = features.calibration_holdout(path, "2022-06-30", end, unit, con=con)
+        want = features.calibration_holdout(path, "2022-06-30", end, unit, con=duckdb.connect())
         assert got["frequency_holdout"].max() > 10 and (got["frequency_holdout"] == 0).any()
         _same(got, want)
 
