@@ -110,6 +110,53 @@ def test_calibration_holdout_native_equals_sql_on_a_million_rows(million_rows, t
         _same(got, want)
 
 
+@pytest.mark.parametrize("order", ["time", "shuffled"])
+def test_native_equals_pandas_for_1_to_30_days_on_four_threads(tmp_path, order):
+    """Customers with 1 to 30 distinct days, one to three rows a day: days kept inline, moved
+    to the set (the 9th), the set grown (the 17th); on 4 threads DuckDB combines partial
+    states of every kind. In time order most rows take the short ways (a new last day, the
+    last day again); shuffled, most look at the days."""
+    rng = np.random.default_rng(3)
+    k = np.arange(6_000) % 30 + 1  # customer c has c % 30 + 1 days
+    cust = np.repeat(np.arange(6_000), k)
+    j = np.arange(len(cust)) - np.repeat(np.cumsum(k) - k, k)  # 0 .. k - 1 for each
+    day = (cust * 37 + j * 13) % 400  # distinct for j < 400, not in time order
+    per_day = 1 + (cust + j) % 3
+    tx = pd.DataFrame(
+        {
+            "customer_id": np.char.add("c", np.repeat(cust, per_day).astype(str)),
+            "timestamp": pd.Timestamp("2023-01-01")
+            + pd.to_timedelta(np.repeat(day, per_day), unit="D")
+            + pd.to_timedelta(rng.integers(0, 86_400, per_day.sum()), unit="s"),
+            "amount": np.round(rng.gamma(2.0, 20.0, per_day.sum()), 2),
+        }
+    )
+    tx = tx.sort_values("timestamp") if order == "time" else tx.sample(frac=1.0, random_state=4)
+    path = tmp_path / "tx.parquet"
+    tx.to_parquet(path, row_group_size=4_000)
+    con = native.connect(threads="4")
+    if not native.load(con):
+        pytest.skip(native.status())
+    end = pd.Timestamp("2024-03-31")  # after the last day (every row counts)
+    got = features.btyd_summary(str(path), end, con=con)
+    # pandas, vectorized: the revenue of each customer-day, then per customer
+    days = tx.assign(day=tx["timestamp"].dt.normalize())
+    days = days.groupby(["customer_id", "day"])["amount"].sum().reset_index()
+    g = days.groupby("customer_id")
+    first = days.loc[g["day"].idxmin()].set_index("customer_id")["amount"]
+    n = g.size()
+    want = pd.DataFrame(
+        {
+            "frequency": n - 1,
+            "recency": (g["day"].max() - g["day"].min()).dt.days.astype(float),
+            "T": (end - g["day"].min()).dt.days.astype(float),
+            "monetary": ((g["amount"].sum() - first) / (n - 1)).where(n > 1, 0.0),
+        }
+    )
+    assert n.max() == 30 and n.min() == 1 and len(got) == 6_000
+    _same(got, want.rename_axis("customer_id").reset_index().astype(got.dtypes.to_dict()))
+
+
 _CONS: list = []
 
 
