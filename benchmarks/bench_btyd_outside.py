@@ -17,13 +17,16 @@ SQL variants and the numpy pass ``numpy_codes``), on the same 5.5-million-row lo
   fetched as the floor is; ``floor_sorted``: for context, the floor with what
   ``btyd_summary`` adds to its result (sorted by id, a pandas frame). The ratios are to the
   fastest floor, ``floor``.
+- ``calibration``, ``features`` (and ``_sql``): the CLV stage's calibration/holdout split and
+  the customer features, which take the aggregate too (weeks; on its SQL), for the README.
 
 polars and numba are not segkit dependencies: they run in another interpreter
 (``--others``: a venv with ``pip install polars numba pyarrow duckdb pandas``; needed only
 for their steps, see ``--steps``). The floor (DuckDB, one GROUP BY customer, Arrow,
 threads = 1) and the segkit steps run from this venv. Each step
 in a fresh process, best of ``--repeat`` by CPU seconds (``time.process_time``, every
-thread); imports are not timed (nor are DuckDB's for the floor), numba's import and the
+thread), and beside the ratio of the bests the median, over rounds, of a step's CPU over the
+floor's in the same round (the steps take turns; this machine's speed drifts); imports are not timed (nor are DuckDB's for the floor), numba's import and the
 load of its compiled cache are reported apart (``setup``). ``BENCH_CHECK=1`` checks that
 the numba, polars and ``btyd`` summaries equal ``btyd_summary``'s SQL (untimed).
 
@@ -37,6 +40,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -72,10 +76,10 @@ from segkit import features
 from segkit.core import native
 step, path = sys.argv[1], sys.argv[2]
 s0 = time.process_time()
-if step in ("btyd", "btyd_state"):  # compiled on the first run; btyd_summary loads it again
+if step in ("btyd", "btyd_state", "calibration", "features"):  # compiled on the first run
     con = native.connect()
     assert native.load(con), native.status()
-else:  # a connection without the aggregate: btyd_sql runs the SQL
+else:  # a connection without the aggregate: the *_sql steps run the SQL
     con = duckdb.connect()
 con.execute("SET threads = 1")
 setup = time.process_time() - s0
@@ -89,6 +93,10 @@ elif step == "floor_sorted":  # the floor with btyd_summary's ORDER BY and panda
 elif step == "btyd_state":
     n = con.sql("SELECT customer_id, btyd_state(CAST(timestamp AS DATE), amount, "
                 f"DATE '2024-01-01') FROM read_parquet('{path}') GROUP BY 1").to_arrow_table().num_rows
+elif step.startswith("calibration"):
+    n = len(features.calibration_holdout(path, "2023-06-30", "2024-01-01", "W", con=con))
+elif step.startswith("features"):
+    n = len(features.customer_features(path, "2024-01-01", "W", con=con))
 else:
     out = features.btyd_summary(path, "2024-01-01", "D", con=con)
     n = len(out)
@@ -313,6 +321,10 @@ STEPS = (
     ("btyd_sql", "segkit", "`features.btyd_summary` on its SQL, DuckDB threads = 1"),
     ("btyd_state", "segkit", "part: the aggregate alone, fetched as the floor (Arrow, unsorted)"),
     ("floor_sorted", "segkit", "context: the floor sorted by id, as pandas (what btyd returns)"),
+    ("calibration", "segkit", "`features.calibration_holdout` (weeks, 26-week holdout)"),
+    ("calibration_sql", "segkit", "`features.calibration_holdout` on its SQL"),
+    ("features", "segkit", "`features.customer_features` (weeks): BTYD, orders, shares"),
+    ("features_sql", "segkit", "`features.customer_features` on its SQL"),
     ("polars_two", "others", "polars: the two GROUP BYs (customer-day, customer)"),
     ("polars_one", "others", "polars: one GROUP BY, n_unique days, filtered first-day sum"),
     ("numba_pass", "others", "numba: one streaming pass, hash tables of ids and days"),
@@ -361,14 +373,25 @@ def main() -> None:
         ref.to_parquet(os.environ["BENCH_REF"], index=False)
     before = " ".join(f"{x:.1f}" for x in os.getloadavg())
     best: dict[str, dict] = {}
+    rounds: list[dict[str, float]] = []  # CPU s of each step, per round
     for _ in range(args.repeat):  # the steps take turns in each round
+        rounds.append({})
         for step, where, _what in steps:
             python = sys.executable if where == "segkit" else args.others
             res = _run(step, where, python, path)
+            if "error" not in res:
+                rounds[-1][step] = res["cpu"]
             if "error" in res or step not in best or res["cpu"] < best[step].get("cpu", 1e9):
                 best[step] = res
     after = " ".join(f"{x:.1f}" for x in os.getloadavg())
-    floor = best["floor"].get("cpu")
+    floor = best.get("floor", {}).get("cpu")
+
+    def per_round(step: str) -> str:
+        """The median, over rounds, of the step's CPU over the floor's in the same round:
+        steadier than the ratio of two bests on a machine whose speed drifts."""
+        ratios = sorted(r[step] / r["floor"] for r in rounds if step in r and "floor" in r)
+        return f"{statistics.median(ratios):.2f}" if ratios else ""
+
     lines = [
         "# bench_btyd_outside: the BTYD summary outside DuckDB SQL (issue 18)",
         "",
@@ -380,19 +403,19 @@ def main() -> None:
         + f"--repeat {args.repeat}`; {os.cpu_count()} cores",
         f"- load average (1, 5, 15 min) before: {before}; after: {after}",
         "",
-        "| step | what | wall s | CPU s | x floor (CPU) | setup CPU s | customers "
-        "| peak RSS (MB) | load |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| step | what | wall s | CPU s | x floor (CPU) | median x floor, per round "
+        "| setup CPU s | customers | peak RSS (MB) | load |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for step, _where, what in steps:
         r = best[step]
         if "error" in r:
-            lines.append(f"| {step} | {what} | failed: {r['error']} | | | | | | |")
+            lines.append(f"| {step} | {what} | failed: {r['error']} | | | | | | | |")
             continue
         ratio = f"{r['cpu'] / floor:.2f}" if floor else ""
         lines.append(
             f"| {step} | {what} | {r['seconds']:.2f} | {r['cpu']:.2f} | {ratio} "
-            f"| {r['setup']:.2f} | {r['customers']:,} | {r['peak_rss_mb']:,} | {r['load']} |"
+            f"| {per_round(step)} | {r['setup']:.2f} | {r['customers']:,} | {r['peak_rss_mb']:,} | {r['load']} |"
         )
     out_path = HERE / "results" / "bench_btyd_outside.md"
     old = out_path.read_text() if out_path.exists() else ""
