@@ -23,11 +23,12 @@ SQL variants and the numpy pass ``numpy_codes``), on the same 5.5-million-row lo
 polars and numba are not segkit dependencies: they run in another interpreter
 (``--others``: a venv with ``pip install polars numba pyarrow duckdb pandas``; needed only
 for their steps, see ``--steps``). The floor (DuckDB, one GROUP BY customer, Arrow,
-threads = 1) and the segkit steps run from this venv. Each step
-in a fresh process, best of ``--repeat`` by CPU seconds (``time.process_time``, every
-thread), and beside the ratio of the bests the median, over rounds, of a step's CPU over the
-floor's in the same round (the steps take turns; this machine's speed drifts); imports are not timed (nor are DuckDB's for the floor), numba's import and the
-load of its compiled cache are reported apart (``setup``). ``BENCH_CHECK=1`` checks that
+threads = 1) and the segkit steps run from this venv. Each step in a fresh process, best
+of ``--repeat`` by CPU seconds (``time.process_time``, every thread), and beside the ratio
+of the bests the median, over rounds, of a step's CPU over the floor's in the same round
+(the steps take turns; this machine's speed drifts). Imports are not timed (nor are
+DuckDB's for the floor); numba's import and the load of its compiled cache are reported
+apart (``setup``). ``BENCH_CHECK=1`` checks that
 the numba, polars and ``btyd`` summaries equal ``btyd_summary``'s SQL (untimed).
 
 Run: ``python benchmarks/bench_btyd_outside.py --others /path/to/python [--repeat 3]
@@ -389,7 +390,7 @@ def main() -> None:
     def per_round(step: str) -> str:
         """The median, over rounds, of the step's CPU over the floor's in the same round:
         steadier than the ratio of two bests on a machine whose speed drifts."""
-        ratios = sorted(r[step] / r["floor"] for r in rounds if step in r and "floor" in r)
+        ratios = [r[step] / r["floor"] for r in rounds if step in r and "floor" in r]
         return f"{statistics.median(ratios):.2f}" if ratios else ""
 
     lines = [
