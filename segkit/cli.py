@@ -501,6 +501,7 @@ class _NoInterruptedTasks(logging.Filter):
 
 
 def _quiet_interrupted_tasks() -> None:
+    """Put :class:`_NoInterruptedTasks` on asyncio's logger, once."""
     log = logging.getLogger("asyncio")
     if not any(isinstance(f, _NoInterruptedTasks) for f in log.filters):
         log.addFilter(_NoInterruptedTasks())
