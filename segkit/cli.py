@@ -9,7 +9,6 @@ Exit codes: 0 all good; 1 a stage (or a batch point) failed, or the run could no
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import signal
 import subprocess
@@ -488,25 +487,6 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-class _NoInterruptedTasks(logging.Filter):
-    """Drops asyncio's "Task exception was never retrieved" for a task that Ctrl-C or
-    SIGTERM (:func:`_interrupt`) stopped. The interrupt is handled (exit 130, the previous
-    run intact), but the KeyboardInterrupt raised inside nbclient's task also stays in that
-    task, and asyncio printed its traceback when it collected it: a crash to the eye. Seen
-    once in CI (tests/test_pipeline_folders.py); any other asyncio error still shows."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, KeyboardInterrupt)
-
-
-def _quiet_interrupted_tasks() -> None:
-    """Put :class:`_NoInterruptedTasks` on asyncio's logger, once."""
-    log = logging.getLogger("asyncio")
-    if not any(isinstance(f, _NoInterruptedTasks) for f in log.filters):
-        log.addFilter(_NoInterruptedTasks())
-
-
 COMMANDS = {
     "run": _run,
     "plan": _plan,
@@ -558,7 +538,6 @@ def main(argv: list[str] | None = None) -> int:
     # swallow that); it leaves a handler of ours in place. A process started with SIGINT
     # ignored (`segkit run ... &` from a script, nohup) keeps ignoring it, as Python does.
     old_int = _own_sigint()
-    _quiet_interrupted_tasks()
     try:
         return COMMANDS[args.command](args)
     except SegkitError as exc:

@@ -177,55 +177,6 @@ def test_ctrl_c_handler_only_replaces_pythons_default(inherited, installed):
         signal.signal(signal.SIGINT, before)
 
 
-_TASK_STOPPED_BY_CTRL_C = """
-import asyncio, gc, sys
-from segkit import cli
-if sys.argv[1] == "segkit":
-    cli._quiet_interrupted_tasks()
-
-async def cell():  # nbclient's task, where Ctrl-C lands while a cell runs
-    raise KeyboardInterrupt
-
-async def failing():  # another task's error, which nobody retrieved either
-    raise ValueError("a real error")
-
-def run():
-    loop = asyncio.new_event_loop()
-    other = loop.create_task(failing())
-    loop.run_until_complete(asyncio.sleep(0))
-    task = loop.create_task(cell())
-    try:
-        loop.run_until_complete(task)
-    except KeyboardInterrupt:
-        print("segkit: interrupted", file=sys.stderr)
-    return [task, other]
-
-tasks = run()
-del tasks
-gc.collect()
-"""
-
-
-@pytest.mark.parametrize("handled_by", ["segkit", "nobody"])
-def test_ctrl_c_inside_an_asyncio_task_prints_no_traceback(handled_by):
-    """A KeyboardInterrupt that stopped an asyncio task stays in it, and asyncio printed
-    "Task exception was never retrieved" with a traceback when it collected the task (a
-    CI run of `segkit run` interrupted during a cell). segkit's command drops that record
-    and no other: without it (``nobody``) the traceback is there, so the test can fail."""
-    import subprocess
-    import sys
-
-    err = subprocess.run(
-        [sys.executable, "-c", _TASK_STOPPED_BY_CTRL_C, handled_by],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stderr
-    assert "segkit: interrupted" in err
-    assert "ValueError: a real error" in err
-    assert ("KeyboardInterrupt" in err) is (handled_by == "nobody"), err
-
-
 def test_a_reader_that_leaves_ends_the_command_quietly(tmp_path, monkeypatch, capsys):
     """`segkit params cdnow | head -1`: when the reader closes the pipe, the command stops
     with 141 (128 + SIGPIPE, as shell tools do), without a traceback."""

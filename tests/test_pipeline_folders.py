@@ -249,3 +249,49 @@ def test_kernel_folders_of_dead_processes_are_swept(tmp_path, monkeypatch):
     (alive / "owner.pid").write_text(str(os.getpid()))
     assert kernels.sweep_stale() == 1
     assert not dead.exists() and alive.exists() and foreign.exists()
+
+
+_TASK_STOPPED_BY_CTRL_C = """
+import asyncio, gc, sys
+from segkit.pipeline import kernels
+if sys.argv[1] == "segkit":
+    kernels.quiet_interrupted_tasks()
+
+async def cell():  # nbclient's task, where Ctrl-C lands while a cell runs
+    raise KeyboardInterrupt
+
+async def failing():  # another task's error, which nobody retrieved either
+    raise ValueError("a real error")
+
+def run():
+    loop = asyncio.new_event_loop()
+    other = loop.create_task(failing())
+    loop.run_until_complete(asyncio.sleep(0))
+    task = loop.create_task(cell())
+    try:
+        loop.run_until_complete(task)
+    except KeyboardInterrupt:
+        print("segkit: interrupted", file=sys.stderr)
+    return [task, other]
+
+tasks = run()
+del tasks
+gc.collect()
+"""
+
+
+@pytest.mark.parametrize("handled_by", ["segkit", "nobody"])
+def test_ctrl_c_inside_an_asyncio_task_prints_no_traceback(handled_by):
+    """A KeyboardInterrupt that stopped an asyncio task stays in it, and asyncio printed
+    "Task exception was never retrieved" with a traceback when it collected the task (a
+    CI run of `segkit run` interrupted during a cell). segkit's runner drops that record
+    and no other: without it (``nobody``) the traceback is there, so the test can fail."""
+    err = subprocess.run(
+        [sys.executable, "-c", _TASK_STOPPED_BY_CTRL_C, handled_by],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stderr
+    assert "segkit: interrupted" in err
+    assert "ValueError: a real error" in err
+    assert ("KeyboardInterrupt" in err) is (handled_by == "nobody"), err

@@ -17,6 +17,7 @@ Every kernel:
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -92,6 +93,25 @@ class Kernel:
                 self._thread.join(timeout=5)
             shutdown(km)
         shutil.rmtree(self._dir, ignore_errors=True)
+
+
+class _NoInterruptedTasks(logging.Filter):
+    """Drops asyncio's "Task exception was never retrieved" for a task that Ctrl-C or
+    SIGTERM stopped. The interrupt is handled (the run cleaned up, the previous one intact),
+    but the KeyboardInterrupt raised inside nbclient's task also stays in that task, and
+    asyncio printed its traceback when it collected it: a crash to the eye. Seen once in CI
+    (tests/test_pipeline_folders.py); any other asyncio error still shows."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, KeyboardInterrupt)
+
+
+def quiet_interrupted_tasks() -> None:
+    """Put :class:`_NoInterruptedTasks` on asyncio's logger, once."""
+    log = logging.getLogger("asyncio")
+    if not any(isinstance(f, _NoInterruptedTasks) for f in log.filters):
+        log.addFilter(_NoInterruptedTasks())
 
 
 def shutdown(km: Any) -> None:

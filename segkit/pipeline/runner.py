@@ -32,7 +32,13 @@ from segkit.core.errors import SegkitError
 from segkit.core.files import atomic_write_text, write_json
 from segkit.core.params import load_params
 from segkit.pipeline import folders, manifest, report, summary
-from segkit.pipeline.kernels import Kernel, prestart_enabled, shutdown, sweep_stale
+from segkit.pipeline.kernels import (
+    Kernel,
+    prestart_enabled,
+    quiet_interrupted_tasks,
+    shutdown,
+    sweep_stale,
+)
 from segkit.stages import registry
 from segkit.stages.registry import NAMES, STAGES, Stage, get
 from segkit.stages.run import PROGRESS_FILE
@@ -408,6 +414,7 @@ def run(
     n = n_threads or threads.budget()
     out = _Printer(resolved["name"], progress)
     sweep_stale()
+    quiet_interrupted_tasks()  # an interrupt is handled below, without asyncio's traceback
     with folders.locked(final):
         for note in folders.recover(final):
             out.stream.write(f"[{resolved['name']}] {note}\n") if progress else None
