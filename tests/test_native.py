@@ -111,13 +111,14 @@ def test_calibration_holdout_native_equals_sql_on_a_million_rows(million_rows, t
 
 
 @pytest.mark.parametrize("order", ["time", "shuffled"])
-def test_native_equals_pandas_for_1_to_30_days_on_four_threads(tmp_path, order):
-    """Customers with 1 to 30 distinct days, one to three rows a day: days kept inline, moved
-    to the set (the 9th), the set grown (the 17th); on 4 threads DuckDB combines partial
+def test_native_equals_pandas_for_1_to_40_days_on_four_threads(tmp_path, order):
+    """Customers with 1 to 40 distinct days, one to three rows a day: days kept inline, moved
+    to the set (the 17th), the set grown (the 33rd); on 4 threads DuckDB combines partial
     states of every kind. In time order most rows take the short ways (a new last day, the
-    last day again); shuffled, most look at the days."""
+    last day again); shuffled, most look at the days, and a new first day moves the inline
+    ones (kept as offsets from the first)."""
     rng = np.random.default_rng(3)
-    k = np.arange(6_000) % 30 + 1  # customer c has c % 30 + 1 days
+    k = np.arange(6_000) % 40 + 1  # customer c has c % 40 + 1 days
     cust = np.repeat(np.arange(6_000), k)
     j = np.arange(len(cust)) - np.repeat(np.cumsum(k) - k, k)  # 0 .. k - 1 for each
     day = (cust * 37 + j * 13) % 400  # distinct for j < 400, not in time order
@@ -153,7 +154,7 @@ def test_native_equals_pandas_for_1_to_30_days_on_four_threads(tmp_path, order):
             "monetary": ((g["amount"].sum() - first) / (n - 1)).where(n > 1, 0.0),
         }
     )
-    assert n.max() == 30 and n.min() == 1 and len(got) == 6_000
+    assert n.max() == 40 and n.min() == 1 and len(got) == 6_000
     _same(got, want.rename_axis("customer_id").reset_index().astype(got.dtypes.to_dict()))
 
 
@@ -261,6 +262,52 @@ def test_native_equals_sql_and_pandas_on_any_small_log(rows, end_day):
         np.testing.assert_allclose(
             got["monetary_holdout"], hold.mean().reindex(got.index).fillna(0.0), rtol=1e-12
         )
+
+
+@pytest.mark.parametrize("order", ["time", "shuffled"])
+def test_days_centuries_apart_equal_the_sql_on_four_threads(tmp_path, order):
+    """Inline days are 16-bit offsets from the first day: a customer whose days span more
+    than 65,534 days keeps them in the heap set however few they are. Customers with 1 to 30
+    days, a third of them with days up to 240 years apart; row groups of 2,000 rows on 4
+    threads, so that DuckDB combines partial states of both kinds, and shuffled, so that new
+    first days move the inline ones."""
+    rng = np.random.default_rng(5)
+    k = np.arange(4_000) % 30 + 1
+    cust = np.repeat(np.arange(4_000), k)
+    near = rng.integers(0, 400, len(cust))
+    far = rng.integers(-45_000, 45_000, len(cust))
+    day = np.where((cust % 3 == 0) & (rng.random(len(cust)) < 0.3), far * 2, near)
+    tx = pd.DataFrame(
+        {
+            "customer_id": np.char.add("c", cust.astype(str)),
+            "timestamp": pd.Timestamp("2000-01-01") + pd.to_timedelta(day, unit="D"),
+            "amount": np.round(rng.gamma(2.0, 20.0, len(cust)), 2),
+        }
+    )
+    tx = tx.sort_values("timestamp") if order == "time" else tx.sample(frac=1.0, random_state=6)
+    path = tmp_path / "tx.parquet"
+    tx.to_parquet(path, row_group_size=2_000)
+    con = native.connect(threads="4")
+    if not native.load(con):
+        pytest.skip(native.status())
+    got = features.btyd_summary(str(path), con=con)
+    assert (got["recency"] > 65_534).sum() > 500  # many customers beyond the offsets
+    _same(got, _sql(str(path)))
+
+
+@pytest.mark.parametrize("span", [65_533, 65_534, 65_535, 65_536])
+def test_days_at_the_edge_of_the_inline_offsets(span):
+    """The last span kept inline (65,534 days) and the first beyond it, reached by a new last
+    day (up) and by a new first day (down); then a day further on sends the days to the heap
+    set, and the days seen come again: to be found there, not counted twice."""
+    rows = {"up": [0, span, span + 2, span, 100, 100], "down": [span, 0, span + 2, span, 100, 0]}
+    tx = pd.DataFrame([(c, d) for c, days in rows.items() for d in days], columns=["id", "day"])
+    tx["timestamp"] = pd.Timestamp("1900-01-01") + pd.to_timedelta(tx.pop("day"), unit="D")
+    tx["amount"] = np.arange(len(tx), dtype=float)
+    con, sql = _cons()
+    got = features.btyd_summary(tx, customer_id_col="id", con=con)
+    assert got["frequency"].tolist() == [3, 3] and (got["recency"] == span + 2).all()
+    _same(got, features.btyd_summary(tx, customer_id_col="id", con=sql))
 
 
 def test_bad_rows_stop_with_the_same_message_as_the_sql():
