@@ -308,13 +308,13 @@ static void combine(duckdb_function_info info, duckdb_aggregate_state *source, d
 		double first, rest;  // the revenues once the source is in
 		if (t->n == 0 || s->lo < t->lo) {
 			first = s->first;
-			rest = t->first + t->rest + s->rest;
+			rest = t->rest + (t->first + s->rest);
 		} else if (s->lo == t->lo) {
 			first = t->first + s->first;
 			rest = t->rest + s->rest;
 		} else {
 			first = t->first;
-			rest = t->rest + s->first + s->rest;
+			rest = t->rest + (s->first + s->rest);
 		}
 		int failed = 0;
 		if (!s->in_set) {
