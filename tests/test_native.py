@@ -110,6 +110,17 @@ def test_calibration_holdout_native_equals_sql_on_a_million_rows(million_rows, t
         _same(got, want)
 
 
+def _on_four_threads(tx, order: str, path, *, row_group_size: int, seed: int):
+    """``tx`` in time order or shuffled (``seed``), written to ``path`` in row groups of
+    ``row_group_size`` rows, and a 4-thread connection with the aggregate: ``(tx, con)``."""
+    tx = tx.sort_values("timestamp") if order == "time" else tx.sample(frac=1.0, random_state=seed)
+    tx.to_parquet(path, row_group_size=row_group_size)
+    con = native.connect(threads="4")
+    if not native.load(con):
+        pytest.skip(native.status())
+    return tx, con
+
+
 @pytest.mark.parametrize("order", ["time", "shuffled"])
 def test_native_equals_pandas_for_1_to_40_days_on_four_threads(tmp_path, order):
     """Customers with 1 to 40 distinct days, one to three rows a day: days kept inline, moved
@@ -132,12 +143,8 @@ def test_native_equals_pandas_for_1_to_40_days_on_four_threads(tmp_path, order):
             "amount": np.round(rng.gamma(2.0, 20.0, per_day.sum()), 2),
         }
     )
-    tx = tx.sort_values("timestamp") if order == "time" else tx.sample(frac=1.0, random_state=4)
     path = tmp_path / "tx.parquet"
-    tx.to_parquet(path, row_group_size=4_000)
-    con = native.connect(threads="4")
-    if not native.load(con):
-        pytest.skip(native.status())
+    tx, con = _on_four_threads(tx, order, path, row_group_size=4_000, seed=4)
     end = pd.Timestamp("2024-03-31")  # after the last day (every row counts)
     got = features.btyd_summary(str(path), end, con=con)
     # pandas, vectorized: the revenue of each customer-day, then per customer
@@ -284,12 +291,8 @@ def test_days_centuries_apart_equal_the_sql_on_four_threads(tmp_path, order):
             "amount": np.round(rng.gamma(2.0, 20.0, len(cust)), 2),
         }
     )
-    tx = tx.sort_values("timestamp") if order == "time" else tx.sample(frac=1.0, random_state=6)
     path = tmp_path / "tx.parquet"
-    tx.to_parquet(path, row_group_size=2_000)
-    con = native.connect(threads="4")
-    if not native.load(con):
-        pytest.skip(native.status())
+    _, con = _on_four_threads(tx, order, path, row_group_size=2_000, seed=6)
     got = features.btyd_summary(str(path), con=con)
     assert (got["recency"] > 65_534).sum() > 500  # many customers beyond the offsets
     _same(got, _sql(str(path)))
