@@ -111,10 +111,7 @@ static int32_t *slots_new(int32_t cap) {
 
 // The inline days move to a heap set: 0, or -1 when out of memory.
 static int to_set(State *st) {
-	int32_t cap = 64;
-	while (2 * (st->n + 1) > cap) {
-		cap *= 2;
-	}
+	int32_t cap = 4 * INLINE_DAYS;  // at most INLINE_DAYS + 1 days once the caller adds one: half full
 	int32_t *slots = slots_new(cap);
 	if (!slots) {
 		return -1;
@@ -193,31 +190,23 @@ static int put_day(State *st, int32_t day) {
 		if (set_add(st, day) < 0) {
 			return -1;
 		}
-	} else if (inside) {
-		if (inl_has(st, day)) {
+	} else {
+		if (inside && inl_has(st, day)) {
 			return 0;
 		}
-		if (st->n == INLINE_DAYS) {
-			if (to_set(st) < 0 || set_add(st, day) < 0) {
-				return -1;
-			}
-		} else {
-			st->d.inl[st->n] = (uint16_t)(day - st->lo + 1);
-		}
-	} else {  // a new first or last day
 		int32_t lo = day < st->lo ? day : st->lo, hi = day > st->hi ? day : st->hi;
 		if (st->n == INLINE_DAYS || (int64_t)hi - lo > MAX_SPAN) {
 			if (to_set(st) < 0 || set_add(st, day) < 0) {
 				return -1;
 			}
-		} else if (day < st->lo) {  // the others move up by the difference
-			uint16_t by = (uint16_t)(st->lo - day);
-			for (int j = 0; j < INLINE_DAYS; j++) {
-				st->d.inl[j] += st->d.inl[j] ? by : 0;
-			}
-			st->d.inl[st->n] = 1;
 		} else {
-			st->d.inl[st->n] = (uint16_t)(day - st->lo + 1);
+			if (day < st->lo) {  // a new first day: the others move up by the difference
+				uint16_t by = (uint16_t)(st->lo - day);
+				for (int j = 0; j < INLINE_DAYS; j++) {
+					st->d.inl[j] += st->d.inl[j] ? by : 0;
+				}
+			}
+			st->d.inl[st->n] = (uint16_t)(day - lo + 1);
 		}
 	}
 	if (day < st->lo) {
